@@ -1,0 +1,350 @@
+#include "actors/connection.hpp"
+
+#include <caf/all.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <unordered_map>
+
+#include "actors/call_pipeline.hpp"
+#include "actors/messages.hpp"
+#include "actors/routing.hpp"
+#include "domain/log.hpp"
+#include "domain/time.hpp"
+#include "domain/trpc.hpp"
+#include "transport/counters.hpp"
+
+namespace vigil {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr uint64_t anonymous_timer = 1;
+constexpr uint64_t expiry_timer = 2;
+constexpr uint64_t expiry_close_timer = 3;
+
+struct live_subscription {
+  caf::actor hospital;        // invalid while the hospital is being looked up
+  bool stop_requested = false;
+};
+
+struct connection_state {
+  static inline const char* name = "vigil.connection";
+  runtime_ptr rt;
+  connection_args args;
+  bool params_pending = false;
+  auth_state auth;
+  bool any_superjson = false;
+  bool token_expired = false;
+  double tokens = 0;
+  int64_t refill_ms = 0;
+  std::unordered_map<std::string, live_subscription> subs;
+  hospital_cache hospitals;
+};
+
+using connection_actor = caf::stateful_actor<connection_state>;
+
+void push(connection_actor* self, std::string frame) {
+  self->state.rt->out->push_text(self->state.args.conn_id, std::move(frame));
+}
+
+void push_error(connection_actor* self, const trpc::ws_request& req, const call_error& e,
+                bool superjson) {
+  counters::get().rejected_by_code[static_cast<size_t>(e.code) % 16]++;
+  push(self, trpc::ws_error(req.id, req.jsonrpc, e, req.path, superjson));
+}
+
+void push_parse_error(connection_actor* self, const std::string& message) {
+  push(self, trpc::ws_error(json::value{}, false, call_error{trpc_code::parse_error, message}, "",
+                            self->state.any_superjson));
+}
+
+/// Token bucket of limits.rate / limits.rate-burst; true when the request may run.
+bool take_token(connection_state& st, int64_t now, int* retry_after_sec) {
+  auto& cfg = st.rt->cfg;
+  if (cfg.rate <= 0)
+    return true;
+  if (st.refill_ms == 0) {
+    st.tokens = cfg.rate_burst;
+    st.refill_ms = now;
+  }
+  st.tokens = std::min(cfg.rate_burst, st.tokens + (now - st.refill_ms) * cfg.rate / 1000.0);
+  st.refill_ms = now;
+  if (st.tokens >= 1) {
+    st.tokens -= 1;
+    return true;
+  }
+  *retry_after_sec = std::max(1, static_cast<int>(std::ceil((1 - st.tokens) / cfg.rate)));
+  return false;
+}
+
+void set_auth(connection_actor* self, const std::string* token) {
+  auto& st = self->state;
+  st.auth = authenticate(token, *st.rt);
+  if (!st.auth.who)
+    return;
+  // At expiry: ask the client to reconnect with a fresh token, close after the grace period.
+  auto ms_left = st.auth.who->exp * 1000 - now_ms();
+  if (ms_left < 0)
+    ms_left = 0;
+  self->delayed_send(self, milliseconds(ms_left), timeout_atom::value, expiry_timer);
+}
+
+/// The token of a connection: connectionParams.token, connectionParams.authorization, then the
+/// upgrade request's Authorization header (first present wins).
+void resolve_token(connection_actor* self, const trpc::connection_params* params) {
+  auto& st = self->state;
+  std::optional<std::string> token;
+  if (params != nullptr && params->token)
+    token = params->token;
+  else if (params != nullptr && params->authorization)
+    token = bearer_token(*params->authorization).value_or(std::string{"\x01invalid"});
+  else if (!st.args.header_authorization.empty())
+    token = bearer_token(st.args.header_authorization).value_or(std::string{"\x01invalid"});
+  set_auth(self, token ? &*token : nullptr);
+}
+
+std::string duplicate_id_text(const json::value& id) {
+  return id.is_string() ? id.as_string() : json::to_string(id);
+}
+
+void start_subscription(connection_actor* self, const trpc::ws_request& req,
+                        const prepared_call& pc, bool superjson) {
+  auto& st = self->state;
+  auto key = json::to_string(req.id);
+  auto sr = std::make_shared<subscribe_request>();
+  sr->conn_id = st.args.conn_id;
+  sr->key = key;
+  sr->prefix = trpc::ws_data_prefix(req.id, req.jsonrpc);
+  sr->id = req.id;
+  sr->jsonrpc = req.jsonrpc;
+  sr->superjson = superjson;
+  sr->who = pc.c->who;
+  sr->since_ms = now_ms();
+  auto& in = pc.c->input;
+  switch (pc.c->proc->id) {
+    case procedure::subscribe_to_alerts: sr->kind = stream_kind::alerts; break;
+    case procedure::subscribe_to_alert: sr->kind = stream_kind::alert; break;
+    case procedure::subscribe_to_metrics: sr->kind = stream_kind::metrics; break;
+    default: sr->kind = stream_kind::presence; break;
+  }
+  if (auto* a = in.find("alertId"); a != nullptr && a->is_string())
+    sr->alert_id = a->as_string();
+  if (req.last_event_id)
+    sr->last_event_id = req.last_event_id;
+  else if (auto* l = in.find("lastEventId"); l != nullptr && l->is_string())
+    sr->last_event_id = l->as_string();
+  if (auto* iv = in.find("interval"); iv != nullptr && iv->is_number())
+    sr->interval_ms = iv->as_int();
+  else
+    sr->interval_ms = st.rt->cfg.metrics_interval_ms;
+  if (auto* f = in.find("filter"); f != nullptr && f->is_object()) {
+    if (auto* t = f->find("types"); t != nullptr && t->is_array())
+      for (auto& x : t->as_array())
+        if (x.is_string())
+          sr->filter.types.push_back(x.as_string());
+    if (auto* m = f->find("maxUrgencyLevel"); m != nullptr && m->is_number())
+      sr->filter.max_urgency = static_cast<int>(m->as_int());
+    if (auto* t = f->find("alertTypes"); t != nullptr && t->is_array())
+      for (auto& x : t->as_array())
+        if (x.is_string())
+          sr->filter.alert_types.push_back(x.as_string());
+  }
+  st.subs[key] = live_subscription{};
+  subscribe_ptr msg = sr;
+  st.hospitals.with(self, *st.rt, pc.hospital_id, [self, key, msg, req, superjson](caf::actor h) {
+    auto& st = self->state;
+    auto i = st.subs.find(key);
+    if (i == st.subs.end())
+      return;
+    if (!h) {
+      st.subs.erase(i);
+      push_error(self, req, call_error{trpc_code::internal_server_error, "Internal server error"},
+                 superjson);
+      return;
+    }
+    i->second.hospital = h;
+    self->send(h, msg);
+    if (i->second.stop_requested) {
+      self->send(h, unsubscribe_atom::value, st.args.conn_id, key);
+      st.subs.erase(i);
+    }
+  });
+}
+
+void handle_request(connection_actor* self, const trpc::ws_request& req, int64_t now) {
+  auto& st = self->state;
+  if (req.method == trpc::rpc_method::subscription_stop) {
+    auto key = json::to_string(req.id);
+    auto i = st.subs.find(key);
+    if (i == st.subs.end())
+      return; // unknown or finished: ignored
+    if (!i->second.hospital) {
+      i->second.stop_requested = true;
+      return;
+    }
+    self->send(i->second.hospital, unsubscribe_atom::value, st.args.conn_id, key);
+    st.subs.erase(i);
+    return;
+  }
+  bool superjson = req.has_input && trpc::is_superjson_envelope(req.input);
+  if (superjson)
+    st.any_superjson = true;
+  if (st.rt->cfg.transformer == "superjson")
+    superjson = true;
+  else if (st.rt->cfg.transformer == "json")
+    superjson = false;
+  // 0) rate limit
+  int retry = 0;
+  if (!take_token(st, now, &retry)) {
+    push_error(self, req,
+               call_error{trpc_code::too_many_requests, "Rate limit exceeded. Please try again in "
+                                                          + std::to_string(retry) + " seconds."},
+               superjson);
+    return;
+  }
+  auto found = lookup(req.path, req.method);
+  if (found.proc == nullptr) {
+    push_error(self, req, unknown_procedure(call_transport::websocket, req.method, req.path),
+               superjson);
+    return;
+  }
+  if (req.method == trpc::rpc_method::subscription) {
+    auto key = json::to_string(req.id);
+    if (st.subs.count(key) > 0) {
+      push_error(self, req,
+                 call_error{trpc_code::bad_request, "Duplicate id " + duplicate_id_text(req.id)},
+                 superjson);
+      return;
+    }
+    if (st.subs.size() >= st.rt->cfg.subscriptions_per_connection) {
+      push_error(self, req,
+                 call_error{trpc_code::bad_request,
+                            "Too many subscriptions on this connection (max "
+                              + std::to_string(st.rt->cfg.subscriptions_per_connection) + ")"},
+                 superjson);
+      return;
+    }
+  }
+  if (st.token_expired) {
+    push_error(self, req, call_error{trpc_code::unauthorized, "Token expired"}, superjson);
+    return;
+  }
+  auto prepared = prepare_call(*found.proc, st.auth, req.has_input, req.input, *st.rt, now);
+  if (auto* err = std::get_if<call_error>(&prepared)) {
+    push_error(self, req, *err, superjson);
+    return;
+  }
+  auto& pc = std::get<prepared_call>(prepared);
+  if (req.method == trpc::rpc_method::subscription) {
+    start_subscription(self, req, pc, superjson);
+    return;
+  }
+  auto id = req.id;
+  auto jsonrpc = req.jsonrpc;
+  auto path = req.path;
+  run_call(self, st.rt, st.hospitals, pc.c, pc.hospital_id,
+           [self, id, jsonrpc, path, superjson](call_result_ptr r) {
+             if (r->ok) {
+               push(self, trpc::ws_data(id, jsonrpc, r->data, superjson));
+             } else {
+               counters::get().rejected_by_code[static_cast<size_t>(r->error.code) % 16]++;
+               push(self, trpc::ws_error(id, jsonrpc, r->error, path, superjson));
+             }
+           });
+}
+
+void handle_frame(connection_actor* self, const std::string& text, bool binary) {
+  auto& st = self->state;
+  counters::get().frames_in++;
+  if (binary) {
+    push_parse_error(self, "Binary frames are not supported");
+    return;
+  }
+  if (st.params_pending) {
+    st.params_pending = false;
+    auto parsed = trpc::parse_connection_params(text);
+    if (auto* err = std::get_if<std::string>(&parsed)) {
+      push_parse_error(self, *err);
+      st.rt->out->close(st.args.conn_id, 1008, "invalid connection params", true);
+      return;
+    }
+    resolve_token(self, &std::get<trpc::connection_params>(parsed));
+    return;
+  }
+  auto parsed = trpc::parse_ws_frame(text);
+  if (auto* err = std::get_if<std::string>(&parsed)) {
+    push_parse_error(self, *err);
+    return;
+  }
+  auto& frame = std::get<trpc::ws_frame>(parsed);
+  auto now = now_ms();
+  size_t limit = st.rt->cfg.requests_per_frame;
+  for (size_t i = 0; i < frame.requests.size(); ++i) {
+    auto& req = frame.requests[i];
+    if (i >= limit) {
+      bool sj = req.has_input && trpc::is_superjson_envelope(req.input);
+      push_error(self, req, call_error{trpc_code::bad_request, "Batch call exceeds maximum size"},
+                 sj);
+      continue;
+    }
+    handle_request(self, req, now);
+  }
+}
+
+caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connection_args args) {
+  auto& st = self->state;
+  st.rt = std::move(rt);
+  st.args = std::move(args);
+  st.params_pending = st.args.expects_params;
+  if (!st.params_pending)
+    resolve_token(self, nullptr);
+  self->delayed_send(self, milliseconds(st.rt->cfg.anonymous_timeout_ms), timeout_atom::value,
+                     anonymous_timer);
+  return {
+    [=](ws_frame_atom, const std::string& text, bool binary) { handle_frame(self, text, binary); },
+    [=](timeout_atom, uint64_t which) {
+      auto& st = self->state;
+      auto conn = st.args.conn_id;
+      if (which == anonymous_timer && !st.auth.who) {
+        counters::get().closed_unauthenticated++;
+        st.rt->out->close(conn, 4001, "unauthenticated", true);
+      } else if (which == expiry_timer && st.auth.who) {
+        st.token_expired = true;
+        push(self, trpc::ws_reconnect());
+        self->delayed_send(self, milliseconds(st.rt->cfg.expiry_grace_ms), timeout_atom::value,
+                           expiry_close_timer);
+      } else if (which == expiry_close_timer) {
+        counters::get().closed_token_expired++;
+        st.rt->out->close(conn, 4003, "token expired", true);
+      }
+    },
+    [=](reconnect_atom) { push(self, trpc::ws_reconnect()); },
+    [=](kick_atom) { self->state.rt->out->close(self->state.args.conn_id, 4000, "kicked", false); },
+    [=](closed_atom) {
+      auto& st = self->state;
+      for (auto& [id, h] : st.hospitals.all())
+        self->send(h, drop_atom::value, st.args.conn_id);
+      self->quit();
+    },
+    [=](caf::get_atom) {
+      // Inspection: (connection id, user, role, subscriptions).
+      auto& st = self->state;
+      std::vector<std::string> info{std::to_string(st.args.conn_id),
+                                    st.auth.who ? st.auth.who->sub : std::string{},
+                                    st.auth.who ? role_name(st.auth.who->user_role) : "",
+                                    std::to_string(st.subs.size())};
+      return info;
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_connection(caf::actor_system& sys, runtime_ptr rt, connection_args args) {
+  return sys.spawn(connection_behavior, std::move(rt), std::move(args));
+}
+
+} // namespace vigil

@@ -1,0 +1,25 @@
+#pragma once
+// The connection actor: one per WebSocket. Parses tRPC frames, authenticates the connection,
+// runs the call pipeline, rate-limits, keeps the connection's subscriptions, and writes replies
+// into the outbox. Subscription frames are written by the hospital actors themselves.
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include <string>
+
+#include "actors/runtime.hpp"
+
+namespace vigil {
+
+struct connection_args {
+  uint64_t conn_id = 0;
+  bool expects_params = false;        // the upgrade URL carried connectionParams=1
+  std::string header_authorization;   // the upgrade request's Authorization header, if any
+};
+
+/// Messages: ws_frame_atom(std::string text, bool binary), closed_atom, kick_atom,
+/// reconnect_atom, timeout_atom(uint64_t which).
+caf::actor spawn_connection(caf::actor_system& sys, runtime_ptr rt, connection_args args);
+
+} // namespace vigil

@@ -1,0 +1,205 @@
+#pragma once
+// Every message exchanged between Vigil's actors, with the atoms that tag them. All messages are
+// local to one process; payloads travel as shared pointers to immutable structs (one allocation,
+// no copies on fan-out), whitelisted with CAF_ALLOW_UNSAFE_MESSAGE_TYPE at the end of this file.
+//
+// Actors and the messages they handle:
+//   connection (one per WebSocket)   ws_frame_atom(std::string), closed_atom, timeout_atom(uint64_t),
+//                                    kick_atom, reconnect_atom
+//   http_call (one per HTTP request) http_request_ptr
+//   directory (one)                  get_atom(std::string hospital) -> caf::actor
+//   hospital (one per hospital)      call_ptr -> call_result_ptr; subscribe_ptr; unsubscribe_atom(conn, key);
+//                                    drop_atom(conn); escalate_atom(alert id, generation); tick_atom(...)
+//   storage (detached thread)        commit_atom(commit_request_ptr) -> commit_reply_ptr;
+//                                    load_atom(std::string hospital) -> hospital_snapshot_ptr;
+//                                    read_atom(read_request_ptr) -> event_page_ptr
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/alert.hpp"
+#include "domain/auth.hpp"
+#include "domain/errors.hpp"
+#include "domain/json.hpp"
+#include "domain/procedures.hpp"
+
+namespace vigil {
+
+using ws_frame_atom = caf::atom_constant<caf::atom("wsframe")>;
+using closed_atom = caf::atom_constant<caf::atom("closed")>;
+using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
+using kick_atom = caf::atom_constant<caf::atom("kick")>;
+using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
+using unsubscribe_atom = caf::atom_constant<caf::atom("unsub")>;
+using drop_atom = caf::atom_constant<caf::atom("drop")>;
+using escalate_atom = caf::atom_constant<caf::atom("escalate")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using load_atom = caf::atom_constant<caf::atom("load")>;
+using read_atom = caf::atom_constant<caf::atom("read")>;
+using prune_atom = caf::atom_constant<caf::atom("prune")>;
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
+using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
+using presence_atom = caf::atom_constant<caf::atom("presence")>;
+
+/// A validated call routed to a hospital actor.
+struct call {
+  const procedure_info* proc = nullptr;
+  json::value input;                         // validated, normalised
+  std::shared_ptr<const identity> who;       // never null here (auth checked before routing)
+};
+using call_ptr = std::shared_ptr<const call>;
+
+/// The outcome of a call: data on success, an error otherwise.
+struct call_result {
+  bool ok = false;
+  json::value data;
+  call_error error;
+  static std::shared_ptr<const call_result> success(json::value v) {
+    auto r = std::make_shared<call_result>();
+    r->ok = true;
+    r->data = std::move(v);
+    return r;
+  }
+  static std::shared_ptr<const call_result> failure(trpc_code c, std::string msg) {
+    auto r = std::make_shared<call_result>();
+    r->error = call_error{c, std::move(msg)};
+    return r;
+  }
+};
+using call_result_ptr = std::shared_ptr<const call_result>;
+
+/// Which stream a subscription follows.
+enum class stream_kind { alerts, alert, metrics, presence };
+
+/// Event filter of subscribeToAlerts (empty lists = no restriction).
+struct event_filter {
+  std::vector<std::string> types;
+  int max_urgency = 0;                       // 0 = any
+  std::vector<std::string> alert_types;
+  bool empty() const { return types.empty() && max_urgency == 0 && alert_types.empty(); }
+};
+
+/// A subscription handed to a hospital actor, which from then on writes its frames (started,
+/// replay, live data, stopped) straight into the connection's outbox.
+struct subscribe_request {
+  uint64_t conn_id = 0;
+  std::string key;                           // JSON text of the request id: unique per connection
+  std::string prefix;                        // `{"id":…,"result":{"type":"data",`
+  json::value id;                            // the request id (for started/stopped/error frames)
+  bool jsonrpc = false;
+  bool superjson = false;
+  stream_kind kind = stream_kind::alerts;
+  std::string alert_id;                      // stream_kind::alert
+  std::optional<std::string> last_event_id;
+  event_filter filter;
+  int64_t interval_ms = 5000;                // metrics
+  std::shared_ptr<const identity> who;
+  int64_t since_ms = 0;                      // when the subscription started (presence)
+};
+using subscribe_ptr = std::shared_ptr<const subscribe_request>;
+
+/// One write of a commit: the event to store (without id; storage assigns seq and id), the new
+/// alert state and an optional idempotency record.
+struct pending_write {
+  alert_event event;                         // seq/id unset
+  alert next;                                // the alert after the change
+  std::optional<std::string> idempotency_key;
+  std::string idempotency_reply;             // plain JSON of the first reply
+};
+
+struct commit_request {
+  std::vector<pending_write> writes;
+};
+using commit_request_ptr = std::shared_ptr<const commit_request>;
+
+/// An event as committed and encoded once for every subscriber.
+struct encoded_event {
+  uint64_t seq = 0;
+  std::string id;                            // "<epoch>-<seq>"
+  std::string type;
+  std::string alert_id;
+  int urgency_level = 0;
+  std::string alert_type;
+  std::string plain;                         // plain JSON of the event object
+  std::string meta;                          // superjson meta of the event (may be empty)
+  /// `"id":"<id>","data":<plain>}}` — the tail of a plain data frame.
+  std::string plain_tail;
+  /// `"id":"<id>","data":{"json":<plain>,"meta":<meta>}}` — the tail of a superjson data frame.
+  std::string superjson_tail;
+};
+using encoded_event_ptr = std::shared_ptr<const encoded_event>;
+
+/// Builds an encoded_event (tails included) from stored parts.
+encoded_event_ptr make_encoded_event(uint64_t seq, std::string id, std::string type,
+                                     std::string alert_id, int urgency, std::string alert_type,
+                                     std::string plain, std::string meta);
+
+struct commit_reply {
+  bool ok = false;
+  std::string error;
+  std::vector<encoded_event_ptr> events;     // one per write, in order
+  uint64_t last_seq = 0;
+};
+using commit_reply_ptr = std::shared_ptr<const commit_reply>;
+
+/// What a hospital actor starts from: its alerts, its newest seq and recent idempotency records.
+struct hospital_snapshot {
+  std::string hospital_id;
+  std::vector<alert> alerts;
+  uint64_t last_seq_of_hospital = 0;
+  std::unordered_map<std::string, std::pair<std::string, int64_t>> idempotency; // key -> (reply, created_at)
+  std::string error;                         // non-empty: loading failed
+};
+using hospital_snapshot_ptr = std::shared_ptr<const hospital_snapshot>;
+
+/// A page of stored events for replay or timelines.
+struct read_request {
+  std::string hospital_id;                   // events of a hospital …
+  std::string alert_id;                      // … or of one alert (when set)
+  uint64_t after_seq = 0;
+  size_t limit = 512;
+};
+using read_request_ptr = std::shared_ptr<const read_request>;
+
+struct event_page {
+  std::vector<encoded_event_ptr> events;
+  std::string error;
+};
+using event_page_ptr = std::shared_ptr<const event_page>;
+
+/// An HTTP request on /api/trpc, as the lws thread read it.
+struct http_request {
+  uint64_t conn_id = 0;
+  bool post = false;
+  std::string path;                          // after /api/trpc/ (URL-decoded), e.g. "healthcare.a,healthcare.b"
+  bool batch = false;
+  bool has_input = false;
+  std::string input;                         // ?input= (URL-decoded) for GET
+  std::string body;                          // POST body
+  std::string authorization;
+  std::string content_type;
+  std::string trpc_accept;
+  std::string origin;
+};
+using http_request_ptr = std::shared_ptr<const http_request>;
+
+} // namespace vigil
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::call_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::call_result_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::subscribe_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::commit_request_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::commit_reply_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::hospital_snapshot_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::read_request_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::event_page_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::http_request_ptr)

@@ -1,0 +1,62 @@
+#pragma once
+// What every actor of one vigild process shares: configuration, the outbox, the alert index and
+// the storage high-water marks. Created once at start-up and passed by shared pointer.
+
+#include <caf/actor.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include "domain/config.hpp"
+#include "transport/outbox.hpp"
+
+namespace vigil {
+
+/// alert id -> hospital id, for routing and tenancy checks of alert-scoped calls. Written by
+/// hospital actors when alerts are created, read by every connection.
+class alert_index {
+public:
+  void put(const std::string& alert_id, const std::string& hospital_id) {
+    std::unique_lock<std::shared_mutex> g{mu_};
+    map_[alert_id] = hospital_id;
+  }
+  std::optional<std::string> hospital_of(const std::string& alert_id) const {
+    std::shared_lock<std::shared_mutex> g{mu_};
+    auto i = map_.find(alert_id);
+    if (i == map_.end())
+      return std::nullopt;
+    return i->second;
+  }
+  size_t size() const {
+    std::shared_lock<std::shared_mutex> g{mu_};
+    return map_.size();
+  }
+
+private:
+  mutable std::shared_mutex mu_;
+  std::unordered_map<std::string, std::string> map_;
+};
+
+struct runtime {
+  config cfg;
+  outbox_ptr out;
+  alert_index alerts;
+  std::string epoch;                           // fixed at start-up
+  std::atomic<uint64_t> last_seq{0};           // newest committed seq (any hospital)
+  std::atomic<uint64_t> pruned_through{0};     // events with seq <= this may be gone
+  caf::actor storage;
+  caf::actor directory;
+  int64_t started_ms = 0;
+  std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> next_conn_id{1};
+};
+
+using runtime_ptr = std::shared_ptr<runtime>;
+
+} // namespace vigil

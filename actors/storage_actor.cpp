@@ -1,0 +1,204 @@
+#include "actors/storage_actor.hpp"
+
+#include <caf/all.hpp>
+
+#include <chrono>
+
+#include "domain/log.hpp"
+#include "domain/time.hpp"
+#include "transport/counters.hpp"
+
+namespace vigil {
+
+namespace {
+
+std::string event_id(const std::string& epoch, uint64_t seq) {
+  return epoch + "-" + std::to_string(seq);
+}
+
+struct storage_state {
+  static inline const char* name = "vigil.storage";
+  runtime_ptr rt;
+  std::shared_ptr<storage::event_store> store;
+  struct waiting {
+    commit_request_ptr req;
+    caf::response_promise promise;
+  };
+  std::vector<waiting> pending;
+  bool flush_scheduled = false;
+  int64_t last_prune_ms = 0;
+};
+
+using storage_actor = caf::stateful_actor<storage_state>;
+
+void flush(storage_actor* self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  if (st.pending.empty())
+    return;
+  auto batch = std::move(st.pending);
+  st.pending.clear();
+  auto& epoch = st.rt->epoch;
+  // Assign seqs and encode every event once.
+  std::vector<storage::write_item> items;
+  std::vector<std::shared_ptr<commit_reply>> replies;
+  uint64_t seq = st.store->next_seq();
+  for (auto& w : batch) {
+    auto reply = std::make_shared<commit_reply>();
+    for (auto& pw : w.req->writes) {
+      storage::write_item item;
+      storage::stored_event ev;
+      ev.seq = seq++;
+      auto id = event_id(epoch, ev.seq);
+      alert_event e = pw.event;
+      e.seq = ev.seq;
+      e.id = id;
+      auto v = to_json(e);
+      json::write(ev.payload, v);
+      json::write_meta(ev.meta, v);
+      ev.hospital_id = e.hospital_id;
+      ev.alert_id = e.alert_id;
+      ev.type = e.type;
+      ev.ts = e.timestamp;
+      ev.urgency_level = e.urgency_level;
+      ev.alert_type = e.alert_type;
+      storage::alert_row row;
+      row.id = pw.next.id;
+      row.hospital_id = pw.next.hospital_id;
+      row.status = status_name(pw.next.status);
+      row.created_at = pw.next.created_at;
+      row.next_escalation_at = pw.next.next_escalation_at;
+      json::write(row.json, to_json(pw.next, true));
+      item.alert = std::move(row);
+      if (pw.idempotency_key) {
+        storage::idempotency_row idem;
+        idem.hospital_id = pw.next.hospital_id;
+        idem.key = *pw.idempotency_key;
+        idem.reply_json = pw.idempotency_reply;
+        idem.created_at = e.timestamp;
+        item.idempotency = std::move(idem);
+      }
+      reply->events.push_back(make_encoded_event(ev.seq, id, ev.type, ev.alert_id,
+                                                 ev.urgency_level, ev.alert_type, ev.payload,
+                                                 ev.meta));
+      item.event = std::move(ev);
+      items.push_back(std::move(item));
+    }
+    replies.push_back(std::move(reply));
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  std::string error;
+  bool ok = st.store->commit(items, &error);
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+              std::chrono::steady_clock::now() - t0).count();
+  auto& c = counters::get();
+  c.storage_commits++;
+  c.storage_commit_items += items.size();
+  c.storage_commit_us_total += static_cast<uint64_t>(us);
+  if (ok) {
+    st.rt->last_seq = st.store->last_seq();
+  } else {
+    c.storage_commit_failures++;
+    log::error("storage_commit_failed", {{"error", error}, {"items", items.size()}});
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& r = replies[i];
+    r->ok = ok;
+    if (!ok) {
+      r->error = error;
+      r->events.clear();
+    }
+    r->last_seq = st.store->last_seq();
+    batch[i].promise.deliver(commit_reply_ptr{r});
+  }
+}
+
+caf::behavior storage_behavior(storage_actor* self, runtime_ptr rt,
+                               std::shared_ptr<storage::event_store> store) {
+  self->state.rt = std::move(rt);
+  self->state.store = std::move(store);
+  return {
+    [=](commit_atom, const commit_request_ptr& req) -> caf::result<commit_reply_ptr> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<commit_reply_ptr>();
+      st.pending.push_back({req, rp});
+      if (!st.flush_scheduled) {
+        // Runs after every commit request already queued: that is the group commit.
+        st.flush_scheduled = true;
+        self->send(self, flush_atom::value);
+      }
+      return rp;
+    },
+    [=](flush_atom) { flush(self); },
+    [=](load_atom, const std::string& hospital) -> hospital_snapshot_ptr {
+      auto& st = self->state;
+      auto snap = std::make_shared<hospital_snapshot>();
+      snap->hospital_id = hospital;
+      for (auto& row : st.store->load_alerts(hospital)) {
+        std::string err;
+        auto v = json::parse(row.json, &err);
+        std::optional<alert> a;
+        if (v)
+          a = alert_from_json(*v);
+        if (!a) {
+          log::error("storage_alert_unreadable", {{"alert", row.id}});
+          continue;
+        }
+        snap->alerts.push_back(std::move(*a));
+      }
+      snap->last_seq_of_hospital = st.store->last_seq_of_hospital(hospital);
+      return snap;
+    },
+    [=](read_atom, const read_request_ptr& req) -> event_page_ptr {
+      auto& st = self->state;
+      auto page = std::make_shared<event_page>();
+      auto rows = req->alert_id.empty()
+                    ? st.store->events_after(req->hospital_id, req->after_seq, req->limit)
+                    : st.store->alert_events_after(req->alert_id, req->after_seq, req->limit);
+      page->events.reserve(rows.size());
+      for (auto& row : rows)
+        page->events.push_back(encode_stored(st.rt->epoch, row));
+      return page;
+    },
+    [=](probe_atom) -> bool {
+      std::string err;
+      bool ok = self->state.store->probe(&err);
+      if (!ok)
+        log::warn("storage_probe_failed", {{"error", err}});
+      return ok;
+    },
+    [=](prune_atom) {
+      auto& st = self->state;
+      auto now = now_ms();
+      auto before = now - static_cast<int64_t>(st.rt->cfg.retention_days) * 86400000LL;
+      std::string err;
+      size_t n = st.store->prune(before, now, 1000, &err);
+      st.rt->pruned_through = st.store->pruned_through();
+      if (!err.empty())
+        log::warn("storage_prune_failed", {{"error", err}});
+      else if (n > 0)
+        log::info("storage_pruned", {{"events", static_cast<uint64_t>(n)}});
+      // Small batches keep writers waiting at most one short transaction; come back soon while
+      // there is more to prune, otherwise in a minute.
+      self->delayed_send(self, n >= 1000 ? std::chrono::milliseconds(50)
+                                         : std::chrono::milliseconds(60000),
+                         prune_atom::value);
+    },
+  };
+}
+
+} // namespace
+
+encoded_event_ptr encode_stored(const std::string& epoch, const storage::stored_event& e) {
+  return make_encoded_event(e.seq, event_id(epoch, e.seq), e.type, e.alert_id, e.urgency_level,
+                            e.alert_type, e.payload, e.meta);
+}
+
+caf::actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
+                         std::shared_ptr<storage::event_store> store) {
+  auto h = sys.spawn<caf::detached>(storage_behavior, std::move(rt), std::move(store));
+  caf::anon_send(h, prune_atom::value);
+  return h;
+}
+
+} // namespace vigil

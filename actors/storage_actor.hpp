@@ -1,0 +1,23 @@
+#pragma once
+// The storage actor: owns the SQLite event store on its own thread (spawn<detached>), so fsyncs
+// never block CAF workers. Commits use group commit: every commit request that is already in the
+// mailbox when a flush runs goes into the same transaction; an idle server commits at once.
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include <memory>
+
+#include "actors/runtime.hpp"
+#include "storage/event_store.hpp"
+
+namespace vigil {
+
+/// Spawns the storage actor on a dedicated thread; it takes ownership of `store`.
+caf::actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
+                         std::shared_ptr<storage::event_store> store);
+
+/// Decodes a stored event into an encoded_event.
+encoded_event_ptr encode_stored(const std::string& epoch, const storage::stored_event& e);
+
+} // namespace vigil

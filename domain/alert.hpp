@@ -1,0 +1,126 @@
+#pragma once
+// The alert model, its JSON shapes and the alert state machine (api.md sections 7, 9, 10).
+// Pure functions: they take the current alert and validated input and return the changed alert
+// plus the event to emit, or a CONFLICT. Nothing here knows about actors, sockets or storage.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "domain/auth.hpp"
+#include "domain/errors.hpp"
+#include "domain/json.hpp"
+
+namespace vigil {
+
+enum class alert_status { active, acknowledged, resolved };
+const char* status_name(alert_status s);
+std::optional<alert_status> parse_status(std::string_view s);
+
+struct escalation_record {
+  int from_tier = 1;
+  int to_tier = 2;
+  std::string to_role;
+  int64_t escalated_at = 0;
+  std::string escalated_by;             // a user's sub, or "system"
+  std::optional<std::string> reason;    // "timeout" for timers
+};
+
+struct alert {
+  std::string id;
+  std::string hospital_id;
+  std::string room_number;
+  std::string alert_type;
+  int urgency_level = 3;
+  std::optional<std::string> description;
+  alert_status status = alert_status::active;
+  int escalation_level = 1;             // == currentEscalationTier
+  std::optional<int64_t> next_escalation_at;
+  std::optional<std::string> target_department;
+  std::optional<std::string> patient_id;
+  std::string created_by;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+  std::optional<std::string> acknowledged_by;
+  std::optional<int64_t> acknowledged_at;
+  std::optional<std::string> acknowledgement_notes;
+  std::optional<std::string> resolved_by;
+  std::optional<int64_t> resolved_at;
+  std::optional<std::string> resolution;
+  std::vector<escalation_record> escalations; // oldest first
+};
+
+/// The Alert shape of api.md section 7 (every key present, timestamps as dates). With
+/// `with_escalations` the `escalations` array is appended (getAlert).
+json::value to_json(const alert& a, bool with_escalations = false);
+json::value to_json(const escalation_record& r);
+/// Reverse of to_json(a, true) (storage reload). nullopt when a required key is missing.
+std::optional<alert> alert_from_json(const json::value& v);
+
+/// One escalation tier: the role it reaches and, except for the last tier, its timeout.
+struct escalation_tier {
+  std::string role;
+  std::optional<int64_t> timeout_ms;
+};
+
+/// Tiers 1..N (1 <= N <= 3). Default: nurse 2 min, doctor 3 min, head_doctor.
+struct escalation_policy {
+  std::vector<escalation_tier> tiers = {
+    {"nurse", 120000}, {"doctor", 180000}, {"head_doctor", std::nullopt}};
+  int max_tier() const { return static_cast<int>(tiers.size()); }
+  /// Timeout of tier k (1-based), nullopt at or beyond the last tier.
+  std::optional<int64_t> timeout_of(int tier) const;
+};
+
+/// An event before or after commit. `seq` and `id` are assigned by storage at commit.
+struct alert_event {
+  uint64_t seq = 0;
+  std::string id;                 // "<epoch>-<seq>"
+  std::string type;               // "alert.created", …
+  std::string alert_id;
+  std::string hospital_id;
+  int64_t timestamp = 0;
+  json::value data;
+  // Filter attributes at the time of the event (api.md section 11, filter).
+  int urgency_level = 0;
+  std::string alert_type;
+};
+
+/// `{id,type,alertId,hospitalId,timestamp,data}`.
+json::value to_json(const alert_event& e);
+
+/// A successful transition: the new alert state and the event to emit.
+struct transition {
+  alert next;
+  alert_event event;
+};
+
+using transition_result = std::variant<transition, call_error>;
+
+/// createAlert: `input` is the validated input. `new_id` is a fresh lowercase UUID v4.
+transition create_alert(const json::value& input, const identity& who, int64_t now,
+                        const escalation_policy& policy, std::string new_id);
+/// acknowledgeAlert (also used per alert by batchAcknowledgeAlerts with a minimal input).
+transition_result acknowledge_alert(const alert& a, const json::value& input, const identity& who,
+                                    int64_t now);
+/// resolveAlert / batchResolveAlerts.
+transition_result resolve_alert(const alert& a, const json::value& input, const identity& who,
+                                int64_t now);
+/// triggerEscalation (by = caller's sub, reason from input) or timer (by = "system",
+/// reason = "timeout"). Restarts the deadline from `now`.
+transition_result escalate_alert(const alert& a, const escalation_policy& policy,
+                                 const std::string& by, std::optional<std::string> reason,
+                                 int64_t now);
+/// updateAlert.
+transition_result update_alert(const alert& a, const json::value& input, const identity& who,
+                               int64_t now);
+/// transferAlert (ownership: current acknowledger, or head_doctor/admin → else FORBIDDEN).
+transition_result transfer_alert(const alert& a, const json::value& input, const identity& who,
+                                 int64_t now);
+
+/// A fresh lowercase UUID v4.
+std::string make_uuid_v4();
+
+} // namespace vigil

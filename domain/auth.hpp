@@ -1,0 +1,64 @@
+#pragma once
+// Identity, roles, permissions and JWT verification (libjwt). api.md sections 3 and 4.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace vigil {
+
+enum class role { admin, head_doctor, doctor, nurse, operator_, viewer };
+
+/// "admin", "head_doctor", "doctor", "nurse", "operator", "viewer".
+const char* role_name(role r);
+std::optional<role> parse_role(std::string_view s);
+
+enum class permission { view, create, update, acknowledge, escalate };
+
+/// "view_alerts", "create_alerts", "update_alerts", "acknowledge_alerts", "escalate_alerts".
+const char* permission_name(permission p);
+/// The permission table of api.md section 4.
+bool role_has(role r, permission p);
+
+/// Who is calling, from a verified token.
+struct identity {
+  std::string sub;
+  std::optional<std::string> name;
+  role user_role = role::viewer;
+  std::vector<std::string> hospitals;
+  int64_t exp = 0; // seconds since the epoch
+  bool has_hospital(std::string_view h) const;
+};
+
+enum class auth_failure { missing, invalid, expired };
+
+/// "Authentication required", "Invalid token", "Token expired".
+const char* auth_failure_message(auth_failure f);
+/// "missing", "invalid", "expired" (for metrics labels and logs).
+const char* auth_failure_label(auth_failure f);
+
+/// How tokens are verified. With `public_key_pem` set, `algorithm` ("RS256" or "ES256") is the
+/// only accepted alg and HS256 is refused; otherwise HS256 with `hs256_secret`.
+struct jwt_config {
+  std::string hs256_secret = "dev-secret-change-me";
+  std::string public_key_pem;
+  std::string algorithm = "HS256";
+};
+
+/// Verifies signature, `alg`, and claims (`sub` non-empty string, `role` known, `hospitals` array
+/// of strings, `exp` number required, `nbf`/`iat` not in the future, `name` optional string).
+/// No clock leeway. `now_sec` is the current time in seconds.
+std::variant<identity, auth_failure> verify_token(std::string_view token, const jwt_config& cfg,
+                                                  int64_t now_sec);
+
+/// Extracts the token from an `Authorization` value (`Bearer <jwt>`, scheme case-insensitive);
+/// nullopt when the value is not of that form.
+std::optional<std::string> bearer_token(std::string_view header_value);
+
+/// Mints an HS256 token (for vigilctl token and tests).
+std::string mint_hs256(const std::string& secret, const identity& who, int64_t iat_sec);
+
+} // namespace vigil

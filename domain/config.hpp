@@ -1,0 +1,95 @@
+#pragma once
+// vigild configuration: defaults, the config file, environment variables and command-line flags,
+// validated at start-up. Precedence: defaults < config file < environment < flags.
+// Every option is documented in config/vigil.conf.example (the manual).
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "domain/alert.hpp"
+#include "domain/auth.hpp"
+
+namespace vigil {
+
+struct config {
+  // [server]
+  std::string host = "0.0.0.0";          // server.host, --host
+  uint16_t port = 3001;                  // server.port, --port, WEBSOCKET_PORT
+  std::string db_path = "./data/vigil.db"; // storage.path, --db, VIGIL_DB
+  std::string log_level = "info";        // log.level, --log-level, LOG_LEVEL: debug|info|warn|error
+  std::string log_format = "logfmt";     // log.format: logfmt|json
+  std::string transformer = "auto";      // server.transformer: auto|superjson|json
+  std::string static_dir;                // http.static-dir (web dashboard), empty = none
+  std::vector<std::string> cors_origins = {"*"}; // http.cors-origins (comma-separated)
+  size_t worker_threads = 2;             // scheduler.threads (CAF workers, >= 1)
+  uint16_t admin_port = 3011;            // admin.port (0 disables the inspector)
+  int64_t shutdown_drain_ms = 5000;      // shutdown.drain-timeout
+
+  // [auth]
+  jwt_config jwt;                        // auth.jwt-secret (AUTH_JWT_SECRET), auth.public-key-file, auth.algorithm
+  bool default_secret = true;            // true while the built-in dev secret is in use (warn loudly)
+  int64_t anonymous_timeout_ms = 60000;  // auth.anonymous-timeout
+  int64_t expiry_grace_ms = 10000;       // auth.expiry-grace
+
+  // [limits]
+  size_t frame_size = 64 * 1024;         // limits.frame-size
+  size_t http_body = 1024 * 1024;        // limits.http-body
+  size_t requests_per_frame = 50;        // limits.requests-per-frame
+  size_t subscriptions_per_connection = 100; // limits.subscriptions-per-connection
+  double rate = 1000;                    // limits.rate (requests/s per connection, 0 = off)
+  double rate_burst = 2000;              // limits.rate-burst
+  size_t outbound_budget = 1024 * 1024;  // limits.outbound-budget (bytes)
+  size_t max_connections = 0;            // limits.max-connections (0 = derived from the fd limit)
+
+  // [keepalive]
+  int64_t ping_interval_ms = 30000;      // keepalive.ping-interval
+  int64_t pong_wait_ms = 5000;           // keepalive.pong-wait
+
+  // [storage] / [retention]
+  bool synchronous_full = false;         // storage.synchronous: normal|full
+  size_t ring_size = 1024;               // storage.ring-size (recent events kept per hospital)
+  int retention_days = 30;               // retention.days
+
+  // [escalation]
+  escalation_policy escalation;          // escalation.tiers, e.g. "nurse:2m,doctor:3m,head_doctor"
+
+  // [metrics]
+  int64_t metrics_interval_ms = 5000;    // default subscribeToMetrics interval
+
+  std::string config_file;               // --config (empty: none)
+};
+
+/// Environment lookup (injectable for tests); returns nullopt when unset.
+using env_lookup = std::function<std::optional<std::string>(const char*)>;
+env_lookup process_env();
+
+/// Outcome of parsing the command line.
+struct config_result {
+  config cfg;
+  bool help = false;                      // --help was given: print config_help() and exit 0
+};
+
+/// Builds the configuration from defaults, the config file (`--config=FILE` or `--config FILE`),
+/// the environment and flags (`--key=value` or `--key value`, keys as in the file, e.g.
+/// `--limits.frame-size=65536`; short aliases `--port`, `--host`, `--db`, `--log-level`).
+/// On any error returns one clear line naming the option, e.g.
+/// `invalid value "abc" for limits.frame-size: expected a size in bytes (e.g. 65536, 64KiB)`.
+std::variant<config_result, std::string> load_config(int argc, const char* const* argv,
+                                                     const env_lookup& env);
+
+/// Parses a duration: "250ms", "30s", "2m", "1h", or a bare number of seconds ("1.5").
+std::optional<int64_t> parse_duration_ms(std::string_view s);
+/// Parses a size: "65536", "64KiB", "1MiB", "1MB".
+std::optional<size_t> parse_size(std::string_view s);
+/// Parses escalation tiers: "nurse:2m,doctor:3m,head_doctor" (1..3 tiers; every tier but the
+/// last needs a timeout; the last has none).
+std::variant<escalation_policy, std::string> parse_tiers(std::string_view s);
+
+/// The text printed by `vigild --help`: every option with its default and meaning.
+std::string config_help();
+
+} // namespace vigil

@@ -1,0 +1,689 @@
+#include "storage/event_store.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <random>
+#include <system_error>
+
+#include "storage/schema.hpp"
+
+namespace vigil::storage {
+
+namespace {
+
+constexpr int busy_timeout_ms = 5000;
+constexpr int64_t idempotency_window_ms = 24LL * 60 * 60 * 1000;
+constexpr int backup_pages_per_step = 256;
+constexpr int backup_max_busy_retries = 500;
+constexpr size_t epoch_length = 8;
+constexpr char epoch_alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A statement prepared once (SQLITE_PREPARE_PERSISTENT) and finalized with the store.
+class statement {
+public:
+  statement() = default;
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  ~statement() { sqlite3_finalize(stmt_); }
+
+  bool prepare(sqlite3* db, const char* sql) {
+    return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) ==
+           SQLITE_OK;
+  }
+  sqlite3_stmt* get() const { return stmt_; }
+
+private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+/// Resets a statement and drops its bindings when a use of it ends (text is bound without a
+/// copy, so no binding may outlive the strings it points to).
+class use_of {
+public:
+  explicit use_of(const statement& s) : stmt_(s.get()) {}
+  use_of(const use_of&) = delete;
+  use_of& operator=(const use_of&) = delete;
+  ~use_of() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  sqlite3_stmt* get() const { return stmt_; }
+
+private:
+  sqlite3_stmt* stmt_;
+};
+
+int64_t to_sql_int(uint64_t v) {
+  constexpr auto max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  return static_cast<int64_t>(std::min(v, max));
+}
+
+// Bind helpers return true on success so binds chain with &&.
+bool bind_text(sqlite3_stmt* s, int index, const std::string& text) {
+  return sqlite3_bind_text64(s, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8) ==
+         SQLITE_OK;
+}
+// For string literals (meta keys): static storage, so no copy is needed either.
+bool bind_text(sqlite3_stmt* s, int index, const char* text) {
+  return sqlite3_bind_text64(s, index, text, std::strlen(text), SQLITE_STATIC, SQLITE_UTF8) ==
+         SQLITE_OK;
+}
+bool bind_int(sqlite3_stmt* s, int index, int64_t value) {
+  return sqlite3_bind_int64(s, index, value) == SQLITE_OK;
+}
+bool bind_null(sqlite3_stmt* s, int index) { return sqlite3_bind_null(s, index) == SQLITE_OK; }
+
+std::string column_text(sqlite3_stmt* s, int index) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, index));
+  if (text == nullptr) return {};
+  return std::string(text, static_cast<size_t>(sqlite3_column_bytes(s, index)));
+}
+
+uint64_t column_seq(sqlite3_stmt* s, int index) {
+  const int64_t v = sqlite3_column_int64(s, index);
+  return v < 0 ? 0 : static_cast<uint64_t>(v);
+}
+
+stored_event read_event(sqlite3_stmt* s) {
+  stored_event e;
+  e.seq = column_seq(s, 0);
+  e.hospital_id = column_text(s, 1);
+  e.alert_id = column_text(s, 2);
+  e.type = column_text(s, 3);
+  e.ts = sqlite3_column_int64(s, 4);
+  e.payload = column_text(s, 5);
+  e.meta = column_text(s, 6);
+  e.urgency_level = sqlite3_column_int(s, 7);  // NULL reads as 0
+  e.alert_type = column_text(s, 8);
+  return e;
+}
+
+alert_row read_alert(sqlite3_stmt* s) {
+  alert_row a;
+  a.id = column_text(s, 0);
+  a.hospital_id = column_text(s, 1);
+  a.status = column_text(s, 2);
+  a.created_at = sqlite3_column_int64(s, 3);
+  if (sqlite3_column_type(s, 4) != SQLITE_NULL) a.next_escalation_at = sqlite3_column_int64(s, 4);
+  a.json = column_text(s, 5);
+  return a;
+}
+
+bool bind_event(sqlite3_stmt* s, const stored_event& e) {
+  // 0 and "" mean "unknown" in stored_event; store them as NULL so they read back the same.
+  return bind_int(s, 1, to_sql_int(e.seq)) && bind_text(s, 2, e.hospital_id) &&
+         bind_text(s, 3, e.alert_id) && bind_text(s, 4, e.type) && bind_int(s, 5, e.ts) &&
+         bind_text(s, 6, e.payload) && bind_text(s, 7, e.meta) &&
+         (e.urgency_level != 0 ? bind_int(s, 8, e.urgency_level) : bind_null(s, 8)) &&
+         (!e.alert_type.empty() ? bind_text(s, 9, e.alert_type) : bind_null(s, 9));
+}
+
+bool bind_alert(sqlite3_stmt* s, const alert_row& a) {
+  return bind_text(s, 1, a.id) && bind_text(s, 2, a.hospital_id) && bind_text(s, 3, a.status) &&
+         bind_int(s, 4, a.created_at) &&
+         (a.next_escalation_at ? bind_int(s, 5, *a.next_escalation_at) : bind_null(s, 5)) &&
+         bind_text(s, 6, a.json);
+}
+
+bool bind_idempotency(sqlite3_stmt* s, const idempotency_row& r) {
+  return bind_text(s, 1, r.hospital_id) && bind_text(s, 2, r.key) &&
+         bind_text(s, 3, r.reply_json) && bind_int(s, 4, r.created_at);
+}
+
+std::string make_epoch() {
+  std::random_device device;
+  std::uniform_int_distribution<size_t> pick(0, sizeof(epoch_alphabet) - 2);
+  std::string epoch(epoch_length, 'a');
+  for (char& c : epoch) c = epoch_alphabet[pick(device)];
+  return epoch;
+}
+
+bool valid_epoch(const std::string& epoch) {
+  return epoch.size() == epoch_length &&
+         std::all_of(epoch.begin(), epoch.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+         });
+}
+
+bool parse_u64(const std::string& text, uint64_t* out) {
+  if (text.empty()) return false;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, *out);
+  return ec == std::errc() && ptr == end;
+}
+
+bool is_in_memory(const std::string& path) { return path == ":memory:"; }
+
+/// Creates the parent directories of `path` (nothing to do for a bare file name).
+bool create_parent_dirs(const std::string& path, std::string* message) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) return true;
+  std::error_code ec;
+  std::filesystem::create_directories(parent, ec);
+  if (ec) {
+    *message = "cannot create directory " + parent.string() + ": " + ec.message();
+    return false;
+  }
+  return true;
+}
+
+void set_error(std::string* error, const std::string& message) {
+  if (error != nullptr) *error = message;
+}
+
+/// Runs a statement that returns no rows; false when it does not reach SQLITE_DONE.
+bool step_done(sqlite3_stmt* s) { return sqlite3_step(s) == SQLITE_DONE; }
+
+} // namespace
+
+struct event_store::statements {
+  statement begin, commit, rollback;
+  statement insert_event, upsert_alert, insert_idempotency, set_meta, get_meta, max_seq;
+  statement events_after, alert_events_after, all_events_after;
+  statement last_seq_of_hospital, last_seq_of_alert;
+  statement load_alerts, load_alert, load_all_alerts, load_alert_index;
+  statement find_idempotency, prune_events, prune_idempotency;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Opening
+
+std::unique_ptr<event_store> event_store::open(const std::string& path, const open_options& opts,
+                                               std::string* error) {
+  if (path.empty()) {
+    set_error(error, "open database: empty path");
+    return nullptr;
+  }
+  std::unique_ptr<event_store> store(new event_store());
+  store->read_only_ = opts.read_only;
+  std::string message;
+  if (!is_in_memory(path)) {
+    if (opts.read_only) {
+      std::error_code ec;
+      if (!std::filesystem::exists(path, ec)) {
+        set_error(error, "open database " + path + " read-only: file does not exist");
+        return nullptr;
+      }
+    } else if (!create_parent_dirs(path, &message)) {
+      set_error(error, "open database " + path + ": " + message);
+      return nullptr;
+    }
+  }
+  // NOMUTEX: an instance is used by one thread only, so SQLite's serialisation is pure overhead.
+  const int flags = SQLITE_OPEN_NOMUTEX |
+                    (opts.read_only ? SQLITE_OPEN_READONLY
+                                    : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  const int rc = sqlite3_open_v2(path.c_str(), &store->db_, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    set_error(error, "open database " + path + ": " +
+                         (store->db_ != nullptr ? sqlite3_errmsg(store->db_) : sqlite3_errstr(rc)));
+    return nullptr;  // the destructor closes the half-opened handle
+  }
+  if (!store->configure(opts, &message) || !store->prepare_statements(&message) ||
+      !store->load_state(&message)) {
+    set_error(error, "open database " + path + ": " + message);
+    return nullptr;
+  }
+  return store;
+}
+
+event_store::~event_store() {
+  st_.reset();  // statements must be finalized before the connection closes
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+}
+
+bool event_store::configure(const open_options& opts, std::string* error) {
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, busy_timeout_ms);
+  if (opts.read_only) {
+    // No pragma that writes: the file's WAL mode is persistent and a reader needs nothing else.
+    return check_schema_read_only(db_, error);
+  }
+  // journal_mode answers with the mode in effect; anything but wal (memory for :memory:) means
+  // the file could not be switched.
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &s, nullptr) != SQLITE_OK) {
+    *error = sqlite_error("set journal_mode=WAL");
+    return false;
+  }
+  std::string mode;
+  if (sqlite3_step(s) == SQLITE_ROW) mode = column_text(s, 0);
+  else *error = sqlite_error("set journal_mode=WAL");
+  sqlite3_finalize(s);
+  if (mode.empty()) return false;
+  if (mode != "wal" && mode != "memory") {
+    *error = "set journal_mode=WAL: the database stays in mode " + mode;
+    return false;
+  }
+  // Debian builds with DEFAULT_WAL_SYNCHRONOUS=2 (FULL), so NORMAL must be set per connection.
+  const char* sync = opts.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+  if (sqlite3_exec(db_, sync, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    *error = sqlite_error(sync);
+    return false;
+  }
+  return migrate(db_, make_epoch(), error);
+}
+
+bool event_store::prepare_statements(std::string* error) {
+  st_ = std::make_unique<statements>();
+  const std::pair<statement*, const char*> all[] = {
+      {&st_->begin, sql::begin_immediate},
+      {&st_->commit, sql::commit},
+      {&st_->rollback, sql::rollback},
+      {&st_->insert_event, sql::insert_event},
+      {&st_->upsert_alert, sql::upsert_alert},
+      {&st_->insert_idempotency, sql::insert_idempotency},
+      {&st_->set_meta, sql::set_meta},
+      {&st_->get_meta, sql::get_meta},
+      {&st_->max_seq, sql::max_seq},
+      {&st_->events_after, sql::events_after},
+      {&st_->alert_events_after, sql::alert_events_after},
+      {&st_->all_events_after, sql::all_events_after},
+      {&st_->last_seq_of_hospital, sql::last_seq_of_hospital},
+      {&st_->last_seq_of_alert, sql::last_seq_of_alert},
+      {&st_->load_alerts, sql::load_alerts},
+      {&st_->load_alert, sql::load_alert},
+      {&st_->load_all_alerts, sql::load_all_alerts},
+      {&st_->load_alert_index, sql::load_alert_index},
+      {&st_->find_idempotency, sql::find_idempotency},
+      {&st_->prune_events, sql::prune_events},
+      {&st_->prune_idempotency, sql::prune_idempotency},
+  };
+  for (const auto& [stmt, text] : all) {
+    if (!stmt->prepare(db_, text)) {
+      *error = sqlite_error(std::string("prepare \"") + text + "\"");
+      return false;
+    }
+  }
+  return true;
+}
+
+bool event_store::load_state(std::string* error) {
+  // Reads one meta value; *found is false when the key is absent.
+  auto read_meta = [&](const char* key, std::string* value, bool* found) {
+    use_of u(st_->get_meta);
+    if (!bind_text(u.get(), 1, key)) {
+      *error = sqlite_error(std::string("read meta ") + key);
+      return false;
+    }
+    const int rc = sqlite3_step(u.get());
+    *found = rc == SQLITE_ROW;
+    if (*found) *value = column_text(u.get(), 0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      *error = sqlite_error(std::string("read meta ") + key);
+      return false;
+    }
+    return true;
+  };
+  auto read_meta_u64 = [&](const char* key, uint64_t* out) {
+    std::string text;
+    bool found = false;
+    if (!read_meta(key, &text, &found)) return false;
+    *out = 0;
+    if (found && !parse_u64(text, out)) {
+      *error = std::string("meta ") + key + " is not a non-negative integer: '" + text + "'";
+      return false;
+    }
+    return true;
+  };
+
+  bool found = false;
+  if (!read_meta(meta_key::epoch, &epoch_, &found)) return false;
+  if (!found || !valid_epoch(epoch_)) {
+    *error = found ? "meta epoch is malformed: '" + epoch_ + "'" : "database has no epoch";
+    return false;
+  }
+  uint64_t meta_last_seq = 0;
+  if (!read_meta_u64(meta_key::last_seq, &meta_last_seq) ||
+      !read_meta_u64(meta_key::pruned_through, &pruned_through_))
+    return false;
+  use_of u(st_->max_seq);
+  if (sqlite3_step(u.get()) != SQLITE_ROW) {
+    *error = sqlite_error("read max(seq)");
+    return false;
+  }
+  // The high-water mark in meta keeps seqs from being reused after pruning the newest events.
+  last_seq_ = std::max(meta_last_seq, column_seq(u.get(), 0));
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors and transactions
+
+std::string event_store::sqlite_error(const std::string& what) const {
+  return what + ": " + sqlite3_errmsg(db_) + " (sqlite code " +
+         std::to_string(sqlite3_extended_errcode(db_)) + ")";
+}
+
+bool event_store::fail(const std::string& message, std::string* error) {
+  last_error_ = message;
+  set_error(error, message);
+  return false;
+}
+
+void event_store::rollback() {
+  // Some errors (I/O, full disk) already rolled the transaction back.
+  if (sqlite3_get_autocommit(db_) != 0) return;
+  use_of u(st_->rollback);
+  sqlite3_step(u.get());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+bool event_store::commit(const std::vector<write_item>& items, std::string* error) {
+  if (read_only_) return fail("commit: the store is read-only", error);
+  // Check the seqs up front: a mismatch is a caller bug and must not touch the database.
+  uint64_t expected = last_seq_;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].event) continue;
+    ++expected;
+    if (items[i].event->seq != expected)
+      return fail("commit: item " + std::to_string(i) + " has event seq " +
+                      std::to_string(items[i].event->seq) + ", expected " +
+                      std::to_string(expected),
+                  error);
+  }
+  if (items.empty()) return true;
+
+  {
+    use_of u(st_->begin);
+    if (!step_done(u.get())) return fail(sqlite_error("commit: begin"), error);
+  }
+  // Runs one statement (of item `index`, when given); on failure takes its message before
+  // rolling back. The message is only built on failure: this is the hot path.
+  constexpr size_t no_item = std::numeric_limits<size_t>::max();
+  auto run = [&](const statement& s, auto&& bind, const char* what, size_t index) -> bool {
+    use_of u(s);
+    if (bind(u.get()) && step_done(u.get())) return true;
+    const std::string item = index == no_item ? "" : "item " + std::to_string(index) + ": ";
+    const std::string message = sqlite_error("commit: " + item + what);
+    rollback();
+    fail(message, error);
+    return false;
+  };
+  for (size_t i = 0; i < items.size(); ++i) {
+    const write_item& item = items[i];
+    if (item.event &&
+        !run(st_->insert_event, [&](sqlite3_stmt* s) { return bind_event(s, *item.event); },
+             "insert event", i))
+      return false;
+    if (item.alert &&
+        !run(st_->upsert_alert, [&](sqlite3_stmt* s) { return bind_alert(s, *item.alert); },
+             "upsert alert", i))
+      return false;
+    if (item.idempotency &&
+        !run(st_->insert_idempotency,
+             [&](sqlite3_stmt* s) { return bind_idempotency(s, *item.idempotency); },
+             "insert idempotency key", i))
+      return false;
+  }
+  // The high-water mark, so seqs are never reused even when the newest events get pruned.
+  if (expected != last_seq_ &&
+      !run(st_->set_meta,
+           [&](sqlite3_stmt* s) {
+             return bind_text(s, 1, meta_key::last_seq) && bind_int(s, 2, to_sql_int(expected));
+           },
+           "store last_seq", no_item))
+    return false;
+  if (!run(st_->commit, [](sqlite3_stmt*) { return true; }, "commit", no_item)) return false;
+  last_seq_ = expected;
+  return true;
+}
+
+size_t event_store::prune(int64_t before_ms, int64_t now_ms, size_t max_rows, std::string* error) {
+  if (read_only_) {
+    fail("prune: the store is read-only", error);
+    return 0;
+  }
+  {
+    use_of u(st_->begin);
+    if (!step_done(u.get())) {
+      fail(sqlite_error("prune: begin"), error);
+      return 0;
+    }
+  }
+  auto give_up = [&](const std::string& what) -> size_t {
+    const std::string message = sqlite_error("prune: " + what);
+    rollback();
+    fail(message, error);
+    return 0;
+  };
+
+  size_t deleted = 0;
+  uint64_t max_deleted = 0;
+  {
+    use_of u(st_->prune_events);
+    if (!bind_int(u.get(), 1, before_ms) || !bind_int(u.get(), 2, to_sql_int(max_rows)))
+      return give_up("bind");
+    int rc;
+    while ((rc = sqlite3_step(u.get())) == SQLITE_ROW) {
+      ++deleted;
+      max_deleted = std::max(max_deleted, column_seq(u.get(), 0));
+    }
+    if (rc != SQLITE_DONE) return give_up("delete events");
+  }
+  {
+    // Saturate instead of overflowing for absurd now_ms values.
+    const int64_t min = std::numeric_limits<int64_t>::min();
+    const int64_t cutoff = now_ms < min + idempotency_window_ms ? min : now_ms - idempotency_window_ms;
+    use_of u(st_->prune_idempotency);
+    if (!bind_int(u.get(), 1, cutoff) || !step_done(u.get()))
+      return give_up("delete idempotency keys");
+  }
+  const uint64_t new_pruned_through = std::max(pruned_through_, max_deleted);
+  if (new_pruned_through != pruned_through_) {
+    use_of u(st_->set_meta);
+    if (!bind_text(u.get(), 1, meta_key::pruned_through) ||
+        !bind_int(u.get(), 2, to_sql_int(new_pruned_through)) || !step_done(u.get()))
+      return give_up("store pruned_through");
+  }
+  {
+    use_of u(st_->commit);
+    if (!step_done(u.get())) return give_up("commit");
+  }
+  pruned_through_ = new_pruned_through;
+  return deleted;
+}
+
+bool event_store::probe(std::string* error) {
+  if (read_only_) return fail("probe: the store is read-only", error);
+  {
+    use_of u(st_->begin);
+    if (!step_done(u.get())) return fail(sqlite_error("probe: begin"), error);
+  }
+  auto give_up = [&](const std::string& what) {
+    const std::string message = sqlite_error("probe: " + what);
+    rollback();
+    return fail(message, error);
+  };
+  {
+    // A changing value, so the write is real and not optimised into a no-op by anyone.
+    use_of u(st_->set_meta);
+    if (!bind_text(u.get(), 1, meta_key::probe) ||
+        !bind_int(u.get(), 2, to_sql_int(++probe_count_)) || !step_done(u.get()))
+      return give_up("write");
+  }
+  use_of u(st_->commit);
+  if (!step_done(u.get())) return give_up("commit");
+  return true;
+}
+
+bool event_store::backup(const std::string& dest_path, std::string* error) {
+  if (dest_path.empty()) return fail("backup: empty destination path", error);
+  std::string message;
+  if (!is_in_memory(dest_path) && !create_parent_dirs(dest_path, &message))
+    return fail("backup to " + dest_path + ": " + message, error);
+  sqlite3* dest = nullptr;
+  int rc = sqlite3_open_v2(dest_path.c_str(), &dest,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  auto dest_error = [&](const std::string& what) {
+    return "backup to " + dest_path + ": " + what + ": " +
+           (dest != nullptr ? sqlite3_errmsg(dest) : sqlite3_errstr(rc));
+  };
+  if (rc != SQLITE_OK) {
+    message = dest_error("open");
+    sqlite3_close_v2(dest);
+    return fail(message, error);
+  }
+  sqlite3_busy_timeout(dest, busy_timeout_ms);
+  sqlite3_backup* b = sqlite3_backup_init(dest, "main", db_, "main");
+  if (b == nullptr) {
+    message = dest_error("start");
+    sqlite3_close_v2(dest);
+    return fail(message, error);
+  }
+  // Copy in chunks so a large database does not hold the source's read lock in one long step.
+  int busy_retries = 0;
+  do {
+    rc = sqlite3_backup_step(b, backup_pages_per_step);
+    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && ++busy_retries <= backup_max_busy_retries) {
+      sqlite3_sleep(10);
+      rc = SQLITE_OK;
+    }
+  } while (rc == SQLITE_OK);
+  sqlite3_backup_finish(b);
+  bool ok = rc == SQLITE_DONE;
+  if (!ok) {
+    message = "backup to " + dest_path + ": copy: " + sqlite3_errstr(rc);
+    if (sqlite3_errcode(dest) != SQLITE_OK) message += std::string(" (") + sqlite3_errmsg(dest) + ")";
+  }
+  if (sqlite3_close_v2(dest) != SQLITE_OK && ok) {
+    message = dest_error("close");
+    ok = false;
+  }
+  return ok ? true : fail(message, error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+namespace {
+
+/// Steps a bound query to the end, converting each row; false (and `out` cleared) on failure.
+template <typename Row, typename Read>
+bool read_rows(sqlite3_stmt* s, std::vector<Row>* out, Read read) {
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out->push_back(read(s));
+  if (rc == SQLITE_DONE) return true;
+  out->clear();
+  return false;
+}
+
+int64_t to_sql_limit(size_t limit) { return to_sql_int(static_cast<uint64_t>(limit)); }
+
+} // namespace
+
+std::vector<stored_event> event_store::events_after(const std::string& hospital_id,
+                                                    uint64_t after_seq, size_t limit) {
+  std::vector<stored_event> out;
+  use_of u(st_->events_after);
+  if (!bind_text(u.get(), 1, hospital_id) || !bind_int(u.get(), 2, to_sql_int(after_seq)) ||
+      !bind_int(u.get(), 3, to_sql_limit(limit)) || !read_rows(u.get(), &out, read_event))
+    fail(sqlite_error("events_after"), nullptr);
+  return out;
+}
+
+std::vector<stored_event> event_store::alert_events_after(const std::string& alert_id,
+                                                          uint64_t after_seq, size_t limit) {
+  std::vector<stored_event> out;
+  use_of u(st_->alert_events_after);
+  if (!bind_text(u.get(), 1, alert_id) || !bind_int(u.get(), 2, to_sql_int(after_seq)) ||
+      !bind_int(u.get(), 3, to_sql_limit(limit)) || !read_rows(u.get(), &out, read_event))
+    fail(sqlite_error("alert_events_after"), nullptr);
+  return out;
+}
+
+std::vector<stored_event> event_store::all_events_after(uint64_t after_seq, size_t limit) {
+  std::vector<stored_event> out;
+  use_of u(st_->all_events_after);
+  if (!bind_int(u.get(), 1, to_sql_int(after_seq)) || !bind_int(u.get(), 2, to_sql_limit(limit)) ||
+      !read_rows(u.get(), &out, read_event))
+    fail(sqlite_error("all_events_after"), nullptr);
+  return out;
+}
+
+namespace {
+
+/// Runs a `SELECT seq … LIMIT 1` bound to `key`: the seq, 0 when there is no row, nullopt on error.
+std::optional<uint64_t> newest_seq(sqlite3_stmt* s, const std::string& key) {
+  if (!bind_text(s, 1, key)) return std::nullopt;
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) return column_seq(s, 0);
+  if (rc == SQLITE_DONE) return uint64_t{0};
+  return std::nullopt;
+}
+
+} // namespace
+
+uint64_t event_store::last_seq_of_hospital(const std::string& hospital_id) {
+  use_of u(st_->last_seq_of_hospital);
+  const auto seq = newest_seq(u.get(), hospital_id);
+  if (!seq) fail(sqlite_error("last_seq_of_hospital"), nullptr);
+  return seq.value_or(0);
+}
+
+uint64_t event_store::last_seq_of_alert(const std::string& alert_id) {
+  use_of u(st_->last_seq_of_alert);
+  const auto seq = newest_seq(u.get(), alert_id);
+  if (!seq) fail(sqlite_error("last_seq_of_alert"), nullptr);
+  return seq.value_or(0);
+}
+
+std::vector<alert_row> event_store::load_alerts(const std::string& hospital_id) {
+  std::vector<alert_row> out;
+  use_of u(st_->load_alerts);
+  if (!bind_text(u.get(), 1, hospital_id) || !read_rows(u.get(), &out, read_alert))
+    fail(sqlite_error("load_alerts"), nullptr);
+  return out;
+}
+
+std::optional<alert_row> event_store::load_alert(const std::string& alert_id) {
+  use_of u(st_->load_alert);
+  if (!bind_text(u.get(), 1, alert_id)) {
+    fail(sqlite_error("load_alert"), nullptr);
+    return std::nullopt;
+  }
+  const int rc = sqlite3_step(u.get());
+  if (rc == SQLITE_ROW) return read_alert(u.get());
+  if (rc != SQLITE_DONE) fail(sqlite_error("load_alert"), nullptr);
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, std::string>> event_store::load_alert_index() {
+  std::vector<std::pair<std::string, std::string>> out;
+  use_of u(st_->load_alert_index);
+  auto read = [](sqlite3_stmt* s) { return std::make_pair(column_text(s, 0), column_text(s, 1)); };
+  if (!read_rows(u.get(), &out, read)) fail(sqlite_error("load_alert_index"), nullptr);
+  return out;
+}
+
+std::vector<alert_row> event_store::load_all_alerts() {
+  std::vector<alert_row> out;
+  use_of u(st_->load_all_alerts);
+  if (!read_rows(u.get(), &out, read_alert)) fail(sqlite_error("load_all_alerts"), nullptr);
+  return out;
+}
+
+std::optional<std::string> event_store::find_idempotent(const std::string& hospital_id,
+                                                        const std::string& key,
+                                                        int64_t not_before_ms) {
+  use_of u(st_->find_idempotency);
+  if (!bind_text(u.get(), 1, hospital_id) || !bind_text(u.get(), 2, key) ||
+      !bind_int(u.get(), 3, not_before_ms)) {
+    fail(sqlite_error("find_idempotent"), nullptr);
+    return std::nullopt;
+  }
+  const int rc = sqlite3_step(u.get());
+  if (rc == SQLITE_ROW) return column_text(u.get(), 0);
+  if (rc != SQLITE_DONE) fail(sqlite_error("find_idempotent"), nullptr);
+  return std::nullopt;
+}
+
+} // namespace vigil::storage

@@ -1,0 +1,162 @@
+#include "storage/schema.hpp"
+
+#include <sqlite3.h>
+
+namespace vigil::storage {
+
+namespace {
+
+// Version 1: the initial schema. meta holds epoch, last_seq (high-water mark that survives
+// pruning) and pruned_through; the epoch row is added by migrate() with a fresh random value.
+constexpr const char* schema_v1 = R"sql(
+CREATE TABLE meta(
+  key TEXT PRIMARY KEY,
+  value TEXT
+);
+CREATE TABLE events(
+  seq INTEGER PRIMARY KEY,
+  hospital_id TEXT NOT NULL,
+  alert_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  payload TEXT NOT NULL,
+  meta TEXT NOT NULL,
+  urgency_level INTEGER,
+  alert_type TEXT
+);
+CREATE INDEX events_hospital_seq ON events(hospital_id, seq);
+CREATE INDEX events_alert_seq ON events(alert_id, seq);
+CREATE INDEX events_ts ON events(ts);
+CREATE TABLE alerts(
+  id TEXT PRIMARY KEY,
+  hospital_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  next_escalation_at INTEGER,
+  json TEXT NOT NULL
+);
+CREATE INDEX alerts_hospital ON alerts(hospital_id);
+CREATE TABLE idempotency(
+  hospital_id TEXT,
+  key TEXT,
+  reply_json TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY(hospital_id, key)
+);
+INSERT INTO meta(key, value) VALUES('last_seq', '0'), ('pruned_through', '0');
+)sql";
+
+std::string sqlite_error(sqlite3* db, const std::string& what) {
+  return what + ": " + sqlite3_errmsg(db) + " (sqlite code " +
+         std::to_string(sqlite3_extended_errcode(db)) + ")";
+}
+
+bool exec(sqlite3* db, const char* sql, const std::string& what, std::string* error) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) == SQLITE_OK) return true;
+  *error = what + ": " + (message != nullptr ? message : sqlite3_errmsg(db)) + " (sqlite code " +
+           std::to_string(sqlite3_extended_errcode(db)) + ")";
+  sqlite3_free(message);
+  return false;
+}
+
+void rollback_if_open(sqlite3* db) {
+  if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+std::string too_new_message(int found) {
+  return "database schema version " + std::to_string(found) + " is newer than this program (" +
+         std::to_string(current_schema_version()) + "); use a newer vigil version";
+}
+
+bool insert_epoch(sqlite3* db, const std::string& epoch, std::string* error) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO meta(key, value) VALUES('epoch', ?1)", -1,
+                         &stmt, nullptr) != SQLITE_OK) {
+    *error = sqlite_error(db, "prepare epoch insert");
+    return false;
+  }
+  sqlite3_bind_text(stmt, 1, epoch.data(), static_cast<int>(epoch.size()), SQLITE_STATIC);
+  const bool ok = sqlite3_step(stmt) == SQLITE_DONE;
+  if (!ok) *error = sqlite_error(db, "store epoch");
+  sqlite3_finalize(stmt);
+  return ok;
+}
+
+bool apply_pending(sqlite3* db, int from_version, std::string* error) {
+  for (const migration& m : migrations()) {
+    if (m.version <= from_version) continue;
+    if (!exec(db, m.sql, "migration to schema version " + std::to_string(m.version), error))
+      return false;
+    // PRAGMA arguments cannot be bound; the value is our own integer.
+    const std::string set_version = "PRAGMA user_version = " + std::to_string(m.version);
+    if (!exec(db, set_version.c_str(), "set schema version", error)) return false;
+  }
+  return true;
+}
+
+} // namespace
+
+const std::vector<migration>& migrations() {
+  static const std::vector<migration> all = {
+      {1, schema_v1},
+  };
+  return all;
+}
+
+int current_schema_version() { return migrations().back().version; }
+
+bool read_schema_version(sqlite3* db, int* version, std::string* error) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) != SQLITE_OK) {
+    *error = sqlite_error(db, "read schema version");
+    return false;
+  }
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW) *version = sqlite3_column_int(stmt, 0);
+  else *error = sqlite_error(db, "read schema version");
+  sqlite3_finalize(stmt);
+  return rc == SQLITE_ROW;
+}
+
+bool migrate(sqlite3* db, const std::string& fresh_epoch, std::string* error) {
+  if (!exec(db, "BEGIN IMMEDIATE", "begin migration", error)) return false;
+  // Read the version inside the write transaction: another process may have just migrated.
+  int version = 0;
+  bool ok = read_schema_version(db, &version, error);
+  if (ok && version > current_schema_version()) {
+    *error = too_new_message(version);
+    ok = false;
+  }
+  if (ok && version < 0) {
+    *error = "database schema version " + std::to_string(version) + " is invalid";
+    ok = false;
+  }
+  ok = ok && apply_pending(db, version, error);
+  ok = ok && insert_epoch(db, fresh_epoch, error);
+  ok = ok && exec(db, "COMMIT", "commit migration", error);
+  if (!ok) rollback_if_open(db);
+  return ok;
+}
+
+bool check_schema_read_only(sqlite3* db, std::string* error) {
+  int version = 0;
+  if (!read_schema_version(db, &version, error)) return false;
+  if (version > current_schema_version()) {
+    *error = too_new_message(version);
+    return false;
+  }
+  if (version == 0) {
+    *error = "not a vigil database (schema version 0)";
+    return false;
+  }
+  if (version < current_schema_version()) {
+    *error = "database schema version " + std::to_string(version) + " is older than " +
+             std::to_string(current_schema_version()) +
+             "; open it once read-write (start vigild) to migrate it";
+    return false;
+  }
+  return true;
+}
+
+} // namespace vigil::storage

@@ -1,0 +1,107 @@
+#pragma once
+// The event store's schema, its forward migrations and the SQL text of every statement the store
+// prepares. Kept apart from event_store.cpp so tests can inspect query plans of the exact SQL.
+
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace vigil::storage {
+
+/// One forward migration: running `sql` on a database at version `version - 1` brings it to
+/// `version`. Migrations are applied in order, each at most once.
+struct migration {
+  int version = 0;
+  const char* sql = nullptr;
+};
+
+/// Every migration, in ascending version order (versions 1, 2, … without gaps).
+const std::vector<migration>& migrations();
+
+/// The schema version this code writes and understands (the last migration's version).
+int current_schema_version();
+
+/// Reads `PRAGMA user_version`. False with *error on failure.
+bool read_schema_version(sqlite3* db, int* version, std::string* error);
+
+/// Brings a read-write connection's schema up to current_schema_version() in one
+/// BEGIN IMMEDIATE transaction (so concurrent openers serialise), and stores `fresh_epoch` as the
+/// epoch unless the database already has one. Fails (changing nothing) when the database's version
+/// is newer than this code knows.
+bool migrate(sqlite3* db, const std::string& fresh_epoch, std::string* error);
+
+/// For read-only connections: succeeds only when the schema is exactly current_schema_version()
+/// (a read-only connection can neither migrate an older file nor understand a newer one).
+bool check_schema_read_only(sqlite3* db, std::string* error);
+
+/// SQL text of the prepared statements (parameters are numbered ?1, ?2, …).
+namespace sql {
+inline constexpr const char* begin_immediate = "BEGIN IMMEDIATE";
+inline constexpr const char* commit = "COMMIT";
+inline constexpr const char* rollback = "ROLLBACK";
+
+inline constexpr const char* insert_event =
+    "INSERT INTO events(seq, hospital_id, alert_id, type, ts, payload, meta, urgency_level, "
+    "alert_type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+inline constexpr const char* upsert_alert =
+    "INSERT INTO alerts(id, hospital_id, status, created_at, next_escalation_at, json) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET "
+    "hospital_id = excluded.hospital_id, status = excluded.status, "
+    "created_at = excluded.created_at, next_escalation_at = excluded.next_escalation_at, "
+    "json = excluded.json";
+// First one wins: a retried createAlert must get the reply of the first success.
+inline constexpr const char* insert_idempotency =
+    "INSERT OR IGNORE INTO idempotency(hospital_id, key, reply_json, created_at) "
+    "VALUES(?1, ?2, ?3, ?4)";
+inline constexpr const char* set_meta =
+    "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+    "ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+inline constexpr const char* get_meta = "SELECT value FROM meta WHERE key = ?1";
+inline constexpr const char* max_seq = "SELECT MAX(seq) FROM events";
+
+#define VIGIL_EVENT_COLUMNS \
+  "seq, hospital_id, alert_id, type, ts, payload, meta, urgency_level, alert_type"
+inline constexpr const char* events_after =
+    "SELECT " VIGIL_EVENT_COLUMNS " FROM events WHERE hospital_id = ?1 AND seq > ?2 "
+    "ORDER BY seq LIMIT ?3";
+inline constexpr const char* alert_events_after =
+    "SELECT " VIGIL_EVENT_COLUMNS " FROM events WHERE alert_id = ?1 AND seq > ?2 "
+    "ORDER BY seq LIMIT ?3";
+inline constexpr const char* all_events_after =
+    "SELECT " VIGIL_EVENT_COLUMNS " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+#undef VIGIL_EVENT_COLUMNS
+inline constexpr const char* last_seq_of_hospital =
+    "SELECT seq FROM events WHERE hospital_id = ?1 ORDER BY seq DESC LIMIT 1";
+inline constexpr const char* last_seq_of_alert =
+    "SELECT seq FROM events WHERE alert_id = ?1 ORDER BY seq DESC LIMIT 1";
+
+#define VIGIL_ALERT_COLUMNS "id, hospital_id, status, created_at, next_escalation_at, json"
+inline constexpr const char* load_alerts =
+    "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts WHERE hospital_id = ?1 ORDER BY created_at, id";
+inline constexpr const char* load_alert =
+    "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts WHERE id = ?1";
+inline constexpr const char* load_all_alerts =
+    "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts ORDER BY created_at, id";
+#undef VIGIL_ALERT_COLUMNS
+inline constexpr const char* load_alert_index = "SELECT id, hospital_id FROM alerts ORDER BY id";
+
+inline constexpr const char* find_idempotency =
+    "SELECT reply_json FROM idempotency WHERE hospital_id = ?1 AND key = ?2 AND created_at >= ?3";
+
+// Oldest first by timestamp (the ts index yields (ts, seq) order without a sort).
+inline constexpr const char* prune_events =
+    "DELETE FROM events WHERE seq IN "
+    "(SELECT seq FROM events WHERE ts < ?1 ORDER BY ts, seq LIMIT ?2) RETURNING seq";
+inline constexpr const char* prune_idempotency = "DELETE FROM idempotency WHERE created_at < ?1";
+} // namespace sql
+
+/// Keys of the meta table.
+namespace meta_key {
+inline constexpr const char* epoch = "epoch";
+inline constexpr const char* last_seq = "last_seq";
+inline constexpr const char* pruned_through = "pruned_through";
+inline constexpr const char* probe = "probe";
+} // namespace meta_key
+
+} // namespace vigil::storage

@@ -1,0 +1,653 @@
+// Configuration: defaults, the config file, environment, flags, validation, the example file.
+
+#include "domain/config.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace vigil {
+namespace {
+
+const std::string example_path = std::string(VIGIL_SOURCE_DIR) + "/config/vigil.conf.example";
+const std::string keys_dir = std::string(VIGIL_TESTDATA_DIR) + "/keys/";
+
+using env_map = std::map<std::string, std::string>;
+
+std::variant<config_result, std::string> load(std::vector<std::string> args,
+                                              const env_map& env = {}) {
+  args.insert(args.begin(), "vigild");
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  env_lookup lookup = [env](const char* name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  return load_config(static_cast<int>(args.size()), argv.data(), lookup);
+}
+
+config load_ok(std::vector<std::string> args, const env_map& env = {}) {
+  auto r = load(std::move(args), env);
+  if (auto* err = std::get_if<std::string>(&r)) {
+    ADD_FAILURE() << "unexpected error: " << *err;
+    return {};
+  }
+  return std::get<config_result>(r).cfg;
+}
+
+std::string load_error(std::vector<std::string> args, const env_map& env = {}) {
+  auto r = load(std::move(args), env);
+  if (auto* err = std::get_if<std::string>(&r)) return *err;
+  ADD_FAILURE() << "configuration was accepted";
+  return {};
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// Writes a file in a per-test temporary directory and returns its path.
+std::string write_temp(const std::string& name, const std::string& text) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string path = ::testing::TempDir() + "vigil_config_test_" + std::to_string(::getpid()) +
+                     "_" + info->name() + "_" + name;
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  return path;
+}
+
+void expect_same_tiers(const escalation_policy& a, const escalation_policy& b) {
+  ASSERT_EQ(a.tiers.size(), b.tiers.size());
+  for (size_t i = 0; i < a.tiers.size(); ++i) {
+    EXPECT_EQ(a.tiers[i].role, b.tiers[i].role) << i;
+    EXPECT_EQ(a.tiers[i].timeout_ms, b.tiers[i].timeout_ms) << i;
+  }
+}
+
+/// Every field equals the built-in default (config_file aside).
+void expect_defaults(const config& c) {
+  const config d;
+  EXPECT_EQ(c.host, d.host);
+  EXPECT_EQ(c.port, d.port);
+  EXPECT_EQ(c.db_path, d.db_path);
+  EXPECT_EQ(c.log_level, d.log_level);
+  EXPECT_EQ(c.log_format, d.log_format);
+  EXPECT_EQ(c.transformer, d.transformer);
+  EXPECT_EQ(c.static_dir, d.static_dir);
+  EXPECT_EQ(c.cors_origins, d.cors_origins);
+  EXPECT_EQ(c.worker_threads, d.worker_threads);
+  EXPECT_EQ(c.admin_port, d.admin_port);
+  EXPECT_EQ(c.shutdown_drain_ms, d.shutdown_drain_ms);
+  EXPECT_EQ(c.jwt.hs256_secret, d.jwt.hs256_secret);
+  EXPECT_EQ(c.jwt.public_key_pem, d.jwt.public_key_pem);
+  EXPECT_EQ(c.jwt.algorithm, d.jwt.algorithm);
+  EXPECT_EQ(c.default_secret, d.default_secret);
+  EXPECT_EQ(c.anonymous_timeout_ms, d.anonymous_timeout_ms);
+  EXPECT_EQ(c.expiry_grace_ms, d.expiry_grace_ms);
+  EXPECT_EQ(c.frame_size, d.frame_size);
+  EXPECT_EQ(c.http_body, d.http_body);
+  EXPECT_EQ(c.requests_per_frame, d.requests_per_frame);
+  EXPECT_EQ(c.subscriptions_per_connection, d.subscriptions_per_connection);
+  EXPECT_EQ(c.rate, d.rate);
+  EXPECT_EQ(c.rate_burst, d.rate_burst);
+  EXPECT_EQ(c.outbound_budget, d.outbound_budget);
+  EXPECT_EQ(c.max_connections, d.max_connections);
+  EXPECT_EQ(c.ping_interval_ms, d.ping_interval_ms);
+  EXPECT_EQ(c.pong_wait_ms, d.pong_wait_ms);
+  EXPECT_EQ(c.synchronous_full, d.synchronous_full);
+  EXPECT_EQ(c.ring_size, d.ring_size);
+  EXPECT_EQ(c.retention_days, d.retention_days);
+  expect_same_tiers(c.escalation, d.escalation);
+  EXPECT_EQ(c.metrics_interval_ms, d.metrics_interval_ms);
+}
+
+/// The option keys `config_help()` lists ("  --server.port, --port").
+std::set<std::string> keys_in_help() {
+  std::set<std::string> keys;
+  std::istringstream in(config_help());
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("  --", 0) != 0) continue;
+    std::string key = line.substr(4, line.find_first_of(", ", 4) - 4);
+    if (key.find('.') != std::string::npos) keys.insert(key);
+  }
+  return keys;
+}
+
+// -- defaults and help ---------------------------------------------------------------------------
+
+TEST(Config, DefaultsWithoutAnySource) {
+  auto r = load({});
+  ASSERT_TRUE(std::holds_alternative<config_result>(r));
+  const config_result& res = std::get<config_result>(r);
+  EXPECT_FALSE(res.help);
+  expect_defaults(res.cfg);
+  // The documented values, not just "whatever config{} says".
+  EXPECT_EQ(res.cfg.port, 3001);
+  EXPECT_EQ(res.cfg.db_path, "./data/vigil.db");
+  EXPECT_EQ(res.cfg.jwt.hs256_secret, "dev-secret-change-me");
+  EXPECT_TRUE(res.cfg.default_secret);
+  EXPECT_EQ(res.cfg.frame_size, 65536u);
+  EXPECT_EQ(res.cfg.anonymous_timeout_ms, 60000);
+  EXPECT_TRUE(res.cfg.config_file.empty());
+  EXPECT_TRUE(res.cfg.jwt.public_key_pem.empty());
+}
+
+TEST(Config, HelpFlag) {
+  for (const char* flag : {"--help", "-h"}) {
+    auto r = load({flag});
+    ASSERT_TRUE(std::holds_alternative<config_result>(r)) << flag;
+    EXPECT_TRUE(std::get<config_result>(r).help);
+  }
+  // Help wins over anything else on the line, even invalid options.
+  auto r = load({"--bogus", "--help"});
+  ASSERT_TRUE(std::holds_alternative<config_result>(r));
+  EXPECT_TRUE(std::get<config_result>(r).help);
+}
+
+TEST(Config, HelpListsEveryOptionWithDefault) {
+  const std::string help = config_help();
+  std::set<std::string> keys = keys_in_help();
+  EXPECT_EQ(keys.size(), 31u);
+  for (const char* key : {"server.host", "server.port", "server.transformer", "storage.path",
+                          "storage.synchronous", "storage.ring-size", "retention.days",
+                          "log.level", "log.format", "auth.jwt-secret", "auth.public-key-file",
+                          "auth.algorithm", "auth.anonymous-timeout", "auth.expiry-grace",
+                          "limits.frame-size", "limits.http-body", "limits.requests-per-frame",
+                          "limits.subscriptions-per-connection", "limits.rate",
+                          "limits.rate-burst", "limits.outbound-budget", "limits.max-connections",
+                          "keepalive.ping-interval", "keepalive.pong-wait", "escalation.tiers",
+                          "metrics.interval", "http.cors-origins", "http.static-dir",
+                          "admin.port", "scheduler.threads", "shutdown.drain-timeout"})
+    EXPECT_EQ(keys.count(key), 1u) << key;
+  EXPECT_NE(help.find("--server.port, --port"), std::string::npos);
+  EXPECT_NE(help.find("default: 64KiB"), std::string::npos);
+  EXPECT_NE(help.find("default: nurse:2m,doctor:3m,head_doctor"), std::string::npos);
+  for (const char* env : {"WEBSOCKET_PORT", "AUTH_JWT_SECRET", "VIGIL_DB", "LOG_LEVEL",
+                          "VIGIL_CONFIG"})
+    EXPECT_NE(help.find(env), std::string::npos) << env;
+  EXPECT_NE(help.find("--config FILE"), std::string::npos);
+}
+
+// -- config file ---------------------------------------------------------------------------------
+
+TEST(ConfigFile, SectionsQuotesAndComments) {
+  const std::string path = write_temp("vigil.conf",
+                                      "\xEF\xBB\xBF# leading comment after a BOM\n"
+                                      "log.level = debug\n"           // dotted key before sections
+                                      "\n"
+                                      "[server]\n"
+                                      "port=4000\r\n"                 // no spaces, CRLF
+                                      "  host   =   127.0.0.1   \n"   // surrounding whitespace
+                                      "; semicolon comment\n"
+                                      "[auth]\n"
+                                      "jwt-secret = \"  a # \\\"b\\\" \\\\ c  \"  # trailing\n"
+                                      "anonymous-timeout = 5s # inline comment\n"
+                                      "[limits]\n"
+                                      "frame-size = 128KiB\n"
+                                      "keepalive.ping-interval = 10s\n" // dotted inside a section
+                                      "[ http ]\n"
+                                      "cors-origins = https://a.example, https://b.example\n"
+                                      "[escalation]\n"
+                                      "tiers = \"nurse:1s,doctor\"\n");
+  config c = load_ok({"--config", path});
+  EXPECT_EQ(c.config_file, path);
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.port, 4000);
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.jwt.hs256_secret, "  a # \"b\" \\ c  ");
+  EXPECT_FALSE(c.default_secret);
+  EXPECT_EQ(c.anonymous_timeout_ms, 5000);
+  EXPECT_EQ(c.frame_size, 128u * 1024);
+  EXPECT_EQ(c.ping_interval_ms, 10000);
+  EXPECT_EQ(c.cors_origins, (std::vector<std::string>{"https://a.example", "https://b.example"}));
+  ASSERT_EQ(c.escalation.tiers.size(), 2u);
+  EXPECT_EQ(c.escalation.tiers[0].role, "nurse");
+  EXPECT_EQ(c.escalation.tiers[0].timeout_ms, 1000);
+  EXPECT_EQ(c.escalation.tiers[1].role, "doctor");
+  EXPECT_EQ(c.escalation.tiers[1].timeout_ms, std::nullopt);
+}
+
+TEST(ConfigFile, HashWithoutSpaceIsPartOfTheValue) {
+  const std::string path = write_temp("c.conf", "[auth]\njwt-secret = abc#def\n");
+  EXPECT_EQ(load_ok({"--config", path}).jwt.hs256_secret, "abc#def");
+}
+
+TEST(ConfigFile, LaterLinesWin) {
+  const std::string path =
+    write_temp("c.conf", "server.port = 4000\n[server]\nport = 4001\n");
+  EXPECT_EQ(load_ok({"--config", path}).port, 4001);
+}
+
+TEST(ConfigFile, ErrorsNameFileAndLine) {
+  struct bad {
+    std::string text;
+    std::string error; // after "<path>:"
+  };
+  const bad cases[] = {
+    {"[server]\nbogus = 1\n", "2: unknown option \"server.bogus\""},
+    {"port = 3001\n", "1: unknown option \"port\""}, // a plain key needs a section
+    {"[server]\n\nport\n", "3: expected \"key = value\""},
+    {"= 5\n", "1: expected \"key = value\""},
+    {"[server\n", "1: expected \"[section]\""},
+    {"[]\n", "1: invalid section name \"\""},
+    {"[a b]\n", "1: invalid section name \"a b\""},
+    {"[auth]\njwt-secret = \"open\n", "2: unterminated quoted value"},
+    {"[auth]\njwt-secret = \"a\" b\n", "2: unexpected text after the quoted value"},
+    {"# ok\n[server]\nport = 99999\n",
+     "3: invalid value \"99999\" for server.port: must be between 0 and 65535"},
+  };
+  for (const bad& b : cases) {
+    const std::string path = write_temp("bad.conf", b.text);
+    EXPECT_EQ(load_error({"--config", path}), path + ":" + b.error) << b.text;
+  }
+}
+
+TEST(ConfigFile, MissingFileIsAnError) {
+  EXPECT_EQ(load_error({"--config", "/nonexistent/vigil.conf"}),
+            "cannot read config file \"/nonexistent/vigil.conf\"");
+  EXPECT_EQ(load_error({}, {{"VIGIL_CONFIG", "/nonexistent/v.conf"}}),
+            "cannot read config file \"/nonexistent/v.conf\"");
+}
+
+TEST(ConfigFile, FromVigilConfigAndFlagWins) {
+  const std::string a = write_temp("a.conf", "server.port = 4100\n");
+  const std::string b = write_temp("b.conf", "server.port = 4200\n");
+  config from_env = load_ok({}, {{"VIGIL_CONFIG", a}});
+  EXPECT_EQ(from_env.port, 4100);
+  EXPECT_EQ(from_env.config_file, a);
+  config from_flag = load_ok({"--config=" + b}, {{"VIGIL_CONFIG", a}});
+  EXPECT_EQ(from_flag.port, 4200);
+  EXPECT_EQ(from_flag.config_file, b);
+}
+
+// -- precedence ----------------------------------------------------------------------------------
+
+TEST(ConfigPrecedence, EnvOverridesFileAndFlagsOverrideEnv) {
+  const std::string path = write_temp("p.conf",
+                                      "[server]\nport = 4000\n[storage]\npath = /file.db\n"
+                                      "[log]\nlevel = warn\n[auth]\njwt-secret = from-file\n");
+  const env_map env = {{"WEBSOCKET_PORT", "5000"},
+                       {"VIGIL_DB", "/env.db"},
+                       {"LOG_LEVEL", "error"},
+                       {"AUTH_JWT_SECRET", "from-env"}};
+  config file_only = load_ok({"--config", path});
+  EXPECT_EQ(file_only.port, 4000);
+  EXPECT_EQ(file_only.db_path, "/file.db");
+  EXPECT_EQ(file_only.log_level, "warn");
+  EXPECT_EQ(file_only.jwt.hs256_secret, "from-file");
+
+  config with_env = load_ok({"--config", path}, env);
+  EXPECT_EQ(with_env.port, 5000);
+  EXPECT_EQ(with_env.db_path, "/env.db");
+  EXPECT_EQ(with_env.log_level, "error");
+  EXPECT_EQ(with_env.jwt.hs256_secret, "from-env");
+  EXPECT_FALSE(with_env.default_secret);
+
+  config with_flags = load_ok({"--config", path, "--port", "6000", "--db=/flag.db",
+                               "--log-level", "debug", "--auth.jwt-secret=from-flag"},
+                              env);
+  EXPECT_EQ(with_flags.port, 6000);
+  EXPECT_EQ(with_flags.db_path, "/flag.db");
+  EXPECT_EQ(with_flags.log_level, "debug");
+  EXPECT_EQ(with_flags.jwt.hs256_secret, "from-flag");
+}
+
+TEST(ConfigPrecedence, FlagsAnywhereOnTheLineStillBeatTheFile) {
+  // --config after the flag: the file is still read first, the flag still wins.
+  const std::string path = write_temp("p.conf", "server.port = 4000\n");
+  EXPECT_EQ(load_ok({"--port=4500", "--config", path}).port, 4500);
+}
+
+TEST(ConfigPrecedence, EmptyEnvironmentVariablesAreUnset) {
+  config c = load_ok({}, {{"WEBSOCKET_PORT", ""}, {"AUTH_JWT_SECRET", ""}, {"VIGIL_CONFIG", ""}});
+  EXPECT_EQ(c.port, 3001);
+  EXPECT_TRUE(c.default_secret);
+}
+
+TEST(ConfigPrecedence, EnvErrorsNameOptionAndVariable) {
+  EXPECT_EQ(load_error({}, {{"WEBSOCKET_PORT", "http"}}),
+            "invalid value \"http\" for server.port (from WEBSOCKET_PORT): expected an integer");
+  EXPECT_EQ(load_error({}, {{"LOG_LEVEL", "verbose"}}),
+            "invalid value \"verbose\" for log.level (from LOG_LEVEL): expected one of debug, "
+            "info, warn, error");
+}
+
+TEST(ConfigPrecedence, DefaultSecretOnlyWhenBuiltIn) {
+  EXPECT_TRUE(load_ok({"--auth.jwt-secret=dev-secret-change-me"}).default_secret);
+  EXPECT_FALSE(load_ok({"--auth.jwt-secret=x"}).default_secret);
+}
+
+// -- flags ---------------------------------------------------------------------------------------
+
+TEST(ConfigFlags, FormsAndAliases) {
+  config c = load_ok({"--server.port=1234", "--host", "::1", "--limits.rate", "5.5",
+                      "--storage.synchronous=full", "--port", "2345", "--db", "x.db"});
+  EXPECT_EQ(c.port, 2345); // the last of repeated flags wins
+  EXPECT_EQ(c.host, "::1");
+  EXPECT_DOUBLE_EQ(c.rate, 5.5);
+  EXPECT_TRUE(c.synchronous_full);
+  EXPECT_EQ(c.db_path, "x.db");
+  // A value may start with dashes when given with "=" or as the next argument.
+  EXPECT_EQ(load_ok({"--auth.jwt-secret", "--weird"}).jwt.hs256_secret, "--weird");
+  EXPECT_EQ(load_ok({"--auth.jwt-secret=a=b"}).jwt.hs256_secret, "a=b");
+}
+
+TEST(ConfigFlags, Errors) {
+  EXPECT_EQ(load_error({"--bogus=1"}), "unknown option \"bogus\"");
+  EXPECT_EQ(load_error({"--server.bogus", "1"}), "unknown option \"server.bogus\"");
+  EXPECT_EQ(load_error({"--server.port"}), "missing value for --server.port");
+  EXPECT_EQ(load_error({"--config"}), "missing value for --config");
+  EXPECT_EQ(load_error({"--config="}), "missing value for --config");
+  EXPECT_EQ(load_error({"3001"}), "unexpected argument \"3001\" (options look like --key=value)");
+  EXPECT_EQ(load_error({"-p", "1"}), "unexpected argument \"-p\" (options look like --key=value)");
+  EXPECT_EQ(load_error({"--"}), "unexpected argument \"--\" (options look like --key=value)");
+}
+
+// -- validation ----------------------------------------------------------------------------------
+
+TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
+  struct bad {
+    const char* key;
+    const char* value;
+    const char* reason;
+  };
+  const bad cases[] = {
+    {"server.host", "", "must not be empty"},
+    {"server.port", "65536", "must be between 0 and 65535"},
+    {"server.port", "-1", "must be between 0 and 65535"},
+    {"server.port", "30o1", "expected an integer"},
+    {"server.transformer", "xml", "expected one of auto, superjson, json"},
+    {"storage.path", "", "must not be empty"},
+    {"storage.synchronous", "off", "expected one of normal, full"},
+    {"storage.ring-size", "15", "must be between 16 and 1000000"},
+    {"storage.ring-size", "1000001", "must be between 16 and 1000000"},
+    {"retention.days", "0", "must be between 1 and 3650"},
+    {"retention.days", "1.5", "expected an integer"},
+    {"log.level", "INFO", "expected one of debug, info, warn, error"},
+    {"log.format", "text", "expected one of logfmt, json"},
+    {"auth.jwt-secret", "", "must not be empty"},
+    {"auth.algorithm", "none", "expected one of HS256, RS256, ES256"},
+    {"auth.algorithm", "HS512", "expected one of HS256, RS256, ES256"},
+    {"auth.anonymous-timeout", "50ms", "must be between 100ms and 1h"},
+    {"auth.anonymous-timeout", "soon", "expected a duration (e.g. 250ms, 30s, 2m, 1h)"},
+    {"auth.expiry-grace", "11m", "must be between 0s and 10m"},
+    {"limits.frame-size", "abc", "expected a size in bytes (e.g. 65536, 64KiB)"},
+    {"limits.frame-size", "1023", "must be between 1KiB and 16MiB"},
+    {"limits.frame-size", "17MiB", "must be between 1KiB and 16MiB"},
+    {"limits.http-body", "65MiB", "must be between 1KiB and 64MiB"},
+    {"limits.requests-per-frame", "0", "must be between 1 and 1000"},
+    {"limits.requests-per-frame", "1001", "must be between 1 and 1000"},
+    {"limits.subscriptions-per-connection", "0", "must be between 1 and 10000"},
+    {"limits.rate", "-1", "must be between 0 and 1000000"},
+    {"limits.rate", "fast", "expected a number"},
+    {"limits.rate", "nan", "expected a number"},
+    {"limits.rate-burst", "1e8", "must be between 0 and 10000000"},
+    {"limits.outbound-budget", "1KiB", "must be between 64KiB and 1GiB"},
+    {"limits.max-connections", "1000001", "must be between 0 and 1000000"},
+    {"keepalive.ping-interval", "0", "must be between 100ms and 1h"},
+    {"keepalive.pong-wait", "11m", "must be between 100ms and 10m"},
+    {"escalation.tiers", "nurse:2m", "tier 1 (nurse) is the last tier and takes no timeout"},
+    {"metrics.interval", "500ms", "must be between 1s and 60s"},
+    {"metrics.interval", "61s", "must be between 1s and 60s"},
+    {"http.cors-origins", "*,https://a", "\"*\" cannot be combined with other origins"},
+    {"http.cors-origins", "a,,b",
+     "expected a comma-separated list of origins without empty items"},
+    {"http.static-dir", "/nonexistent/dir", "not a directory"},
+    {"admin.port", "70000", "must be between 0 and 65535"},
+    {"scheduler.threads", "0", "must be between 1 and 64"},
+    {"scheduler.threads", "65", "must be between 1 and 64"},
+    {"shutdown.drain-timeout", "6m", "must be between 0s and 5m"},
+  };
+  std::set<std::string> covered;
+  for (const bad& b : cases) {
+    const std::string expected =
+      std::string("invalid value \"") + b.value + "\" for " + b.key + ": " + b.reason;
+    EXPECT_EQ(load_error({std::string("--") + b.key + "=" + b.value}), expected);
+    covered.insert(b.key);
+  }
+  // auth.public-key-file is covered by the cross-option tests below.
+  covered.insert("auth.public-key-file");
+  EXPECT_EQ(covered, keys_in_help());
+}
+
+TEST(ConfigValidation, RangeBoundariesAreAccepted) {
+  config c = load_ok({"--port=0", "--admin.port=0", "--scheduler.threads=64",
+                      "--storage.ring-size=16", "--limits.frame-size=1KiB",
+                      "--limits.requests-per-frame=1000", "--limits.rate=0",
+                      "--limits.rate-burst=0", "--auth.expiry-grace=0", "--metrics.interval=60s",
+                      "--retention.days=3650", "--limits.max-connections=1000000",
+                      "--http.cors-origins="});
+  EXPECT_EQ(c.port, 0);
+  EXPECT_EQ(c.admin_port, 0);
+  EXPECT_EQ(c.worker_threads, 64u);
+  EXPECT_EQ(c.ring_size, 16u);
+  EXPECT_EQ(c.frame_size, 1024u);
+  EXPECT_EQ(c.requests_per_frame, 1000u);
+  EXPECT_EQ(c.rate, 0);
+  EXPECT_EQ(c.expiry_grace_ms, 0);
+  EXPECT_EQ(c.metrics_interval_ms, 60000);
+  EXPECT_EQ(c.retention_days, 3650);
+  EXPECT_EQ(c.max_connections, 1000000u);
+  EXPECT_TRUE(c.cors_origins.empty());
+}
+
+TEST(ConfigValidation, StaticDirMustExist) {
+  const std::string dir = ::testing::TempDir();
+  EXPECT_EQ(load_ok({"--http.static-dir=" + dir}).static_dir, dir);
+  const std::string file = write_temp("file.txt", "x");
+  EXPECT_EQ(load_error({"--http.static-dir=" + file}),
+            "invalid value \"" + file + "\" for http.static-dir: not a directory");
+}
+
+TEST(ConfigValidation, CrossOptionChecks) {
+  EXPECT_EQ(load_error({"--limits.rate=10", "--limits.rate-burst=0.5"}),
+            "limits.rate-burst must be at least 1 while limits.rate is on");
+  EXPECT_EQ(load_error({"--port=4000", "--admin.port=4000"}),
+            "admin.port must differ from server.port (4000)");
+  EXPECT_EQ(load_error({"--auth.algorithm=RS256"}), "auth.algorithm RS256 needs auth.public-key-file");
+  EXPECT_EQ(load_error({"--auth.public-key-file=" + keys_dir + "rsa_public.pem"}),
+            "auth.public-key-file needs auth.algorithm RS256 or ES256");
+}
+
+TEST(ConfigValidation, PublicKeyFileIsReadAtLoad) {
+  const std::string key = keys_dir + "rsa_public.pem";
+  config c = load_ok({"--auth.algorithm=RS256", "--auth.public-key-file", key});
+  EXPECT_EQ(c.jwt.algorithm, "RS256");
+  EXPECT_EQ(c.jwt.public_key_pem, read_text(key));
+  EXPECT_FALSE(c.jwt.public_key_pem.empty());
+  EXPECT_FALSE(c.default_secret); // the HS256 secret is not in use
+
+  config es = load_ok({"--auth.algorithm=ES256", "--auth.public-key-file=" + keys_dir +
+                                                     "ec_public.pem"});
+  EXPECT_EQ(es.jwt.algorithm, "ES256");
+  EXPECT_EQ(es.jwt.public_key_pem, read_text(keys_dir + "ec_public.pem"));
+
+  // An empty value clears an earlier one (the flag overrides the file).
+  const std::string path =
+    write_temp("k.conf", "[auth]\nalgorithm = RS256\npublic-key-file = " + key + "\n");
+  EXPECT_EQ(load_ok({"--config", path}).jwt.public_key_pem, read_text(key));
+  EXPECT_EQ(load_error({"--config", path, "--auth.public-key-file="}),
+            "auth.algorithm RS256 needs auth.public-key-file");
+}
+
+TEST(ConfigValidation, PublicKeyFileErrors) {
+  EXPECT_EQ(load_error({"--auth.algorithm=RS256", "--auth.public-key-file=/nonexistent.pem"}),
+            "cannot read auth.public-key-file \"/nonexistent.pem\"");
+  const std::string priv = keys_dir + "rsa_private.pem";
+  EXPECT_EQ(load_error({"--auth.algorithm=RS256", "--auth.public-key-file=" + priv}),
+            "auth.public-key-file \"" + priv + "\" holds a private key; give the public key");
+  const std::string junk = write_temp("junk.pem", "not a key\n");
+  EXPECT_EQ(load_error({"--auth.algorithm=ES256", "--auth.public-key-file=" + junk}),
+            "auth.public-key-file \"" + junk + "\" is not a PEM public key");
+}
+
+// -- durations, sizes, tiers ---------------------------------------------------------------------
+
+TEST(ParseDuration, Accepts) {
+  EXPECT_EQ(parse_duration_ms("250ms"), 250);
+  EXPECT_EQ(parse_duration_ms("30s"), 30000);
+  EXPECT_EQ(parse_duration_ms("2m"), 120000);
+  EXPECT_EQ(parse_duration_ms("1h"), 3600000);
+  EXPECT_EQ(parse_duration_ms("1.5"), 1500);
+  EXPECT_EQ(parse_duration_ms("45"), 45000);
+  EXPECT_EQ(parse_duration_ms("0"), 0);
+  EXPECT_EQ(parse_duration_ms("0ms"), 0);
+  EXPECT_EQ(parse_duration_ms("1.1s"), 1100); // exact, no floating-point rounding
+  EXPECT_EQ(parse_duration_ms("0.001"), 1);
+  EXPECT_EQ(parse_duration_ms("1.25m"), 75000);
+  EXPECT_EQ(parse_duration_ms("30 s"), 30000);
+  EXPECT_EQ(parse_duration_ms("007s"), 7000);
+}
+
+TEST(ParseDuration, Rejects) {
+  for (const char* s : {"", "s", "ms", "-1s", "+1s", "1d", "1S", "1sec", "1.5.2", ".5s", "5.",
+                        "1e3", "0.5ms", "0.0001", " 30s", "30s ", "1h30m", "abc",
+                        "3000000000000h", "99999999999999999999"})
+    EXPECT_EQ(parse_duration_ms(s), std::nullopt) << s;
+}
+
+TEST(ParseSize, Accepts) {
+  EXPECT_EQ(parse_size("65536"), 65536u);
+  EXPECT_EQ(parse_size("0"), 0u);
+  EXPECT_EQ(parse_size("64KiB"), 65536u);
+  EXPECT_EQ(parse_size("64kib"), 65536u);
+  EXPECT_EQ(parse_size("64 KiB"), 65536u);
+  EXPECT_EQ(parse_size("1MiB"), 1048576u);
+  EXPECT_EQ(parse_size("1MB"), 1000000u);
+  EXPECT_EQ(parse_size("1KB"), 1000u);
+  EXPECT_EQ(parse_size("2GiB"), 2147483648u);
+  EXPECT_EQ(parse_size("1GB"), 1000000000u);
+  EXPECT_EQ(parse_size("10B"), 10u);
+  EXPECT_EQ(parse_size("1.5KiB"), 1536u);
+  EXPECT_EQ(parse_size("0.5MiB"), 524288u);
+}
+
+TEST(ParseSize, Rejects) {
+  for (const char* s : {"", "KiB", "64K", "64k", "1M", "-1", "+1", "1.5", "0.5B", "1.0001KiB",
+                        "64KiBs", "1TiB", " 1", "1 ", "1e6", "99999999999GiB",
+                        "99999999999999999999"})
+    EXPECT_EQ(parse_size(s), std::nullopt) << s;
+}
+
+TEST(ParseTiers, DefaultString) {
+  auto r = parse_tiers("nurse:2m,doctor:3m,head_doctor");
+  ASSERT_TRUE(std::holds_alternative<escalation_policy>(r));
+  expect_same_tiers(std::get<escalation_policy>(r), escalation_policy{});
+}
+
+TEST(ParseTiers, OneToThreeTiersWithWhitespace) {
+  auto one = parse_tiers("head_doctor");
+  ASSERT_TRUE(std::holds_alternative<escalation_policy>(one));
+  ASSERT_EQ(std::get<escalation_policy>(one).tiers.size(), 1u);
+  EXPECT_EQ(std::get<escalation_policy>(one).tiers[0].role, "head_doctor");
+  EXPECT_EQ(std::get<escalation_policy>(one).tiers[0].timeout_ms, std::nullopt);
+  EXPECT_EQ(std::get<escalation_policy>(one).max_tier(), 1);
+
+  auto three = parse_tiers(" nurse : 90s , doctor:100ms ,admin ");
+  ASSERT_TRUE(std::holds_alternative<escalation_policy>(three));
+  const auto& t = std::get<escalation_policy>(three).tiers;
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].role, "nurse");
+  EXPECT_EQ(t[0].timeout_ms, 90000);
+  EXPECT_EQ(t[1].role, "doctor");
+  EXPECT_EQ(t[1].timeout_ms, 100);
+  EXPECT_EQ(t[2].role, "admin");
+  EXPECT_EQ(t[2].timeout_ms, std::nullopt);
+
+  auto week = parse_tiers("nurse:168h,doctor");
+  ASSERT_TRUE(std::holds_alternative<escalation_policy>(week));
+  EXPECT_EQ(std::get<escalation_policy>(week).tiers[0].timeout_ms, 168LL * 3600 * 1000);
+}
+
+TEST(ParseTiers, Errors) {
+  const std::pair<const char*, const char*> cases[] = {
+    {"", "tier 1 is empty"},
+    {"nurse:2m,,doctor", "tier 2 is empty"},
+    {"nurse:2m,doctor,", "tier 3 is empty"},
+    {"nurse:1m,doctor:1m,head_doctor:1m,admin", "at most 3 tiers"},
+    {"nurse:2m", "tier 1 (nurse) is the last tier and takes no timeout"},
+    {"nurse,doctor", "tier 1 (nurse) needs a timeout, e.g. nurse:2m"},
+    {"nurse:2m,doctor,head_doctor", "tier 2 (doctor) needs a timeout, e.g. doctor:2m"},
+    {"nurse:soon,doctor", "tier 1: invalid timeout \"soon\" (e.g. 90s, 2m)"},
+    {"nurse:,doctor", "tier 1: invalid timeout \"\" (e.g. 90s, 2m)"},
+    {"nurse:50ms,doctor", "tier 1: timeout must be between 100ms and 7d"},
+    {"nurse:169h,doctor", "tier 1: timeout must be between 100ms and 7d"},
+    {"janitor:2m,doctor",
+     "tier 1: unknown role \"janitor\" (expected admin, head_doctor, doctor, nurse, operator or "
+     "viewer)"},
+    {"nurse:2m,Doctor",
+     "tier 2: unknown role \"Doctor\" (expected admin, head_doctor, doctor, nurse, operator or "
+     "viewer)"},
+  };
+  for (const auto& [text, error] : cases) {
+    auto r = parse_tiers(text);
+    ASSERT_TRUE(std::holds_alternative<std::string>(r)) << text;
+    EXPECT_EQ(std::get<std::string>(r), error) << text;
+  }
+  // Through the loader the error names the option.
+  EXPECT_EQ(load_error({"--escalation.tiers=nurse,doctor"}),
+            "invalid value \"nurse,doctor\" for escalation.tiers: tier 1 (nurse) needs a "
+            "timeout, e.g. nurse:2m");
+}
+
+// -- the annotated example -----------------------------------------------------------------------
+
+TEST(ConfigExample, LoadsAndYieldsDefaults) {
+  config c = load_ok({"--config", example_path});
+  EXPECT_EQ(c.config_file, example_path);
+  expect_defaults(c);
+}
+
+/// The example with every "# key = value" line uncommented (prose examples are indented and
+/// stay comments).
+std::string uncommented_example() {
+  std::istringstream in(read_text(example_path));
+  std::string out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > 2 && line.rfind("# ", 0) == 0 && line[2] >= 'a' && line[2] <= 'z' &&
+        line.find(" = ") != std::string::npos)
+      line = line.substr(2);
+    out += line + "\n";
+  }
+  return out;
+}
+
+TEST(ConfigExample, EveryDocumentedDefaultIsTheRealDefault) {
+  const std::string path = write_temp("uncommented.conf", uncommented_example());
+  config c = load_ok({"--config", path});
+  expect_defaults(c);
+}
+
+TEST(ConfigExample, DocumentsEveryOption) {
+  // Collect the full keys of the "# key = default" lines, tracking sections.
+  std::set<std::string> documented;
+  std::istringstream in(uncommented_example());
+  std::string line;
+  std::string section;
+  while (std::getline(in, line)) {
+    if (line.rfind("[", 0) == 0) {
+      section = line.substr(1, line.find(']') - 1);
+      continue;
+    }
+    size_t eq = line.find(" = ");
+    if (line.empty() || line[0] == '#' || eq == std::string::npos) continue;
+    documented.insert(section + "." + line.substr(0, eq));
+  }
+  EXPECT_EQ(documented, keys_in_help());
+}
+
+} // namespace
+} // namespace vigil

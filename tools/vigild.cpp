@@ -1,0 +1,124 @@
+// vigild: the Vigil server. Reads and validates the configuration, opens the event store, starts
+// the actor system and the libwebsockets server, and shuts down gracefully on SIGTERM/SIGINT.
+
+#include <caf/all.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <unistd.h>
+
+#include "actors/directory.hpp"
+#include "actors/messages.hpp"
+#include "actors/runtime.hpp"
+#include "actors/storage_actor.hpp"
+#include "domain/config.hpp"
+#include "domain/log.hpp"
+#include "domain/time.hpp"
+#include "storage/event_store.hpp"
+#include "transport/server.hpp"
+
+using namespace vigil;
+
+namespace {
+
+/// Stops every hospital actor and the storage actor, waiting for the storage actor so that all
+/// commits it accepted are finished and the database is closed cleanly.
+void stop_actors(caf::actor_system& sys, runtime& rt) {
+  using namespace std::chrono_literals;
+  caf::scoped_actor self{sys};
+  self->request(rt.directory, 2s, caf::get_atom::value)
+    .receive(
+      [&](const std::vector<std::pair<std::string, caf::actor>>& hospitals) {
+        for (auto& kv : hospitals)
+          self->send_exit(kv.second, caf::exit_reason::user_shutdown);
+      },
+      [&](caf::error&) {});
+  self->send_exit(rt.directory, caf::exit_reason::user_shutdown);
+  // Everything sent to storage before this probe is committed when it answers.
+  self->request(rt.storage, 5s, probe_atom::value).receive([](bool) {}, [](caf::error&) {});
+  self->monitor(rt.storage);
+  self->send_exit(rt.storage, caf::exit_reason::user_shutdown);
+  self->receive([](const caf::down_msg&) {}, caf::after(5s) >> [] {});
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  auto loaded = load_config(argc, argv, process_env());
+  if (auto* err = std::get_if<std::string>(&loaded)) {
+    std::fprintf(stderr, "vigild: %s\n", err->c_str());
+    return 2;
+  }
+  auto& result = std::get<config_result>(loaded);
+  if (result.help) {
+    std::cout << config_help();
+    return 0;
+  }
+  auto rt = std::make_shared<runtime>();
+  rt->cfg = std::move(result.cfg);
+  auto& cfg = rt->cfg;
+  log::set_json(cfg.log_format == "json");
+  log::set_level(log::parse_level(cfg.log_level).value_or(log::level::info));
+  if (cfg.default_secret)
+    log::warn("insecure_default_secret",
+              {{"hint", "set AUTH_JWT_SECRET or auth.jwt-secret: tokens signed with the built-in "
+                        "development secret are accepted"}});
+
+  // Signals are taken by sigwait on the main thread; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  rt->started_ms = now_ms();
+  std::string error;
+  storage::open_options opts;
+  opts.synchronous_full = cfg.synchronous_full;
+  std::shared_ptr<storage::event_store> store{storage::event_store::open(cfg.db_path, opts, &error)};
+  if (!store) {
+    log::error("storage_open_failed", {{"path", cfg.db_path}, {"error", error}});
+    return 1;
+  }
+  rt->epoch = store->epoch();
+  rt->last_seq = store->last_seq();
+  rt->pruned_through = store->pruned_through();
+  for (auto& [alert_id, hospital] : store->load_alert_index())
+    rt->alerts.put(alert_id, hospital);
+  rt->out = std::make_shared<outbox>(cfg.outbound_budget);
+
+  caf::actor_system_config caf_cfg;
+  caf_cfg.set("scheduler.max-threads", cfg.worker_threads);
+  caf_cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system sys{caf_cfg};
+  rt->storage = spawn_storage(sys, rt, std::move(store));
+  rt->directory = spawn_directory(sys, rt);
+
+  server srv{sys, rt};
+  if (!srv.start(&error)) {
+    log::error("listen_failed", {{"error", error}});
+    stop_actors(sys, *rt);
+    std::fflush(stderr);
+    _exit(1);
+  }
+  log::info("listening", {{"host", cfg.host}, {"port", static_cast<unsigned>(srv.port())},
+                          {"db", cfg.db_path}, {"epoch", rt->epoch},
+                          {"last_seq", rt->last_seq.load()},
+                          {"alerts", static_cast<uint64_t>(rt->alerts.size())},
+                          {"startup_ms", now_ms() - rt->started_ms}});
+  srv.run();
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::info("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  srv.request_shutdown();
+  srv.join();
+  stop_actors(sys, *rt);
+  log::info("stopped");
+  std::fflush(stderr);
+  // Every actor that matters has finished; do not wait for stragglers (idle connection actors
+  // of already closed sockets) in ~actor_system.
+  _exit(0);
+}

@@ -1,0 +1,163 @@
+#include "transport/http_endpoints.hpp"
+
+#include <caf/all.hpp>
+
+#include <chrono>
+
+#include "actors/messages.hpp"
+#include "domain/json.hpp"
+#include "domain/time.hpp"
+#include "transport/counters.hpp"
+
+namespace vigil {
+
+std::string health_body(const runtime& rt) {
+  auto v = json::value::make_object();
+  v.set("status", "ok");
+  v.set("version", VIGIL_VERSION);
+  v.set("uptimeSec", (now_ms() - rt.started_ms) / 1000);
+  return json::to_string(v);
+}
+
+namespace {
+
+void metric(std::string& out, const char* name, const char* type, const char* help,
+            uint64_t value, const char* labels = nullptr) {
+  if (help != nullptr) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+  }
+  out += name;
+  if (labels != nullptr) {
+    out += '{';
+    out += labels;
+    out += '}';
+  }
+  out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
+} // namespace
+
+std::string metrics_body(const runtime& rt, size_t ws_connections) {
+  auto& c = counters::get();
+  std::string out;
+  out.reserve(4096);
+  metric(out, "vigil_connections", "gauge", "Open WebSocket connections.", ws_connections);
+  metric(out, "vigil_connections_opened_total", "counter", "WebSocket connections accepted.",
+         c.connections_opened);
+  metric(out, "vigil_connections_closed_total", "counter",
+         "WebSocket connections closed by the server, by reason.", c.slow_consumer_closes,
+         "reason=\"slow_consumer\"");
+  metric(out, "vigil_connections_closed_total", "counter", nullptr, c.closed_frame_too_big,
+         "reason=\"frame_too_big\"");
+  metric(out, "vigil_connections_closed_total", "counter", nullptr, c.closed_unauthenticated,
+         "reason=\"unauthenticated\"");
+  metric(out, "vigil_connections_closed_total", "counter", nullptr, c.closed_token_expired,
+         "reason=\"token_expired\"");
+  metric(out, "vigil_connections_closed_total", "counter", nullptr, c.closed_keepalive,
+         "reason=\"keepalive\"");
+  metric(out, "vigil_connections_closed_total", "counter", nullptr, c.closed_by_peer,
+         "reason=\"peer\"");
+  metric(out, "vigil_slow_consumer_closes_total", "counter",
+         "Connections closed with 4008 because their outbound queue exceeded the budget.",
+         c.slow_consumer_closes);
+  metric(out, "vigil_http_requests_total", "counter", "tRPC HTTP requests.", c.http_requests);
+  metric(out, "vigil_ws_frames_received_total", "counter", "WebSocket request frames received.",
+         c.frames_in);
+  metric(out, "vigil_ws_frames_sent_total", "counter", "WebSocket frames written.", c.frames_out);
+  metric(out, "vigil_subscriptions", "gauge", "Live subscriptions.", c.subscriptions_current);
+  metric(out, "vigil_events_published_total", "counter", "Alert events committed and published.",
+         c.events_published);
+  metric(out, "vigil_events_delivered_total", "counter",
+         "Alert event frames queued to subscribers (replay included).", c.events_delivered);
+  metric(out, "vigil_escalations_fired_total", "counter", "Escalation steps fired by timers.",
+         c.escalations_fired);
+  metric(out, "vigil_storage_commits_total", "counter", "SQLite transactions committed.",
+         c.storage_commits);
+  metric(out, "vigil_storage_commit_items_total", "counter",
+         "Mutations written by those transactions (batch size = items / commits).",
+         c.storage_commit_items);
+  out += "# HELP vigil_storage_commit_seconds_total Time spent in SQLite commits "
+         "(mean latency = this / vigil_storage_commits_total).\n"
+         "# TYPE vigil_storage_commit_seconds_total counter\n"
+         "vigil_storage_commit_seconds_total "
+         + std::to_string(static_cast<double>(c.storage_commit_us_total.load()) / 1e6) + "\n";
+  metric(out, "vigil_storage_commit_failures_total", "counter", "Failed SQLite commits.",
+         c.storage_commit_failures);
+  metric(out, "vigil_auth_failures_total", "counter", "Calls refused as UNAUTHORIZED, by reason.",
+         c.auth_failures_missing, "reason=\"missing\"");
+  metric(out, "vigil_auth_failures_total", "counter", nullptr, c.auth_failures_invalid,
+         "reason=\"invalid\"");
+  metric(out, "vigil_auth_failures_total", "counter", nullptr, c.auth_failures_expired,
+         "reason=\"expired\"");
+  static const char* codes[] = {"PARSE_ERROR", "BAD_REQUEST", "UNAUTHORIZED", "FORBIDDEN",
+                                "NOT_FOUND", "METHOD_NOT_SUPPORTED", "CONFLICT",
+                                "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE",
+                                "TOO_MANY_REQUESTS", "INTERNAL_SERVER_ERROR",
+                                "SERVICE_UNAVAILABLE"};
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; ++i) {
+    std::string label = std::string{"code=\""} + codes[i] + "\"";
+    metric(out, "vigil_rejected_requests_total", "counter",
+           i == 0 ? "Calls answered with an error, by tRPC code." : nullptr,
+           c.rejected_by_code[i], label.c_str());
+  }
+  metric(out, "vigil_alert_index_size", "gauge", "Alerts known to the routing index.",
+         rt.alerts.size());
+  metric(out, "vigil_uptime_seconds", "gauge", "Seconds since start.",
+         static_cast<uint64_t>((now_ms() - rt.started_ms) / 1000));
+  return out;
+}
+
+namespace {
+
+void answer(runtime& rt, uint64_t conn, bool ready, const std::string& reason) {
+  http_response r;
+  auto v = json::value::make_object();
+  if (ready) {
+    v.set("status", "ready");
+  } else {
+    r.status = 503;
+    v.set("status", "not_ready");
+    v.set("reason", reason);
+  }
+  r.body = json::to_string(v);
+  rt.out->respond(conn, std::move(r));
+}
+
+} // namespace
+
+void spawn_ready_probe(caf::actor_system& sys, runtime_ptr rt, uint64_t conn_id) {
+  sys.spawn([rt, conn_id](caf::event_based_actor* self) {
+    using namespace std::chrono_literals;
+    self->request(rt->storage, 1s, probe_atom::value)
+      .then(
+        [=](bool ok) {
+          if (!ok) {
+            answer(*rt, conn_id, false, "storage cannot commit");
+            return;
+          }
+          self->request(rt->directory, 1s, caf::get_atom::value, std::string{"__ready_probe__"})
+            .then(
+              [=](const caf::actor& h) {
+                self->request(h, 1s, caf::get_atom::value)
+                  .then([=](const std::vector<uint64_t>&) { answer(*rt, conn_id, true, ""); },
+                        [=](caf::error&) {
+                          answer(*rt, conn_id, false, "hospital actor did not answer");
+                        });
+              },
+              [=](caf::error&) { answer(*rt, conn_id, false, "directory did not answer"); });
+        },
+        [=](caf::error&) { answer(*rt, conn_id, false, "storage did not answer"); });
+  });
+}
+
+} // namespace vigil

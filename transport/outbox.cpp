@@ -1,0 +1,126 @@
+#include "transport/outbox.hpp"
+
+#include <libwebsockets.h>
+
+#include "transport/counters.hpp"
+
+namespace vigil {
+
+void outbox::set_context(lws_context* ctx) {
+  std::lock_guard<std::mutex> g{mu_};
+  ctx_ = ctx;
+}
+
+void outbox::mark_dirty_locked(uint64_t conn, std::unique_lock<std::mutex>& lock) {
+  dirty_.push_back(conn);
+  bool wake = !wake_pending_;
+  wake_pending_ = true;
+  auto* ctx = ctx_;
+  lock.unlock();
+  if (wake && ctx != nullptr)
+    lws_cancel_service(ctx);
+}
+
+bool outbox::push(uint64_t conn, out_frame f) {
+  std::unique_lock<std::mutex> lock{mu_};
+  auto i = queues_.find(conn);
+  if (i == queues_.end() || (i->second.close.requested && !i->second.close.drain))
+    return false;
+  auto& q = i->second;
+  auto n = f.size();
+  if (q.bytes + n > budget_ && !q.frames.empty()) {
+    // Cull the laggard rather than grow without bound.
+    q.frames.clear();
+    q.bytes = 0;
+    q.close = close_request{true, close_code::slow_consumer, "slow consumer", false};
+    counters::get().slow_consumer_closes++;
+    mark_dirty_locked(conn, lock);
+    return false;
+  }
+  q.bytes += n;
+  q.frames.push_back(std::move(f));
+  if (q.frames.size() == 1)
+    mark_dirty_locked(conn, lock);
+  return true;
+}
+
+void outbox::respond(uint64_t conn, http_response r) {
+  std::unique_lock<std::mutex> lock{mu_};
+  auto i = queues_.find(conn);
+  if (i == queues_.end())
+    return;
+  i->second.has_response = true;
+  i->second.response = std::move(r);
+  mark_dirty_locked(conn, lock);
+}
+
+void outbox::close(uint64_t conn, uint16_t code, std::string reason, bool drain) {
+  std::unique_lock<std::mutex> lock{mu_};
+  auto i = queues_.find(conn);
+  if (i == queues_.end() || i->second.close.requested)
+    return;
+  i->second.close = close_request{true, code, std::move(reason), drain};
+  if (!drain) {
+    i->second.frames.clear();
+    i->second.bytes = 0;
+  }
+  mark_dirty_locked(conn, lock);
+}
+
+void outbox::open(uint64_t conn) {
+  std::lock_guard<std::mutex> g{mu_};
+  queues_[conn];
+}
+
+void outbox::forget(uint64_t conn) {
+  std::lock_guard<std::mutex> g{mu_};
+  queues_.erase(conn);
+}
+
+std::vector<uint64_t> outbox::take_dirty() {
+  std::vector<uint64_t> result;
+  std::lock_guard<std::mutex> g{mu_};
+  result.swap(dirty_);
+  wake_pending_ = false;
+  return result;
+}
+
+bool outbox::take(uint64_t conn, std::vector<out_frame>& into, size_t max_frames) {
+  std::lock_guard<std::mutex> g{mu_};
+  auto i = queues_.find(conn);
+  if (i == queues_.end())
+    return false;
+  auto& q = i->second;
+  while (!q.frames.empty() && max_frames-- > 0) {
+    q.bytes -= q.frames.front().size();
+    into.push_back(std::move(q.frames.front()));
+    q.frames.pop_front();
+  }
+  return !q.frames.empty();
+}
+
+bool outbox::take_response(uint64_t conn, http_response& into) {
+  std::lock_guard<std::mutex> g{mu_};
+  auto i = queues_.find(conn);
+  if (i == queues_.end() || !i->second.has_response)
+    return false;
+  into = std::move(i->second.response);
+  i->second.has_response = false;
+  return true;
+}
+
+outbox::close_request outbox::close_state(uint64_t conn) {
+  std::lock_guard<std::mutex> g{mu_};
+  auto i = queues_.find(conn);
+  if (i == queues_.end())
+    return {};
+  return i->second.close;
+}
+
+size_t outbox::queued_bytes(uint64_t conn) {
+  std::lock_guard<std::mutex> g{mu_};
+  auto i = queues_.find(conn);
+  return i == queues_.end() ? 0 : i->second.bytes;
+}
+
+} // namespace vigil

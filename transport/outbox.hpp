@@ -1,0 +1,117 @@
+#pragma once
+// The one place where CAF threads hand frames to the libwebsockets thread. Producers (connection,
+// hospital and http_call actors) push frames under a mutex and wake the lws thread with
+// lws_cancel_service(), the only lws call made off the lws thread. Wake-ups are coalesced: one
+// pending wake-up serves any number of pushes. Each connection's queue has a byte budget; a push
+// that would exceed it closes that connection with 4008 (slow consumer) instead of growing.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "actors/messages.hpp"
+
+struct lws_context;
+
+namespace vigil {
+
+/// One outbound WebSocket text frame: a per-connection head plus an optional shared event tail.
+struct out_frame {
+  std::string head;
+  encoded_event_ptr event;     // when set, the frame continues with the event's tail
+  bool superjson = false;      // which tail
+  size_t size() const {
+    return head.size()
+           + (event ? (superjson ? event->superjson_tail.size() : event->plain_tail.size()) : 0);
+  }
+  void append_to(std::string& out) const {
+    out += head;
+    if (event)
+      out += superjson ? event->superjson_tail : event->plain_tail;
+  }
+};
+
+/// A complete HTTP response.
+struct http_response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+/// Close codes of api.md section 6.
+namespace close_code {
+constexpr uint16_t going_away = 1001;      // server shutdown
+constexpr uint16_t too_big = 1009;         // frame too big
+constexpr uint16_t unauthenticated = 4001;
+constexpr uint16_t token_expired = 4003;
+constexpr uint16_t slow_consumer = 4008;
+constexpr uint16_t kicked = 4000;          // operator kick
+} // namespace close_code
+
+class outbox {
+public:
+  explicit outbox(size_t budget_bytes) : budget_(budget_bytes) {}
+
+  void set_context(lws_context* ctx);
+
+  // ---- producers (any thread) ----------------------------------------------------------------
+
+  /// Queues a frame. Returns false when the connection is gone or closing, or when the frame
+  /// would take the queue over budget: the connection is then closed with 4008 and its queue
+  /// dropped (the client resumes by lastEventId).
+  bool push(uint64_t conn, out_frame f);
+  /// Queues a plain text frame.
+  bool push_text(uint64_t conn, std::string text) { return push(conn, out_frame{std::move(text), nullptr, false}); }
+  /// Sets the response of an HTTP request.
+  void respond(uint64_t conn, http_response r);
+  /// Asks the lws thread to close a WebSocket with `code`; with `drain`, after the frames queued
+  /// so far have been written.
+  void close(uint64_t conn, uint16_t code, std::string reason, bool drain);
+
+  // ---- the lws thread ------------------------------------------------------------------------
+
+  void open(uint64_t conn);
+  void forget(uint64_t conn);
+  /// Connections with something to write (or to close) since the last call.
+  std::vector<uint64_t> take_dirty();
+  /// Moves up to `max_frames` queued frames of `conn` into `into`; returns whether more remain.
+  bool take(uint64_t conn, std::vector<out_frame>& into, size_t max_frames);
+  /// Takes the pending HTTP response of `conn`, if any.
+  bool take_response(uint64_t conn, http_response& into);
+  struct close_request {
+    bool requested = false;
+    uint16_t code = 0;
+    std::string reason;
+    bool drain = false;
+  };
+  close_request close_state(uint64_t conn);
+  /// Bytes queued for `conn` (console, metrics).
+  size_t queued_bytes(uint64_t conn);
+
+private:
+  struct queue {
+    std::deque<out_frame> frames;
+    size_t bytes = 0;
+    bool has_response = false;
+    http_response response;
+    close_request close;
+  };
+  void mark_dirty_locked(uint64_t conn, std::unique_lock<std::mutex>& lock);
+
+  size_t budget_;
+  std::mutex mu_;
+  std::unordered_map<uint64_t, queue> queues_;
+  std::vector<uint64_t> dirty_;
+  bool wake_pending_ = false;
+  lws_context* ctx_ = nullptr;
+};
+
+using outbox_ptr = std::shared_ptr<outbox>;
+
+} // namespace vigil

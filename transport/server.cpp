@@ -1,0 +1,722 @@
+#include "transport/server.hpp"
+
+#include <caf/all.hpp>
+#include <libwebsockets.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <unordered_map>
+
+#include "actors/connection.hpp"
+#include "actors/http_call.hpp"
+#include "actors/messages.hpp"
+#include "domain/log.hpp"
+#include "domain/time.hpp"
+#include "domain/trpc.hpp"
+#include "transport/counters.hpp"
+#include "transport/http_endpoints.hpp"
+
+namespace vigil {
+
+namespace {
+
+/// Per-connection state kept by the lws thread (held by pointer: lws zeroes, never constructs,
+/// its per-session storage).
+struct session {
+  uint64_t id = 0;
+  lws* wsi = nullptr;
+  bool ws = false;
+  caf::actor actor;
+  // WebSocket receive
+  std::string rx;
+  bool rx_binary = false;
+  int64_t last_rx_ms = 0;
+  bool ping_outstanding = false;
+  int64_t ping_sent_ms = 0;
+  // WebSocket send: frames taken from the outbox, not yet written
+  std::deque<out_frame> pending;
+  std::string wbuf;
+  // HTTP
+  std::shared_ptr<http_request> req;
+  bool body_too_large = false;
+  bool options = false;
+  bool have_response = false;
+  http_response response;
+  size_t written = 0;
+  bool headers_sent = false;
+  std::string cors_origin;
+};
+
+struct per_session {
+  session* s;
+};
+
+std::string header(lws* wsi, lws_token_indexes token) {
+  int n = lws_hdr_total_length(wsi, token);
+  if (n <= 0)
+    return {};
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  int got = lws_hdr_copy(wsi, out.data(), n + 1, token);
+  if (got < 0)
+    return {};
+  out.resize(static_cast<size_t>(got));
+  return out;
+}
+
+std::string custom_header(lws* wsi, const char* name) {
+  int nlen = static_cast<int>(std::strlen(name));
+  int n = lws_hdr_custom_length(wsi, name, nlen);
+  if (n <= 0)
+    return {};
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  int got = lws_hdr_custom_copy(wsi, out.data(), n + 1, name, nlen);
+  if (got < 0)
+    return {};
+  out.resize(static_cast<size_t>(got));
+  return out;
+}
+
+std::string url_decode(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      int h = hex(s[i + 1]), l = hex(s[i + 2]);
+      if (h >= 0 && l >= 0) {
+        out += static_cast<char>(h * 16 + l);
+        i += 2;
+        continue;
+      }
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+/// Query arguments of the request: raw `name=value` fragments (lws URL-decodes them).
+std::vector<std::string> url_args(lws* wsi) {
+  std::vector<std::string> args;
+  char buf[65536];
+  for (int i = 0;; ++i) {
+    int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (n < 0)
+      break;
+    args.emplace_back(buf, static_cast<size_t>(n));
+  }
+  return args;
+}
+
+} // namespace
+
+struct server::impl {
+  caf::actor_system& sys;
+  runtime_ptr rt;
+  lws_context* ctx = nullptr;
+  lws_vhost* vhost = nullptr;
+  lws_protocols protocols[2];
+  /// The keep-alive timer; standard layout so lws_container_of can find the owner.
+  struct timer {
+    lws_sorted_usec_list_t sul;
+    impl* owner;
+  } timer{};
+  std::unordered_map<uint64_t, session*> sessions;   // lws thread only
+  size_t ws_count = 0;
+  size_t max_connections = 0;
+  bool shutdown_started = false;
+  int64_t shutdown_deadline = 0;
+  bool done = false;
+
+  impl(caf::actor_system& s, runtime_ptr r) : sys(s), rt(std::move(r)) {}
+
+  static impl* from(lws* wsi) {
+    return static_cast<impl*>(lws_context_user(lws_get_context(wsi)));
+  }
+
+  session* new_session(lws* wsi, bool ws) {
+    auto* s = new session;
+    s->id = rt->next_conn_id++;
+    s->wsi = wsi;
+    s->ws = ws;
+    s->last_rx_ms = now_ms();
+    sessions[s->id] = s;
+    rt->out->open(s->id);
+    return s;
+  }
+
+  void delete_session(session* s) {
+    sessions.erase(s->id);
+    rt->out->forget(s->id);
+    delete s;
+  }
+
+  // ---- HTTP ----------------------------------------------------------------------------------
+
+  std::string allowed_origin(lws* wsi) {
+    auto origin = header(wsi, WSI_TOKEN_ORIGIN);
+    if (origin.empty())
+      return {};
+    for (auto& o : rt->cfg.cors_origins)
+      if (o == "*")
+        return "*";
+      else if (o == origin)
+        return origin;
+    return {};
+  }
+
+  void respond(session* s, http_response r) {
+    s->response = std::move(r);
+    s->have_response = true;
+    s->written = 0;
+    s->headers_sent = false;
+    lws_callback_on_writable(s->wsi);
+  }
+
+  int on_http(lws* wsi, per_session* pss, const char* in) {
+    if (pss->s == nullptr)
+      pss->s = new_session(wsi, false);
+    auto* s = pss->s;
+    s->req.reset();
+    s->body_too_large = false;
+    s->options = false;
+    s->have_response = false;
+    s->cors_origin = allowed_origin(wsi);
+    bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    bool options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
+    std::string uri = post ? header(wsi, WSI_TOKEN_POST_URI)
+                      : get ? header(wsi, WSI_TOKEN_GET_URI)
+                            : options ? header(wsi, WSI_TOKEN_OPTIONS_URI) : std::string{in ? in : ""};
+    if (options) {
+      http_response r;
+      r.status = 204;
+      r.content_type.clear();
+      s->options = true;
+      respond(s, std::move(r));
+      return 0;
+    }
+    if (!get && !post) {
+      http_response r;
+      r.status = 405;
+      r.body = R"({"error":"method not allowed"})";
+      respond(s, std::move(r));
+      return 0;
+    }
+    if (rt->stopping) {
+      http_response r;
+      r.status = 503;
+      r.headers.emplace_back("Retry-After", "5");
+      r.body = R"({"status":"shutting_down"})";
+      respond(s, std::move(r));
+      return 0;
+    }
+    static constexpr std::string_view api = "/api/trpc/";
+    if (uri.compare(0, api.size(), api) != 0) {
+      if (get && handle_operational(uri, s))
+        return 0;
+      http_response r;
+      r.status = 404;
+      r.body = R"({"error":"not found"})";
+      respond(s, std::move(r));
+      return 0;
+    }
+    auto req = std::make_shared<http_request>();
+    req->conn_id = s->id;
+    req->post = post;
+    req->path = url_decode(std::string_view{uri}.substr(api.size()));
+    for (auto& a : url_args(wsi)) {
+      if (a == "batch=1" || a == "batch=true")
+        req->batch = true;
+      else if (a.compare(0, 6, "input=") == 0) {
+        req->has_input = true;
+        req->input = a.substr(6);
+      }
+    }
+    req->authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    req->content_type = header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    req->trpc_accept = custom_header(wsi, "trpc-accept:");
+    req->origin = header(wsi, WSI_TOKEN_ORIGIN);
+    s->req = req;
+    if (!post) {
+      spawn_http_call(sys, rt, std::move(s->req));
+      s->req.reset();
+    }
+    return 0; // POST: wait for the body
+  }
+
+  bool handle_operational(const std::string& uri, session* s) {
+    auto path = uri.substr(0, uri.find('?'));
+    if (path == "/health") {
+      http_response r;
+      r.body = health_body(*rt);
+      respond(s, std::move(r));
+      return true;
+    }
+    if (path == "/metrics") {
+      http_response r;
+      r.content_type = "text/plain; version=0.0.4";
+      r.body = metrics_body(*rt, ws_count);
+      respond(s, std::move(r));
+      return true;
+    }
+    if (path == "/ready") {
+      spawn_ready_probe(sys, rt, s->id);
+      return true;
+    }
+    return false;
+  }
+
+  int on_http_body(session* s, const char* in, size_t len) {
+    if (s == nullptr || !s->req)
+      return 0;
+    if (s->req->body.size() + len > rt->cfg.http_body) {
+      s->body_too_large = true;
+      return 0;
+    }
+    s->req->body.append(in, len);
+    return 0;
+  }
+
+  int on_http_body_done(session* s) {
+    if (s == nullptr || !s->req)
+      return 0;
+    if (s->body_too_large) {
+      s->req.reset();
+      http_response r;
+      r.status = 413;
+      r.body = trpc::http_error(call_error{trpc_code::payload_too_large,
+                                           "Request body exceeds "
+                                             + std::to_string(rt->cfg.http_body) + " bytes"},
+                                "", false);
+      respond(s, std::move(r));
+      return 0;
+    }
+    spawn_http_call(sys, rt, std::move(s->req));
+    s->req.reset();
+    return 0;
+  }
+
+  int on_http_writeable(lws* wsi, session* s) {
+    if (s == nullptr)
+      return 0;
+    if (!s->have_response) {
+      http_response r;
+      if (!rt->out->take_response(s->id, r))
+        return 0;
+      s->response = std::move(r);
+      s->have_response = true;
+      s->written = 0;
+      s->headers_sent = false;
+    }
+    auto& r = s->response;
+    if (!s->headers_sent) {
+      std::vector<unsigned char> buf(LWS_PRE + 4096);
+      unsigned char* start = buf.data() + LWS_PRE;
+      unsigned char* p = start;
+      unsigned char* end = buf.data() + buf.size();
+      const char* ctype = r.content_type.empty() ? nullptr : r.content_type.c_str();
+      if (lws_add_http_common_headers(wsi, static_cast<unsigned>(r.status), ctype,
+                                      r.body.size(), &p, end))
+        return -1;
+      auto add = [&](const std::string& name, const std::string& value) {
+        std::string n = name + ":";
+        for (auto& c : n)
+          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(n.c_str()),
+                                           reinterpret_cast<const unsigned char*>(value.data()),
+                                           static_cast<int>(value.size()), &p, end);
+      };
+      for (auto& [k, v] : r.headers)
+        if (add(k, v))
+          return -1;
+      if (!s->cors_origin.empty()) {
+        if (add("Access-Control-Allow-Origin", s->cors_origin)
+            || add("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+            || add("Access-Control-Allow-Headers", "Content-Type, Authorization")
+            || add("Vary", "Origin"))
+          return -1;
+      }
+      if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+      s->headers_sent = true;
+      if (r.body.empty()) {
+        s->have_response = false;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+      }
+      lws_callback_on_writable(wsi);
+      return 0;
+    }
+    constexpr size_t chunk = 32 * 1024;
+    size_t n = std::min(chunk, r.body.size() - s->written);
+    bool last = s->written + n == r.body.size();
+    s->wbuf.resize(LWS_PRE + n);
+    std::memcpy(s->wbuf.data() + LWS_PRE, r.body.data() + s->written, n);
+    if (lws_write(wsi, reinterpret_cast<unsigned char*>(s->wbuf.data() + LWS_PRE), n,
+                  last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < static_cast<int>(n))
+      return -1;
+    s->written += n;
+    if (!last) {
+      lws_callback_on_writable(wsi);
+      return 0;
+    }
+    s->have_response = false;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+  }
+
+  // ---- WebSocket -----------------------------------------------------------------------------
+
+  int confirm_upgrade(lws* wsi) {
+    auto uri = header(wsi, WSI_TOKEN_GET_URI);
+    if (uri != "/" && uri != "/api/trpc" && uri != "/api/trpc/") {
+      lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, nullptr);
+      return 1;
+    }
+    if (rt->stopping || ws_count >= max_connections) {
+      unsigned char buf[LWS_PRE + 512];
+      unsigned char* start = buf + LWS_PRE;
+      unsigned char* p = start;
+      unsigned char* end = buf + sizeof buf;
+      static const char retry[] = "5";
+      if (lws_add_http_header_status(wsi, 503, &p, end)
+          || lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>("retry-after:"),
+                                         reinterpret_cast<const unsigned char*>(retry), 1, &p, end)
+          || lws_add_http_header_content_length(wsi, 0, &p, end)
+          || lws_finalize_http_header(wsi, &p, end))
+        return 1;
+      lws_write(wsi, start, static_cast<size_t>(p - start), LWS_WRITE_HTTP_HEADERS);
+      return 1;
+    }
+    return 0;
+  }
+
+  void on_established(lws* wsi, per_session* pss) {
+    auto* s = new_session(wsi, true);
+    pss->s = s;
+    ++ws_count;
+    auto& c = counters::get();
+    c.connections_current++;
+    c.connections_opened++;
+    connection_args args;
+    args.conn_id = s->id;
+    char buf[16];
+    args.expects_params = lws_get_urlarg_by_name(wsi, "connectionParams=", buf, sizeof buf) != nullptr
+                          && std::strcmp(buf, "1") == 0;
+    args.header_authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    s->actor = spawn_connection(sys, rt, std::move(args));
+    if (shutdown_started) {
+      rt->out->push_text(s->id, trpc::ws_reconnect());
+      rt->out->close(s->id, close_code::going_away, "server shutdown", true);
+    }
+  }
+
+  int on_receive(lws* wsi, session* s, const char* in, size_t len) {
+    if (s == nullptr)
+      return -1;
+    s->last_rx_ms = now_ms();
+    s->ping_outstanding = false;
+    if (s->rx.empty())
+      s->rx_binary = lws_frame_is_binary(wsi) != 0;
+    if (s->rx.size() + len > rt->cfg.frame_size) {
+      counters::get().closed_frame_too_big++;
+      static const char reason[] = "frame too big";
+      lws_close_reason(wsi, static_cast<lws_close_status>(close_code::too_big),
+                       reinterpret_cast<unsigned char*>(const_cast<char*>(reason)),
+                       sizeof reason - 1);
+      return -1;
+    }
+    s->rx.append(in, len);
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0)
+      return 0;
+    std::string msg;
+    msg.swap(s->rx);
+    if (!s->rx_binary) {
+      if (msg == "PING") {
+        rt->out->push_text(s->id, "PONG");
+        return 0;
+      }
+      if (msg == "PONG")
+        return 0;
+    }
+    caf::anon_send(s->actor, ws_frame_atom::value, std::move(msg), s->rx_binary);
+    return 0;
+  }
+
+  int on_ws_writeable(lws* wsi, session* s) {
+    if (s == nullptr)
+      return 0;
+    auto close = rt->out->close_state(s->id);
+    if (close.requested && !close.drain) {
+      lws_close_reason(wsi, static_cast<lws_close_status>(close.code),
+                       reinterpret_cast<unsigned char*>(close.reason.data()), close.reason.size());
+      return -1;
+    }
+    if (s->pending.empty())
+      rt->out->take(s->id, scratch, 64);
+    for (auto& f : scratch)
+      s->pending.push_back(std::move(f));
+    scratch.clear();
+    auto& c = counters::get();
+    // Write while the kernel takes it; the rest waits for the next WRITEABLE.
+    while (!s->pending.empty()) {
+      auto& f = s->pending.front();
+      s->wbuf.resize(LWS_PRE);
+      f.append_to(s->wbuf);
+      size_t n = s->wbuf.size() - LWS_PRE;
+      if (lws_write(wsi, reinterpret_cast<unsigned char*>(s->wbuf.data() + LWS_PRE), n,
+                    LWS_WRITE_TEXT) < static_cast<int>(n))
+        return -1;
+      s->pending.pop_front();
+      c.frames_out++;
+      if (lws_send_pipe_choked(wsi))
+        break;
+      if (s->pending.empty()) {
+        rt->out->take(s->id, scratch, 64);
+        for (auto& fr : scratch)
+          s->pending.push_back(std::move(fr));
+        scratch.clear();
+      }
+    }
+    if (!s->pending.empty()) {
+      lws_callback_on_writable(wsi);
+      return 0;
+    }
+    // Something may have arrived meanwhile; the close with drain waits for it to be written.
+    rt->out->take(s->id, scratch, 64);
+    bool more = !scratch.empty();
+    for (auto& fr : scratch)
+      s->pending.push_back(std::move(fr));
+    scratch.clear();
+    if (more) {
+      lws_callback_on_writable(wsi);
+      return 0;
+    }
+    if (close.requested) {
+      lws_close_reason(wsi, static_cast<lws_close_status>(close.code),
+                       reinterpret_cast<unsigned char*>(close.reason.data()), close.reason.size());
+      return -1;
+    }
+    return 0;
+  }
+
+  void on_closed(session* s) {
+    if (s == nullptr)
+      return;
+    if (s->ws) {
+      --ws_count;
+      counters::get().connections_current--;
+      caf::anon_send(s->actor, closed_atom::value);
+    }
+    delete_session(s);
+  }
+
+  std::vector<out_frame> scratch;
+
+  // ---- wake-ups and timers -------------------------------------------------------------------
+
+  void on_wake() {
+    if (rt->stopping && !shutdown_started)
+      begin_shutdown();
+    for (auto id : rt->out->take_dirty()) {
+      auto i = sessions.find(id);
+      if (i != sessions.end())
+        lws_callback_on_writable(i->second->wsi);
+    }
+  }
+
+  void begin_shutdown() {
+    shutdown_started = true;
+    shutdown_deadline = now_ms() + rt->cfg.shutdown_drain_ms;
+    log::info("shutdown_started", {{"connections", static_cast<uint64_t>(ws_count)}});
+    for (auto& [id, s] : sessions) {
+      if (!s->ws)
+        continue;
+      rt->out->push_text(id, trpc::ws_reconnect());
+      rt->out->close(id, close_code::going_away, "server shutdown", true);
+    }
+  }
+
+  static void on_timer(lws_sorted_usec_list_t* sul) {
+    auto* self = lws_container_of(sul, struct timer, sul)->owner;
+    self->tick();
+    lws_sul_schedule(self->ctx, 0, &self->timer.sul, on_timer, 250 * LWS_US_PER_MS);
+  }
+
+  /// Keep-alive: PING after ping-interval of silence, drop when nothing came back in pong-wait.
+  void tick() {
+    auto now = now_ms();
+    auto& cfg = rt->cfg;
+    for (auto& [id, s] : sessions) {
+      if (!s->ws)
+        continue;
+      if (s->ping_outstanding) {
+        if (now - s->ping_sent_ms >= cfg.pong_wait_ms) {
+          counters::get().closed_keepalive++;
+          lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        }
+      } else if (now - s->last_rx_ms >= cfg.ping_interval_ms) {
+        s->ping_outstanding = true;
+        s->ping_sent_ms = now;
+        rt->out->push_text(id, "PING");
+      }
+    }
+    if (shutdown_started && (ws_count == 0 || now >= shutdown_deadline))
+      done = true;
+  }
+
+  static int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len) {
+    auto* pss = static_cast<per_session*>(user);
+    switch (reason) {
+      case LWS_CALLBACK_PROTOCOL_INIT: {
+        auto* self = from(wsi);
+        self->timer.owner = self;
+        lws_sul_schedule(self->ctx, 0, &self->timer.sul, on_timer, 250 * LWS_US_PER_MS);
+        return 0;
+      }
+      case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        from(wsi)->on_wake();
+        return 0;
+      case LWS_CALLBACK_HTTP:
+        return from(wsi)->on_http(wsi, pss, static_cast<const char*>(in));
+      case LWS_CALLBACK_HTTP_BODY:
+        return from(wsi)->on_http_body(pss ? pss->s : nullptr, static_cast<const char*>(in), len);
+      case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return from(wsi)->on_http_body_done(pss ? pss->s : nullptr);
+      case LWS_CALLBACK_HTTP_WRITEABLE:
+        return from(wsi)->on_http_writeable(wsi, pss ? pss->s : nullptr);
+      case LWS_CALLBACK_CLOSED_HTTP:
+        if (pss != nullptr && pss->s != nullptr && !pss->s->ws) {
+          from(wsi)->delete_session(pss->s);
+          pss->s = nullptr;
+        }
+        return 0;
+      case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return from(wsi)->confirm_upgrade(wsi);
+      case LWS_CALLBACK_ESTABLISHED:
+        if (pss->s != nullptr && !pss->s->ws) { // the HTTP session of the upgrade request
+          from(wsi)->delete_session(pss->s);
+          pss->s = nullptr;
+        }
+        from(wsi)->on_established(wsi, pss);
+        return 0;
+      case LWS_CALLBACK_RECEIVE:
+        return from(wsi)->on_receive(wsi, pss ? pss->s : nullptr, static_cast<const char*>(in), len);
+      case LWS_CALLBACK_SERVER_WRITEABLE:
+        return from(wsi)->on_ws_writeable(wsi, pss ? pss->s : nullptr);
+      case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        counters::get().closed_by_peer++;
+        return 0;
+      case LWS_CALLBACK_CLOSED:
+        if (pss != nullptr) {
+          from(wsi)->on_closed(pss->s);
+          pss->s = nullptr;
+        }
+        return 0;
+      default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+  }
+};
+
+namespace {
+
+void lws_log(int level, const char* line) {
+  std::string text{line};
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+    text.pop_back();
+  if (level & LLL_ERR)
+    log::error("lws", {{"message", text}});
+  else
+    log::warn("lws", {{"message", text}});
+}
+
+} // namespace
+
+server::server(caf::actor_system& sys, runtime_ptr rt)
+  : impl_(std::make_unique<impl>(sys, std::move(rt))) {
+}
+
+server::~server() {
+  if (thread_.joinable())
+    thread_.join();
+  if (impl_->ctx != nullptr)
+    lws_context_destroy(impl_->ctx);
+}
+
+bool server::start(std::string* error) {
+  auto& im = *impl_;
+  auto& cfg = im.rt->cfg;
+  lws_set_log_level(LLL_ERR, lws_log);
+  // Use every descriptor we may; lws sizes its table from the limit at context creation.
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  size_t fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1048576 : static_cast<size_t>(rl.rlim_cur);
+  // Reserve descriptors for SQLite, logs, CAF and the event loop; lws never accepts beyond
+  // fd_limit_per_thread (no accept busy-loop), and upgrades beyond max_connections get 503.
+  size_t reserve = std::min<size_t>(64, fd_limit / 4);
+  im.max_connections = cfg.max_connections > 0 ? cfg.max_connections
+                                               : (fd_limit > 2 * reserve ? fd_limit - 2 * reserve : 1);
+  std::memset(im.protocols, 0, sizeof im.protocols);
+  im.protocols[0].name = "vigil";
+  im.protocols[0].callback = &impl::callback;
+  im.protocols[0].per_session_data_size = sizeof(per_session);
+  im.protocols[0].rx_buffer_size = 16 * 1024;
+  lws_context_creation_info info;
+  std::memset(&info, 0, sizeof info);
+  info.port = cfg.port;
+  info.iface = cfg.host.empty() || cfg.host == "0.0.0.0" ? nullptr : cfg.host.c_str();
+  info.protocols = im.protocols;
+  info.user = &im;
+  info.max_http_header_data = 20 * 1024;
+  info.max_http_header_pool = 256;
+  info.fd_limit_per_thread = static_cast<unsigned>(fd_limit > reserve ? fd_limit - reserve : fd_limit);
+  info.timeout_secs = 30;
+  info.vhost_name = "vigil";
+  im.ctx = lws_create_context(&info);
+  if (im.ctx == nullptr) {
+    *error = "cannot listen on " + cfg.host + ":" + std::to_string(cfg.port)
+             + " (address in use or not permitted)";
+    return false;
+  }
+  im.vhost = lws_get_vhost_by_name(im.ctx, "vigil");
+  port_ = static_cast<uint16_t>(lws_get_vhost_listen_port(im.vhost));
+  im.rt->out->set_context(im.ctx);
+  return true;
+}
+
+void server::run() {
+  thread_ = std::thread([this] {
+    auto& im = *impl_;
+    while (!im.done) {
+      if (lws_service(im.ctx, 0) < 0)
+        break;
+    }
+    // Close what is left after the drain window.
+    for (auto& [id, s] : im.sessions)
+      if (s->ws)
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+  });
+}
+
+void server::request_shutdown() {
+  impl_->rt->stopping = true;
+  lws_cancel_service(impl_->ctx);
+}
+
+void server::join() {
+  if (thread_.joinable())
+    thread_.join();
+}
+
+} // namespace vigil

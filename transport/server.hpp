@@ -1,0 +1,41 @@
+#pragma once
+// The libwebsockets server: one service thread, one port, WebSocket on /api/trpc (and /), the
+// tRPC HTTP endpoint /api/trpc/<path>, and /health, /ready, /metrics. The lws thread is the only
+// thread that calls lws; actors reach it through the outbox (see outbox.hpp).
+
+#include <caf/actor_system.hpp>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "actors/runtime.hpp"
+
+namespace vigil {
+
+class server {
+public:
+  server(caf::actor_system& sys, runtime_ptr rt);
+  ~server();
+
+  /// Creates the lws context and binds the port. False with *error on failure.
+  bool start(std::string* error);
+  /// The port actually bound (useful with port 0).
+  uint16_t port() const { return port_; }
+  /// Starts the service thread.
+  void run();
+  /// Graceful shutdown (any thread): stop accepting, send `reconnect` to every WebSocket, close
+  /// them with 1001 once their pending frames are written (at most shutdown.drain-timeout).
+  void request_shutdown();
+  /// Waits for the service thread to finish.
+  void join();
+
+  struct impl;
+
+private:
+  std::unique_ptr<impl> impl_;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+} // namespace vigil
