@@ -86,7 +86,7 @@ void set_auth(connection_actor* self, const std::string* token) {
   if (!st.auth.who)
     return;
   // At expiry: ask the client to reconnect with a fresh token, close after the grace period.
-  auto ms_left = st.auth.who->exp * 1000 - now_ms();
+  auto ms_left = st.auth.who->exp * 1000 - st.rt->now();
   if (ms_left < 0)
     ms_left = 0;
   self->delayed_send(self, milliseconds(ms_left), timeout_atom::value, expiry_timer);
@@ -122,7 +122,7 @@ void start_subscription(connection_actor* self, const trpc::ws_request& req,
   sr->jsonrpc = req.jsonrpc;
   sr->superjson = superjson;
   sr->who = pc.c->who;
-  sr->since_ms = now_ms();
+  sr->since_ms = st.rt->now();
   auto& in = pc.c->input;
   switch (pc.c->proc->id) {
     case procedure::subscribe_to_alerts: sr->kind = stream_kind::alerts; break;
@@ -280,7 +280,7 @@ void handle_frame(connection_actor* self, const std::string& text, bool binary) 
     return;
   }
   auto& frame = std::get<trpc::ws_frame>(parsed);
-  auto now = now_ms();
+  auto now = st.rt->now();
   size_t limit = st.rt->cfg.requests_per_frame;
   for (size_t i = 0; i < frame.requests.size(); ++i) {
     auto& req = frame.requests[i];

@@ -33,6 +33,8 @@ struct subscriber {
   bool reading = false;       // a storage page request is in flight
   uint64_t cursor = 0;        // last seq delivered or skipped during catch-up
   uint64_t tick_gen = 0;      // metrics interval timer generation
+  uint64_t change_seen = 0;   // metrics: the last change this subscriber was sent
+  uint64_t presence_seen = 0; // presence: likewise
 };
 
 using sub_key = std::pair<uint64_t, std::string>; // (connection, request id text)
@@ -52,7 +54,8 @@ struct hospital_state {
   std::unordered_map<std::string, std::pair<json::value, int64_t>> idempotent;
   std::unordered_map<std::string, std::vector<caf::response_promise>> idempotent_pending;
   bool metrics_flush_scheduled = false;
-  std::string last_presence;  // last presence list sent (to skip duplicates)
+  uint64_t changes = 0;          // changes that metrics subscribers must see
+  uint64_t presence_changes = 0; // changes of the online list
 };
 
 using hospital_actor = caf::stateful_actor<hospital_state>;
@@ -115,6 +118,18 @@ json::value presence_json(const hospital_state& st, int64_t now) {
   v.set("online", std::move(list));
   v.set("timestamp", json::value::date(now));
   return v;
+}
+
+/// Who is online and since when: changes exactly when presence subscribers must hear of it.
+std::string online_signature(const hospital_state& st) {
+  std::string sig;
+  for (auto& u : online_users(st)) {
+    sig += u.user_id;
+    sig += '@';
+    sig += std::to_string(u.since);
+    sig += ';';
+  }
+  return sig;
 }
 
 int staff_online(const hospital_state& st) {
@@ -192,7 +207,7 @@ void send_resync(hospital_state& st, const subscribe_request& req, const char* r
 
 void push_metrics_now(hospital_actor* self) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = st.rt->now();
   bool any_metrics = false, any_presence = false;
   for (auto& [k, s] : st.subs) {
     any_metrics |= s.req->kind == stream_kind::metrics;
@@ -200,26 +215,28 @@ void push_metrics_now(hospital_actor* self) {
   }
   if (any_metrics) {
     auto m = metrics(all_alerts(st), staff_online(st), now);
-    std::string plain_body, sj_body;
     for (auto& [k, s] : st.subs)
-      if (s.req->kind == stream_kind::metrics)
+      if (s.req->kind == stream_kind::metrics && s.change_seen < st.changes) {
+        s.change_seen = st.changes;
         st.rt->out->push_text(s.req->conn_id, item_frame(*s.req, m));
+      }
   }
   if (any_presence) {
     auto p = presence_json(st, now);
-    // Skip a presence item whose list did not change (bursts of events do not change it).
-    auto list = json::to_string(*p.find("online"));
-    if (list != st.last_presence) {
-      st.last_presence = list;
-      for (auto& [k, s] : st.subs)
-        if (s.req->kind == stream_kind::presence)
-          st.rt->out->push_text(s.req->conn_id, item_frame(*s.req, p));
-    }
+    for (auto& [k, s] : st.subs)
+      if (s.req->kind == stream_kind::presence && s.presence_seen < st.presence_changes) {
+        s.presence_seen = st.presence_changes;
+        st.rt->out->push_text(s.req->conn_id, item_frame(*s.req, p));
+      }
   }
 }
 
-/// Coalesces metrics/presence updates: one push after the current burst of messages.
-void schedule_metrics(hospital_actor* self) {
+/// Records a change and coalesces metrics/presence updates: one push after the current burst
+/// of messages, to every subscriber that has not seen this change yet.
+void schedule_metrics(hospital_actor* self, bool presence_changed = false) {
+  ++self->state.changes;
+  if (presence_changed)
+    ++self->state.presence_changes;
   if (self->state.metrics_flush_scheduled)
     return;
   self->state.metrics_flush_scheduled = true;
@@ -233,7 +250,7 @@ void schedule_escalation(hospital_actor* self, const alert& a) {
   auto gen = ++st.timer_gen[a.id];
   if (a.status != alert_status::active || !a.next_escalation_at)
     return;
-  auto delay = std::max<int64_t>(0, *a.next_escalation_at - now_ms());
+  auto delay = std::max<int64_t>(0, *a.next_escalation_at - st.rt->now());
   self->delayed_send(self, milliseconds(delay), escalate_atom::value, a.id, gen);
 }
 
@@ -315,7 +332,7 @@ void commit_transition(hospital_actor* self, transition t, reply_fn make_reply,
         auto result = call_result::success(reply);
         if (idem_key) {
           auto& st = self->state;
-          st.idempotent[*idem_key] = {reply, now_ms()};
+          st.idempotent[*idem_key] = {reply, st.rt->now()};
           for (auto& p : st.idempotent_pending[*idem_key])
             p.deliver(result);
           st.idempotent_pending.erase(*idem_key);
@@ -403,7 +420,7 @@ void pump(hospital_actor* self, sub_key key, uint64_t serial) {
         log::error("replay_read_failed", {{"hospital", st.hospital_id},
                                           {"reason", caf::to_string(err)}});
         i->second.reading = false;
-        send_resync(st, *i->second.req, "unknown_event_id", now_ms());
+        send_resync(st, *i->second.req, "unknown_event_id", st.rt->now());
         i->second.live = true;
       });
 }
@@ -429,54 +446,50 @@ void start_subscription(hospital_actor* self, const subscribe_ptr& req) {
   auto& st = self->state;
   sub_key key{req->conn_id, req->key};
   auto& out = *st.rt->out;
-  auto now = now_ms();
+  auto now = st.rt->now();
   subscriber s;
   s.req = req;
   s.serial = st.next_serial++;
   out.push_text(req->conn_id, trpc::ws_started(req->id, req->jsonrpc));
   counters::get().subscriptions_current++;
+  // A new subscriber may change staffOnline/presence: the others hear of it in the next flush;
+  // the new one starts from its own first item.
+  auto online_before = online_signature(st);
+  auto& placed = st.subs[key] = s;
+  if (online_signature(st) != online_before)
+    schedule_metrics(self, true);
+  placed.change_seen = st.changes;
+  placed.presence_seen = st.presence_changes;
   switch (req->kind) {
-    case stream_kind::metrics: {
-      auto& placed = st.subs[key] = s;
+    case stream_kind::metrics:
       out.push_text(req->conn_id,
                     item_frame(*req, metrics(all_alerts(st), staff_online(st), now)));
       placed.tick_gen = 1;
       self->delayed_send(self, milliseconds(req->interval_ms), tick_atom::value, key.first,
                          key.second, placed.serial, placed.tick_gen);
-      schedule_metrics(self);
       return;
-    }
     case stream_kind::presence: {
-      st.subs[key] = s;
       out.push_text(req->conn_id, item_frame(*req, presence_json(st, now)));
-      schedule_metrics(self);
       return;
     }
     case stream_kind::alerts:
     case stream_kind::alert:
       break;
   }
-  schedule_metrics(self); // staffOnline may have changed
-  if (!req->last_event_id) {
-    st.subs[key] = s;
+  if (!req->last_event_id)
     return;
-  }
   auto seq = parse_event_id(*req->last_event_id, st.rt->epoch);
   if (!seq || *seq > st.rt->last_seq.load()) {
     send_resync(st, *req, "unknown_event_id", now);
-    st.subs[key] = s;
     return;
   }
   if (*seq < st.rt->pruned_through.load()) {
     send_resync(st, *req, "history_expired", now);
-    st.subs[key] = s;
     return;
   }
-  s.live = false;
-  s.cursor = *seq;
-  auto serial = s.serial;
-  st.subs[key] = s;
-  pump(self, key, serial);
+  placed.live = false;
+  placed.cursor = *seq;
+  pump(self, key, placed.serial);
 }
 
 void stop_subscription(hospital_actor* self, uint64_t conn, const std::string& key,
@@ -487,9 +500,11 @@ void stop_subscription(hospital_actor* self, uint64_t conn, const std::string& k
     return;
   if (send_stopped)
     st.rt->out->push_text(conn, trpc::ws_stopped(i->second.req->id, i->second.req->jsonrpc));
+  auto online_before = online_signature(st);
   st.subs.erase(i);
   counters::get().subscriptions_current--;
-  schedule_metrics(self);
+  if (online_signature(st) != online_before)
+    schedule_metrics(self, true);
 }
 
 // ---- calls ---------------------------------------------------------------------------------
@@ -503,7 +518,7 @@ json::value success_with_alert(const alert& a) {
 
 caf::result<call_result_ptr> handle_mutation(hospital_actor* self, const call& c) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = st.rt->now();
   auto& policy = st.rt->cfg.escalation;
   auto& who = *c.who;
   auto rp = self->make_response_promise<call_result_ptr>();
@@ -588,7 +603,7 @@ caf::result<call_result_ptr> handle_mutation(hospital_actor* self, const call& c
 
 caf::result<call_result_ptr> handle_query(hospital_actor* self, const call& c) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = st.rt->now();
   auto find_alert = [&]() -> const alert* {
     auto* id = c.input.find("alertId");
     if (id == nullptr)
@@ -705,6 +720,7 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
     },
     [=](drop_atom, uint64_t conn) {
       auto& st = self->state;
+      auto online_before = online_signature(st);
       for (auto i = st.subs.begin(); i != st.subs.end();) {
         if (i->first.first == conn) {
           i = st.subs.erase(i);
@@ -713,7 +729,8 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
           ++i;
         }
       }
-      schedule_metrics(self);
+      if (online_signature(st) != online_before)
+        schedule_metrics(self, true);
     },
     [=](escalate_atom, const std::string& alert_id, uint64_t gen) {
       auto& st = self->state;
@@ -724,7 +741,7 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
       auto& a = i->second;
       if (a.status != alert_status::active || !a.next_escalation_at)
         return;
-      auto now = now_ms();
+      auto now = st.rt->now();
       if (*a.next_escalation_at > now) { // the clock fired early: wait for the real deadline
         schedule_escalation(self, a);
         return;
@@ -751,7 +768,7 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
       if (s.req->kind != stream_kind::metrics || s.tick_gen != gen)
         return;
       st.rt->out->push_text(conn, item_frame(*s.req, metrics(all_alerts(st), staff_online(st),
-                                                              now_ms())));
+                                                              st.rt->now())));
       self->delayed_send(self, milliseconds(s.req->interval_ms), tick_atom::value, conn, key,
                          serial, gen);
     },

@@ -198,7 +198,7 @@ void run(http_call_actor* self) {
   if (!auth_header.empty())
     token = bearer_token(auth_header).value_or(std::string{"\x01invalid"});
   auto auth = authenticate(token ? &*token : nullptr, *st.rt);
-  auto now = now_ms();
+  auto now = st.rt->now();
   for (size_t i = 0; i < st.items.size(); ++i) {
     auto& it = st.items[i];
     auto found = lookup(it.path, method);

@@ -11,9 +11,11 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <functional>
 #include <unordered_map>
 
 #include "domain/config.hpp"
+#include "domain/time.hpp"
 #include "transport/outbox.hpp"
 
 namespace vigil {
@@ -45,6 +47,9 @@ private:
 
 struct runtime {
   config cfg;
+  /// The wall clock (ms since the epoch) every actor reads; tests inject a deterministic one.
+  std::function<int64_t()> clock = [] { return now_ms(); };
+  int64_t now() const { return clock(); }
   outbox_ptr out;
   alert_index alerts;
   std::string epoch;                           // fixed at start-up

@@ -147,6 +147,8 @@ caf::behavior storage_behavior(storage_actor* self, runtime_ptr rt,
         snap->alerts.push_back(std::move(*a));
       }
       snap->last_seq_of_hospital = st.store->last_seq_of_hospital(hospital);
+      for (auto& row : st.store->load_idempotency(hospital, st.rt->now() - 24LL * 3600 * 1000))
+        snap->idempotency.emplace(row.key, std::make_pair(row.reply_json, row.created_at));
       return snap;
     },
     [=](read_atom, const read_request_ptr& req) -> event_page_ptr {
@@ -169,7 +171,7 @@ caf::behavior storage_behavior(storage_actor* self, runtime_ptr rt,
     },
     [=](prune_atom) {
       auto& st = self->state;
-      auto now = now_ms();
+      auto now = st.rt->now();
       auto before = now - static_cast<int64_t>(st.rt->cfg.retention_days) * 86400000LL;
       std::string err;
       size_t n = st.store->prune(before, now, 1000, &err);

@@ -187,7 +187,7 @@ struct event_store::statements {
   statement events_after, alert_events_after, all_events_after;
   statement last_seq_of_hospital, last_seq_of_alert;
   statement load_alerts, load_alert, load_all_alerts, load_alert_index;
-  statement find_idempotency, prune_events, prune_idempotency;
+  statement find_idempotency, load_idempotency, prune_events, prune_idempotency;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -291,6 +291,7 @@ bool event_store::prepare_statements(std::string* error) {
       {&st_->load_all_alerts, sql::load_all_alerts},
       {&st_->load_alert_index, sql::load_alert_index},
       {&st_->find_idempotency, sql::find_idempotency},
+      {&st_->load_idempotency, sql::load_idempotency},
       {&st_->prune_events, sql::prune_events},
       {&st_->prune_idempotency, sql::prune_idempotency},
   };
@@ -684,6 +685,26 @@ std::optional<std::string> event_store::find_idempotent(const std::string& hospi
   if (rc == SQLITE_ROW) return column_text(u.get(), 0);
   if (rc != SQLITE_DONE) fail(sqlite_error("find_idempotent"), nullptr);
   return std::nullopt;
+}
+
+std::vector<idempotency_row> event_store::load_idempotency(const std::string& hospital_id,
+                                                           int64_t not_before_ms) {
+  std::vector<idempotency_row> out;
+  use_of u(st_->load_idempotency);
+  if (!bind_text(u.get(), 1, hospital_id) || !bind_int(u.get(), 2, not_before_ms)) {
+    fail(sqlite_error("load_idempotency"), nullptr);
+    return out;
+  }
+  auto read = [&hospital_id](sqlite3_stmt* s) {
+    idempotency_row r;
+    r.hospital_id = hospital_id;
+    r.key = column_text(s, 0);
+    r.reply_json = column_text(s, 1);
+    r.created_at = sqlite3_column_int64(s, 2);
+    return r;
+  };
+  if (!read_rows(u.get(), &out, read)) fail(sqlite_error("load_idempotency"), nullptr);
+  return out;
 }
 
 } // namespace vigil::storage

@@ -120,6 +120,10 @@ public:
   std::optional<std::string> find_idempotent(const std::string& hospital_id, const std::string& key,
                                              int64_t not_before_ms);
 
+  /// Every idempotency record of a hospital created at or after `not_before_ms` (hospital warm-up).
+  std::vector<idempotency_row> load_idempotency(const std::string& hospital_id,
+                                                int64_t not_before_ms);
+
   /// Deletes up to `max_rows` events older than `before_ms` (and idempotency records older than
   /// 24 h before `now_ms`); advances pruned_through(). Returns the number of events deleted.
   /// On failure returns 0 and sets *error; *error is left untouched on success.

@@ -93,6 +93,8 @@ inline constexpr const char* find_idempotency =
 inline constexpr const char* prune_events =
     "DELETE FROM events WHERE seq IN "
     "(SELECT seq FROM events WHERE ts < ?1 ORDER BY ts, seq LIMIT ?2) RETURNING seq";
+inline constexpr const char* load_idempotency =
+    "SELECT key, reply_json, created_at FROM idempotency WHERE hospital_id = ?1 AND created_at >= ?2";
 inline constexpr const char* prune_idempotency = "DELETE FROM idempotency WHERE created_at < ?1";
 } // namespace sql
 

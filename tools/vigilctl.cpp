@@ -20,6 +20,8 @@ struct subcommand {
 // Adding a subcommand: one line here plus its declaration in vigilctl_commands.hpp.
 constexpr subcommand subcommands[] = {
   {"token", "mint a JWT (HS256) for tests and demos", run_token},
+  {"watch", "subscribe to a hospital's (or one alert's) events and print them", run_watch},
+  {"replay", "replay stored events (offline or online with a checkpoint); --verify", run_replay},
 };
 
 const subcommand* find_subcommand(std::string_view name) {

@@ -19,6 +19,15 @@ constexpr int exit_usage = 2;   // the command line was wrong
 /// `vigilctl token`: mints an HS256 JWT for tests and demos and prints it on stdout.
 int run_token(int argc, char** argv);
 
+/// `vigilctl watch`: subscribes over WebSocket and prints each alert event as a JSON line,
+/// reconnecting and resuming by lastEventId (tools/vigilctl_watch.cpp).
+int run_watch(int argc, char** argv);
+
+/// `vigilctl replay`: prints stored events offline from the database file, or online over the
+/// protocol with a checkpoint file; `--verify` checks the alerts table against the event log
+/// (tools/vigilctl_replay.cpp).
+int run_replay(int argc, char** argv);
+
 /// Walks a subcommand's arguments in the forms `--name=value`, `--name value` and `--flag`.
 /// Typical loop:
 ///

@@ -405,9 +405,9 @@ struct server::impl {
     c.connections_opened++;
     connection_args args;
     args.conn_id = s->id;
-    char buf[16];
-    args.expects_params = lws_get_urlarg_by_name(wsi, "connectionParams=", buf, sizeof buf) != nullptr
-                          && std::strcmp(buf, "1") == 0;
+    for (auto& a : url_args(wsi))
+      if (a == "connectionParams=1")
+        args.expects_params = true;
     args.header_authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     s->actor = spawn_connection(sys, rt, std::move(args));
     if (shutdown_started) {

@@ -1,0 +1,548 @@
+// A single-threaded libwebsockets client for vigilctl. See ws_client.hpp.
+//
+// Each ws_client owns one lws context with one client connection. All lws calls happen inside
+// the public member functions, on the caller's thread: they run lws_service() until the awaited
+// condition holds or a deadline passes. The deadline is an lws timer (sul) whose callback calls
+// lws_cancel_service(), so the poll() inside lws_service() wakes up on time even when lws itself
+// has nothing scheduled.
+
+#include "tools/ws_client.hpp"
+
+#include <libwebsockets.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <thread>
+#include <vector>
+
+#include "domain/trpc.hpp"
+
+namespace vigil::ctl {
+
+namespace {
+
+constexpr const char* protocol_name = "vigilctl-client";
+constexpr size_t rx_buffer_bytes = 65536;
+
+bool starts_with_ci(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
+  return true;
+}
+
+bool fail(std::string* error, std::string message) {
+  if (error != nullptr) *error = std::move(message);
+  return false;
+}
+
+/// Parses a decimal port 1..65535.
+std::optional<int> parse_port(std::string_view text) {
+  if (text.empty() || text.size() > 5) return std::nullopt;
+  int port = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    port = port * 10 + (c - '0');
+  }
+  if (port < 1 || port > 65535) return std::nullopt;
+  return port;
+}
+
+int lws_callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len);
+
+const lws_protocols protocols[] = {
+    {protocol_name, lws_callback, 0, rx_buffer_bytes, 0, nullptr, 0},
+    {nullptr, nullptr, 0, 0, 0, nullptr, 0},
+};
+
+} // namespace
+
+// ---- URL ----------------------------------------------------------------------------------------
+
+std::optional<ws_endpoint> parse_ws_url(std::string_view url, std::string* error) {
+  if (starts_with_ci(url, "wss://")) {
+    fail(error, "wss:// is not supported (vigilctl speaks plain ws:// only)");
+    return std::nullopt;
+  }
+  if (!starts_with_ci(url, "ws://")) {
+    fail(error, "the URL must start with ws:// (ws://HOST:PORT[/api/trpc])");
+    return std::nullopt;
+  }
+  std::string_view rest = url.substr(5);
+  const size_t authority_end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, authority_end);
+  std::string_view tail = authority_end == std::string_view::npos ? "" : rest.substr(authority_end);
+  if (authority.find('@') != std::string_view::npos) {
+    fail(error, "user information in the URL is not supported");
+    return std::nullopt;
+  }
+  if (tail.find('#') != std::string_view::npos) tail = tail.substr(0, tail.find('#'));
+
+  ws_endpoint ep;
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      fail(error, "unterminated IPv6 address in the URL");
+      return std::nullopt;
+    }
+    ep.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        fail(error, "unexpected text after the IPv6 address in the URL");
+        return std::nullopt;
+      }
+      port_text = after.substr(1);
+      if (port_text.empty()) port_text = "-";  // "[::1]:" has an empty, invalid port
+    }
+  } else {
+    const size_t colon = authority.find(':');
+    ep.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port_text = authority.substr(colon + 1);
+      if (port_text.empty()) port_text = "-";
+    }
+  }
+  if (ep.host.empty()) {
+    fail(error, "the URL has no host");
+    return std::nullopt;
+  }
+  if (!port_text.empty()) {
+    auto port = parse_port(port_text);
+    if (!port) {
+      fail(error, "invalid port \"" + std::string(port_text) + "\" in the URL (1..65535)");
+      return std::nullopt;
+    }
+    ep.port = *port;
+  }
+  if (tail.empty() || tail == "/") ep.path = "/api/trpc";
+  else if (tail.front() == '?') ep.path = "/api/trpc" + std::string(tail);
+  else ep.path = std::string(tail);
+  return ep;
+}
+
+bool resolves_to_loopback(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) return false;
+  bool all_loopback = true;
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_family == AF_INET) {
+      const auto* v4 = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+      all_loopback &= (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    } else if (a->ai_family == AF_INET6) {
+      const auto* v6 = reinterpret_cast<const sockaddr_in6*>(a->ai_addr);
+      all_loopback &= IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) != 0;
+    } else {
+      all_loopback = false;
+    }
+  }
+  freeaddrinfo(found);
+  return all_loopback;
+}
+
+// ---- The connection -------------------------------------------------------------------------------
+
+struct ws_client::state {
+  /// The deadline timer. `sul` must stay the first member: the callback casts back from it.
+  struct deadline_timer {
+    lws_sorted_usec_list_t sul;
+    state* owner;
+  };
+
+  lws_context* context = nullptr;
+  lws* wsi = nullptr;
+  bool established = false;
+  bool closed = false;
+  bool close_requested = false;
+  std::string close_reason;
+  int close_code = 0;
+  std::string authorization;
+  size_t max_message_bytes = 0;
+  std::string partial;                 // a message being reassembled from fragments
+  std::deque<std::string> inbox;       // complete text messages, oldest first
+  std::deque<std::string> outbox;      // frames waiting for a WRITEABLE callback
+  std::vector<unsigned char> write_buffer;
+  deadline_timer timer{};
+  bool timer_fired = false;
+
+  void mark_closed(std::string reason) {
+    if (!closed && close_reason.empty()) close_reason = std::move(reason);
+    closed = true;
+  }
+};
+
+namespace {
+
+void on_timer(lws_sorted_usec_list_t* sul) {
+  auto* timer = reinterpret_cast<ws_client::state::deadline_timer*>(sul);
+  timer->owner->timer_fired = true;
+  // Wakes the poll() of the current or next lws_service() at once (see the file comment).
+  lws_cancel_service(timer->owner->context);
+}
+
+ws_client::state* state_of(lws* wsi) {
+  return static_cast<ws_client::state*>(lws_context_user(lws_get_context(wsi)));
+}
+
+/// Appends a received chunk; a complete text message goes to the inbox (PING is answered).
+int on_receive(ws_client::state& st, lws* wsi, const void* in, size_t len) {
+  if (st.partial.size() + len > st.max_message_bytes) {
+    st.mark_closed("a message from the server exceeds " + std::to_string(st.max_message_bytes) +
+                   " bytes");
+    return -1;
+  }
+  const bool binary = lws_frame_is_binary(wsi) != 0;
+  st.partial.append(static_cast<const char*>(in), len);
+  if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0) return 0;
+  std::string message;
+  message.swap(st.partial);
+  if (binary) return 0;  // the server sends text only; ignore anything else
+  if (message == "PING") {
+    st.outbox.emplace_back("PONG");
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  if (message == "PONG") return 0;
+  st.inbox.push_back(std::move(message));
+  return 0;
+}
+
+int on_writeable(ws_client::state& st, lws* wsi) {
+  if (!st.outbox.empty()) {
+    const std::string& frame = st.outbox.front();
+    st.write_buffer.resize(LWS_PRE + frame.size());
+    std::memcpy(st.write_buffer.data() + LWS_PRE, frame.data(), frame.size());
+    const int written =
+        lws_write(wsi, st.write_buffer.data() + LWS_PRE, frame.size(), LWS_WRITE_TEXT);
+    if (written < static_cast<int>(frame.size())) {
+      st.mark_closed("write to the server failed");
+      return -1;
+    }
+    st.outbox.pop_front();
+    // One lws_write per WRITEABLE callback: ask again for the rest.
+    if (!st.outbox.empty() || st.close_requested) lws_callback_on_writable(wsi);
+    return 0;
+  }
+  if (st.close_requested) {
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, nullptr, 0);
+    st.mark_closed("closed by vigilctl");
+    return -1;
+  }
+  return 0;
+}
+
+int lws_callback(lws* wsi, lws_callback_reasons reason, void* /*user*/, void* in, size_t len) {
+  ws_client::state* st = wsi != nullptr ? state_of(wsi) : nullptr;
+  if (st == nullptr) return 0;
+  switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+      if (st->authorization.empty()) return 0;
+      auto** p = static_cast<unsigned char**>(in);
+      unsigned char* end = *p + len;
+      const auto* value = reinterpret_cast<const unsigned char*>(st->authorization.data());
+      if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, value,
+                                       static_cast<int>(st->authorization.size()), p, end) != 0)
+        return -1;
+      return 0;
+    }
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+      st->established = true;
+      if (!st->outbox.empty()) lws_callback_on_writable(wsi);
+      return 0;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+      // lws passes a C string here (`len` is not always its length).
+      const std::string why = in != nullptr ? static_cast<const char*>(in) : "";
+      st->mark_closed(why.empty() ? "connection failed" : why);
+      st->wsi = nullptr;
+      return 0;
+    }
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+      return on_receive(*st, wsi, in, len);
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+      return on_writeable(*st, wsi);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
+      const auto* bytes = static_cast<const unsigned char*>(in);
+      if (bytes != nullptr && len >= 2) {
+        st->close_code = (bytes[0] << 8) | bytes[1];
+        std::string text(reinterpret_cast<const char*>(bytes + 2), len - 2);
+        st->mark_closed("closed by the server (code " + std::to_string(st->close_code) +
+                        (text.empty() ? "" : " " + text) + ")");
+      } else {
+        st->mark_closed("closed by the server");
+      }
+      return 0;  // lws answers the close itself
+    }
+    case LWS_CALLBACK_CLIENT_CLOSED:
+      st->mark_closed("connection closed");
+      st->wsi = nullptr;
+      return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+      if (st->wsi == wsi) {
+        st->wsi = nullptr;
+        st->mark_closed(st->established ? "connection closed" : "connection failed");
+      }
+      return 0;
+    default:
+      return 0;
+  }
+}
+
+} // namespace
+
+ws_client::ws_client() : state_(std::make_unique<state>()) {}
+
+ws_client::~ws_client() {
+  if (state_->context != nullptr) {
+    lws_sul_cancel(&state_->timer.sul);
+    lws_context_destroy(state_->context);  // callbacks may still run: state_ is alive here
+  }
+}
+
+template <typename Done>
+bool ws_client::service_until(Done done, int timeout_ms) {
+  state& st = *state_;
+  if (done()) return true;
+  st.timer_fired = false;
+  lws_sul_schedule(st.context, 0, &st.timer.sul, on_timer,
+                   static_cast<lws_usec_t>(std::max(timeout_ms, 0)) * LWS_US_PER_MS);
+  const int64_t deadline = monotonic_ms() + std::max(timeout_ms, 0);
+  while (!done() && !st.timer_fired && monotonic_ms() < deadline) {
+    if (lws_service(st.context, 0) < 0) {
+      st.mark_closed("the event loop failed");
+      break;
+    }
+  }
+  lws_sul_cancel(&st.timer.sul);
+  return done();
+}
+
+std::unique_ptr<ws_client> ws_client::connect(const options& opts, std::string* error) {
+  if (opts.require_loopback && !resolves_to_loopback(opts.endpoint.host)) {
+    fail(error, "host " + opts.endpoint.host + " does not resolve to a loopback address only");
+    return nullptr;
+  }
+  lws_set_log_level(0, nullptr);  // vigilctl reports failures itself
+
+  std::unique_ptr<ws_client> client(new ws_client());
+  state& st = *client->state_;
+  st.authorization = opts.authorization;
+  st.max_message_bytes = opts.max_message_bytes;
+  st.timer.owner = &st;
+
+  lws_context_creation_info info;
+  std::memset(&info, 0, sizeof info);
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = protocols;
+  info.gid = -1;
+  info.uid = -1;
+  info.user = &st;
+  info.fd_limit_per_thread = 16;  // one socket plus lws's own; no need for a 20000-entry table
+  st.context = lws_create_context(&info);
+  if (st.context == nullptr) {
+    fail(error, "cannot create the WebSocket client context");
+    return nullptr;
+  }
+
+  const ws_endpoint& ep = opts.endpoint;
+  const bool v6 = ep.host.find(':') != std::string::npos;
+  const std::string host_header =
+      (v6 ? "[" + ep.host + "]" : ep.host) + ":" + std::to_string(ep.port);
+  lws_client_connect_info ci;
+  std::memset(&ci, 0, sizeof ci);
+  ci.context = st.context;
+  ci.address = ep.host.c_str();
+  ci.port = ep.port;
+  ci.path = ep.path.c_str();
+  ci.host = host_header.c_str();
+  ci.origin = nullptr;
+  ci.protocol = nullptr;  // the server takes no subprotocol
+  ci.local_protocol_name = protocol_name;
+  ci.pwsi = &st.wsi;
+  if (lws_client_connect_via_info(&ci) == nullptr) {
+    fail(error, "cannot connect to " + host_header + ": " +
+                    (st.close_reason.empty() ? "connection failed" : st.close_reason));
+    return nullptr;
+  }
+  client->service_until([&st] { return st.established || st.closed; }, opts.connect_timeout_ms);
+  if (!st.established) {
+    fail(error, "cannot connect to " + host_header + ": " +
+                    (st.closed ? st.close_reason
+                               : "no answer within " + std::to_string(opts.connect_timeout_ms) +
+                                     " ms"));
+    return nullptr;
+  }
+  return client;
+}
+
+bool ws_client::send_text(std::string text) {
+  state& st = *state_;
+  if (st.closed || st.wsi == nullptr || st.close_requested) return false;
+  st.outbox.push_back(std::move(text));
+  lws_callback_on_writable(st.wsi);
+  return true;
+}
+
+ws_client::receive_status ws_client::receive(std::string* frame, int timeout_ms) {
+  state& st = *state_;
+  service_until([&st] { return !st.inbox.empty() || st.closed; }, timeout_ms);
+  if (!st.inbox.empty()) {
+    *frame = std::move(st.inbox.front());
+    st.inbox.pop_front();
+    return receive_status::frame;
+  }
+  return st.closed ? receive_status::closed : receive_status::timeout;
+}
+
+bool ws_client::flush(int timeout_ms) {
+  state& st = *state_;
+  return service_until([&st] { return st.outbox.empty() || st.closed; }, timeout_ms) &&
+         st.outbox.empty();
+}
+
+void ws_client::close(int timeout_ms) {
+  state& st = *state_;
+  if (st.closed || st.wsi == nullptr) return;
+  st.close_requested = true;
+  lws_callback_on_writable(st.wsi);
+  service_until([&st] { return st.closed && st.wsi == nullptr; }, timeout_ms);
+}
+
+bool ws_client::is_open() const { return !state_->closed && state_->established; }
+const std::string& ws_client::close_reason() const { return state_->close_reason; }
+int ws_client::close_code() const { return state_->close_code; }
+
+// ---- tRPC helpers ---------------------------------------------------------------------------------
+
+std::unique_ptr<ws_client> open_trpc_connection(const ws_endpoint& endpoint,
+                                                const std::string& token, int connect_timeout_ms,
+                                                std::string* error) {
+  ws_client::options opts;
+  opts.endpoint = endpoint;
+  opts.endpoint.path += endpoint.path.find('?') == std::string::npos ? "?" : "&";
+  opts.endpoint.path += "connectionParams=1";
+  opts.connect_timeout_ms = connect_timeout_ms;
+  auto client = ws_client::connect(opts, error);
+  if (!client) return nullptr;
+  json::value data;  // null without a token
+  if (!token.empty()) data = json::value::make_object().set("authorization", "Bearer " + token);
+  json::value frame = json::value::make_object();
+  frame.set("method", "connectionParams");
+  frame.set("data", std::move(data));
+  if (!client->send_text(json::to_string(frame))) {
+    fail(error, "the connection closed before the connection parameters were sent: " +
+                    client->close_reason());
+    return nullptr;
+  }
+  return client;
+}
+
+std::string subscription_frame(int64_t id, std::string_view path, const json::value& input,
+                               const std::optional<std::string>& last_event_id, bool superjson) {
+  json::value params = json::value::make_object();
+  params.set("path", path);
+  params.set("input", superjson ? json::value::make_object().set("json", input) : input);
+  if (last_event_id) params.set("lastEventId", *last_event_id);
+  json::value frame = json::value::make_object();
+  frame.set("id", id);
+  frame.set("method", "subscription");
+  frame.set("params", std::move(params));
+  return json::to_string(frame);
+}
+
+std::string stop_frame(int64_t id) {
+  json::value frame = json::value::make_object();
+  frame.set("id", id);
+  frame.set("method", "subscription.stop");
+  return json::to_string(frame);
+}
+
+namespace {
+
+/// The value inside a superjson envelope, or the value itself.
+const json::value& unwrap(const json::value& v) {
+  if (trpc::is_superjson_envelope(v)) return *v.find("json");
+  return v;
+}
+
+std::string string_member(const json::value& v, std::string_view key) {
+  const json::value* m = v.find(key);
+  return m != nullptr && m->is_string() ? m->as_string() : std::string();
+}
+
+} // namespace
+
+std::optional<server_frame> parse_server_frame(std::string_view text, std::string* error) {
+  auto parsed = json::parse(text, error);
+  if (!parsed) return std::nullopt;
+  if (!parsed->is_object()) {
+    fail(error, "the server sent a frame that is not a JSON object");
+    return std::nullopt;
+  }
+  const json::value& v = *parsed;
+  server_frame f;
+  if (const json::value* id = v.find("id"); id != nullptr && id->is_int()) f.id = id->as_int();
+  if (string_member(v, "method") == "reconnect") {
+    f.type = server_frame::kind::reconnect;
+    return f;
+  }
+  if (const json::value* err = v.find("error"); err != nullptr) {
+    const json::value& shape = unwrap(*err);
+    f.type = server_frame::kind::error;
+    f.error_message = string_member(shape, "message");
+    if (const json::value* code = shape.find("code"); code != nullptr && code->is_number())
+      f.error_number = code->as_int();
+    if (const json::value* data = shape.find("data"); data != nullptr)
+      f.error_code = string_member(*data, "code");
+    return f;
+  }
+  const json::value* result = v.find("result");
+  if (result == nullptr || !result->is_object()) return f;  // kind::other
+  const std::string type = string_member(*result, "type");
+  if (type == "started") {
+    f.type = server_frame::kind::started;
+  } else if (type == "stopped") {
+    f.type = server_frame::kind::stopped;
+  } else if (type == "data") {
+    f.type = server_frame::kind::data;
+    f.event_id = string_member(*result, "id");
+    if (const json::value* data = result->find("data"); data != nullptr) f.data = unwrap(*data);
+  }
+  return f;
+}
+
+bool is_resync_event(const json::value& event) {
+  const json::value* data = event.find("data");
+  if (data == nullptr) return false;
+  const json::value* resync = data->find("resync");
+  return resync != nullptr && resync->is_bool() && resync->as_bool();
+}
+
+// ---- Timing -----------------------------------------------------------------------------------------
+
+int backoff::next_ms() {
+  const int delay = next_ms_;
+  next_ms_ = std::min(next_ms_ * 2, max_ms);
+  return delay;
+}
+
+int64_t monotonic_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void sleep_ms(int64_t ms) {
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
+} // namespace vigil::ctl

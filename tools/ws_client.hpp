@@ -1,0 +1,144 @@
+#pragma once
+// A small, single-threaded WebSocket client for vigilctl, on libwebsockets: connect to
+// ws://host:port/path (optionally with an Authorization header), send text frames, and receive
+// text frames with a timeout. Every call drives the lws event loop on the calling thread, so no
+// thread is started and nothing happens between calls (a server PING waits for the next call).
+//
+// On top of that, the few tRPC v11 helpers that `vigilctl watch` and `vigilctl replay` share:
+// building request frames and classifying server frames (api.md section 1.1).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "domain/json.hpp"
+
+namespace vigil::ctl {
+
+/// The parts of a `ws://host[:port][/path]` URL.
+struct ws_endpoint {
+  std::string host;          // without brackets for IPv6 literals
+  int port = 3001;           // api.md section 1: the default port
+  std::string path = "/api/trpc";  // path plus query, always starting with '/'
+};
+
+/// Parses `ws://host[:port][/path[?query]]`. A missing or bare "/" path becomes `/api/trpc`.
+/// `wss://` and other schemes are refused (vigilctl speaks plain WebSocket only). nullopt with
+/// *error set on failure.
+std::optional<ws_endpoint> parse_ws_url(std::string_view url, std::string* error);
+
+/// True when every address `host` resolves to is a loopback address (127.0.0.0/8 or ::1).
+/// False when it does not resolve.
+bool resolves_to_loopback(const std::string& host);
+
+/// One WebSocket connection with its own lws context. Not thread-safe; use from one thread.
+class ws_client {
+public:
+  struct options {
+    ws_endpoint endpoint;
+    /// Sent as the upgrade request's `Authorization` header when not empty.
+    std::string authorization;
+    int connect_timeout_ms = 5000;
+    /// Refuse hosts that do not resolve to loopback only (load generators must not hit remote
+    /// servers by accident).
+    bool require_loopback = false;
+    /// Largest inbound message accepted; a bigger one closes the connection.
+    size_t max_message_bytes = 16u * 1024 * 1024;
+  };
+
+  enum class receive_status { frame, timeout, closed };
+
+  /// Connects and completes the WebSocket handshake. nullptr with *error set on failure
+  /// (refused connection, HTTP status other than 101, timeout, …).
+  static std::unique_ptr<ws_client> connect(const options& opts, std::string* error);
+  ~ws_client();
+  ws_client(const ws_client&) = delete;
+  ws_client& operator=(const ws_client&) = delete;
+
+  /// Queues a text frame. False when the connection is closed.
+  bool send_text(std::string text);
+  /// Waits up to `timeout_ms` (0: just look) for the next text frame. A server `PING` frame is
+  /// answered with `PONG` and never returned. After `closed`, close_reason() says why.
+  receive_status receive(std::string* frame, int timeout_ms);
+  /// Drives the loop until every queued frame is written (or `timeout_ms` passes).
+  bool flush(int timeout_ms);
+  /// Sends a normal close (1000) and waits up to `timeout_ms` for the connection to end.
+  void close(int timeout_ms = 1000);
+
+  bool is_open() const;
+  /// Why the connection ended: "closed by the server (code 1001 server shutdown)", a connection
+  /// error, …; empty while open.
+  const std::string& close_reason() const;
+  /// The close code the server sent (0 when none).
+  int close_code() const;
+
+  struct state;  // lws callback state, defined in ws_client.cpp
+
+private:
+  ws_client();
+  /// Runs the event loop until `done()` or `timeout_ms` passes; returns done().
+  template <typename Done>
+  bool service_until(Done done, int timeout_ms);
+
+  std::unique_ptr<state> state_;
+};
+
+// ---- tRPC v11 over the WebSocket --------------------------------------------------------------
+
+/// Connects to `endpoint` with `?connectionParams=1` (or `&…`) added to the path and sends the
+/// connectionParams frame `{"method":"connectionParams","data":{"authorization":"Bearer <token>"}}`
+/// (`data` null without a token). nullptr with *error set on failure.
+std::unique_ptr<ws_client> open_trpc_connection(const ws_endpoint& endpoint,
+                                                const std::string& token, int connect_timeout_ms,
+                                                std::string* error);
+
+/// `{"id":<id>,"method":"subscription","params":{"path":<path>,"input":<input>[,"lastEventId":…]}}`.
+/// With `superjson` the input is sent as the envelope `{"json":<input>}`.
+std::string subscription_frame(int64_t id, std::string_view path, const json::value& input,
+                               const std::optional<std::string>& last_event_id, bool superjson);
+/// `{"id":<id>,"method":"subscription.stop"}`.
+std::string stop_frame(int64_t id);
+
+/// A server frame as a subscriber sees it.
+struct server_frame {
+  enum class kind { started, data, stopped, error, reconnect, other };
+  kind type = kind::other;
+  /// The request id: set for numeric ids, nullopt for `id: null` and string ids.
+  std::optional<int64_t> id;
+  /// `result.id` of a data frame (the event id of an alert stream), empty when absent.
+  std::string event_id;
+  /// The item of a data frame, superjson envelope removed.
+  json::value data;
+  /// Error frames: `error.data.code` ("UNAUTHORIZED", …), `error.code` (-32001) and the message.
+  std::string error_code;
+  int64_t error_number = 0;
+  std::string error_message;
+};
+
+/// Parses a server text frame. nullopt with *error set when it is not JSON or not an object.
+std::optional<server_frame> parse_server_frame(std::string_view text, std::string* error);
+
+/// True when `event` (an AlertEvent object) is a resync event (`data.resync == true`).
+bool is_resync_event(const json::value& event);
+
+/// Reconnect back-off: 0.5 s, 1 s, 2 s, … capped at 10 s; reset() after a working connection.
+class backoff {
+public:
+  /// The delay before the next attempt, in ms; each call doubles the following one.
+  int next_ms();
+  void reset() { next_ms_ = first_ms; }
+
+private:
+  static constexpr int first_ms = 500;
+  static constexpr int max_ms = 10000;
+  int next_ms_ = first_ms;
+};
+
+/// Milliseconds on a monotonic clock (deadlines and timeouts).
+int64_t monotonic_ms();
+/// Sleeps `ms` milliseconds (reconnect back-off).
+void sleep_ms(int64_t ms);
+
+} // namespace vigil::ctl
