@@ -13,6 +13,7 @@
 #include <string>
 #include <functional>
 #include <unordered_map>
+#include <vector>
 
 #include "domain/config.hpp"
 #include "domain/time.hpp"
@@ -45,6 +46,43 @@ private:
   std::unordered_map<std::string, std::string> map_;
 };
 
+/// The open WebSocket connections, for the inspector and operator commands (kick, reconnect-all).
+/// Written by the lws thread on open and close.
+class connection_registry {
+public:
+  struct entry {
+    caf::actor actor;
+    int64_t opened_ms = 0;
+  };
+  void add(uint64_t id, caf::actor actor, int64_t opened_ms) {
+    std::unique_lock<std::shared_mutex> g{mu_};
+    map_[id] = entry{std::move(actor), opened_ms};
+  }
+  void remove(uint64_t id) {
+    std::unique_lock<std::shared_mutex> g{mu_};
+    map_.erase(id);
+  }
+  std::optional<entry> find(uint64_t id) const {
+    std::shared_lock<std::shared_mutex> g{mu_};
+    auto i = map_.find(id);
+    if (i == map_.end())
+      return std::nullopt;
+    return i->second;
+  }
+  std::vector<std::pair<uint64_t, entry>> all() const {
+    std::shared_lock<std::shared_mutex> g{mu_};
+    return {map_.begin(), map_.end()};
+  }
+  size_t size() const {
+    std::shared_lock<std::shared_mutex> g{mu_};
+    return map_.size();
+  }
+
+private:
+  mutable std::shared_mutex mu_;
+  std::unordered_map<uint64_t, entry> map_;
+};
+
 struct runtime {
   config cfg;
   /// The wall clock (ms since the epoch) every actor reads; tests inject a deterministic one.
@@ -52,6 +90,7 @@ struct runtime {
   int64_t now() const { return clock(); }
   outbox_ptr out;
   alert_index alerts;
+  connection_registry connections;
   std::string epoch;                           // fixed at start-up
   std::atomic<uint64_t> last_seq{0};           // newest committed seq (any hospital)
   std::atomic<uint64_t> pruned_through{0};     // events with seq <= this may be gone

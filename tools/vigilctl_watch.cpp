@@ -211,17 +211,17 @@ private:
         *why = "unreadable frame from the server (" + error + ")";
         return std::nullopt;
       }
-      if (auto done = handle(*frame, why)) return *done == -1 ? std::nullopt : done;
+      if (frame->type == server_frame::kind::reconnect) {
+        *why = "the server asked to reconnect";
+        return std::nullopt;
+      }
+      if (auto done = handle(*frame)) return done;
     }
   }
 
-  /// Returns an exit code, -1 to reconnect (with *why), or nullopt to go on.
-  std::optional<int> handle(const server_frame& f, std::string* why) {
+  /// Handles a frame other than `reconnect`; returns the exit code when watch is done.
+  std::optional<int> handle(const server_frame& f) {
     using kind = server_frame::kind;
-    if (f.type == kind::reconnect) {
-      *why = "the server asked to reconnect";
-      return -1;
-    }
     if (f.type == kind::error && (!f.id || *f.id == subscription_id)) {
       return failure("server error " + f.error_code + " (" + std::to_string(f.error_number) +
                      "): " + f.error_message);
@@ -244,6 +244,7 @@ private:
     }
   }
 
+  /// Prints an event (unless already printed); returns exit_ok once --count is reached.
   std::optional<int> print_event(const server_frame& f) {
     std::string id = f.event_id;
     if (id.empty())

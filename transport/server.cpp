@@ -410,6 +410,7 @@ struct server::impl {
         args.expects_params = true;
     args.header_authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     s->actor = spawn_connection(sys, rt, std::move(args));
+    rt->connections.add(s->id, s->actor, now_ms());
     if (shutdown_started) {
       rt->out->push_text(s->id, trpc::ws_reconnect());
       rt->out->close(s->id, close_code::going_away, "server shutdown", true);
@@ -512,6 +513,7 @@ struct server::impl {
       --ws_count;
       counters::get().connections_current--;
       caf::anon_send(s->actor, closed_atom::value);
+      rt->connections.remove(s->id);
     }
     delete_session(s);
   }

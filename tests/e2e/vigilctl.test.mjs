@@ -470,7 +470,7 @@ describe('vigilctl replay --db (offline) and --verify', () => {
     assert.match(report, new RegExp(`epoch: ${epochOf(all[0])}`));
   });
 
-  test('offline replay and --verify also work on a copy of the database with the server down', async () => {
+  test('offline replay and --verify also work with the server down', async () => {
     const running = await ctl(['replay', '--db', ctx.server.dbPath, '--hospital', H]);
     await ctx.server.stop();
     try {
