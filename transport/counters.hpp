@@ -13,6 +13,7 @@ struct counters {
   std::atomic<uint64_t> http_requests{0};
   std::atomic<uint64_t> frames_in{0};
   std::atomic<uint64_t> frames_out{0};
+  std::atomic<uint64_t> ws_writes{0};        // coalesced writes (frames_out / ws_writes = frames per send)
   std::atomic<uint64_t> subscriptions_current{0};
   std::atomic<uint64_t> events_published{0};
   std::atomic<uint64_t> events_delivered{0};

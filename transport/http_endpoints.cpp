@@ -74,6 +74,8 @@ std::string metrics_body(const runtime& rt, size_t ws_connections) {
   metric(out, "vigil_ws_frames_received_total", "counter", "WebSocket request frames received.",
          c.frames_in);
   metric(out, "vigil_ws_frames_sent_total", "counter", "WebSocket frames written.", c.frames_out);
+  metric(out, "vigil_ws_writes_total", "counter",
+         "Coalesced WebSocket writes (frames sent / writes = frames per system call).", c.ws_writes);
   metric(out, "vigil_subscriptions", "gauge", "Live subscriptions.", c.subscriptions_current);
   metric(out, "vigil_events_published_total", "counter", "Alert events committed and published.",
          c.events_published);

@@ -99,6 +99,25 @@ bool outbox::take(uint64_t conn, std::vector<out_frame>& into, size_t max_frames
   return !q.frames.empty();
 }
 
+bool outbox::take_bytes(uint64_t conn, std::vector<out_frame>& into, size_t max_bytes) {
+  std::lock_guard<std::mutex> g{mu_};
+  auto i = queues_.find(conn);
+  if (i == queues_.end())
+    return false;
+  auto& q = i->second;
+  size_t taken = 0;
+  while (!q.frames.empty()) {
+    auto n = q.frames.front().size();
+    if (taken > 0 && taken + n > max_bytes)
+      break;
+    taken += n;
+    q.bytes -= n;
+    into.push_back(std::move(q.frames.front()));
+    q.frames.pop_front();
+  }
+  return !q.frames.empty();
+}
+
 bool outbox::take_response(uint64_t conn, http_response& into) {
   std::lock_guard<std::mutex> g{mu_};
   auto i = queues_.find(conn);

@@ -82,6 +82,9 @@ public:
   std::vector<uint64_t> take_dirty();
   /// Moves up to `max_frames` queued frames of `conn` into `into`; returns whether more remain.
   bool take(uint64_t conn, std::vector<out_frame>& into, size_t max_frames);
+  /// Moves queued frames of `conn` into `into` while their total stays within `max_bytes` (at
+  /// least one frame when any is queued); returns whether more remain.
+  bool take_bytes(uint64_t conn, std::vector<out_frame>& into, size_t max_bytes);
   /// Takes the pending HTTP response of `conn`, if any.
   bool take_response(uint64_t conn, http_response& into);
   struct close_request {
