@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <unordered_map>
 
 #include "actors/call_pipeline.hpp"
@@ -30,6 +31,10 @@ struct live_subscription {
   bool stop_requested = false;
 };
 
+/// Calls of one connection that may wait for their hospital at once; further frames wait
+/// (and, through the inbound gauge, so does the socket).
+constexpr size_t max_calls_in_flight = 256;
+
 struct connection_state {
   static inline const char* name = "vigil.connection";
   runtime_ptr rt;
@@ -42,9 +47,13 @@ struct connection_state {
   int64_t refill_ms = 0;
   std::unordered_map<std::string, live_subscription> subs;
   hospital_cache hospitals;
+  size_t calls_in_flight = 0;
+  std::deque<std::pair<std::string, bool>> deferred; // frames waiting for calls to finish
 };
 
 using connection_actor = caf::stateful_actor<connection_state>;
+
+void drain_deferred(connection_actor* self);
 
 void push(connection_actor* self, std::string frame) {
   self->state.rt->out->push_text(self->state.args.conn_id, std::move(frame));
@@ -245,8 +254,11 @@ void handle_request(connection_actor* self, const trpc::ws_request& req, int64_t
   auto id = req.id;
   auto jsonrpc = req.jsonrpc;
   auto path = req.path;
+  ++st.calls_in_flight;
   run_call(self, st.rt, st.hospitals, pc.c, pc.hospital_id,
            [self, id, jsonrpc, path, superjson](call_result_ptr r) {
+             --self->state.calls_in_flight;
+             drain_deferred(self);
              if (r->ok) {
                push(self, trpc::ws_data(id, jsonrpc, r->data, superjson));
              } else {
@@ -254,6 +266,30 @@ void handle_request(connection_actor* self, const trpc::ws_request& req, int64_t
                push(self, trpc::ws_error(id, jsonrpc, r->error, path, superjson));
              }
            });
+}
+
+void handle_frame(connection_actor* self, const std::string& text, bool binary);
+
+/// Marks a frame as processed for the inbound gauge; resumes reading when below the low mark.
+void release_inbound(connection_actor* self, size_t bytes) {
+  auto& st = self->state;
+  auto& g = st.args.gauge;
+  if (!g)
+    return;
+  auto left = g->bytes.fetch_sub(static_cast<int64_t>(bytes)) - static_cast<int64_t>(bytes);
+  if (g->paused.load() && left < inbound_gauge::low_mark)
+    st.rt->out->wake(st.args.conn_id);
+}
+
+/// Processes deferred frames while calls may be started.
+void drain_deferred(connection_actor* self) {
+  auto& st = self->state;
+  while (!st.deferred.empty() && st.calls_in_flight < max_calls_in_flight) {
+    auto [text, binary] = std::move(st.deferred.front());
+    st.deferred.pop_front();
+    handle_frame(self, text, binary);
+    release_inbound(self, text.size());
+  }
 }
 
 void handle_frame(connection_actor* self, const std::string& text, bool binary) {
@@ -304,7 +340,15 @@ caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connec
   self->delayed_send(self, milliseconds(st.rt->cfg.anonymous_timeout_ms), timeout_atom::value,
                      anonymous_timer);
   return {
-    [=](ws_frame_atom, const std::string& text, bool binary) { handle_frame(self, text, binary); },
+    [=](ws_frame_atom, std::string& text, bool binary) {
+      auto& st = self->state;
+      if (st.calls_in_flight >= max_calls_in_flight || !st.deferred.empty()) {
+        st.deferred.emplace_back(std::move(text), binary);
+        return;
+      }
+      handle_frame(self, text, binary);
+      release_inbound(self, text.size());
+    },
     [=](timeout_atom, uint64_t which) {
       auto& st = self->state;
       auto conn = st.args.conn_id;

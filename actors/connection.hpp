@@ -9,6 +9,7 @@
 #include <string>
 
 #include "actors/runtime.hpp"
+#include "transport/outbox.hpp"
 
 namespace vigil {
 
@@ -16,6 +17,7 @@ struct connection_args {
   uint64_t conn_id = 0;
   bool expects_params = false;        // the upgrade URL carried connectionParams=1
   std::string header_authorization;   // the upgrade request's Authorization header, if any
+  inbound_gauge_ptr gauge;            // inbound bytes not yet processed (shared with lws)
 };
 
 /// Messages: ws_frame_atom(std::string text, bool binary), closed_atom, kick_atom,

@@ -521,7 +521,8 @@ caf::result<call_result_ptr> handle_mutation(hospital_actor* self, const call& c
   auto now = st.rt->now();
   auto& policy = st.rt->cfg.escalation;
   auto& who = *c.who;
-  auto rp = self->make_response_promise<call_result_ptr>();
+  // The promise is made only where the reply is deferred: making it takes the sender out of the
+  // current message (CAF 0.17), after which a directly returned result would be dropped.
   if (c.proc->id == procedure::create_alert) {
     std::optional<std::string> key;
     if (auto* k = c.input.find("idempotencyKey"); k != nullptr && k->is_string()) {
@@ -529,6 +530,9 @@ caf::result<call_result_ptr> handle_mutation(hospital_actor* self, const call& c
       if (auto i = st.idempotent.find(*key);
           i != st.idempotent.end() && i->second.second >= now - idempotency_window_ms)
         return call_result::success(i->second.first);
+    }
+    auto rp = self->make_response_promise<call_result_ptr>();
+    if (key) {
       if (auto i = st.idempotent_pending.find(*key); i != st.idempotent_pending.end()) {
         i->second.push_back(rp);
         return rp;
@@ -597,6 +601,7 @@ caf::result<call_result_ptr> handle_mutation(hospital_actor* self, const call& c
   }
   if (auto* err = std::get_if<call_error>(&r))
     return call_result::failure(err->code, err->message);
+  auto rp = self->make_response_promise<call_result_ptr>();
   commit_transition(self, std::move(std::get<transition>(r)), reply, rp);
   return rp;
 }
@@ -781,6 +786,40 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
       auto& st = self->state;
       return std::vector<uint64_t>{st.alerts.size(), st.subs.size(), st.ring.size(),
                                    self->mailbox().size()};
+    },
+    [=](escalate_atom) {
+      // Inspection for `vigilctl console` (actors/inspector.cpp): alert counts, the connections
+      // subscribed here, ring depth, mailbox size and the pending escalation timers, as JSON.
+      auto& st = self->state;
+      int64_t open = 0, active = 0;
+      auto pending = json::value::make_array();
+      for (auto& [id, a] : st.alerts) {
+        open += a.status != alert_status::resolved;
+        active += a.status == alert_status::active;
+        if (a.status == alert_status::active && a.next_escalation_at) {
+          auto e = json::value::make_object();
+          e.set("alert_id", id);
+          e.set("tier", a.escalation_level);
+          e.set("deadline", *a.next_escalation_at);
+          pending.push(std::move(e));
+        }
+      }
+      std::set<uint64_t> conn_ids;
+      for (auto& kv : st.subs)
+        conn_ids.insert(kv.first.first);
+      auto conns = json::value::make_array();
+      for (auto id : conn_ids)
+        conns.push(id);
+      auto v = json::value::make_object();
+      v.set("alerts", st.alerts.size());
+      v.set("open", open);
+      v.set("active", active);
+      v.set("subscribers", st.subs.size());
+      v.set("connections", std::move(conns));
+      v.set("ring_depth", st.ring.size());
+      v.set("mailbox", self->mailbox().size());
+      v.set("escalations", std::move(pending));
+      return json::to_string(v);
     },
   };
 }

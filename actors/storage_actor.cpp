@@ -197,8 +197,9 @@ encoded_event_ptr encode_stored(const std::string& epoch, const storage::stored_
 }
 
 caf::actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
-                         std::shared_ptr<storage::event_store> store) {
-  auto h = sys.spawn<caf::detached>(storage_behavior, std::move(rt), std::move(store));
+                         std::shared_ptr<storage::event_store> store, bool detached) {
+  auto h = detached ? sys.spawn<caf::detached>(storage_behavior, std::move(rt), std::move(store))
+                    : sys.spawn(storage_behavior, std::move(rt), std::move(store));
   caf::anon_send(h, prune_atom::value);
   return h;
 }

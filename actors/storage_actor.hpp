@@ -13,9 +13,11 @@
 
 namespace vigil {
 
-/// Spawns the storage actor on a dedicated thread; it takes ownership of `store`.
+/// Spawns the storage actor on a dedicated thread; it takes ownership of `store`. With
+/// `detached = false` it runs as an ordinary scheduled actor instead (tests under CAF's
+/// deterministic test coordinator, which cannot drive detached actors).
 caf::actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
-                         std::shared_ptr<storage::event_store> store);
+                         std::shared_ptr<storage::event_store> store, bool detached = true);
 
 /// Decodes a stored event into an encoded_event.
 encoded_event_ptr encode_stored(const std::string& epoch, const storage::stored_event& e);

@@ -67,6 +67,13 @@ void outbox::close(uint64_t conn, uint16_t code, std::string reason, bool drain)
   mark_dirty_locked(conn, lock);
 }
 
+void outbox::wake(uint64_t conn) {
+  std::unique_lock<std::mutex> lock{mu_};
+  if (queues_.count(conn) == 0)
+    return;
+  mark_dirty_locked(conn, lock);
+}
+
 void outbox::open(uint64_t conn) {
   std::lock_guard<std::mutex> g{mu_};
   queues_[conn];

@@ -5,6 +5,7 @@
 // pending wake-up serves any number of pushes. Each connection's queue has a byte budget; a push
 // that would exceed it closes that connection with 4008 (slow consumer) instead of growing.
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -44,6 +45,18 @@ struct http_response {
   std::string body;
 };
 
+/// Inbound back-pressure for one WebSocket: bytes handed to the connection actor and not yet
+/// processed. The lws thread stops reading the socket (lws_rx_flow_control) above the high mark;
+/// the actor asks for reading to resume (outbox::wake) once it is below the low mark. So neither
+/// the actor's mailbox nor its list of deferred frames can grow without bound.
+struct inbound_gauge {
+  std::atomic<int64_t> bytes{0};
+  std::atomic<bool> paused{false};
+  static constexpr int64_t high_mark = 256 * 1024;
+  static constexpr int64_t low_mark = 64 * 1024;
+};
+using inbound_gauge_ptr = std::shared_ptr<inbound_gauge>;
+
 /// Close codes of api.md section 6.
 namespace close_code {
 constexpr uint16_t going_away = 1001;      // server shutdown
@@ -73,6 +86,8 @@ public:
   /// Asks the lws thread to close a WebSocket with `code`; with `drain`, after the frames queued
   /// so far have been written.
   void close(uint64_t conn, uint16_t code, std::string reason, bool drain);
+  /// Wakes the lws thread for `conn` with nothing to write (e.g. to resume reading).
+  void wake(uint64_t conn);
 
   // ---- the lws thread ------------------------------------------------------------------------
 

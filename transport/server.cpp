@@ -29,6 +29,7 @@ struct session {
   lws* wsi = nullptr;
   bool ws = false;
   caf::actor actor;
+  inbound_gauge_ptr gauge;
   // WebSocket receive
   std::string rx;
   bool rx_binary = false;
@@ -408,6 +409,8 @@ struct server::impl {
       if (a == "connectionParams=1")
         args.expects_params = true;
     args.header_authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    s->gauge = std::make_shared<inbound_gauge>();
+    args.gauge = s->gauge;
     s->actor = spawn_connection(sys, rt, std::move(args));
     rt->connections.add(s->id, s->actor, now_ms());
     if (shutdown_started) {
@@ -444,6 +447,11 @@ struct server::impl {
       if (msg == "PONG")
         return 0;
     }
+    // Back-pressure: stop reading this socket while the actor has too much unprocessed input.
+    auto queued = s->gauge->bytes.fetch_add(static_cast<int64_t>(msg.size()))
+                  + static_cast<int64_t>(msg.size());
+    if (queued > inbound_gauge::high_mark && !s->gauge->paused.exchange(true))
+      lws_rx_flow_control(wsi, 0);
     caf::anon_send(s->actor, ws_frame_atom::value, std::move(msg), s->rx_binary);
     return 0;
   }
@@ -532,8 +540,15 @@ struct server::impl {
       begin_shutdown();
     for (auto id : rt->out->take_dirty()) {
       auto i = sessions.find(id);
-      if (i != sessions.end())
-        lws_callback_on_writable(i->second->wsi);
+      if (i == sessions.end())
+        continue;
+      auto* s = i->second;
+      if (s->gauge && s->gauge->paused.load()
+          && s->gauge->bytes.load() < inbound_gauge::low_mark) {
+        s->gauge->paused = false;
+        lws_rx_flow_control(s->wsi, 1);
+      }
+      lws_callback_on_writable(s->wsi);
     }
   }
 
