@@ -12,6 +12,7 @@
 #include "actors/messages.hpp"
 #include "actors/routing.hpp"
 #include "domain/log.hpp"
+#include "domain/rate_limiter.hpp"
 #include "domain/time.hpp"
 #include "domain/trpc.hpp"
 #include "transport/counters.hpp"
@@ -43,8 +44,7 @@ struct connection_state {
   auth_state auth;
   bool any_superjson = false;
   bool token_expired = false;
-  double tokens = 0;
-  int64_t refill_ms = 0;
+  std::unique_ptr<rate_limiter> rate;
   std::unordered_map<std::string, live_subscription> subs;
   hospital_cache hospitals;
   size_t calls_in_flight = 0;
@@ -68,25 +68,6 @@ void push_error(connection_actor* self, const trpc::ws_request& req, const call_
 void push_parse_error(connection_actor* self, const std::string& message) {
   push(self, trpc::ws_error(json::value{}, false, call_error{trpc_code::parse_error, message}, "",
                             self->state.any_superjson));
-}
-
-/// Token bucket of limits.rate / limits.rate-burst; true when the request may run.
-bool take_token(connection_state& st, int64_t now, int* retry_after_sec) {
-  auto& cfg = st.rt->cfg;
-  if (cfg.rate <= 0)
-    return true;
-  if (st.refill_ms == 0) {
-    st.tokens = cfg.rate_burst;
-    st.refill_ms = now;
-  }
-  st.tokens = std::min(cfg.rate_burst, st.tokens + (now - st.refill_ms) * cfg.rate / 1000.0);
-  st.refill_ms = now;
-  if (st.tokens >= 1) {
-    st.tokens -= 1;
-    return true;
-  }
-  *retry_after_sec = std::max(1, static_cast<int>(std::ceil((1 - st.tokens) / cfg.rate)));
-  return false;
 }
 
 void set_auth(connection_actor* self, const std::string* token) {
@@ -206,12 +187,8 @@ void handle_request(connection_actor* self, const trpc::ws_request& req, int64_t
   else if (st.rt->cfg.transformer == "json")
     superjson = false;
   // 0) rate limit
-  int retry = 0;
-  if (!take_token(st, now, &retry)) {
-    push_error(self, req,
-               call_error{trpc_code::too_many_requests, "Rate limit exceeded. Please try again in "
-                                                          + std::to_string(retry) + " seconds."},
-               superjson);
+  if (auto limited = st.rate->take(now)) {
+    push_error(self, req, *limited, superjson);
     return;
   }
   auto found = lookup(req.path, req.method);
@@ -335,6 +312,7 @@ caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connec
   st.rt = std::move(rt);
   st.args = std::move(args);
   st.params_pending = st.args.expects_params;
+  st.rate = std::make_unique<rate_limiter>(st.rt->cfg.rate, st.rt->cfg.rate_burst);
   if (!st.params_pending)
     resolve_token(self, nullptr);
   self->delayed_send(self, milliseconds(st.rt->cfg.anonymous_timeout_ms), timeout_atom::value,
@@ -374,12 +352,13 @@ caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connec
       self->quit();
     },
     [=](caf::get_atom) {
-      // Inspection: (connection id, user, role, subscriptions).
+      // Inspection: (connection id, user, role, subscriptions, mailbox size).
       auto& st = self->state;
       std::vector<std::string> info{std::to_string(st.args.conn_id),
                                     st.auth.who ? st.auth.who->sub : std::string{},
                                     st.auth.who ? role_name(st.auth.who->user_role) : "",
-                                    std::to_string(st.subs.size())};
+                                    std::to_string(st.subs.size()),
+                                    std::to_string(self->mailbox().size())};
       return info;
     },
   };

@@ -250,7 +250,13 @@ void schedule_escalation(hospital_actor* self, const alert& a) {
   auto gen = ++st.timer_gen[a.id];
   if (a.status != alert_status::active || !a.next_escalation_at)
     return;
-  auto delay = std::max<int64_t>(0, *a.next_escalation_at - st.rt->now());
+  auto delay = *a.next_escalation_at - st.rt->now();
+  if (delay <= 0) {
+    // Overdue (e.g. after a restart): fire now; the mailbox keeps the order of these calls,
+    // which the warm-up makes the deadline order.
+    self->send(self, escalate_atom::value, a.id, gen);
+    return;
+  }
   self->delayed_send(self, milliseconds(delay), escalate_atom::value, a.id, gen);
 }
 

@@ -201,6 +201,12 @@ void run(http_call_actor* self) {
   auto now = st.rt->now();
   for (size_t i = 0; i < st.items.size(); ++i) {
     auto& it = st.items[i];
+    if (req.rate) {
+      if (auto limited = req.rate->take(now)) {
+        fail_item(self, i, *limited);
+        continue;
+      }
+    }
     auto found = lookup(it.path, method);
     if (found.proc == nullptr) {
       auto* any = find_procedure(it.path);

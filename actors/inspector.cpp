@@ -219,6 +219,16 @@ void escalation_rows(const std::string& hospital, const json::value& record, int
   }
 }
 
+/// Soonest deadline first (ties by alert id, for a stable listing).
+void sort_escalations(std::vector<json::value>& rows) {
+  std::sort(rows.begin(), rows.end(), [](const json::value& a, const json::value& b) {
+    auto da = int_field(a, "due_in_ms"), db = int_field(b, "due_in_ms");
+    if (da != db)
+      return da < db;
+    return a.find("alert_id")->as_string() < b.find("alert_id")->as_string();
+  });
+}
+
 const caf::actor* find_hospital(const hospital_list& hs, const std::string& id) {
   for (auto& h : hs)
     if (h.first == id)
@@ -309,6 +319,7 @@ caf::result<std::string> cmd_hospital(inspector_actor* self, const std::string& 
       row.set("connection_ids", std::move(ids));
       std::vector<json::value> esc;
       escalation_rows(id, *a.value, now_ms(), esc);
+      sort_escalations(esc);
       row.set("escalations", json::value{std::move(esc)});
       rp.deliver(ok(std::move(row)));
     });
@@ -504,12 +515,7 @@ caf::result<std::string> cmd_escalations(inspector_actor* self) {
       for (size_t i = 0; i < hs.size(); ++i)
         if (details[i].value)
           escalation_rows(hs[i].first, *details[i].value, now, rows);
-      std::sort(rows.begin(), rows.end(), [](const json::value& a, const json::value& b) {
-        auto da = int_field(a, "due_in_ms"), db = int_field(b, "due_in_ms");
-        if (da != db)
-          return da < db;
-        return a.find("alert_id")->as_string() < b.find("alert_id")->as_string();
-      });
+      sort_escalations(rows);
       rp.deliver(ok(json::value{std::move(rows)}));
     });
   });
@@ -614,6 +620,8 @@ void take_sample(inspector_state& st) {
 
 caf::behavior inspector_behavior(inspector_actor* self, runtime_ptr rt) {
   self->state.rt = std::move(rt);
+  // Anything else a remote peer sends is answered with an error, not printed on stderr.
+  self->set_default_handler(caf::drop);
   take_sample(self->state);
   self->delayed_send(self, sample_interval, tick_atom::value);
   return {

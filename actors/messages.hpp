@@ -29,6 +29,7 @@
 #include "domain/errors.hpp"
 #include "domain/json.hpp"
 #include "domain/procedures.hpp"
+#include "domain/rate_limiter.hpp"
 
 namespace vigil {
 
@@ -189,6 +190,7 @@ struct http_request {
   std::string content_type;
   std::string trpc_accept;
   std::string origin;
+  std::shared_ptr<rate_limiter> rate;        // the keep-alive connection's request rate limit
 };
 using http_request_ptr = std::shared_ptr<const http_request>;
 

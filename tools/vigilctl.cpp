@@ -22,6 +22,10 @@ constexpr subcommand subcommands[] = {
   {"token", "mint a JWT (HS256) for tests and demos", run_token},
   {"watch", "subscribe to a hospital's (or one alert's) events and print them", run_watch},
   {"replay", "replay stored events (offline or online with a checkpoint); --verify", run_replay},
+  {"bench", "load generator: subscribers, publishers, latency, losses (loopback only)", run_bench},
+  {"console", "inspect a running vigild and run operator commands (kick, log-level, ...)",
+   run_console},
+  {"backup", "copy the live database safely (SQLite online backup)", run_backup},
 };
 
 const subcommand* find_subcommand(std::string_view name) {

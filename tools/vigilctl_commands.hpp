@@ -28,6 +28,20 @@ int run_watch(int argc, char** argv);
 /// (tools/vigilctl_replay.cpp).
 int run_replay(int argc, char** argv);
 
+/// `vigilctl console`: the operator console of a running vigild, connected to its inspector
+/// actor (admin.port); interactive (readline) or one command with --exec
+/// (tools/vigilctl_console.cpp).
+int run_console(int argc, char** argv);
+
+/// `vigilctl backup`: copies the live database with SQLite's online backup, opening the source
+/// read-only (tools/vigilctl_backup.cpp).
+int run_backup(int argc, char** argv);
+
+/// `vigilctl bench`: the load generator (tools/vigilctl_bench*.cpp): many subscribers and
+/// publishers in one event loop; reports delivered events/s, end-to-end latency, lost and
+/// duplicated events, and the server's memory and CPU. Loopback targets only.
+int run_bench(int argc, char** argv);
+
 /// Walks a subcommand's arguments in the forms `--name=value`, `--name value` and `--flag`.
 /// Typical loop:
 ///

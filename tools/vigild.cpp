@@ -2,6 +2,7 @@
 // the actor system and the libwebsockets server, and shuts down gracefully on SIGTERM/SIGINT.
 
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
 
 #include <csignal>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "actors/directory.hpp"
+#include "actors/inspector.hpp"
 #include "actors/messages.hpp"
 #include "actors/runtime.hpp"
 #include "actors/storage_actor.hpp"
@@ -40,6 +42,25 @@ void stop_actors(caf::actor_system& sys, runtime& rt) {
   self->monitor(rt.storage);
   self->send_exit(rt.storage, caf::exit_reason::user_shutdown);
   self->receive([](const caf::down_msg&) {}, caf::after(5s) >> [] {});
+}
+
+/// Spawns the inspector and publishes it on 127.0.0.1:admin.port for `vigilctl console`.
+/// Leaves `inspector` invalid when admin.port is 0; false (logged) when the port cannot be opened.
+bool start_inspector(caf::actor_system& sys, const runtime_ptr& rt, caf::actor& inspector) {
+  if (rt->cfg.admin_port == 0)
+    return true;
+  inspector = spawn_inspector(sys, rt);
+  auto port = sys.middleman().publish(inspector, rt->cfg.admin_port, "127.0.0.1", true);
+  if (!port) {
+    log::error("admin_listen_failed",
+               {{"error", "cannot open admin.port " + std::to_string(rt->cfg.admin_port)
+                            + " on 127.0.0.1 for the inspector: " + sys.render(port.error())}});
+    caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
+    return false;
+  }
+  log::info("inspector_listening",
+            {{"address", "127.0.0.1"}, {"port", static_cast<unsigned>(*port)}});
+  return true;
 }
 
 } // namespace
@@ -92,9 +113,16 @@ int main(int argc, char** argv) {
   caf::actor_system_config caf_cfg;
   caf_cfg.set("scheduler.max-threads", cfg.worker_threads);
   caf_cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf_cfg.load<caf::io::middleman>(); // publishes the inspector
   caf::actor_system sys{caf_cfg};
   rt->storage = spawn_storage(sys, rt, std::move(store));
   rt->directory = spawn_directory(sys, rt);
+  caf::actor inspector;
+  if (!start_inspector(sys, rt, inspector)) {
+    stop_actors(sys, *rt);
+    std::fflush(stderr);
+    _exit(1);
+  }
 
   server srv{sys, rt};
   if (!srv.start(&error)) {
@@ -115,6 +143,10 @@ int main(int argc, char** argv) {
   log::info("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   srv.request_shutdown();
   srv.join();
+  if (inspector) {
+    sys.middleman().unpublish(inspector);
+    caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
+  }
   stop_actors(sys, *rt);
   log::info("stopped");
   std::fflush(stderr);

@@ -47,6 +47,7 @@ struct session {
   size_t written = 0;
   bool headers_sent = false;
   std::string cors_origin;
+  std::shared_ptr<rate_limiter> rate;      // HTTP keep-alive: shared by its requests
 };
 
 struct per_session {
@@ -243,6 +244,9 @@ struct server::impl {
     req->content_type = header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
     req->trpc_accept = custom_header(wsi, "trpc-accept:");
     req->origin = header(wsi, WSI_TOKEN_ORIGIN);
+    if (!s->rate)
+      s->rate = std::make_shared<rate_limiter>(rt->cfg.rate, rt->cfg.rate_burst);
+    req->rate = s->rate;
     s->req = req;
     if (!post) {
       spawn_http_call(sys, rt, std::move(s->req));

@@ -92,6 +92,21 @@ export function assertTimestamp(v, sj, what = 'timestamp') {
 // app-shaped tRPC client
 
 /**
+ * fetch with a deadline, so that a server that never answers fails the test with a readable
+ * message instead of hanging it (the wire traffic is unchanged).
+ */
+async function fetchWithTimeout(url, opts = {}) {
+  const timeout = AbortSignal.timeout(WAIT_MS * 2);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  try {
+    return await fetch(url, { ...opts, signal });
+  } catch (e) {
+    if (timeout.aborted) throw new Error(`no HTTP response within ${WAIT_MS * 2} ms: ${opts.method || 'GET'} ${String(url).slice(0, 200)}`);
+    throw e;
+  }
+}
+
+/**
  * A client configured like the original app (lib/api/trpc.tsx).
  * @param {object} o
  * @param {number} o.port
@@ -121,6 +136,7 @@ export function appClient({ port, token = null, superjson: sj = true, ws: wsOpts
         false: httpBatchLink({
           url: `http://127.0.0.1:${port}/api/trpc`,
           ...transformer,
+          fetch: fetchWithTimeout,
           headers: () => {
             const t = getToken();
             const h = { 'Content-Type': 'application/json' };
@@ -231,10 +247,11 @@ export function brief(x) {
 export async function rejectsTrpc(promise, { code, message, messageIncludes, messageMatch, httpStatus, path }) {
   let err;
   try {
-    const v = await promise;
+    const v = await withTimeout(promise, WAIT_MS * 2, `a ${code} reply`);
     assert.fail(`expected ${code} error, got success: ${JSON.stringify(v)?.slice(0, 300)}`);
   } catch (e) {
     if (e instanceof assert.AssertionError) throw e;
+    if (!(e instanceof TRPCClientError)) throw e;
     err = e;
   }
   assertTrpcError(err, { code, message, messageIncludes, messageMatch, httpStatus, path });
@@ -443,6 +460,7 @@ export async function http(port, pathAndQuery, { method = 'GET', token, headers 
   const res = await fetch(`http://127.0.0.1:${port}${pathAndQuery}`, {
     method,
     headers: h,
+    signal: AbortSignal.timeout(WAIT_MS * 2),
     // A Buffer body keeps fetch from adding a Content-Type of its own (a string would get text/plain).
     body: body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)),
   });

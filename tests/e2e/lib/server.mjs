@@ -6,7 +6,7 @@
 // readable in the test output.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,27 @@ export const VIGIL_BIN =
 
 const START_TIMEOUT_MS = Number(process.env.VIGIL_START_TIMEOUT_MS || 15000);
 const STOP_TIMEOUT_MS = 10000;
+
+// One private copy of the binary per test process: a rebuild of build/vigild in the middle of a
+// run (restart tests spawn it again) then cannot mix two builds or fail with ETXTBSY/EACCES.
+let privateBin;
+function binary() {
+  if (privateBin && existsSync(privateBin)) return privateBin;
+  if (!existsSync(VIGIL_BIN)) {
+    throw new Error(`vigild binary not found at ${VIGIL_BIN} (build it, or set VIGIL_BIN)`);
+  }
+  try {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigild-bin-'));
+    const copy = path.join(dir, 'vigild');
+    copyFileSync(VIGIL_BIN, copy);
+    chmodSync(copy, 0o755);
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    privateBin = copy;
+  } catch {
+    privateBin = VIGIL_BIN;
+  }
+  return privateBin;
+}
 
 // Every child we spawned, so that a crashed test run never leaves servers behind.
 const live = new Set();
@@ -127,14 +148,12 @@ export class VigilServer {
   /** Spawns the server and resolves once it announced its port. */
   async start() {
     if (this.child) throw new Error('server already running');
-    if (!existsSync(VIGIL_BIN)) {
-      throw new Error(`vigild binary not found at ${VIGIL_BIN} (build it, or set VIGIL_BIN)`);
-    }
+    const bin = binary();
     const port = this.port ?? this.requestedPort;
     this.generation += 1;
     const gen = this.generation;
     this.stderrLines.push(`--- e2e: start #${gen}: ${VIGIL_BIN} ${this.args(port).join(' ').replace(this.secret, '<secret>')}`);
-    const child = spawn(VIGIL_BIN, this.args(port), {
+    const child = spawn(bin, this.args(port), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.extraEnv },
     });

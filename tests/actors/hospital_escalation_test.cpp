@@ -1,0 +1,474 @@
+// Escalation timers of the hospital actor (api.md §9–§10), under CAF's deterministic test
+// coordinator: tiers "nurse:2m,doctor:3m,head_doctor", a simulated clock, real storage.
+
+#include "tests/actors/hospital_harness.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace vigil::test {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::minutes;
+
+constexpr uint64_t sub_conn = 7;
+
+class escalation_test : public ::testing::Test {
+protected:
+  void SetUp() override {
+    h.start_server();
+    hosp = h.hospital("h1");
+    ASSERT_TRUE(hosp);
+    h.subscribe(hosp, sub_conn);
+    ASSERT_TRUE(h.run());
+    auto frames = h.take_frames(sub_conn);
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].result_type(), "started");
+  }
+
+  /// The alert.escalated events the subscriber received since the last look.
+  std::vector<frame> new_events() { return harness::events(h.take_frames(sub_conn)); }
+
+  /// Asserts escalationLevel == currentEscalationTier == tier and nextEscalationAt == next.
+  void expect_tier(const std::string& id, int tier, std::optional<int64_t> next) {
+    auto a = h.get_alert(hosp, id);
+    EXPECT_EQ(at(a, "escalationLevel").as_int(), tier);
+    EXPECT_EQ(at(a, "currentEscalationTier").as_int(), tier);
+    EXPECT_EQ(at(a, "status").as_string(), "active");
+    if (next) {
+      EXPECT_EQ(date_ms(at(a, "nextEscalationAt")), next);
+    } else {
+      EXPECT_TRUE(at(a, "nextEscalationAt").is_null()) << json::to_string(a);
+    }
+    EXPECT_EQ(at(a, "escalations").size(), static_cast<size_t>(tier - 1));
+  }
+
+  /// Asserts `f` is an alert.escalated event of `id` by the timer from `from` at `when`.
+  static void expect_timer_event(const frame& f, const std::string& id, int from,
+                                 const std::string& role, int64_t when) {
+    EXPECT_EQ(f.event_type(), "alert.escalated");
+    EXPECT_EQ(f.alert_id(), id);
+    auto& d = f.payload();
+    EXPECT_EQ(at(d, "fromTier").as_int(), from);
+    EXPECT_EQ(at(d, "toTier").as_int(), from + 1);
+    EXPECT_EQ(at(d, "toRole").as_string(), role);
+    EXPECT_EQ(date_ms(at(d, "escalatedAt")), when);
+    EXPECT_EQ(at(d, "escalatedBy").as_string(), "system");
+    EXPECT_EQ(at(d, "reason").as_string(), "timeout");
+    EXPECT_EQ(date_ms(at(*f.event(), "timestamp")), when);
+    EXPECT_EQ(f.event_id(), at(*f.event(), "id").as_string());
+  }
+
+  harness h;
+  caf::actor hosp;
+};
+
+TEST_F(escalation_test, CreateSetsTierOneDeadline) {
+  int64_t t0 = h.now();
+  auto r = h.call_now(hosp, "healthcare.createAlert",
+                      R"({"hospitalId":"h1","roomNumber":"icu-1","alertType":"fire","urgencyLevel":2})",
+                      h.operator_);
+  ASSERT_TRUE(r && r->ok);
+  auto& a = at(r->data, "alert");
+  EXPECT_EQ(at(a, "roomNumber").as_string(), "ICU-1");
+  EXPECT_EQ(date_ms(at(a, "createdAt")), t0);
+  EXPECT_EQ(date_ms(at(a, "nextEscalationAt")), t0 + 120000);
+  auto evs = new_events();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].event_type(), "alert.created");
+  EXPECT_EQ(at(evs[0].payload(), "id"), at(a, "id"));
+  expect_tier(at(a, "id").as_string(), 1, t0 + 120000);
+}
+
+TEST_F(escalation_test, TimerStepsThroughEveryTierExactlyAtItsDeadline) {
+  int64_t t0 = h.now();
+  auto id = h.create_alert(hosp);
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(new_events().size(), 1u); // alert.created
+
+  // Tier 1 -> 2 at createdAt + 2 min, not a millisecond earlier.
+  ASSERT_TRUE(h.advance(seconds(119)));
+  EXPECT_TRUE(new_events().empty());
+  expect_tier(id, 1, t0 + 120000);
+  ASSERT_TRUE(h.advance(milliseconds(999)));
+  EXPECT_TRUE(new_events().empty());
+  ASSERT_TRUE(h.advance(milliseconds(1)));
+  auto evs = new_events();
+  ASSERT_EQ(evs.size(), 1u);
+  expect_timer_event(evs[0], id, 1, "doctor", t0 + 120000);
+  expect_tier(id, 2, t0 + 120000 + 180000);
+
+  // Tier 2 -> 3 three minutes after the first escalation.
+  ASSERT_TRUE(h.advance(milliseconds(180000 - 1)));
+  EXPECT_TRUE(new_events().empty());
+  expect_tier(id, 2, t0 + 300000);
+  ASSERT_TRUE(h.advance(milliseconds(1)));
+  evs = new_events();
+  ASSERT_EQ(evs.size(), 1u);
+  expect_timer_event(evs[0], id, 2, "head_doctor", t0 + 300000);
+  expect_tier(id, 3, std::nullopt);
+
+  // The last tier has no timer: nothing more, ever.
+  ASSERT_TRUE(h.advance(minutes(60)));
+  EXPECT_TRUE(new_events().empty());
+  expect_tier(id, 3, std::nullopt);
+
+  // The stored escalation records match the events.
+  auto a = h.get_alert(hosp, id);
+  auto& recs = at(a, "escalations").as_array();
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(at(recs[0], "toRole").as_string(), "doctor");
+  EXPECT_EQ(date_ms(at(recs[0], "escalatedAt")), t0 + 120000);
+  EXPECT_EQ(at(recs[1], "toRole").as_string(), "head_doctor");
+  EXPECT_EQ(date_ms(at(recs[1], "escalatedAt")), t0 + 300000);
+  EXPECT_EQ(date_ms(at(a, "updatedAt")), t0 + 300000);
+}
+
+TEST_F(escalation_test, ManyAlertsEscalateIndependentlyInDeadlineOrder) {
+  int64_t t0 = h.now();
+  auto a = h.create_alert(hosp, "A1");
+  ASSERT_TRUE(h.advance(seconds(10)));
+  auto b = h.create_alert(hosp, "B1");
+  ASSERT_TRUE(h.advance(seconds(10)));
+  auto c = h.create_alert(hosp, "C1");
+  ASSERT_EQ(new_events().size(), 3u);
+  // Walk the clock past all three deadlines in 1 s steps: each fires at its own deadline.
+  ASSERT_TRUE(h.advance_stepwise(seconds(200), seconds(1)));
+  auto evs = new_events();
+  ASSERT_EQ(evs.size(), 3u);
+  expect_timer_event(evs[0], a, 1, "doctor", t0 + 120000);
+  expect_timer_event(evs[1], b, 1, "doctor", t0 + 130000);
+  expect_timer_event(evs[2], c, 1, "doctor", t0 + 140000);
+  EXPECT_LT(seq_of(evs[0].event_id()), seq_of(evs[1].event_id()));
+  EXPECT_LT(seq_of(evs[1].event_id()), seq_of(evs[2].event_id()));
+  expect_tier(a, 2, t0 + 300000);
+  expect_tier(b, 2, t0 + 310000);
+  expect_tier(c, 2, t0 + 320000);
+}
+
+TEST_F(escalation_test, AcknowledgeBeforeDeadlineCancelsTheTimer) {
+  int64_t t0 = h.now();
+  auto id = h.create_alert(hosp);
+  ASSERT_TRUE(h.advance(seconds(119)));
+  auto r = h.call_now(hosp, "healthcare.acknowledgeAlert", R"({"alertId":")" + id + "\"}",
+                      h.nurse);
+  ASSERT_TRUE(r && r->ok) << (r ? r->error.message : "");
+  EXPECT_EQ(at(r->data, "responseTimeSeconds").as_int(), 119);
+  EXPECT_TRUE(at(at(r->data, "alert"), "nextEscalationAt").is_null());
+  auto evs = new_events();
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[1].event_type(), "alert.acknowledged");
+
+  // The old deadline passes (and much more): no escalation.
+  ASSERT_TRUE(h.advance(seconds(1)));
+  ASSERT_TRUE(h.advance(minutes(30)));
+  EXPECT_TRUE(new_events().empty());
+  auto a = h.get_alert(hosp, id);
+  EXPECT_EQ(at(a, "status").as_string(), "acknowledged");
+  EXPECT_EQ(at(a, "escalationLevel").as_int(), 1);
+  EXPECT_TRUE(at(a, "nextEscalationAt").is_null());
+  EXPECT_EQ(at(a, "escalations").size(), 0u);
+  EXPECT_EQ(date_ms(at(a, "updatedAt")), t0 + 119000);
+
+  // A late manual escalation of an acknowledged alert is a CONFLICT without event.
+  auto e = h.call_now(hosp, "healthcare.triggerEscalation", R"({"alertId":")" + id + "\"}",
+                      h.head);
+  ASSERT_NE(e, nullptr);
+  EXPECT_FALSE(e->ok);
+  EXPECT_EQ(e->error.code, trpc_code::conflict);
+  EXPECT_EQ(e->error.message, "Only active alerts can be escalated");
+  EXPECT_TRUE(new_events().empty());
+}
+
+TEST_F(escalation_test, AcknowledgeAtTierTwoCancelsTheSecondTimer) {
+  int64_t t0 = h.now();
+  auto id = h.create_alert(hosp);
+  ASSERT_TRUE(h.advance(seconds(120)));
+  ASSERT_EQ(new_events().size(), 2u); // created, escalated
+  ASSERT_TRUE(h.advance(seconds(100)));
+  auto r = h.call_now(hosp, "healthcare.acknowledgeAlert", R"({"alertId":")" + id + "\"}",
+                      h.nurse);
+  ASSERT_TRUE(r && r->ok);
+  ASSERT_TRUE(h.advance(minutes(10)));
+  auto evs = new_events();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].event_type(), "alert.acknowledged");
+  auto a = h.get_alert(hosp, id);
+  EXPECT_EQ(at(a, "escalationLevel").as_int(), 2);
+  EXPECT_EQ(date_ms(at(a, "acknowledgedAt")), t0 + 220000);
+}
+
+TEST_F(escalation_test, ManualEscalationRestartsTheSchedule) {
+  int64_t t0 = h.now();
+  auto id = h.create_alert(hosp);
+  ASSERT_TRUE(h.advance(seconds(60)));
+  auto r = h.call_now(hosp, "healthcare.triggerEscalation",
+                      R"({"alertId":")" + id + R"(","reason":"No response"})", h.head);
+  ASSERT_TRUE(r && r->ok) << (r ? r->error.message : "");
+  EXPECT_EQ(at(r->data, "fromTier").as_int(), 1);
+  EXPECT_EQ(at(r->data, "toTier").as_int(), 2);
+  EXPECT_EQ(at(r->data, "alertId").as_string(), id);
+  EXPECT_EQ(date_ms(at(at(r->data, "alert"), "nextEscalationAt")), t0 + 60000 + 180000);
+  auto evs = new_events();
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[1].event_type(), "alert.escalated");
+  EXPECT_EQ(at(evs[1].payload(), "escalatedBy").as_string(), "u-head-1");
+  EXPECT_EQ(at(evs[1].payload(), "reason").as_string(), "No response");
+  EXPECT_EQ(at(evs[1].payload(), "toRole").as_string(), "doctor");
+  expect_tier(id, 2, t0 + 240000);
+
+  // The tier-1 deadline (createdAt + 2 min) is void: nothing fires there.
+  ASSERT_TRUE(h.advance(seconds(60)));
+  EXPECT_TRUE(new_events().empty());
+  expect_tier(id, 2, t0 + 240000);
+  // The next step counts from the manual one: 3 min after it.
+  ASSERT_TRUE(h.advance(milliseconds(120000 - 1)));
+  EXPECT_TRUE(new_events().empty());
+  ASSERT_TRUE(h.advance(milliseconds(1)));
+  evs = new_events();
+  ASSERT_EQ(evs.size(), 1u);
+  expect_timer_event(evs[0], id, 2, "head_doctor", t0 + 240000);
+  expect_tier(id, 3, std::nullopt);
+
+  // At the last tier a manual escalation is a CONFLICT without event.
+  auto e = h.call_now(hosp, "healthcare.triggerEscalation", R"({"alertId":")" + id + "\"}",
+                      h.head);
+  ASSERT_NE(e, nullptr);
+  EXPECT_FALSE(e->ok);
+  EXPECT_EQ(e->error.code, trpc_code::conflict);
+  EXPECT_EQ(e->error.message, "Alert already at maximum escalation tier");
+  EXPECT_TRUE(new_events().empty());
+  expect_tier(id, 3, std::nullopt);
+}
+
+TEST_F(escalation_test, ManualEscalationWithoutReasonHasNullReason) {
+  auto id = h.create_alert(hosp);
+  auto r = h.call_now(hosp, "healthcare.triggerEscalation", R"({"alertId":")" + id + "\"}",
+                      h.head);
+  ASSERT_TRUE(r && r->ok);
+  auto evs = new_events();
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_TRUE(at(evs[1].payload(), "reason").is_null());
+}
+
+TEST_F(escalation_test, UpdateDoesNotMoveTheSchedule) {
+  int64_t t0 = h.now();
+  auto id = h.create_alert(hosp);
+  ASSERT_TRUE(h.advance(seconds(90)));
+  auto r = h.call_now(hosp, "healthcare.updateAlert",
+                      R"({"alertId":")" + id + R"(","description":"Unresponsive"})", h.nurse);
+  ASSERT_TRUE(r && r->ok);
+  expect_tier(id, 1, t0 + 120000);
+  ASSERT_TRUE(h.advance(seconds(30)));
+  auto evs = new_events();
+  ASSERT_EQ(evs.size(), 3u);
+  EXPECT_EQ(evs[1].event_type(), "alert.updated");
+  expect_timer_event(evs[2], id, 1, "doctor", t0 + 120000);
+}
+
+TEST_F(escalation_test, TimerFiringWhileAnAcknowledgementCommitsDoesNothing) {
+  // The acknowledgement has changed the alert in memory and its commit is still in flight when
+  // the deadline passes: the timer must see "acknowledged" and do nothing.
+  int64_t t0 = h.now();
+  auto id = h.create_alert(hosp);
+  ASSERT_EQ(new_events().size(), 1u);
+  ASSERT_TRUE(h.advance(milliseconds(120000 - 1)));
+  auto t = h.queue_call(hosp, "healthcare.acknowledgeAlert", R"({"alertId":")" + id + "\"}",
+                        h.nurse);
+  h.send_queued();
+  ASSERT_TRUE(h.step(h.client())); // sends the request
+  ASSERT_TRUE(h.step(hosp));       // applies the acknowledgement, asks storage to commit
+  EXPECT_EQ(h.reply(t), nullptr);
+  EXPECT_TRUE(new_events().empty()); // nothing published before the commit
+  ASSERT_GE(h.advance_clock_only(milliseconds(1)), 1u); // the tier-1 timer message is delivered
+  ASSERT_TRUE(h.run());
+  auto r = h.reply(t);
+  ASSERT_TRUE(r && r->ok);
+  EXPECT_EQ(at(at(r->data, "alert"), "escalationLevel").as_int(), 1);
+  auto evs = new_events();
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].event_type(), "alert.acknowledged");
+  ASSERT_TRUE(h.advance(minutes(10)));
+  EXPECT_TRUE(new_events().empty());
+  auto a = h.get_alert(hosp, id);
+  EXPECT_EQ(at(a, "escalationLevel").as_int(), 1);
+  EXPECT_EQ(date_ms(at(a, "acknowledgedAt")), t0 + 119999);
+}
+
+TEST_F(escalation_test, AcknowledgementWhileTheTimerCommitsSeesTierTwo) {
+  // The timer fired first and its commit is in flight: the acknowledgement applies to the
+  // escalated alert; events arrive in commit order (escalated, then acknowledged).
+  auto id = h.create_alert(hosp);
+  ASSERT_EQ(new_events().size(), 1u);
+  ASSERT_GE(h.advance_clock_only(seconds(120)), 1u); // escalate message queued
+  ASSERT_TRUE(h.step(hosp));                          // escalates, commit in flight
+  auto t = h.queue_call(hosp, "healthcare.acknowledgeAlert", R"({"alertId":")" + id + "\"}",
+                        h.nurse);
+  h.send_queued();
+  ASSERT_TRUE(h.run());
+  auto r = h.reply(t);
+  ASSERT_TRUE(r && r->ok) << (r ? r->error.message : "");
+  EXPECT_EQ(at(at(r->data, "alert"), "escalationLevel").as_int(), 2);
+  EXPECT_EQ(at(at(r->data, "alert"), "status").as_string(), "acknowledged");
+  auto evs = new_events();
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[0].event_type(), "alert.escalated");
+  EXPECT_EQ(evs[1].event_type(), "alert.acknowledged");
+  EXPECT_LT(seq_of(evs[0].event_id()), seq_of(evs[1].event_id()));
+  ASSERT_TRUE(h.advance(minutes(10)));
+  EXPECT_TRUE(new_events().empty());
+}
+
+TEST(escalation_tiers, SecondsTiersAndSingleTier) {
+  {
+    harness h{"nurse:5s,doctor:10s,head_doctor"};
+    h.start_server();
+    auto hosp = h.hospital();
+    h.subscribe(hosp, 1);
+    ASSERT_TRUE(h.run());
+    int64_t t0 = h.now();
+    auto id = h.create_alert(hosp);
+    ASSERT_TRUE(h.advance(seconds(5)));
+    ASSERT_TRUE(h.advance(seconds(10)));
+    auto evs = harness::events(h.take_frames(1));
+    ASSERT_EQ(evs.size(), 3u);
+    EXPECT_EQ(date_ms(at(evs[1].payload(), "escalatedAt")), t0 + 5000);
+    EXPECT_EQ(date_ms(at(evs[2].payload(), "escalatedAt")), t0 + 15000);
+  }
+  {
+    // One tier only: no deadline at all, no timer, manual escalation is a CONFLICT.
+    harness h{"nurse"};
+    h.start_server();
+    auto hosp = h.hospital();
+    auto id = h.create_alert(hosp);
+    auto a = h.get_alert(hosp, id);
+    EXPECT_TRUE(at(a, "nextEscalationAt").is_null());
+    ASSERT_TRUE(h.advance(minutes(60)));
+    a = h.get_alert(hosp, id);
+    EXPECT_EQ(at(a, "escalationLevel").as_int(), 1);
+    auto e = h.call_now(hosp, "healthcare.triggerEscalation", R"({"alertId":")" + id + "\"}",
+                        h.head);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->error.code, trpc_code::conflict);
+  }
+}
+
+// ---- restart ---------------------------------------------------------------------------------
+
+TEST(escalation_restart, OverdueDeadlinesFireAtOnceInDeadlineOrderOneTierEach) {
+  harness h;
+  h.start_server();
+  auto hosp = h.hospital();
+  int64_t t0 = h.now();
+  // Created in an order that differs from the deadline order.
+  auto e = h.create_alert(hosp, "E1");                       // t0, manual step at t0+1s
+  ASSERT_TRUE(h.advance(seconds(1)));
+  auto esc = h.call_now(hosp, "healthcare.triggerEscalation", R"({"alertId":")" + e + "\"}",
+                        h.head);
+  ASSERT_TRUE(esc && esc->ok);                               // E deadline t0+181s (tier 2)
+  ASSERT_TRUE(h.advance(seconds(9)));
+  auto a = h.create_alert(hosp, "A1");                       // deadline t0+130s
+  ASSERT_TRUE(h.advance(seconds(10)));
+  auto b = h.create_alert(hosp, "B1");                       // deadline t0+140s
+  ASSERT_TRUE(h.advance(seconds(10)));
+  auto c = h.create_alert(hosp, "C1");                       // deadline t0+150s
+  auto d = h.create_alert(hosp, "D1");                       // acknowledged: never escalates
+  auto ack = h.call_now(hosp, "healthcare.acknowledgeAlert", R"({"alertId":")" + d + "\"}",
+                        h.nurse);
+  ASSERT_TRUE(ack && ack->ok);
+  auto f = h.create_alert(hosp, "F1");                       // escalated to the last tier
+  for (int i = 0; i < 2; ++i) {
+    auto r = h.call_now(hosp, "healthcare.triggerEscalation", R"({"alertId":")" + f + "\"}",
+                        h.head);
+    ASSERT_TRUE(r && r->ok);
+  }
+  ASSERT_EQ(h.now(), t0 + 30000);
+  uint64_t seq_before = h.rt->last_seq.load();
+
+  // Down for ten minutes: every tier-1 deadline and even the would-be tier-2 ones pass.
+  h.stop_server();
+  ASSERT_TRUE(h.advance(minutes(10)));
+  int64_t restart = h.now();
+  ASSERT_EQ(restart, t0 + 630000);
+  EXPECT_EQ(h.rt->last_seq.load(), seq_before); // the dead hospital escalated nothing
+
+  h.start_server();
+  hosp = h.hospital(); // loaded from storage
+  // Resume from the last event before the restart, as a reconnecting client does: whether the
+  // overdue escalations were committed before or after this subscription registered, it must
+  // get exactly them.
+  h.subscribe(hosp, 9, h.rt->epoch + "-" + std::to_string(seq_before));
+  ASSERT_TRUE(h.run());
+  auto evs = harness::events(h.take_frames(9));
+  ASSERT_EQ(evs.size(), 4u);
+  const std::vector<std::pair<std::string, int>> expected = {{a, 1}, {b, 1}, {c, 1}, {e, 2}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    SCOPED_TRACE(i);
+    auto role = expected[i].second == 1 ? "doctor" : "head_doctor";
+    EXPECT_EQ(evs[i].event_type(), "alert.escalated");
+    EXPECT_EQ(evs[i].alert_id(), expected[i].first);
+    EXPECT_EQ(at(evs[i].payload(), "fromTier").as_int(), expected[i].second);
+    EXPECT_EQ(at(evs[i].payload(), "toTier").as_int(), expected[i].second + 1);
+    EXPECT_EQ(at(evs[i].payload(), "toRole").as_string(), role);
+    EXPECT_EQ(at(evs[i].payload(), "escalatedBy").as_string(), "system");
+    EXPECT_EQ(at(evs[i].payload(), "reason").as_string(), "timeout");
+    EXPECT_EQ(date_ms(at(evs[i].payload(), "escalatedAt")), restart);
+    EXPECT_EQ(seq_of(evs[i].event_id()), seq_before + 1 + i);
+  }
+  // Next deadlines count from the firing time.
+  for (auto& id : {a, b, c}) {
+    auto al = h.get_alert(hosp, id);
+    EXPECT_EQ(at(al, "escalationLevel").as_int(), 2);
+    EXPECT_EQ(date_ms(at(al, "nextEscalationAt")), restart + 180000);
+  }
+  auto al = h.get_alert(hosp, e);
+  EXPECT_EQ(at(al, "escalationLevel").as_int(), 3);
+  EXPECT_TRUE(at(al, "nextEscalationAt").is_null());
+  al = h.get_alert(hosp, d);
+  EXPECT_EQ(at(al, "status").as_string(), "acknowledged");
+  EXPECT_EQ(at(al, "escalationLevel").as_int(), 1);
+  al = h.get_alert(hosp, f);
+  EXPECT_EQ(at(al, "escalationLevel").as_int(), 3);
+
+  // Nothing else until restart + 3 min; then A, B and C reach the last tier.
+  ASSERT_TRUE(h.advance(milliseconds(180000 - 1)));
+  EXPECT_TRUE(harness::events(h.take_frames(9)).empty());
+  ASSERT_TRUE(h.advance(milliseconds(1)));
+  evs = harness::events(h.take_frames(9));
+  ASSERT_EQ(evs.size(), 3u);
+  std::set<std::string> ids;
+  for (auto& ev : evs) {
+    ids.insert(ev.alert_id());
+    EXPECT_EQ(at(ev.payload(), "toTier").as_int(), 3);
+    EXPECT_EQ(date_ms(at(ev.payload(), "escalatedAt")), restart + 180000);
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{a, b, c}));
+  ASSERT_TRUE(h.advance(minutes(60)));
+  EXPECT_TRUE(harness::events(h.take_frames(9)).empty());
+}
+
+TEST(escalation_restart, DeadlinesNotYetDueKeepTheirTime) {
+  harness h;
+  h.start_server();
+  auto hosp = h.hospital();
+  int64_t t0 = h.now();
+  auto id = h.create_alert(hosp);
+  h.stop_server();
+  ASSERT_TRUE(h.advance(seconds(60)));
+  h.start_server();
+  hosp = h.hospital();
+  h.subscribe(hosp, 3);
+  ASSERT_TRUE(h.run());
+  ASSERT_TRUE(h.advance(milliseconds(60000 - 1)));
+  EXPECT_TRUE(harness::events(h.take_frames(3)).empty());
+  ASSERT_TRUE(h.advance(milliseconds(1)));
+  auto evs = harness::events(h.take_frames(3));
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].alert_id(), id);
+  EXPECT_EQ(date_ms(at(evs[0].payload(), "escalatedAt")), t0 + 120000);
+}
+
+} // namespace
+} // namespace vigil::test

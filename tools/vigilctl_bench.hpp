@@ -1,0 +1,335 @@
+#pragma once
+// `vigilctl bench`: the load generator. Internal interface shared by its three source files:
+//
+//   tools/vigilctl_bench.cpp        options, the four scenarios, the report (text and JSON)
+//   tools/vigilctl_bench_loop.cpp   one libwebsockets client context holding every connection
+//                                   (subscribers, WS and HTTP publishers) in one thread
+//   tools/vigilctl_bench_stats.cpp  latency histogram, frame scanning, /proc sampling
+//
+// Publishers put `bench:<publisher>:<seq>:<send_ns>` in each alert's description, so every
+// subscriber can tell which mutation an event came from (lost and duplicated events) and how long
+// it took end to end (the clock is the bench's own monotonic clock; sender and receiver are the
+// same process).
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct lws;
+struct lws_context;
+
+namespace vigil::ctl::bench {
+
+/// Nanoseconds on the monotonic clock.
+int64_t mono_ns();
+
+// ---- statistics ----------------------------------------------------------------------------------
+
+/// A log-linear histogram of non-negative integers (nanoseconds here): exact below 128, then 64
+/// buckets per power of two (relative error under 1.6%). Fixed memory, O(1) insert.
+class histogram {
+public:
+  histogram();
+  void add(int64_t value);
+  void merge(const histogram& other);
+  int64_t count() const { return count_; }
+  int64_t max() const { return max_; }
+  int64_t min() const { return count_ == 0 ? 0 : min_; }
+  double mean() const { return count_ == 0 ? 0.0 : static_cast<double>(sum_) / count_; }
+  /// The value below which a fraction `q` (0..1) of the samples lie: the upper edge of the bucket
+  /// holding the q-quantile, capped at max(). 0 when empty.
+  int64_t quantile(double q) const;
+
+private:
+  static size_t index_of(int64_t v);
+  static int64_t upper_edge(size_t index);
+  std::vector<int64_t> buckets_;
+  int64_t count_ = 0;
+  int64_t max_ = 0;
+  int64_t min_ = 0;
+  long double sum_ = 0;
+};
+
+/// What a server frame is, from a fast scan (no JSON tree): enough for the bench's bookkeeping.
+struct scanned_frame {
+  enum class kind { started, data, stopped, error, reconnect, ping, pong, other };
+  kind type = kind::other;
+  /// The numeric request id (`{"id":N,…`), -1 when absent, null or not a number.
+  int64_t id = -1;
+  /// Data frames carrying a bench marker in the alert description.
+  bool has_marker = false;
+  int publisher = -1;
+  int64_t seq = -1;
+  int64_t send_ns = 0;
+  /// The event id of a data frame (`result.id`, or the flat event's `id`), empty when none.
+  std::string_view event_id;
+  /// Error frames: `error.data.code` ("TOO_MANY_REQUESTS", …); empty when not found.
+  std::string_view error_code;
+  /// A resync event (`"resync":true`).
+  bool resync = false;
+};
+
+/// Scans a text frame from the server. Never throws; unknown shapes give kind::other.
+scanned_frame scan_frame(std::string_view text);
+
+/// The decimal number after the last '-' of an event id (`<epoch>-<seq>`), -1 when none.
+int64_t event_seq(std::string_view event_id);
+
+/// A process's resident memory and CPU time, from /proc/PID/status and /proc/PID/stat.
+struct proc_sample {
+  int64_t rss_kb = 0;
+  int64_t hwm_kb = 0;      // VmHWM: the peak RSS since the process started
+  double cpu_seconds = 0;  // utime + stime
+};
+std::optional<proc_sample> read_proc(int pid);
+
+/// This process's CPU seconds (user + system) and peak RSS.
+proc_sample read_self();
+
+// ---- the connections -------------------------------------------------------------------------------
+
+/// Remembers which (publisher, seq) pairs a subscriber has seen: one bit each.
+class seen_set {
+public:
+  /// True when newly inserted, false for a duplicate.
+  bool insert(int publisher, int64_t seq);
+  bool contains(int publisher, int64_t seq) const;
+  void clear() { bits_.clear(); }
+
+private:
+  std::vector<std::vector<uint64_t>> bits_;  // per publisher
+};
+
+/// Per-hospital tracker of the slowest live subscriber's received count, O(1) per event, used
+/// to keep "as fast as possible" publishing within what the subscribers actually receive.
+class lag_tracker {
+public:
+  void add(int64_t count);
+  void remove(int64_t count);
+  void advance(int64_t from_count);  // a subscriber went from `from_count` to `from_count + 1`
+  bool empty() const { return members_ == 0; }
+  int64_t min() const { return base_; }
+  void reset();
+
+private:
+  std::deque<int64_t> at_;  // at_[i]: subscribers whose count is base_ + i
+  int64_t base_ = 0;
+  int64_t members_ = 0;
+};
+
+enum class conn_kind { subscriber, ws_publisher, http_publisher };
+enum class conn_state { idle, waiting, connecting, open, closed };
+
+/// One connection of the bench. Lives in loop::conns_ for the whole run (reconnects reuse it).
+struct conn {
+  conn_kind kind = conn_kind::subscriber;
+  int index = 0;         // among connections of its kind
+  int hospital = 0;      // subscribers: the hospital they subscribe to
+  conn_state state = conn_state::idle;
+  lws* wsi = nullptr;
+  std::string source_ip;
+  std::string rx;        // a message being reassembled (WS) or unparsed bytes (HTTP)
+  std::deque<std::string> outbox;
+  bool close_requested = false;
+  int close_code = 0;    // 0 while open; 1006 when the connection ended without a close frame
+  int64_t connect_start_ns = 0;
+  int64_t started_ns = 0;  // subscribers: `started` received; publishers: ready
+  bool started = false;
+  bool stalled = false;
+  bool closed_in_run = false;
+  std::string last_event_id;  // subscribers: for lastEventId on reconnect
+
+  // subscribers
+  seen_set seen;
+  int64_t received = 0;       // distinct bench events of the current round
+  int64_t duplicates = 0;
+  int64_t out_of_order = 0;
+  int64_t other_events = 0;   // data frames without a bench marker (escalations, …)
+  int64_t resyncs = 0;
+  int64_t wrong_hospital = 0;
+  int64_t foreign = 0;        // markers that no publisher of this run sent
+  int64_t last_seq = -1;      // ordering check on event ids
+  int64_t caught_up_ns = 0;   // reconnect storm: when the expected count was reached
+
+  // publishers
+  int64_t inflight = 0;
+  int64_t next_request_id = 1;
+  std::deque<int64_t> http_pending;  // HTTP: seqs of the requests written, oldest first
+};
+
+/// Publisher-side record of every mutation sent.
+struct sent_event {
+  int hospital = 0;
+  int round = 0;
+  uint8_t status = 0;  // 0 pending, 1 ok, 2 error
+  int64_t send_ns = 0;
+};
+
+/// Everything the loop needs to know about the target and the load.
+struct loop_config {
+  std::string host;
+  int port = 0;
+  std::string ws_path;         // e.g. /api/trpc?connectionParams=1
+  std::string http_base;       // e.g. /api/trpc
+  std::vector<std::string> source_ips;
+  std::vector<std::string> hospital_ids;
+  std::vector<std::string> subscriber_tokens;  // per hospital
+  std::string publisher_token;
+  size_t payload_bytes = 0;    // extra description padding
+  int connect_concurrency = 1000;
+  int max_fds = 0;
+  int stall_rcvbuf = 4096;     // SO_RCVBUF of stalled subscribers (0: kernel default)
+};
+
+/// The event loop and all connections (single-threaded).
+class loop {
+public:
+  explicit loop(loop_config cfg);
+  ~loop();
+  loop(const loop&) = delete;
+  loop& operator=(const loop&) = delete;
+
+  /// Creates the lws context. False with *error set on failure.
+  bool init(std::string* error);
+
+  /// Adds connections (not yet connected).
+  void add_subscribers(int count, int hospitals);
+  void add_publishers(int count, bool http);
+
+  /// Queues a connect of every subscriber (or publisher) that is not open; connects are started
+  /// at most `connect_concurrency` at a time. `last_event_id`: resubscribe with each
+  /// subscriber's last event id.
+  void connect_subscribers(bool with_last_event_id);
+  void connect_publishers();
+  /// Asks every open subscriber to close (1000).
+  void close_subscribers();
+
+  /// Services the loop until `done()` or the deadline (monotonic ns) passes. Returns done().
+  template <typename Done>
+  bool run_until(Done done, int64_t deadline_ns) {
+    while (!done()) {
+      if (mono_ns() >= deadline_ns) return false;
+      service_once();
+    }
+    return true;
+  }
+  /// Services the loop until the deadline.
+  void run_for(int64_t until_ns) {
+    run_until([] { return false; }, until_ns);
+  }
+
+  // ---- publishing ----
+  /// Starts a publishing round: `rate` mutations/s in total (0: as fast as the window and
+  /// `max_lag` allow) until `until_ns`. Hospitals are used round-robin.
+  void start_publishing(double rate, int window, int64_t max_lag, int64_t until_ns, int round);
+  /// Sends exactly `per_hospital` mutations to every hospital (then stops), window-limited.
+  void publish_fixed(int per_hospital, int window, int round);
+  bool publishing() const { return publishing_; }
+  int64_t inflight_total() const;
+
+  // ---- state ----
+  std::vector<std::unique_ptr<conn>>& conns() { return conns_; }
+  std::vector<conn*>& subscribers() { return subscribers_; }
+  std::vector<conn*>& publishers() { return publishers_; }
+  std::vector<std::vector<sent_event>>& sent() { return sent_; }  // per publisher, by seq
+  /// OK events of `round` per hospital.
+  const std::vector<int64_t>& ok_per_hospital() const { return ok_per_hospital_; }
+  histogram& latency() { return latency_; }
+  histogram& rtt() { return rtt_; }
+  void set_measuring(bool on) { measuring_ = on; }
+  /// Subscribers in `stalled` stop reading once started (or resume with false).
+  void set_stalled(conn& c, bool stalled);
+  /// Forgets what subscribers received (a new round).
+  void reset_subscriber_counts();
+  int64_t deliveries() const { return deliveries_; }
+  int64_t first_delivery_ns() const { return first_delivery_ns_; }
+  int64_t last_delivery_ns() const { return last_delivery_ns_; }
+  int64_t first_send_ns() const { return first_send_ns_; }
+  int64_t last_send_ns() const { return last_send_ns_; }
+  int64_t sends() const { return sends_; }
+  int64_t behind_schedule() const { return behind_; }
+  std::map<std::string, int64_t>& errors() { return errors_; }
+  std::map<std::string, int64_t>& connect_errors() { return connect_errors_; }
+  std::map<int, int64_t>& close_codes() { return close_codes_; }
+  int64_t unexpected_replies() const { return unexpected_replies_; }
+  int open_count(conn_kind kind) const;
+  int started_count(conn_kind kind) const;
+  int pending_connects() const { return static_cast<int>(connect_queue_.size()) + connecting_; }
+  /// Samples the server process every 100 ms while servicing (peak RSS, for the report).
+  void watch_pid(int pid) { pid_ = pid; }
+  int64_t peak_server_rss_kb() const { return peak_rss_kb_; }
+  int round() const { return round_; }
+
+  // lws callback entry point (public for the C callback).
+  int on_event(lws* wsi, int reason, conn* c, void* in, size_t len);
+  struct tick_timer;  // the 1 ms lws timer (defined in vigilctl_bench_loop.cpp)
+
+private:
+  void service_once();
+  void start_connects();
+  void connect_one(conn& c);
+  void pump();
+  bool send_mutation(conn& pub, int hospital);
+  void on_ws_message(conn& c, std::string_view text);
+  void on_subscriber_data(conn& c, const scanned_frame& f);
+  void on_reply(conn& pub, int64_t seq, bool ok, std::string_view error_code);
+  void on_http_bytes(conn& c);
+  void on_closed(conn& c);
+  int on_writeable(conn& c);
+  void queue_frame(conn& c, std::string frame);
+  std::string mutation_input(int publisher, int64_t seq, int hospital, int64_t now);
+
+  loop_config cfg_;
+  lws_context* ctx_ = nullptr;
+  std::unique_ptr<tick_timer> tick_;
+  std::vector<std::unique_ptr<conn>> conns_;
+  std::vector<conn*> subscribers_;
+  std::vector<conn*> publishers_;
+  std::deque<conn*> connect_queue_;
+  bool resubscribe_with_last_id_ = false;
+  int connecting_ = 0;
+  int source_ip_next_ = 0;
+  std::vector<unsigned char> write_buffer_;
+
+  // publishing
+  bool publishing_ = false;
+  bool fixed_mode_ = false;
+  int fixed_per_hospital_ = 0;
+  std::vector<int64_t> fixed_sent_;  // per hospital
+  double rate_ = 0;
+  int window_ = 1;
+  int64_t max_lag_ = 0;
+  int64_t publish_start_ns_ = 0;
+  int64_t publish_until_ns_ = 0;
+  int64_t sends_ = 0;       // in the current round
+  int64_t behind_ = 0;      // rate mode: sends that were due but found no window
+  int next_hospital_ = 0;
+  int next_publisher_ = 0;
+  int round_ = 0;
+  std::vector<std::vector<sent_event>> sent_;
+  std::vector<int64_t> sent_per_hospital_;
+  std::vector<int64_t> ok_per_hospital_;
+  std::vector<lag_tracker> lag_;
+  histogram latency_;
+  histogram rtt_;
+  bool measuring_ = false;
+  int64_t deliveries_ = 0;
+  int64_t first_delivery_ns_ = 0;
+  int64_t last_delivery_ns_ = 0;
+  int64_t first_send_ns_ = 0;
+  int64_t last_send_ns_ = 0;
+  int64_t unexpected_replies_ = 0;
+  std::map<std::string, int64_t> errors_;
+  std::map<std::string, int64_t> connect_errors_;
+  std::map<int, int64_t> close_codes_;
+  int pid_ = 0;
+  int64_t next_sample_ns_ = 0;
+  int64_t peak_rss_kb_ = 0;
+};
+
+} // namespace vigil::ctl::bench
