@@ -24,6 +24,7 @@ using std::chrono::milliseconds;
 
 constexpr size_t catch_up_chunk = 256;
 constexpr int64_t idempotency_window_ms = 24LL * 3600 * 1000;
+constexpr int64_t failed_commit_retry_ms = 1000;
 
 /// One live subscription of this hospital.
 struct subscriber {
@@ -35,6 +36,8 @@ struct subscriber {
   uint64_t tick_gen = 0;      // metrics interval timer generation
   uint64_t change_seen = 0;   // metrics: the last change this subscriber was sent
   uint64_t presence_seen = 0; // presence: likewise
+  std::deque<encoded_event_ptr> backlog; // catch-up: read from storage, not sent yet
+  uint64_t backlog_floor = 0; // catch-up: after the backlog, jump the cursor to this seq
 };
 
 using sub_key = std::pair<uint64_t, std::string>; // (connection, request id text)
@@ -245,12 +248,14 @@ void schedule_metrics(hospital_actor* self, bool presence_changed = false) {
 
 // ---- escalation timers ---------------------------------------------------------------------
 
-void schedule_escalation(hospital_actor* self, const alert& a) {
+/// Arms the alert's escalation timer (cancelling any earlier one). `min_delay_ms` keeps a retry
+/// after a failed commit from spinning while storage cannot commit.
+void schedule_escalation(hospital_actor* self, const alert& a, int64_t min_delay_ms = 0) {
   auto& st = self->state;
   auto gen = ++st.timer_gen[a.id];
   if (a.status != alert_status::active || !a.next_escalation_at)
     return;
-  auto delay = *a.next_escalation_at - st.rt->now();
+  auto delay = std::max(*a.next_escalation_at - st.rt->now(), min_delay_ms);
   if (delay <= 0) {
     // Overdue (e.g. after a restart): fire now; the mailbox keeps the order of these calls,
     // which the warm-up makes the deadline order.
@@ -310,12 +315,14 @@ void commit_transition(hospital_actor* self, transition t, reply_fn make_reply,
     auto i = st.alerts.find(id);
     if (i != st.alerts.end() && i->second.updated_at == t.next.updated_at
         && i->second.status == t.next.status) {
-      if (previous)
+      if (previous) {
         i->second = *previous;
-      else
+      } else {
         st.alerts.erase(i);
+        st.rt->alerts.erase(id);
+      }
       if (previous)
-        schedule_escalation(self, *previous);
+        schedule_escalation(self, *previous, failed_commit_retry_ms);
     }
     if (idem_key) {
       for (auto& p : st.idempotent_pending[*idem_key])
@@ -354,8 +361,9 @@ void commit_transition(hospital_actor* self, transition t, reply_fn make_reply,
 void pump(hospital_actor* self, sub_key key, uint64_t serial);
 
 /// Sends the next chunk of a catching-up subscription, from the ring when it covers the cursor,
-/// from storage otherwise. Pauses while the connection's outbox is more than half full, so a
-/// large replay never trips the slow-consumer budget by itself.
+/// from storage otherwise. A chunk is at most a quarter of the outbound budget, and the pump
+/// pauses while the connection's outbox is more than half full, so a large replay never trips
+/// the slow-consumer close by itself and never holds up the hospital's other work for long.
 void pump(hospital_actor* self, sub_key key, uint64_t serial) {
   auto& st = self->state;
   auto i = st.subs.find(key);
@@ -363,29 +371,55 @@ void pump(hospital_actor* self, sub_key key, uint64_t serial) {
     return;
   auto& s = i->second;
   auto& out = *st.rt->out;
-  if (out.queued_bytes(s.req->conn_id) > st.rt->cfg.outbound_budget / 2) {
-    self->delayed_send(self, milliseconds(2), tick_atom::value, key.first, key.second, serial,
-                       uint64_t{0});
+  auto budget = st.rt->cfg.outbound_budget;
+  auto again = [&](int64_t delay_ms) {
+    if (delay_ms > 0)
+      self->delayed_send(self, milliseconds(delay_ms), tick_atom::value, key.first, key.second,
+                         serial, uint64_t{0});
+    else
+      self->send(self, tick_atom::value, key.first, key.second, serial, uint64_t{0});
+  };
+  if (out.queued_bytes(s.req->conn_id) > budget / 2) {
+    again(2);
     return;
   }
+  size_t sent_bytes = 0;
+  auto send_one = [&](const encoded_event_ptr& ev) {
+    if (matches(*s.req, *ev)) {
+      deliver(st, *s.req, ev);
+      sent_bytes += s.req->prefix.size()
+                    + (s.req->superjson ? ev->superjson_tail.size() : ev->plain_tail.size());
+    }
+    s.cursor = ev->seq;
+  };
+  // Events read from storage but not sent yet.
+  while (!s.backlog.empty() && sent_bytes < budget / 4) {
+    auto ev = std::move(s.backlog.front());
+    s.backlog.pop_front();
+    if (ev->seq > s.cursor)
+      send_one(ev);
+  }
+  if (!s.backlog.empty()) {
+    again(0);
+    return;
+  }
+  if (s.backlog_floor > s.cursor)
+    s.cursor = s.backlog_floor;
+  s.backlog_floor = 0;
   if (s.cursor >= st.ring_floor) {
     // The ring holds everything after the cursor.
-    size_t sent = 0;
     for (auto& ev : st.ring) {
       if (ev->seq <= s.cursor)
         continue;
-      if (sent == catch_up_chunk)
+      if (sent_bytes >= budget / 4)
         break;
-      if (matches(*s.req, *ev))
-        deliver(st, *s.req, ev);
-      s.cursor = ev->seq;
-      ++sent;
+      send_one(ev);
     }
-    if (s.cursor >= st.last_seq || st.ring.empty() || s.cursor >= st.ring.back()->seq) {
+    if (st.ring.empty() || s.cursor >= st.ring.back()->seq) {
       s.live = true;
       return;
     }
-    self->send(self, tick_atom::value, key.first, key.second, serial, uint64_t{0});
+    again(0);
     return;
   }
   auto req = std::make_shared<read_request>();
@@ -404,17 +438,18 @@ void pump(hospital_actor* self, sub_key key, uint64_t serial) {
           return;
         auto& s = i->second;
         s.reading = false;
-        for (auto& ev : page->events) {
-          if (ev->seq <= s.cursor)
-            continue;
-          if (matches(*s.req, *ev))
-            deliver(st, *s.req, ev);
-          s.cursor = ev->seq;
-        }
-        if (page->events.size() < catch_up_chunk && s.cursor < st.ring_floor) {
-          // Storage has nothing more after the cursor up to the ring: jump to the ring.
-          // (Events of this hospital up to ring_floor are all committed and were read.)
-          s.cursor = std::max(s.cursor, st.ring_floor);
+        for (auto& ev : page->events)
+          if (ev->seq > s.cursor)
+            s.backlog.push_back(ev);
+        if (page->events.size() < catch_up_chunk && st.ring_floor > s.cursor) {
+          // Storage had nothing more up to the ring when it was read: once the backlog is sent,
+          // continue from the ring. (Every event of this hospital up to ring_floor was committed
+          // before the read.)
+          auto floor = st.ring_floor;
+          if (s.backlog.empty())
+            s.cursor = std::max(s.cursor, floor);
+          else
+            s.backlog_floor = floor;
         }
         pump(self, key, serial);
       },

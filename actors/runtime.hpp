@@ -29,6 +29,10 @@ public:
     std::unique_lock<std::shared_mutex> g{mu_};
     map_[alert_id] = hospital_id;
   }
+  void erase(const std::string& alert_id) {
+    std::unique_lock<std::shared_mutex> g{mu_};
+    map_.erase(alert_id);
+  }
   std::optional<std::string> hospital_of(const std::string& alert_id) const {
     std::shared_lock<std::shared_mutex> g{mu_};
     auto i = map_.find(alert_id);

@@ -200,7 +200,15 @@ void loop::connect_one(conn& c) {
 void loop::service_once() {
   lws_service(ctx_, 0);
   const int64_t now = mono_ns();
-  if (publishing_) pump();
+  if (publishing_) {
+    // A publisher whose connection ended (an HTTP keep-alive timeout, a server close) comes back.
+    for (conn* p : publishers_)
+      if (p->state == conn_state::closed) {
+        p->state = conn_state::waiting;
+        connect_queue_.push_back(p);
+      }
+    pump();
+  }
   start_connects();
   if (pid_ > 0 && now >= next_sample_ns_) {
     next_sample_ns_ = now + 100'000'000;
