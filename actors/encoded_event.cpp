@@ -2,7 +2,7 @@
 
 namespace vigil {
 
-encoded_event_ptr make_encoded_event(uint64_t seq, std::string id, std::string type,
+std::shared_ptr<encoded_event> make_encoded_event(uint64_t seq, std::string id, std::string type,
                                      std::string alert_id, int urgency, std::string alert_type,
                                      std::string plain, std::string meta) {
   auto e = std::make_shared<encoded_event>();

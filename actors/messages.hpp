@@ -136,11 +136,14 @@ struct encoded_event {
   std::string plain_tail;
   /// `"id":"<id>","data":{"json":<plain>,"meta":<meta>}}` — the tail of a superjson data frame.
   std::string superjson_tail;
+  /// Steady-clock microseconds when the commit holding the event finished (0 for events read
+  /// back from storage): the start of the publish-to-write latency.
+  int64_t committed_us = 0;
 };
 using encoded_event_ptr = std::shared_ptr<const encoded_event>;
 
 /// Builds an encoded_event (tails included) from stored parts.
-encoded_event_ptr make_encoded_event(uint64_t seq, std::string id, std::string type,
+std::shared_ptr<encoded_event> make_encoded_event(uint64_t seq, std::string id, std::string type,
                                      std::string alert_id, int urgency, std::string alert_type,
                                      std::string plain, std::string meta);
 

@@ -12,6 +12,12 @@ namespace vigil {
 
 namespace {
 
+int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
 std::string event_id(const std::string& epoch, uint64_t seq) {
   return epoch + "-" + std::to_string(seq);
 }
@@ -42,6 +48,7 @@ void flush(storage_actor* self) {
   // Assign seqs and encode every event once.
   std::vector<storage::write_item> items;
   std::vector<std::shared_ptr<commit_reply>> replies;
+  std::vector<std::shared_ptr<encoded_event>> encoded;
   uint64_t seq = st.store->next_seq();
   for (auto& w : batch) {
     auto reply = std::make_shared<commit_reply>();
@@ -78,9 +85,10 @@ void flush(storage_actor* self) {
         idem.created_at = e.timestamp;
         item.idempotency = std::move(idem);
       }
-      reply->events.push_back(make_encoded_event(ev.seq, id, ev.type, ev.alert_id,
-                                                 ev.urgency_level, ev.alert_type, ev.payload,
-                                                 ev.meta));
+      auto enc = make_encoded_event(ev.seq, id, ev.type, ev.alert_id, ev.urgency_level,
+                                    ev.alert_type, ev.payload, ev.meta);
+      encoded.push_back(enc);
+      reply->events.push_back(std::move(enc));
       item.event = std::move(ev);
       items.push_back(std::move(item));
     }
@@ -97,6 +105,9 @@ void flush(storage_actor* self) {
   c.storage_commit_us_total += static_cast<uint64_t>(us);
   if (ok) {
     st.rt->last_seq = st.store->last_seq();
+    auto done_us = steady_us();
+    for (auto& e : encoded)
+      e->committed_us = done_us;
   } else {
     c.storage_commit_failures++;
     log::error("storage_commit_failed", {{"error", error}, {"items", items.size()}});

@@ -7,6 +7,27 @@
 
 namespace vigil {
 
+/// A Prometheus histogram with fixed buckets (seconds), updated with relaxed atomics.
+struct latency_histogram {
+  static constexpr double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                      0.025,  0.05,    0.1,    0.25,  0.5,    1.0};
+  static constexpr size_t bucket_count = sizeof(bounds) / sizeof(bounds[0]);
+  std::atomic<uint64_t> buckets[bucket_count + 1] = {}; // last: +Inf
+  std::atomic<uint64_t> count{0};
+  std::atomic<uint64_t> sum_us{0};
+  void observe_us(int64_t us) {
+    if (us < 0)
+      us = 0;
+    double s = static_cast<double>(us) / 1e6;
+    size_t i = 0;
+    while (i < bucket_count && s > bounds[i])
+      ++i;
+    buckets[i].fetch_add(1, std::memory_order_relaxed);
+    count.fetch_add(1, std::memory_order_relaxed);
+    sum_us.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
+  }
+};
+
 struct counters {
   std::atomic<uint64_t> connections_current{0};
   std::atomic<uint64_t> connections_opened{0};
@@ -32,6 +53,8 @@ struct counters {
   std::atomic<uint64_t> storage_commit_us_total{0};
   std::atomic<uint64_t> storage_commit_failures{0};
   std::atomic<uint64_t> escalations_fired{0};
+  /// From the commit of an event to the write of its frame to a subscriber's socket.
+  latency_histogram publish_to_write;
 
   static counters& get() {
     static counters instance;

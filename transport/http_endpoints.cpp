@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <cstdio>
 
 #include "actors/messages.hpp"
 #include "domain/json.hpp"
@@ -111,6 +112,23 @@ std::string metrics_body(const runtime& rt, size_t ws_connections) {
     metric(out, "vigil_rejected_requests_total", "counter",
            i == 0 ? "Calls answered with an error, by tRPC code." : nullptr,
            c.rejected_by_code[i], label.c_str());
+  }
+  {
+    auto& h = c.publish_to_write;
+    out += "# HELP vigil_publish_to_write_seconds From an event's commit to the write of its frame "
+           "to a subscriber's socket.\n# TYPE vigil_publish_to_write_seconds histogram\n";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= latency_histogram::bucket_count; ++i) {
+      cumulative += h.buckets[i].load(std::memory_order_relaxed);
+      char le[32] = "+Inf";
+      if (i < latency_histogram::bucket_count)
+        std::snprintf(le, sizeof le, "%g", latency_histogram::bounds[i]);
+      out += std::string{"vigil_publish_to_write_seconds_bucket{le=\""} + le + "\"} "
+             + std::to_string(cumulative) + "\n";
+    }
+    out += "vigil_publish_to_write_seconds_sum "
+           + std::to_string(static_cast<double>(h.sum_us.load()) / 1e6) + "\n";
+    out += "vigil_publish_to_write_seconds_count " + std::to_string(h.count.load()) + "\n";
   }
   metric(out, "vigil_alert_index_size", "gauge", "Alerts known to the routing index.",
          rt.alerts.size());

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <unordered_map>
@@ -501,8 +502,17 @@ struct server::impl {
       if (scratch.empty())
         break;
       s->wbuf.resize(LWS_PRE);
-      for (auto& f : scratch)
+      int64_t now_us = 0;
+      for (auto& f : scratch) {
         append_ws_frame(s->wbuf, f);
+        if (f.event && f.event->committed_us > 0) {
+          if (now_us == 0)
+            now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+          c.publish_to_write.observe_us(now_us - f.event->committed_us);
+        }
+      }
       size_t n = s->wbuf.size() - LWS_PRE;
       if (lws_write(wsi, reinterpret_cast<unsigned char*>(s->wbuf.data() + LWS_PRE), n,
                     LWS_WRITE_RAW) < static_cast<int>(n))
