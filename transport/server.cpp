@@ -3,11 +3,14 @@
 #include <caf/all.hpp>
 #include <libwebsockets.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <fstream>
+#include <optional>
 #include <unordered_map>
 
 #include "actors/connection.hpp"
@@ -114,6 +117,42 @@ std::vector<std::string> url_args(lws* wsi) {
     args.emplace_back(buf, static_cast<size_t>(n));
   }
   return args;
+}
+
+const char* mime_type(const std::string& path) {
+  auto dot = path.rfind('.');
+  auto ext = dot == std::string::npos ? std::string{} : path.substr(dot + 1);
+  if (ext == "html") return "text/html; charset=utf-8";
+  if (ext == "js" || ext == "mjs") return "text/javascript; charset=utf-8";
+  if (ext == "css") return "text/css; charset=utf-8";
+  if (ext == "json") return "application/json";
+  if (ext == "svg") return "image/svg+xml";
+  if (ext == "png") return "image/png";
+  if (ext == "ico") return "image/x-icon";
+  if (ext == "woff2") return "font/woff2";
+  return "application/octet-stream";
+}
+
+/// The web dashboard: a GET for `uri` under http.static-dir (`/` serves index.html). Paths with
+/// `..`, hidden files and anything that is not a regular file are not served.
+std::optional<http_response> static_file(const std::string& dir, const std::string& uri) {
+  auto path = url_decode(uri.substr(0, uri.find('?')));
+  if (path.empty() || path[0] != '/' || path.find("..") != std::string::npos
+      || path.find("/.") != std::string::npos || path.find('\0') != std::string::npos)
+    return std::nullopt;
+  if (path.back() == '/')
+    path += "index.html";
+  auto full = dir + path;
+  struct stat st{};
+  if (::stat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024)
+    return std::nullopt;
+  std::ifstream in{full, std::ios::binary};
+  if (!in)
+    return std::nullopt;
+  http_response r;
+  r.content_type = mime_type(full);
+  r.body.assign(std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{});
+  return r;
 }
 
 } // namespace
@@ -223,6 +262,12 @@ struct server::impl {
     if (uri.compare(0, api.size(), api) != 0) {
       if (get && handle_operational(uri, s))
         return 0;
+      if (get && !rt->cfg.static_dir.empty()) {
+        if (auto file = static_file(rt->cfg.static_dir, uri)) {
+          respond(s, std::move(*file));
+          return 0;
+        }
+      }
       http_response r;
       r.status = 404;
       r.body = R"({"error":"not found"})";
