@@ -1,4 +1,5 @@
 #include "actors/hospital.hpp"
+#include "actors/metrics.hpp"
 
 #include <caf/all.hpp>
 
@@ -33,8 +34,6 @@ struct subscriber {
   bool live = true;           // false while catching up (replay)
   bool reading = false;       // a storage page request is in flight
   uint64_t cursor = 0;        // last seq delivered or skipped during catch-up
-  uint64_t tick_gen = 0;      // metrics interval timer generation
-  uint64_t change_seen = 0;   // metrics: the last change this subscriber was sent
   uint64_t presence_seen = 0; // presence: likewise
   std::deque<encoded_event_ptr> backlog; // catch-up: read from storage, not sent yet
   uint64_t backlog_floor = 0; // catch-up: after the backlog, jump the cursor to this seq
@@ -56,8 +55,8 @@ struct hospital_state {
   // idempotency: key -> (reply, created_at); keys whose first call is still committing
   std::unordered_map<std::string, std::pair<json::value, int64_t>> idempotent;
   std::unordered_map<std::string, std::vector<caf::response_promise>> idempotent_pending;
-  bool metrics_flush_scheduled = false;
-  uint64_t changes = 0;          // changes that metrics subscribers must see
+  caf::actor metrics;            // this hospital's metrics actor
+  bool presence_flush_scheduled = false;
   uint64_t presence_changes = 0; // changes of the online list
 };
 
@@ -208,41 +207,29 @@ void send_resync(hospital_state& st, const subscribe_request& req, const char* r
 
 // ---- metrics and presence pushes -----------------------------------------------------------
 
-void push_metrics_now(hospital_actor* self) {
+/// Sends the current presence to every presence subscriber that has not seen the last change.
+void push_presence_now(hospital_actor* self) {
   auto& st = self->state;
-  auto now = st.rt->now();
-  bool any_metrics = false, any_presence = false;
+  std::optional<json::value> p;
   for (auto& [k, s] : st.subs) {
-    any_metrics |= s.req->kind == stream_kind::metrics;
-    any_presence |= s.req->kind == stream_kind::presence;
-  }
-  if (any_metrics) {
-    auto m = metrics(all_alerts(st), staff_online(st), now);
-    for (auto& [k, s] : st.subs)
-      if (s.req->kind == stream_kind::metrics && s.change_seen < st.changes) {
-        s.change_seen = st.changes;
-        st.rt->out->push_text(s.req->conn_id, item_frame(*s.req, m));
-      }
-  }
-  if (any_presence) {
-    auto p = presence_json(st, now);
-    for (auto& [k, s] : st.subs)
-      if (s.req->kind == stream_kind::presence && s.presence_seen < st.presence_changes) {
-        s.presence_seen = st.presence_changes;
-        st.rt->out->push_text(s.req->conn_id, item_frame(*s.req, p));
-      }
+    if (s.req->kind != stream_kind::presence || s.presence_seen >= st.presence_changes)
+      continue;
+    if (!p)
+      p = presence_json(st, st.rt->now());
+    s.presence_seen = st.presence_changes;
+    st.rt->out->push_text(s.req->conn_id, item_frame(*s.req, *p));
   }
 }
 
-/// Records a change and coalesces metrics/presence updates: one push after the current burst
-/// of messages, to every subscriber that has not seen this change yet.
-void schedule_metrics(hospital_actor* self, bool presence_changed = false) {
-  ++self->state.changes;
-  if (presence_changed)
-    ++self->state.presence_changes;
-  if (self->state.metrics_flush_scheduled)
+/// The set of online users changed: the metrics actor learns the new staffOnline at once;
+/// presence subscribers get one item after the current burst of messages.
+void presence_changed(hospital_actor* self) {
+  auto& st = self->state;
+  ++st.presence_changes;
+  self->send(st.metrics, presence_atom::value, static_cast<int64_t>(staff_online(st)));
+  if (st.presence_flush_scheduled)
     return;
-  self->state.metrics_flush_scheduled = true;
+  st.presence_flush_scheduled = true;
   self->send(self, metrics_atom::value);
 }
 
@@ -279,7 +266,6 @@ void publish(hospital_actor* self, const encoded_event_ptr& ev) {
   for (auto& [k, s] : st.subs)
     if (s.live && matches(*s.req, *ev))
       deliver(st, *s.req, ev);
-  schedule_metrics(self);
 }
 
 using reply_fn = std::function<json::value(const alert&)>;
@@ -295,6 +281,7 @@ void commit_transition(hospital_actor* self, transition t, reply_fn make_reply,
   if (auto i = st.alerts.find(id); i != st.alerts.end())
     previous = i->second;
   auto reply = make_reply(t.next);
+  auto committed = std::make_shared<const alert>(t.next);
   st.alerts[id] = t.next;
   if (!previous)
     st.rt->alerts.put(id, st.hospital_id);
@@ -342,6 +329,7 @@ void commit_transition(hospital_actor* self, transition t, reply_fn make_reply,
           return;
         }
         publish(self, r->events.front());
+        self->send(self->state.metrics, committed);
         auto result = call_result::success(reply);
         if (idem_key) {
           auto& st = self->state;
@@ -498,16 +486,12 @@ void start_subscription(hospital_actor* self, const subscribe_ptr& req) {
   auto online_before = online_signature(st);
   auto& placed = st.subs[key] = s;
   if (online_signature(st) != online_before)
-    schedule_metrics(self, true);
-  placed.change_seen = st.changes;
+    presence_changed(self);
   placed.presence_seen = st.presence_changes;
   switch (req->kind) {
     case stream_kind::metrics:
-      out.push_text(req->conn_id,
-                    item_frame(*req, metrics(all_alerts(st), staff_online(st), now)));
-      placed.tick_gen = 1;
-      self->delayed_send(self, milliseconds(req->interval_ms), tick_atom::value, key.first,
-                         key.second, placed.serial, placed.tick_gen);
+      // The metrics actor sends the items (after the staffOnline update sent just above).
+      self->send(st.metrics, req);
       return;
     case stream_kind::presence: {
       out.push_text(req->conn_id, item_frame(*req, presence_json(st, now)));
@@ -539,13 +523,15 @@ void stop_subscription(hospital_actor* self, uint64_t conn, const std::string& k
   auto i = st.subs.find({conn, key});
   if (i == st.subs.end())
     return;
-  if (send_stopped)
+  if (i->second.req->kind == stream_kind::metrics)
+    self->send(st.metrics, unsubscribe_atom::value, conn, key); // it sends `stopped`
+  else if (send_stopped)
     st.rt->out->push_text(conn, trpc::ws_stopped(i->second.req->id, i->second.req->jsonrpc));
   auto online_before = online_signature(st);
   st.subs.erase(i);
   counters::get().subscriptions_current--;
   if (online_signature(st) != online_before)
-    schedule_metrics(self, true);
+    presence_changed(self);
 }
 
 // ---- calls ---------------------------------------------------------------------------------
@@ -670,8 +656,6 @@ caf::result<call_result_ptr> handle_query(hospital_actor* self, const call& c) {
         return call_result::failure(trpc_code::not_found, "Alert not found");
       return call_result::success(to_json(*a, true));
     }
-    case procedure::get_metrics:
-      return call_result::success(metrics(all_alerts(st), staff_online(st), now));
     case procedure::get_escalation_status: {
       auto* a = find_alert();
       if (a == nullptr)
@@ -682,8 +666,6 @@ caf::result<call_result_ptr> handle_query(hospital_actor* self, const call& c) {
       return call_result::success(active_escalations(all_alerts(st), st.rt->cfg.escalation, now));
     case procedure::get_alert_history:
       return call_result::success(alert_history(all_alerts(st), c.input));
-    case procedure::get_alert_stats:
-      return call_result::success(alert_stats(all_alerts(st), now));
     case procedure::get_alert_timeline: {
       auto* a = find_alert();
       if (a == nullptr)
@@ -737,6 +719,7 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
   st.ring_floor = snap->last_seq_of_hospital;
   for (auto& a : snap->alerts)
     st.alerts.emplace(a.id, a);
+  st.metrics = spawn_metrics(self, st.rt, st.hospital_id, snap->alerts);
   for (auto& [k, v] : snap->idempotency) {
     std::string err;
     if (auto reply = json::parse(v.first, &err)) {
@@ -756,6 +739,17 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
     schedule_escalation(self, *a);
   return {
     [=](const call_ptr& c) -> caf::result<call_result_ptr> {
+      if (c->proc->id == procedure::get_metrics || c->proc->id == procedure::get_alert_stats) {
+        // Answered by the metrics actor, from the same state that feeds subscribeToMetrics.
+        auto rp = self->make_response_promise<call_result_ptr>();
+        self->request(self->state.metrics, caf::infinite, c)
+          .then([=](const call_result_ptr& r) mutable { rp.deliver(r); },
+                [=](caf::error&) mutable {
+                  rp.deliver(call_result::failure(trpc_code::internal_server_error,
+                                                  "Internal server error"));
+                });
+        return rp;
+      }
       if (c->proc->kind == proc_kind::mutation)
         return handle_mutation(self, *c);
       return handle_query(self, *c);
@@ -775,8 +769,9 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
           ++i;
         }
       }
+      self->send(st.metrics, drop_atom::value, conn);
       if (online_signature(st) != online_before)
-        schedule_metrics(self, true);
+        presence_changed(self);
     },
     [=](escalate_atom, const std::string& alert_id, uint64_t gen) {
       auto& st = self->state;
@@ -806,21 +801,11 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
       auto i = st.subs.find({conn, key});
       if (i == st.subs.end() || i->second.serial != serial)
         return;
-      if (gen == 0) { // catch-up continuation
-        pump(self, {conn, key}, serial);
-        return;
-      }
-      auto& s = i->second;
-      if (s.req->kind != stream_kind::metrics || s.tick_gen != gen)
-        return;
-      st.rt->out->push_text(conn, item_frame(*s.req, metrics(all_alerts(st), staff_online(st),
-                                                              st.rt->now())));
-      self->delayed_send(self, milliseconds(s.req->interval_ms), tick_atom::value, conn, key,
-                         serial, gen);
+      pump(self, {conn, key}, serial); // catch-up continuation
     },
     [=](metrics_atom) {
-      self->state.metrics_flush_scheduled = false;
-      push_metrics_now(self);
+      self->state.presence_flush_scheduled = false;
+      push_presence_now(self);
     },
     [=](caf::get_atom) {
       // Inspection: (alerts, subscribers, ring depth, mailbox size).

@@ -1,0 +1,149 @@
+#include "actors/metrics.hpp"
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <map>
+#include <unordered_map>
+
+#include "domain/queries.hpp"
+#include "domain/trpc.hpp"
+
+namespace vigil {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+struct metrics_subscriber {
+  subscribe_ptr req;
+  uint64_t serial = 0;
+  uint64_t change_seen = 0;   // the last change this subscriber was sent
+};
+
+struct metrics_state {
+  static inline const char* name = "vigil.metrics";
+  runtime_ptr rt;
+  std::string hospital_id;
+  std::unordered_map<std::string, alert> alerts;
+  int64_t staff_online = 0;
+  std::map<std::pair<uint64_t, std::string>, metrics_subscriber> subs;
+  uint64_t next_serial = 1;
+  uint64_t changes = 0;
+  bool flush_scheduled = false;
+};
+
+using metrics_actor = caf::stateful_actor<metrics_state>;
+
+json::value current(const metrics_state& st) {
+  alert_list list;
+  list.reserve(st.alerts.size());
+  for (auto& kv : st.alerts)
+    list.push_back(&kv.second);
+  return metrics(list, static_cast<int>(st.staff_online), st.rt->now());
+}
+
+void push_item(metrics_state& st, const subscribe_request& req, const json::value& m) {
+  st.rt->out->push_text(req.conn_id, trpc::ws_data(req.id, req.jsonrpc, m, req.superjson));
+}
+
+/// Records a change; one item goes to every subscriber after the current burst of messages.
+void changed(metrics_actor* self) {
+  auto& st = self->state;
+  ++st.changes;
+  if (st.flush_scheduled || st.subs.empty())
+    return;
+  st.flush_scheduled = true;
+  self->send(self, metrics_atom::value);
+}
+
+caf::behavior metrics_behavior(metrics_actor* self, runtime_ptr rt, std::string hospital_id,
+                               std::vector<alert> alerts) {
+  auto& st = self->state;
+  st.rt = std::move(rt);
+  st.hospital_id = std::move(hospital_id);
+  for (auto& a : alerts)
+    st.alerts.emplace(a.id, std::move(a));
+  return {
+    [=](const alert_ptr& a) {
+      self->state.alerts[a->id] = *a;
+      changed(self);
+    },
+    [=](presence_atom, int64_t staff) {
+      if (self->state.staff_online == staff)
+        return;
+      self->state.staff_online = staff;
+      changed(self);
+    },
+    [=](const subscribe_ptr& req) {
+      auto& st = self->state;
+      auto& s = st.subs[{req->conn_id, req->key}];
+      s.req = req;
+      s.serial = st.next_serial++;
+      s.change_seen = st.changes;
+      push_item(st, *req, current(st));
+      self->delayed_send(self, milliseconds(req->interval_ms), tick_atom::value, req->conn_id,
+                         req->key, s.serial);
+    },
+    [=](unsubscribe_atom, uint64_t conn, const std::string& key) {
+      auto& st = self->state;
+      auto i = st.subs.find({conn, key});
+      if (i == st.subs.end())
+        return;
+      st.rt->out->push_text(conn, trpc::ws_stopped(i->second.req->id, i->second.req->jsonrpc));
+      st.subs.erase(i);
+    },
+    [=](drop_atom, uint64_t conn) {
+      auto& st = self->state;
+      for (auto i = st.subs.begin(); i != st.subs.end();)
+        i = i->first.first == conn ? st.subs.erase(i) : std::next(i);
+    },
+    [=](tick_atom, uint64_t conn, const std::string& key, uint64_t serial) {
+      auto& st = self->state;
+      auto i = st.subs.find({conn, key});
+      if (i == st.subs.end() || i->second.serial != serial)
+        return;
+      push_item(st, *i->second.req, current(st));
+      self->delayed_send(self, milliseconds(i->second.req->interval_ms), tick_atom::value, conn,
+                         key, serial);
+    },
+    [=](metrics_atom) {
+      auto& st = self->state;
+      st.flush_scheduled = false;
+      std::optional<json::value> m;
+      for (auto& [k, s] : st.subs) {
+        if (s.change_seen >= st.changes)
+          continue;
+        if (!m)
+          m = current(st);
+        s.change_seen = st.changes;
+        push_item(st, *s.req, *m);
+      }
+    },
+    [=](const call_ptr& c) -> call_result_ptr {
+      auto& st = self->state;
+      if (c->proc->id == procedure::get_alert_stats) {
+        alert_list list;
+        list.reserve(st.alerts.size());
+        for (auto& kv : st.alerts)
+          list.push_back(&kv.second);
+        return call_result::success(alert_stats(list, st.rt->now()));
+      }
+      return call_result::success(current(st));
+    },
+    [=](caf::get_atom) {
+      return std::vector<uint64_t>{self->state.alerts.size(), self->state.subs.size(),
+                                   self->mailbox().size()};
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_metrics(caf::local_actor* parent, runtime_ptr rt, std::string hospital_id,
+                         const std::vector<alert>& alerts) {
+  return parent->spawn<caf::linked>(metrics_behavior, std::move(rt), std::move(hospital_id),
+                                    alerts);
+}
+
+} // namespace vigil
