@@ -27,8 +27,9 @@ caf::behavior directory_behavior(directory_actor* self, runtime_ptr rt) {
     auto& hs = self->state.hospitals;
     for (auto i = hs.begin(); i != hs.end(); ++i) {
       if (i->second.address() == dm.source) {
-        log::error("hospital_actor_down", {{"hospital", i->first},
-                                           {"reason", caf::to_string(dm.reason)}});
+        if (dm.reason != caf::exit_reason::user_shutdown && dm.reason != caf::exit_reason::normal)
+          log::error("hospital_actor_down", {{"hospital", i->first},
+                                             {"reason", caf::to_string(dm.reason)}});
         hs.erase(i);
         break;
       }

@@ -6,7 +6,9 @@
 // readable in the test output.
 
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import {
+  chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +25,38 @@ export const VIGIL_BIN =
 const START_TIMEOUT_MS = Number(process.env.VIGIL_START_TIMEOUT_MS || 15000);
 const STOP_TIMEOUT_MS = 10000;
 
+/** Blocks the thread for `ms` (start-up only: waiting for a rebuild of the binary to finish). */
+function blockFor(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Copies the binary once it is complete: a linker that is still writing it keeps touching its
+ * mtime, so wait (up to 60 s) until it is 2 s old, an ELF file, and unchanged across the copy.
+ */
+function copyStableBinary(src, dest) {
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    try {
+      const before = statSync(src);
+      if (Date.now() - before.mtimeMs >= 2000 && before.size > 4) {
+        copyFileSync(src, dest);
+        const after = statSync(src);
+        const head = Buffer.alloc(4);
+        const fd = openSync(dest, 'r');
+        readSync(fd, head, 0, 4, 0);
+        closeSync(fd);
+        if (after.mtimeMs === before.mtimeMs && after.size === before.size && statSync(dest).size === before.size
+            && head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return;
+      }
+    } catch (e) {
+      if (e.code !== 'ENOENT') throw e; // the linker replaces the file: try again
+    }
+    if (Date.now() > deadline) { copyFileSync(src, dest); return; }
+    blockFor(500);
+  }
+}
+
 // One private copy of the binary per test process: a rebuild of build/vigild in the middle of a
 // run (restart tests spawn it again) then cannot mix two builds or fail with ETXTBSY/EACCES.
 let privateBin;
@@ -34,7 +68,7 @@ function binary() {
   try {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vigild-bin-'));
     const copy = path.join(dir, 'vigild');
-    copyFileSync(VIGIL_BIN, copy);
+    copyStableBinary(VIGIL_BIN, copy);
     chmodSync(copy, 0o755);
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
     privateBin = copy;
@@ -106,6 +140,8 @@ export class VigilServer {
    * @param {string} [opts.tiers] value for --escalation.tiers
    * @param {string[]} [opts.args] extra --key=value arguments
    * @param {object} [opts.env] extra environment variables
+   * @param {number} [opts.fdLimit] start under `ulimit -n <fdLimit>` (soft and hard), via bash + exec
+   *   so the child pid is vigild's own
    */
   constructor(opts = {}) {
     this.requestedPort = opts.port ?? 0;
@@ -115,6 +151,7 @@ export class VigilServer {
     this.tiers = opts.tiers;
     this.extraArgs = opts.args || [];
     this.extraEnv = opts.env || {};
+    this.fdLimit = opts.fdLimit;
     this.port = undefined;
     this.child = undefined;
     this.stderrLines = [];
@@ -126,6 +163,8 @@ export class VigilServer {
   get httpUrl() { return `http://127.0.0.1:${this.port}`; }
   get wsUrl() { return `ws://127.0.0.1:${this.port}/api/trpc`; }
   get trpcUrl() { return `${this.httpUrl}/api/trpc`; }
+  /** Pid of the running process (undefined when stopped). */
+  get pid() { return this.child?.pid; }
 
   /** All stderr collected so far (all generations). */
   logs() { return this.stderrLines.join('\n'); }
@@ -153,7 +192,11 @@ export class VigilServer {
     this.generation += 1;
     const gen = this.generation;
     this.stderrLines.push(`--- e2e: start #${gen}: ${VIGIL_BIN} ${this.args(port).join(' ').replace(this.secret, '<secret>')}`);
-    const child = spawn(bin, this.args(port), {
+    // With fdLimit, bash lowers the limit and then execs vigild (same pid, so kill and /proc work).
+    const [cmd, argv] = this.fdLimit
+      ? ['bash', ['-c', `ulimit -n ${Number(this.fdLimit)} && exec "$0" "$@"`, bin, ...this.args(port)]]
+      : [bin, this.args(port)];
+    const child = spawn(cmd, argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.extraEnv },
     });

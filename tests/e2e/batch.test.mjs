@@ -4,12 +4,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { useServer, team } from './lib/fixture.mjs';
-import { LATER_SKIP } from './lib/later.mjs';
 import { alertInput, collect, newHospital, rejectsTrpc } from './lib/clients.mjs';
 
 const UNKNOWN = '0b7c6f0e-4f59-4a3e-9a53-2f6f1f0d9c11';
 
-describe('batch mutations', { skip: LATER_SKIP }, () => {
+describe('batch mutations', () => {
   const ctx = useServer();
 
   test('batchAcknowledgeAlerts: successes in order, per-alert errors with the single-call messages', async () => {

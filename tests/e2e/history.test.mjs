@@ -4,10 +4,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { useServer, team } from './lib/fixture.mjs';
-import { LATER_SKIP } from './lib/later.mjs';
 import { alertInput, assertAlertShape, collect, ms, newHospital, rejectsTrpc } from './lib/clients.mjs';
 
-describe('history queries', { skip: LATER_SKIP }, () => {
+describe('history queries', () => {
   const ctx = useServer();
 
   test('getAlertTimeline: the stored events of the alert, oldest first, as the stream delivered them', async () => {

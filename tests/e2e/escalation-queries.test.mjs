@@ -4,10 +4,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { useServer, team } from './lib/fixture.mjs';
-import { LATER_SKIP } from './lib/later.mjs';
 import { alertInput, assertTimestamp, ms, newHospital, rejectsTrpc } from './lib/clients.mjs';
 
-describe('escalation queries', { skip: LATER_SKIP }, () => {
+describe('escalation queries', () => {
   const ctx = useServer();
 
   for (const sj of [true, false]) {

@@ -4,11 +4,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { useServer, team } from './lib/fixture.mjs';
-import { LATER_SKIP } from './lib/later.mjs';
 import { alertInput, assertErrorFrame, assertTimestamp, collect, ms, newHospital } from './lib/clients.mjs';
 import { mintToken } from './lib/tokens.mjs';
 
-describe('subscribeToAlert and subscribeToPresence', { skip: LATER_SKIP }, () => {
+describe('subscribeToAlert and subscribeToPresence', () => {
   const ctx = useServer();
 
   test('subscribeToAlert: only that alert, result.id on every frame, open after resolve, replay by lastEventId', async () => {
