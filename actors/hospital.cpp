@@ -51,6 +51,7 @@ struct hospital_state {
   uint64_t ring_floor = 0;    // every event of this hospital with seq > ring_floor is in the ring
   uint64_t last_seq = 0;      // newest seq of this hospital's stream
   std::map<sub_key, subscriber> subs;
+  std::vector<std::pair<uint64_t, out_frame>> fanout; // reused by publish()
   uint64_t next_serial = 1;
   // idempotency: key -> (reply, created_at); keys whose first call is still committing
   std::unordered_map<std::string, std::pair<json::value, int64_t>> idempotent;
@@ -263,9 +264,14 @@ void publish(hospital_actor* self, const encoded_event_ptr& ev) {
     st.ring.pop_front();
   }
   counters::get().events_published++;
+  // One lock on the outbox for the whole fan-out.
+  st.fanout.clear();
   for (auto& [k, s] : st.subs)
     if (s.live && matches(*s.req, *ev))
-      deliver(st, *s.req, ev);
+      st.fanout.emplace_back(s.req->conn_id, out_frame{s.req->prefix, ev, s.req->superjson});
+  counters::get().events_delivered += st.fanout.size();
+  if (!st.fanout.empty())
+    st.rt->out->push_many(st.fanout);
 }
 
 using reply_fn = std::function<json::value(const alert&)>;

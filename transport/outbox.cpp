@@ -13,6 +13,11 @@ void outbox::set_context(lws_context* ctx) {
 
 void outbox::mark_dirty_locked(uint64_t conn, std::unique_lock<std::mutex>& lock) {
   dirty_.push_back(conn);
+  wake_locked(lock);
+}
+
+
+void outbox::wake_locked(std::unique_lock<std::mutex>& lock) {
   bool wake = !wake_pending_;
   wake_pending_ = true;
   auto* ctx = ctx_;
@@ -21,8 +26,7 @@ void outbox::mark_dirty_locked(uint64_t conn, std::unique_lock<std::mutex>& lock
     lws_cancel_service(ctx);
 }
 
-bool outbox::push(uint64_t conn, out_frame f) {
-  std::unique_lock<std::mutex> lock{mu_};
+bool outbox::push_locked(uint64_t conn, out_frame&& f, bool* dirty) {
   auto i = queues_.find(conn);
   if (i == queues_.end() || (i->second.close.requested && !i->second.close.drain))
     return false;
@@ -34,14 +38,37 @@ bool outbox::push(uint64_t conn, out_frame f) {
     q.bytes = 0;
     q.close = close_request{true, close_code::slow_consumer, "slow consumer", false};
     counters::get().slow_consumer_closes++;
-    mark_dirty_locked(conn, lock);
+    dirty_.push_back(conn);
+    *dirty = true;
     return false;
   }
   q.bytes += n;
   q.frames.push_back(std::move(f));
-  if (q.frames.size() == 1)
-    mark_dirty_locked(conn, lock);
+  if (q.frames.size() == 1) {
+    dirty_.push_back(conn);
+    *dirty = true;
+  }
   return true;
+}
+
+bool outbox::push(uint64_t conn, out_frame f) {
+  std::unique_lock<std::mutex> lock{mu_};
+  bool dirty = false;
+  bool queued = push_locked(conn, std::move(f), &dirty);
+  if (dirty)
+    wake_locked(lock);
+  return queued;
+}
+
+size_t outbox::push_many(std::vector<std::pair<uint64_t, out_frame>>& frames) {
+  std::unique_lock<std::mutex> lock{mu_};
+  bool dirty = false;
+  size_t queued = 0;
+  for (auto& [conn, f] : frames)
+    queued += push_locked(conn, std::move(f), &dirty) ? 1 : 0;
+  if (dirty)
+    wake_locked(lock);
+  return queued;
 }
 
 void outbox::respond(uint64_t conn, http_response r) {

@@ -79,6 +79,9 @@ public:
   /// would take the queue over budget: the connection is then closed with 4008 and its queue
   /// dropped (the client resumes by lastEventId).
   bool push(uint64_t conn, out_frame f);
+  /// Queues one frame for each of many connections under one lock (fan-out of one event).
+  /// Budget rules as for push(); returns how many frames were queued.
+  size_t push_many(std::vector<std::pair<uint64_t, out_frame>>& frames);
   /// Queues a plain text frame.
   bool push_text(uint64_t conn, std::string text) { return push(conn, out_frame{std::move(text), nullptr, false}); }
   /// Sets the response of an HTTP request.
@@ -121,6 +124,11 @@ private:
     close_request close;
   };
   void mark_dirty_locked(uint64_t conn, std::unique_lock<std::mutex>& lock);
+  /// Wakes the lws thread unless a wake-up is already pending; releases the lock.
+  void wake_locked(std::unique_lock<std::mutex>& lock);
+  /// push() without the lock and the wake-up; true when queued, sets *dirty when the
+  /// connection needs the lws thread.
+  bool push_locked(uint64_t conn, out_frame&& f, bool* dirty);
 
   size_t budget_;
   std::mutex mu_;
