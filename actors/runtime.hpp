@@ -25,9 +25,13 @@ namespace vigil {
 /// hospital actors when alerts are created, read by every connection.
 class alert_index {
 public:
-  void put(const std::string& alert_id, const std::string& hospital_id) {
+  void put(std::string alert_id, std::string hospital_id) {
     std::unique_lock<std::shared_mutex> g{mu_};
-    map_[alert_id] = hospital_id;
+    map_.insert_or_assign(std::move(alert_id), std::move(hospital_id));
+  }
+  void reserve(size_t n) {
+    std::unique_lock<std::shared_mutex> g{mu_};
+    map_.reserve(n);
   }
   void erase(const std::string& alert_id) {
     std::unique_lock<std::shared_mutex> g{mu_};

