@@ -44,7 +44,7 @@ caf::behavior directory_behavior(directory_actor* self, runtime_ptr rt) {
       auto& waiters = st.loading[hospital];
       waiters.push_back(rp);
       if (waiters.size() == 1) {
-        self->request(st.rt->storage, caf::infinite, load_atom::value, hospital)
+        self->request(st.rt->reader(), caf::infinite, load_atom::value, hospital)
           .then(
             [=](const hospital_snapshot_ptr& snap) {
               auto& st = self->state;

@@ -423,7 +423,7 @@ void pump(hospital_actor* self, sub_key key, uint64_t serial) {
   req->after_seq = s.cursor;
   req->limit = catch_up_chunk;
   s.reading = true;
-  self->request(st.rt->storage, caf::infinite, read_atom::value, read_request_ptr{req})
+  self->request(st.rt->reader(), caf::infinite, read_atom::value, read_request_ptr{req})
     .then(
       [=](const event_page_ptr& page) {
         auto& st = self->state;
@@ -683,7 +683,7 @@ caf::result<call_result_ptr> handle_query(hospital_actor* self, const call& c) {
       req->after_seq = 0;
       req->limit = 10000;
       auto alert_id = a->id;
-      self->request(st.rt->storage, caf::infinite, read_atom::value, read_request_ptr{req})
+      self->request(st.rt->reader(), caf::infinite, read_atom::value, read_request_ptr{req})
         .then(
           [=](const event_page_ptr& page) mutable {
             auto& st = self->state;

@@ -103,6 +103,8 @@ struct runtime {
   std::atomic<uint64_t> last_seq{0};           // newest committed seq (any hospital)
   std::atomic<uint64_t> pruned_through{0};     // events with seq <= this may be gone
   caf::actor storage;
+  caf::actor storage_reader;                   // reads; falls back to `storage` when unset
+  const caf::actor& reader() const { return storage_reader ? storage_reader : storage; }
   caf::actor directory;
   int64_t started_ms = 0;
   std::atomic<bool> stopping{false};

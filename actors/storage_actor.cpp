@@ -124,6 +124,62 @@ void flush(storage_actor* self) {
   }
 }
 
+/// A hospital's snapshot: its alerts, its newest seq, its recent idempotency keys.
+hospital_snapshot_ptr load_snapshot(storage::event_store& store, const runtime& rt,
+                                    const std::string& hospital) {
+  auto snap = std::make_shared<hospital_snapshot>();
+  snap->hospital_id = hospital;
+  for (auto& row : store.load_alerts(hospital)) {
+    std::string err;
+    auto v = json::parse(row.json, &err);
+    std::optional<alert> a;
+    if (v)
+      a = alert_from_json(*v);
+    if (!a) {
+      log::error("storage_alert_unreadable", {{"alert", row.id}});
+      continue;
+    }
+    snap->alerts.push_back(std::move(*a));
+  }
+  snap->last_seq_of_hospital = store.last_seq_of_hospital(hospital);
+  for (auto& row : store.load_idempotency(hospital, rt.now() - 24LL * 3600 * 1000))
+    snap->idempotency.emplace(row.key, std::make_pair(row.reply_json, row.created_at));
+  return snap;
+}
+
+/// A page of stored events of a hospital or of one alert.
+event_page_ptr read_page(storage::event_store& store, const runtime& rt, const read_request& req) {
+  auto page = std::make_shared<event_page>();
+  auto rows = req.alert_id.empty() ? store.events_after(req.hospital_id, req.after_seq, req.limit)
+                                   : store.alert_events_after(req.alert_id, req.after_seq, req.limit);
+  page->events.reserve(rows.size());
+  for (auto& row : rows)
+    page->events.push_back(encode_stored(rt.epoch, row));
+  return page;
+}
+
+struct reader_state {
+  static inline const char* name = "vigil.storage_reader";
+  runtime_ptr rt;
+  std::shared_ptr<storage::event_store> store;
+};
+
+using reader_actor = caf::stateful_actor<reader_state>;
+
+caf::behavior reader_behavior(reader_actor* self, runtime_ptr rt,
+                              std::shared_ptr<storage::event_store> store) {
+  self->state.rt = std::move(rt);
+  self->state.store = std::move(store);
+  return {
+    [=](load_atom, const std::string& hospital) {
+      return load_snapshot(*self->state.store, *self->state.rt, hospital);
+    },
+    [=](read_atom, const read_request_ptr& req) {
+      return read_page(*self->state.store, *self->state.rt, *req);
+    },
+  };
+}
+
 caf::behavior storage_behavior(storage_actor* self, runtime_ptr rt,
                                std::shared_ptr<storage::event_store> store) {
   self->state.rt = std::move(rt);
@@ -141,37 +197,11 @@ caf::behavior storage_behavior(storage_actor* self, runtime_ptr rt,
       return rp;
     },
     [=](flush_atom) { flush(self); },
-    [=](load_atom, const std::string& hospital) -> hospital_snapshot_ptr {
-      auto& st = self->state;
-      auto snap = std::make_shared<hospital_snapshot>();
-      snap->hospital_id = hospital;
-      for (auto& row : st.store->load_alerts(hospital)) {
-        std::string err;
-        auto v = json::parse(row.json, &err);
-        std::optional<alert> a;
-        if (v)
-          a = alert_from_json(*v);
-        if (!a) {
-          log::error("storage_alert_unreadable", {{"alert", row.id}});
-          continue;
-        }
-        snap->alerts.push_back(std::move(*a));
-      }
-      snap->last_seq_of_hospital = st.store->last_seq_of_hospital(hospital);
-      for (auto& row : st.store->load_idempotency(hospital, st.rt->now() - 24LL * 3600 * 1000))
-        snap->idempotency.emplace(row.key, std::make_pair(row.reply_json, row.created_at));
-      return snap;
+    [=](load_atom, const std::string& hospital) {
+      return load_snapshot(*self->state.store, *self->state.rt, hospital);
     },
-    [=](read_atom, const read_request_ptr& req) -> event_page_ptr {
-      auto& st = self->state;
-      auto page = std::make_shared<event_page>();
-      auto rows = req->alert_id.empty()
-                    ? st.store->events_after(req->hospital_id, req->after_seq, req->limit)
-                    : st.store->alert_events_after(req->alert_id, req->after_seq, req->limit);
-      page->events.reserve(rows.size());
-      for (auto& row : rows)
-        page->events.push_back(encode_stored(st.rt->epoch, row));
-      return page;
+    [=](read_atom, const read_request_ptr& req) {
+      return read_page(*self->state.store, *self->state.rt, *req);
     },
     [=](probe_atom) -> bool {
       std::string err;
@@ -201,6 +231,11 @@ caf::behavior storage_behavior(storage_actor* self, runtime_ptr rt,
 }
 
 } // namespace
+
+caf::actor spawn_storage_reader(caf::actor_system& sys, runtime_ptr rt,
+                                std::shared_ptr<storage::event_store> store) {
+  return sys.spawn<caf::detached>(reader_behavior, std::move(rt), std::move(store));
+}
 
 encoded_event_ptr encode_stored(const std::string& epoch, const storage::stored_event& e) {
   return make_encoded_event(e.seq, event_id(epoch, e.seq), e.type, e.alert_id, e.urgency_level,

@@ -19,6 +19,12 @@ namespace vigil {
 caf::actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
                          std::shared_ptr<storage::event_store> store, bool detached = true);
 
+/// Spawns the storage reader on its own thread: hospital warm-ups (load_atom) and replay pages
+/// (read_atom) from a second, read-only SQLite connection, so reads never wait behind commits and
+/// commits never wait behind a large read (WAL lets both run at once).
+caf::actor spawn_storage_reader(caf::actor_system& sys, runtime_ptr rt,
+                                std::shared_ptr<storage::event_store> store);
+
 /// Decodes a stored event into an encoded_event.
 encoded_event_ptr encode_stored(const std::string& epoch, const storage::stored_event& e);
 

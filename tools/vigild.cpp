@@ -41,6 +41,8 @@ void stop_actors(caf::actor_system& sys, runtime& rt) {
   self->request(rt.storage, 5s, probe_atom::value).receive([](bool) {}, [](caf::error&) {});
   self->monitor(rt.storage);
   self->send_exit(rt.storage, caf::exit_reason::user_shutdown);
+  if (rt.storage_reader)
+    self->send_exit(rt.storage_reader, caf::exit_reason::user_shutdown);
   self->receive([](const caf::down_msg&) {}, caf::after(5s) >> [] {});
 }
 
@@ -119,7 +121,16 @@ int main(int argc, char** argv) {
   caf_cfg.set("logger.verbosity", caf::atom("quiet"));
   caf_cfg.load<caf::io::middleman>(); // publishes the inspector
   caf::actor_system sys{caf_cfg};
+  storage::open_options reader_opts;
+  reader_opts.read_only = true;
+  std::shared_ptr<storage::event_store> reader{
+    storage::event_store::open(cfg.db_path, reader_opts, &error)};
+  if (!reader) {
+    log::error("storage_open_failed", {{"path", cfg.db_path}, {"error", error}});
+    return 1;
+  }
   rt->storage = spawn_storage(sys, rt, std::move(store));
+  rt->storage_reader = spawn_storage_reader(sys, rt, std::move(reader));
   rt->directory = spawn_directory(sys, rt);
   caf::actor inspector;
   if (!start_inspector(sys, rt, inspector)) {
