@@ -50,7 +50,9 @@ struct hospital_state {
   std::deque<encoded_event_ptr> ring;
   uint64_t ring_floor = 0;    // every event of this hospital with seq > ring_floor is in the ring
   uint64_t last_seq = 0;      // newest seq of this hospital's stream
-  std::map<sub_key, subscriber> subs;
+  std::map<sub_key, subscriber> subs;   // ordered by connection: drop() finds a connection's at once
+  std::unordered_map<std::string, int> user_refs; // live subscriptions per user (staffOnline)
+  size_t presence_subs = 0;
   std::vector<std::pair<uint64_t, out_frame>> fanout; // reused by publish()
   uint64_t next_serial = 1;
   // idempotency: key -> (reply, created_at); keys whose first call is still committing
@@ -123,23 +125,31 @@ json::value presence_json(const hospital_state& st, int64_t now) {
   return v;
 }
 
-/// Who is online and since when: changes exactly when presence subscribers must hear of it.
-std::string online_signature(const hospital_state& st) {
-  std::string sig;
-  for (auto& u : online_users(st)) {
-    sig += u.user_id;
-    sig += '@';
-    sig += std::to_string(u.since);
-    sig += ';';
-  }
-  return sig;
+int staff_online(const hospital_state& st) {
+  return static_cast<int>(st.user_refs.size());
 }
 
-int staff_online(const hospital_state& st) {
-  std::set<std::string> users;
-  for (auto& [k, s] : st.subs)
-    users.insert(s.req->who->sub);
-  return static_cast<int>(users.size());
+/// Counts a new subscription of its user; true when presence subscribers must hear of it.
+/// Incremental, so a storm of subscriptions costs O(1) each, not a scan of all of them.
+bool add_user(hospital_state& st, const subscribe_request& req) {
+  if (req.kind == stream_kind::presence)
+    ++st.presence_subs;
+  return ++st.user_refs[req.who->sub] == 1;
+}
+
+/// Uncounts a subscription; true when presence subscribers must hear of it (the user left, or,
+/// while anyone follows presence, the user's earliest `since` may have changed).
+bool remove_user(hospital_state& st, const subscribe_request& req) {
+  if (req.kind == stream_kind::presence)
+    --st.presence_subs;
+  auto i = st.user_refs.find(req.who->sub);
+  if (i == st.user_refs.end())
+    return false;
+  if (--i->second == 0) {
+    st.user_refs.erase(i);
+    return true;
+  }
+  return st.presence_subs > 0;
 }
 
 // ---- frames --------------------------------------------------------------------------------
@@ -489,9 +499,8 @@ void start_subscription(hospital_actor* self, const subscribe_ptr& req) {
   counters::get().subscriptions_current++;
   // A new subscriber may change staffOnline/presence: the others hear of it in the next flush;
   // the new one starts from its own first item.
-  auto online_before = online_signature(st);
   auto& placed = st.subs[key] = s;
-  if (online_signature(st) != online_before)
+  if (add_user(st, *req))
     presence_changed(self);
   placed.presence_seen = st.presence_changes;
   switch (req->kind) {
@@ -533,10 +542,10 @@ void stop_subscription(hospital_actor* self, uint64_t conn, const std::string& k
     self->send(st.metrics, unsubscribe_atom::value, conn, key); // it sends `stopped`
   else if (send_stopped)
     st.rt->out->push_text(conn, trpc::ws_stopped(i->second.req->id, i->second.req->jsonrpc));
-  auto online_before = online_signature(st);
+  bool changed = remove_user(st, *i->second.req);
   st.subs.erase(i);
   counters::get().subscriptions_current--;
-  if (online_signature(st) != online_before)
+  if (changed)
     presence_changed(self);
 }
 
@@ -766,17 +775,15 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
     },
     [=](drop_atom, uint64_t conn) {
       auto& st = self->state;
-      auto online_before = online_signature(st);
-      for (auto i = st.subs.begin(); i != st.subs.end();) {
-        if (i->first.first == conn) {
-          i = st.subs.erase(i);
-          counters::get().subscriptions_current--;
-        } else {
-          ++i;
-        }
+      bool changed = false;
+      for (auto i = st.subs.lower_bound({conn, std::string{}});
+           i != st.subs.end() && i->first.first == conn;) {
+        changed |= remove_user(st, *i->second.req);
+        i = st.subs.erase(i);
+        counters::get().subscriptions_current--;
       }
       self->send(st.metrics, drop_atom::value, conn);
-      if (online_signature(st) != online_before)
+      if (changed)
         presence_changed(self);
     },
     [=](escalate_atom, const std::string& alert_id, uint64_t gen) {
