@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 #include <libwebsockets.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -449,6 +450,10 @@ struct server::impl {
   void on_established(lws* wsi, per_session* pss) {
     auto* s = new_session(wsi, true);
     pss->s = s;
+    // Cap the kernel's send buffer (Linux grows it to megabytes): otherwise a stalled reader
+    // hides megabytes in the kernel before the outbound budget sees anything.
+    int sndbuf = 256 * 1024;
+    setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     ++ws_count;
     auto& c = counters::get();
     c.connections_current++;
@@ -752,7 +757,9 @@ bool server::start(std::string* error) {
   im.protocols[0].name = "vigil";
   im.protocols[0].callback = &impl::callback;
   im.protocols[0].per_session_data_size = sizeof(per_session);
-  im.protocols[0].rx_buffer_size = 16 * 1024;
+  // Per-connection receive buffer: small, since longer messages arrive in pieces that
+  // on_receive reassembles; it counts in the memory of every idle connection.
+  im.protocols[0].rx_buffer_size = 4 * 1024;
   lws_context_creation_info info;
   std::memset(&info, 0, sizeof info);
   info.port = cfg.port;
