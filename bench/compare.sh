@@ -50,9 +50,12 @@ ulimit -n "$(ulimit -Hn)"
 
 # ---- sizes -----------------------------------------------------------------------------------------
 if [[ "$SCALE" == quick ]]; then
-  A_SUBS=100;  B_SUBS=100;  C_CONNS=1500; D_SUBS=100;  E_SUBS=1000; E_HOSP=10; DUR=3; D_DUR=8
+  A_SUBS=100;  B_SUBS=100;  C_CONNS=1500; D_SUBS=100;  E_SUBS=1000; E_HOSP=10; DUR=3; D_DUR=10
 else
-  A_SUBS=1000; B_SUBS=1000; C_CONNS=15000; D_SUBS=1000; E_SUBS=10000; E_HOSP=100; DUR=10; D_DUR=15
+  # d runs 40 s: a stalled reader is only noticed once the kernel's send buffer for its socket
+  # (autotuned, megabytes) and the server's own queue are full; at 100 alerts/s of ~1.1 KB that
+  # takes about 30 s (see docs/benchmarks.md).
+  A_SUBS=1000; B_SUBS=1000; C_CONNS=15000; D_SUBS=1000; E_SUBS=10000; E_HOSP=100; DUR=10; D_DUR=40
 fi
 
 # ---- servers ---------------------------------------------------------------------------------------
@@ -108,17 +111,44 @@ run_load() {
   start_server "$name" "$load" || { echo '{"error":"server did not start"}' >"$OUT/$tag.json"; return; }
   local url="ws://127.0.0.1:$server_port" args=()
   case "$load" in
-    a)  args=(--subscribers "$A_SUBS" --hospitals 1 --publishers 2 --rate 0 --window 32 --max-lag 200 --duration "$DUR") ;;
-    b)  args=(--subscribers "$B_SUBS" --hospitals 1 --publishers 1 --rate 100 --duration "$DUR") ;;
+    # a: 8 publishers × 250 mutations in flight keep vigild's commit path busy (it allows 256 calls
+    # in flight per connection); a hospital gets no new event while its slowest subscriber is
+    # 1,000 events behind (under the 1 MiB outbound budget at ~700 B per event).
+    a)  args=(--subscribers "$A_SUBS" --hospitals 1 --publishers 8 --rate 0 --window 250 --max-lag 1000 --duration "$DUR") ;;
+    # b and d publish open-loop: a window of 1000 lets the offered rate hold even when replies
+    # are slow (a closed loop would quietly publish less and flatter a slow server).
+    b)  args=(--subscribers "$B_SUBS" --hospitals 1 --publishers 1 --rate 100 --window 1000 --duration "$DUR") ;;
     c)  args=(--subscribers "$C_CONNS" --hospitals 100 --connect-only --hold 5 --connect-concurrency 1000) ;;
-    d0) args=(--subscribers "$D_SUBS" --hospitals 1 --publishers 1 --rate 100 --payload 400 --duration "$D_DUR") ;;
-    d)  args=(--subscribers "$D_SUBS" --hospitals 1 --publishers 1 --rate 100 --payload 400 --duration "$D_DUR" --stall 1) ;;
-    e)  args=(--subscribers "$E_SUBS" --hospitals "$E_HOSP" --publishers 2 --reconnect-storm --events 100 --connect-concurrency "$E_SUBS") ;;
+    d0) args=(--subscribers "$D_SUBS" --hospitals 1 --publishers 1 --rate 100 --window 1000 --payload 400 --duration "$D_DUR") ;;
+    d)  args=(--subscribers "$D_SUBS" --hospitals 1 --publishers 1 --rate 100 --window 1000 --payload 400 --duration "$D_DUR" --stall 1) ;;
+    # e: "at once" means as fast as the generator can open them with at most 1,000 handshakes
+    # in flight (lws keeps every pending handshake timeout in one sorted list, so 10,000 at
+    # once would make the generator itself quadratic; see docs/benchmarks.md).
+    e)  args=(--subscribers "$E_SUBS" --hospitals "$E_HOSP" --publishers 2 --reconnect-storm --events 100 --connect-concurrency 1000 --duration 60) ;;
   esac
   echo "== load $load on $name (port $server_port, pid $server_pid): ${args[*]}" >&2
+  local poller=""
+  if [[ "$name" == vigild && "$load" == d ]] && command -v curl >/dev/null; then
+    # When vigild closes the stalled reader: its slow-consumer counter, once a second.
+    (t0=$(date +%s.%N)
+     while kill -0 "$server_pid" 2>/dev/null; do
+       n="$(curl -s --max-time 1 "http://127.0.0.1:$server_port/metrics" | awk '/^vigil_slow_consumer_closes_total/{print $2}')"
+       if [[ -n "$n" && "$n" != 0 ]]; then
+         awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "first 4008 after %.1f s\n", a - b }' >"$OUT/$tag.slow"
+         break
+       fi
+       sleep 1
+     done) &
+    poller=$!
+  fi
   if ! timeout 300 "$VIGILCTL" bench --url "$url" --pid "$server_pid" "${args[@]}" "${common[@]}" >"$OUT/$tag.json" 2>"$OUT/$tag.err"; then
     echo "compare.sh: the bench run $tag failed (see $OUT/$tag.err)" >&2
     [[ -s "$OUT/$tag.json" ]] || echo '{"error":"bench run failed"}' >"$OUT/$tag.json"
+  fi
+  [[ -n "$poller" ]] && { kill "$poller" 2>/dev/null || true; wait "$poller" 2>/dev/null || true; }
+  if [[ "$name" == vigild ]] && command -v curl >/dev/null; then
+    # vigild's own counters (slow-consumer closes, deliveries, drops) after the run.
+    curl -s --max-time 5 "http://127.0.0.1:$server_port/metrics" >"$OUT/$tag.metrics" || true
   fi
   if ! kill -0 "$server_pid" 2>/dev/null; then
     echo "compare.sh: $name DIED during load $load (see $OUT/$name-$load.log)" >&2

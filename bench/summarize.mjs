@@ -35,6 +35,7 @@ const rows = [
   { load: 'b', what: 'latency p99 ms, one hospital, 100 alerts/s', get: (r) => r['latency.p99_ms'], higher: false,
     target: '≤ 5 ms', ok: (v) => v <= 5 },
   { load: 'b', what: '  latency p50 ms', get: (r) => r['latency.p50_ms'], higher: false },
+  { load: 'b', what: '  alerts/s actually published', get: (r) => r['published.per_s'], higher: true },
   { load: 'c', what: 'server RSS bytes per idle subscribed connection', get: (r) => r['server.rss_bytes_per_connection'], higher: false,
     target: '≤ 6,144 B', ok: (v) => v <= 6144 },
   { load: 'c', what: '  connections held', get: (r) => r['connections_held'], higher: true },
@@ -61,6 +62,7 @@ for (const row of rows) {
     if (r.error) return 'error';
     return row.get(r, s);
   });
+  if (values.every((x) => x === undefined)) continue;  // a load that was not run
   const v = values[0];
   const baselines = values.slice(1).filter((x) => typeof x === 'number');
   let ratio;
@@ -83,6 +85,7 @@ for (const row of rows) {
 // Correctness under load: lost, duplicated, out of order, per run.
 const integrity = [['run', ...servers]];
 for (const tag of ['a', 'b', 'd0', 'd', 'e']) {
+  if (servers.every((s) => !load(`${tag}-${s}`))) continue;
   integrity.push([
     tag,
     ...servers.map((s) => {
@@ -90,7 +93,8 @@ for (const tag of ['a', 'b', 'd0', 'd', 'e']) {
       if (!r) return '—';
       if (r.error) return r.error;
       const closed = Object.entries(r.closed_during_run ?? {}).map(([k, n]) => `${k}×${n}`).join(' ');
-      return `lost ${r.lost ?? '?'} dup ${r.duplicated ?? '?'} ooo ${r.out_of_order ?? '?'}${closed ? ` closed ${closed}` : ''}`;
+      const late = r.drained === 'no' ? ' (NOT DRAINED: missing events may be late, not lost)' : '';
+      return `lost ${r.lost ?? '?'} dup ${r.duplicated ?? '?'} ooo ${r.out_of_order ?? '?'}${closed ? ` closed ${closed}` : ''}${late}`;
     }),
   ]);
 }
@@ -124,6 +128,8 @@ print(lines);
 console.log('');
 console.log('Lost / duplicated / out-of-order events (subscribers still connected at the end):');
 print(integrity);
+const slow = join(dir, 'd-vigild.slow');
+if (existsSync(slow)) console.log(`\nvigild, load d (from its /metrics, polled every second): ${readFileSync(slow, 'utf8').trim()}`);
 const died = join(dir, 'server-died.txt');
 if (existsSync(died)) console.log(`\nSERVERS THAT DIED: ${readFileSync(died, 'utf8').trim().split('\n').join(', ')}`);
 console.log(`\nReports: ${dir}`);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <ctime>
 #include <random>
@@ -54,8 +55,8 @@ const char* const usage_text =
     "  --drain D              seconds to wait for the last events after publishing (default 10)\n"
     "  --payload BYTES        pad each description by BYTES characters (default 0, max 400)\n"
     "  --stall K              the first K subscribers stop reading once subscribed\n"
-    "  --stall-rcvbuf BYTES   SO_RCVBUF of stalled subscribers (default 4096; 0 = kernel default,\n"
-    "                         which lets megabytes pile up in socket buffers first)\n"
+    "  --stall-rcvbuf BYTES   SO_RCVBUF of stalled subscribers (default 0 = the kernel's; a small\n"
+    "                         buffer closes the window sooner, but Linux then resumes slowly)\n"
     "\n"
     "Other scenarios:\n"
     "  --connect-only         open N subscribed idle connections, hold them --hold seconds, report\n"
@@ -77,6 +78,7 @@ const char* const usage_text =
     "  --connect-timeout S    seconds allowed for connecting everyone (default 60)\n"
     "  --label TEXT           copied into the JSON report\n"
     "  --json                 print the report as one JSON object\n"
+    "  --verbose              print the phases of the run on stderr\n"
     "\n"
     "Exit codes: 0 the run completed (read the report for lost events), 1 it could not run\n"
     "(unreachable server, connections refused), 2 usage error.\n";
@@ -102,7 +104,7 @@ struct options {
   double drain = 10;
   int payload = 0;
   int stall = 0;
-  int stall_rcvbuf = 4096;
+  int stall_rcvbuf = 0;
   bool connect_only = false;
   double hold = 5;
   bool storm = false;
@@ -114,7 +116,23 @@ struct options {
   double connect_timeout = 60;
   std::string label;
   bool json = false;
+  bool verbose = false;
 };
+
+bool verbose_on = false;
+
+/// Progress on stderr with --verbose (phases of a run), never in the report.
+void progress(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void progress(const char* fmt, ...) {
+  if (!verbose_on) return;
+  static const int64_t start = mono_ns();
+  std::fprintf(stderr, "[%8.3f] ", (mono_ns() - start) / 1e9);
+  va_list args;
+  va_start(args, fmt);
+  std::vfprintf(stderr, fmt, args);
+  va_end(args);
+  std::fputc('\n', stderr);
+}
 
 bool parse_number(const std::string& text, double lo, double hi, double* out) {
   char* end = nullptr;
@@ -160,6 +178,7 @@ std::string parse_options(int argc, char** argv, options& o) {
   while (!args.done()) {
     std::string v;
     if (args.flag("json")) o.json = true;
+    else if (args.flag("verbose")) o.verbose = true;
     else if (args.flag("connect-only")) o.connect_only = true;
     else if (args.flag("reconnect-storm")) o.storm = true;
     else if (args.value("url", v)) o.url = v;
@@ -328,6 +347,7 @@ void connect_figures(report& r, loop& lp, int64_t start_ns, int64_t end_ns, int 
   r.number("connect.wanted", wanted);
   r.number("connect.started", lp.started_count(conn_kind::subscriber));
   r.number("connect.ms", (end_ns - start_ns) / 1e6, 1);
+  r.number("connect.retries", static_cast<double>(lp.connect_retries()));
   r.counts("connect.errors", lp.connect_errors());
 }
 
@@ -423,6 +443,7 @@ struct target {
 /// Connects the subscribers and waits until all are started (or the connect timeout).
 bool connect_all_subscribers(loop& lp, const options& o, bool with_last_id, int64_t* start, int64_t* end) {
   *start = mono_ns();
+  lp.set_retry_failed_connects(true);
   lp.connect_subscribers(with_last_id);
   const int wanted = static_cast<int>(lp.subscribers().size());
   lp.run_until(
@@ -436,6 +457,10 @@ bool connect_all_subscribers(loop& lp, const options& o, bool with_last_id, int6
   // Everyone else who is open but not yet started gets a little more time only within the
   // timeout above; report what we have.
   *end = mono_ns();
+  lp.set_retry_failed_connects(false);
+  progress("connect: %d of %d subscribers started in %.1f ms (%lld retries)",
+           lp.started_count(conn_kind::subscriber), wanted, (*end - *start) / 1e6,
+           static_cast<long long>(lp.connect_retries()));
   return lp.started_count(conn_kind::subscriber) > 0 || wanted == 0;
 }
 
@@ -551,6 +576,7 @@ int run_publish(loop& lp, const options& o) {
   r.number("delivered.per_s", deliver_s > 0 ? lp.deliveries() / deliver_s : 0, 0);
   r.text("drained", drained ? "yes" : "no");
   r.latency("latency", lp.latency());
+  r.latency("latency_first", lp.latency_first());
   r.latency("mutation_rtt", lp.rtt());
   loss_figures(r, count_losses(lp, 1));
   close_figures(r, lp);
@@ -621,6 +647,8 @@ int run_storm(loop& lp, const options& o) {
   }
   const int64_t phase_timeout = seconds_to_ns(std::max(o.duration, 30.0));
 
+  progress("storm: %d subscribers started, %d publishers ready", lp.started_count(conn_kind::subscriber),
+           static_cast<int>(lp.publishers().size()));
   // Round 1: one event per hospital, so that every subscriber has a lastEventId.
   lp.reset_subscriber_counts();
   lp.publish_fixed(1, o.window, 1);
@@ -629,15 +657,18 @@ int run_storm(loop& lp, const options& o) {
   for (conn* c : lp.subscribers()) without_id += c->last_event_id.empty() ? 1 : 0;
   r.number("storm.subscribers_without_last_event_id", without_id);
 
+  progress("storm: round 1 delivered, %d without a lastEventId", without_id);
   // Everyone leaves.
   lp.close_subscribers();
   lp.run_until([&] { return lp.open_count(conn_kind::subscriber) == 0; }, mono_ns() + phase_timeout);
+  progress("storm: subscribers closed, %d still open", lp.open_count(conn_kind::subscriber));
 
   // Round 2: E events per hospital while nobody listens.
   lp.publish_fixed(o.events, o.window, 2);
   lp.run_until([&] { return !lp.publishing() && lp.inflight_total() == 0; }, mono_ns() + phase_timeout);
   int64_t ok2 = 0;
   for (int64_t n : lp.ok_per_hospital()) ok2 += n;
+  progress("storm: round 2 published: %lld ok", static_cast<long long>(ok2));
   r.number("storm.events_published", static_cast<double>(ok2));
 
   // The storm: everyone reconnects at once and resumes from its lastEventId.
@@ -647,6 +678,8 @@ int run_storm(loop& lp, const options& o) {
   lp.watch_pid(o.pid);
   lp.set_measuring(true);  // counts deliveries; the latency of replayed events is not meaningful
   const int64_t s0 = mono_ns();
+  const int64_t retries_before = lp.connect_retries();
+  lp.set_retry_failed_connects(true);
   lp.connect_subscribers(true);
   const int wanted = static_cast<int>(lp.subscribers().size());
   lp.run_until(
@@ -659,7 +692,10 @@ int run_storm(loop& lp, const options& o) {
       },
       s0 + phase_timeout);
   const int64_t s1 = mono_ns();
+  lp.set_retry_failed_connects(false);
   const auto server1 = o.pid ? read_proc(o.pid) : std::nullopt;
+  progress("storm: reconnect phase over after %.1f ms: %d started, %d pending connects",
+           (s1 - s0) / 1e6, lp.started_count(conn_kind::subscriber), lp.pending_connects());
 
   histogram started_h, caught_h;
   int caught_up = 0;
@@ -677,6 +713,7 @@ int run_storm(loop& lp, const options& o) {
   r.number("storm.reconnected", lp.started_count(conn_kind::subscriber));
   r.number("storm.caught_up", caught_up);
   r.text("storm.all_caught_up", caught_up == wanted ? "yes" : "no");
+  r.text("drained", caught_up == wanted ? "yes" : "no");
   r.number("storm.all_caught_up_ms", caught_up == wanted ? (last_caught - s0) / 1e6 : -1, 1);
   r.latency("storm.started", started_h);
   r.latency("storm.caught_up", caught_h);
@@ -685,6 +722,7 @@ int run_storm(loop& lp, const options& o) {
   loss_figures(r, count_losses(lp, 2));
   close_figures(r, lp);
   r.counts("connect.errors_storm", lp.connect_errors());
+  r.number("storm.connect_retries", static_cast<double>(lp.connect_retries() - retries_before));
   error_figures(r, lp);
   server_figures(r, o, server0, server1, (s1 - s0) / 1e9, lp.peak_server_rss_kb());
   client_figures(r, self0, read_self(), (s1 - s0) / 1e9);
@@ -704,6 +742,7 @@ int run_bench(int argc, char** argv) {
   }
   options o;
   if (std::string err = parse_options(argc, argv, o); !err.empty()) return usage_error(err);
+  verbose_on = o.verbose;
 
   std::string error;
   auto ep = parse_ws_url(o.url, &error);

@@ -133,7 +133,9 @@ struct conn {
   conn_state state = conn_state::idle;
   lws* wsi = nullptr;
   std::string source_ip;
-  std::string rx;        // a message being reassembled (WS) or unparsed bytes (HTTP)
+  std::string rx;        // a message being reassembled (WS) or unparsed bytes (HTTP, raw WS)
+  bool upgraded = false; // subscribers: the server answered 101 (raw WebSocket from then on)
+  std::string frag;      // subscribers: a fragmented message being reassembled
   std::deque<std::string> outbox;
   bool close_requested = false;
   int close_code = 0;    // 0 while open; 1006 when the connection ended without a close frame
@@ -155,6 +157,8 @@ struct conn {
   int64_t foreign = 0;        // markers that no publisher of this run sent
   int64_t last_seq = -1;      // ordering check on event ids
   int64_t caught_up_ns = 0;   // reconnect storm: when the expected count was reached
+  int connect_attempts = 0;   // failed attempts since the last successful connect
+  int64_t retry_at_ns = 0;    // when a failed connect is tried again (0: not waiting)
 
   // publishers
   int64_t inflight = 0;
@@ -168,6 +172,7 @@ struct sent_event {
   int round = 0;
   uint8_t status = 0;  // 0 pending, 1 ok, 2 error
   int64_t send_ns = 0;
+  bool delivered_once = false;  // the first subscriber has it (for latency_first)
 };
 
 /// Everything the loop needs to know about the target and the load.
@@ -183,7 +188,7 @@ struct loop_config {
   size_t payload_bytes = 0;    // extra description padding
   int connect_concurrency = 1000;
   int max_fds = 0;
-  int stall_rcvbuf = 4096;     // SO_RCVBUF of stalled subscribers (0: kernel default)
+  int stall_rcvbuf = 0;        // SO_RCVBUF of stalled subscribers (0: kernel default)
 };
 
 /// The event loop and all connections (single-threaded).
@@ -208,15 +213,25 @@ public:
   void connect_publishers();
   /// Asks every open subscriber to close (1000).
   void close_subscribers();
+  /// While on, a subscriber whose connection attempt fails (refused, reset, handshake read
+  /// failed) tries again after a short, growing, jittered delay, like a real client would.
+  void set_retry_failed_connects(bool on);
+  int64_t connect_retries() const { return connect_retries_; }
 
   /// Services the loop until `done()` or the deadline (monotonic ns) passes. Returns done().
+  /// `done()` is evaluated at most once per millisecond (it may walk every connection).
   template <typename Done>
   bool run_until(Done done, int64_t deadline_ns) {
-    while (!done()) {
-      if (mono_ns() >= deadline_ns) return false;
+    int64_t next_check = 0;
+    while (true) {
+      const int64_t now = mono_ns();
+      if (now >= next_check) {
+        if (done()) return true;
+        next_check = now + 1'000'000;
+      }
+      if (now >= deadline_ns) return done();
       service_once();
     }
-    return true;
   }
   /// Services the loop until the deadline.
   void run_for(int64_t until_ns) {
@@ -240,6 +255,9 @@ public:
   /// OK events of `round` per hospital.
   const std::vector<int64_t>& ok_per_hospital() const { return ok_per_hospital_; }
   histogram& latency() { return latency_; }
+  /// Per event: the latency to its first subscriber. The generator reads subscribers one after
+  /// another, so the spread between this and `latency` is partly the generator's own work.
+  histogram& latency_first() { return latency_first_; }
   histogram& rtt() { return rtt_; }
   void set_measuring(bool on) { measuring_ = on; }
   /// Subscribers in `stalled` stop reading once started (or resume with false).
@@ -259,7 +277,9 @@ public:
   int64_t unexpected_replies() const { return unexpected_replies_; }
   int open_count(conn_kind kind) const;
   int started_count(conn_kind kind) const;
-  int pending_connects() const { return static_cast<int>(connect_queue_.size()) + connecting_; }
+  int pending_connects() const {
+    return static_cast<int>(connect_queue_.size() + retry_list_.size()) + connecting_;
+  }
   /// Samples the server process every 100 ms while servicing (peak RSS, for the report).
   void watch_pid(int pid) { pid_ = pid; }
   int64_t peak_server_rss_kb() const { return peak_rss_kb_; }
@@ -279,6 +299,11 @@ private:
   void on_subscriber_data(conn& c, const scanned_frame& f);
   void on_reply(conn& pub, int64_t seq, bool ok, std::string_view error_code);
   void on_http_bytes(conn& c);
+  int on_raw_ws_bytes(conn& c);
+  void on_upgraded(conn& c);
+  void queue_text(conn& c, std::string text);
+  std::string connection_params(const conn& c) const;
+  std::string subscription(const conn& c) const;
   void on_closed(conn& c);
   int on_writeable(conn& c);
   void queue_frame(conn& c, std::string frame);
@@ -291,6 +316,9 @@ private:
   std::vector<conn*> subscribers_;
   std::vector<conn*> publishers_;
   std::deque<conn*> connect_queue_;
+  std::vector<conn*> retry_list_;
+  bool retry_failed_ = false;
+  int64_t connect_retries_ = 0;
   bool resubscribe_with_last_id_ = false;
   int connecting_ = 0;
   int source_ip_next_ = 0;
@@ -316,6 +344,7 @@ private:
   std::vector<int64_t> ok_per_hospital_;
   std::vector<lag_tracker> lag_;
   histogram latency_;
+  histogram latency_first_;
   histogram rtt_;
   bool measuring_ = false;
   int64_t deliveries_ = 0;

@@ -1,10 +1,13 @@
 // vigilctl bench: one libwebsockets client context with every connection of the run, serviced
 // on the calling thread. See vigilctl_bench.hpp.
 //
-// Subscribers and WS publishers are lws WebSocket clients; HTTP publishers are lws RAW client
-// connections speaking HTTP/1.1 keep-alive themselves (one request in flight per connection),
-// which keeps everything in the same poll loop. A 1 ms lws timer makes lws_service() return at
-// least every millisecond, so the publishers' pacing and the deadlines run on time.
+// WS publishers are lws WebSocket clients. Subscribers and HTTP publishers are lws RAW client
+// connections: HTTP publishers speak HTTP/1.1 keep-alive themselves (one request in flight per
+// connection); subscribers do the WebSocket upgrade and framing themselves, because the lws 4.1
+// client parser handles received frames one byte per call (lws_ws_client_rx_sm), which cost the
+// generator more CPU per delivered frame than the server spent sending it. Everything stays in
+// the same poll loop. A 1 ms lws timer makes lws_service() return at least every millisecond, so
+// the publishers' pacing and the deadlines run on time.
 
 #include "tools/vigilctl_bench.hpp"
 
@@ -12,6 +15,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <cstring>
 
 namespace vigil::ctl::bench {
@@ -20,7 +25,7 @@ namespace {
 
 constexpr const char* ws_protocol = "vigilctl-bench-ws";
 constexpr const char* raw_protocol = "vigilctl-bench-raw";
-constexpr size_t rx_buffer_bytes = 4096;        // per connection; bigger frames come in pieces
+constexpr size_t rx_buffer_bytes = 4096;        // per WS publisher; bigger frames come in pieces
 constexpr size_t max_message_bytes = 1 << 20;   // a server frame larger than this is a bug
 constexpr int64_t tick_us = 1000;
 
@@ -35,6 +40,31 @@ const lws_protocols protocols[] = {
     {raw_protocol, callback, 0, 0, 0, nullptr, 0},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
+
+/// A masked client-to-server WebSocket frame (RFC 6455 section 5.2).
+std::string ws_client_frame(unsigned char opcode, std::string_view payload) {
+  static uint32_t key_state = 0x9e3779b9u;
+  key_state = key_state * 1664525u + 1013904223u;  // any key will do; it only has to be there
+  unsigned char key[4] = {static_cast<unsigned char>(key_state >> 24), static_cast<unsigned char>(key_state >> 16),
+                          static_cast<unsigned char>(key_state >> 8), static_cast<unsigned char>(key_state)};
+  std::string f;
+  f.reserve(payload.size() + 14);
+  f += static_cast<char>(0x80 | opcode);
+  const uint64_t n = payload.size();
+  if (n < 126) {
+    f += static_cast<char>(0x80 | n);
+  } else if (n < 65536) {
+    f += static_cast<char>(0x80 | 126);
+    f += static_cast<char>(n >> 8);
+    f += static_cast<char>(n & 0xff);
+  } else {
+    f += static_cast<char>(0x80 | 127);
+    for (int shift = 56; shift >= 0; shift -= 8) f += static_cast<char>((n >> shift) & 0xff);
+  }
+  f.append(reinterpret_cast<const char*>(key), 4);
+  for (size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ key[i & 3]);
+  return f;
+}
 
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
@@ -137,6 +167,13 @@ void loop::connect_publishers() {
   start_connects();
 }
 
+void loop::set_retry_failed_connects(bool on) {
+  retry_failed_ = on;
+  if (on) return;
+  for (conn* c : retry_list_) c->state = conn_state::closed;
+  retry_list_.clear();
+}
+
 void loop::close_subscribers() {
   for (conn* c : subscribers_)
     if (c->state == conn_state::open && c->wsi != nullptr) {
@@ -161,6 +198,8 @@ void loop::connect_one(conn& c) {
   c.rx.clear();
   c.outbox.clear();
   c.http_pending.clear();
+  c.upgraded = false;
+  c.frag.clear();
   c.inflight = 0;
   c.connect_start_ns = mono_ns();
   if (!cfg_.source_ips.empty()) {
@@ -180,7 +219,12 @@ void loop::connect_one(conn& c) {
   ci.userdata = &c;
   ci.pwsi = &c.wsi;
   ci.iface = c.source_ip.empty() ? nullptr : c.source_ip.c_str();
-  if (c.kind == conn_kind::http_publisher) {
+  // No lws validity (ping/hang-up) timers: each one is an entry in a sorted list that every
+  // new connection walks, which made connecting 15,000 clients quadratic. The servers' own
+  // text PING/PONG keep-alive is answered in on_ws_message.
+  static const lws_retry_bo_t no_validity_checks = {};
+  ci.retry_and_idle_policy = &no_validity_checks;
+  if (c.kind != conn_kind::ws_publisher) {
     ci.method = "RAW";
     ci.path = "";
     ci.local_protocol_name = raw_protocol;
@@ -190,10 +234,10 @@ void loop::connect_one(conn& c) {
   }
   if (lws_client_connect_via_info(&ci) == nullptr && c.state == conn_state::connecting) {
     // Failed synchronously without a callback.
-    --connecting_;
-    c.state = conn_state::closed;
-    c.wsi = nullptr;
     ++connect_errors_["connect failed"];
+    c.close_code = -1;
+    c.wsi = nullptr;
+    on_closed(c);
   }
 }
 
@@ -208,6 +252,13 @@ void loop::service_once() {
         connect_queue_.push_back(p);
       }
     pump();
+  }
+  if (!retry_list_.empty()) {
+    // Failed connects whose delay has passed go back into the queue.
+    auto due = std::partition(retry_list_.begin(), retry_list_.end(),
+                              [now](const conn* c) { return c->retry_at_ns > now; });
+    for (auto it = due; it != retry_list_.end(); ++it) connect_queue_.push_back(*it);
+    retry_list_.erase(due, retry_list_.end());
   }
   start_connects();
   if (pid_ > 0 && now >= next_sample_ns_) {
@@ -241,7 +292,15 @@ void loop::set_stalled(conn& c, bool stalled) {
   c.stalled = stalled;
   if (c.kind == conn_kind::subscriber && c.started && c.state == conn_state::open)
     stalled ? lag_[c.hospital].remove(c.received) : lag_[c.hospital].add(c.received);
-  if (c.wsi != nullptr) lws_rx_flow_control(c.wsi, stalled ? 0 : 1);
+  if (c.wsi != nullptr) {
+    if (!stalled && cfg_.stall_rcvbuf > 0) {
+      // Reopen the window wide: with the small buffer, the sender's zero-window probes back off
+      // for seconds and the reader would see almost nothing of what is queued for it.
+      const int size = 4 << 20;
+      setsockopt(lws_get_socket_fd(c.wsi), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
+    lws_rx_flow_control(c.wsi, stalled ? 0 : 1);
+  }
 }
 
 void loop::reset_subscriber_counts() {
@@ -263,6 +322,7 @@ void loop::reset_subscriber_counts() {
   first_delivery_ns_ = 0;
   last_delivery_ns_ = 0;
   latency_ = histogram{};
+  latency_first_ = histogram{};
 }
 
 // ---- publishing ------------------------------------------------------------------------------------
@@ -447,6 +507,120 @@ bool loop::send_mutation(conn& pub, int hospital) {
   return true;
 }
 
+void loop::queue_text(conn& c, std::string text) {
+  // Raw subscribers frame their messages themselves; lws frames the WS publishers' ones.
+  queue_frame(c, c.kind == conn_kind::subscriber ? ws_client_frame(0x1, text) : std::move(text));
+}
+
+std::string loop::connection_params(const conn& c) const {
+  const std::string& token =
+      c.kind == conn_kind::subscriber ? cfg_.subscriber_tokens[c.hospital] : cfg_.publisher_token;
+  std::string params = "{\"method\":\"connectionParams\",\"data\":{\"authorization\":";
+  append_json_string(params, "Bearer " + token);
+  params += "}}";
+  return params;
+}
+
+std::string loop::subscription(const conn& c) const {
+  std::string sub = "{\"id\":1,\"method\":\"subscription\",\"params\":{\"path\":"
+                    "\"healthcare.subscribeToAlerts\",\"input\":{\"hospitalId\":";
+  append_json_string(sub, cfg_.hospital_ids[c.hospital]);
+  sub += '}';
+  if (resubscribe_with_last_id_ && !c.last_event_id.empty()) {
+    sub += ",\"lastEventId\":";
+    append_json_string(sub, c.last_event_id);
+  }
+  sub += "}}";
+  return sub;
+}
+
+void loop::on_upgraded(conn& c) {
+  --connecting_;
+  c.state = conn_state::open;
+  c.upgraded = true;
+  c.connect_attempts = 0;
+  if (c.stalled && cfg_.stall_rcvbuf > 0) {
+    // A small receive buffer (autotuning off) closes a stalled reader's window sooner.
+    const int size = cfg_.stall_rcvbuf;
+    setsockopt(lws_get_socket_fd(c.wsi), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+  queue_frame(c, ws_client_frame(0x1, connection_params(c)));
+  queue_frame(c, ws_client_frame(0x1, subscription(c)));
+}
+
+int loop::on_raw_ws_bytes(conn& c) {
+  size_t pos = 0;
+  if (!c.upgraded) {
+    const size_t end = c.rx.find("\r\n\r\n");
+    if (end == std::string::npos) return c.rx.size() > 16384 ? -1 : 0;
+    const int status = c.rx.size() > 12 ? std::atoi(c.rx.c_str() + 9) : 0;
+    if (status != 101) {
+      ++connect_errors_["upgrade answered HTTP " + std::to_string(status)];
+      c.close_code = -1;
+      return -1;  // RAW_CLOSE follows; a connect phase retries it
+    }
+    on_upgraded(c);
+    pos = end + 4;
+  }
+  // Server frames: unmasked, header of 2, 4 or 10 bytes (plus 4 if a server masks anyway).
+  while (c.rx.size() - pos >= 2) {
+    auto* b = reinterpret_cast<unsigned char*>(&c.rx[pos]);
+    const size_t avail = c.rx.size() - pos;
+    const bool fin = (b[0] & 0x80) != 0;
+    const unsigned opcode = b[0] & 0x0f;
+    const bool masked = (b[1] & 0x80) != 0;
+    uint64_t length = b[1] & 0x7f;
+    size_t header = 2;
+    if (length == 126) {
+      if (avail < 4) break;
+      length = (uint64_t{b[2]} << 8) | b[3];
+      header = 4;
+    } else if (length == 127) {
+      if (avail < 10) break;
+      length = 0;
+      for (int i = 2; i < 10; ++i) length = (length << 8) | b[i];
+      header = 10;
+    }
+    if (length > max_message_bytes) return -1;
+    const size_t mask_at = header;
+    if (masked) header += 4;
+    if (avail < header + length) break;
+    char* payload = &c.rx[pos + header];
+    if (masked)
+      for (size_t i = 0; i < length; ++i) payload[i] ^= static_cast<char>(b[mask_at + (i & 3)]);
+    const std::string_view data(payload, static_cast<size_t>(length));
+    pos += header + static_cast<size_t>(length);
+    switch (opcode) {
+      case 0x1:
+      case 0x2:
+        if (fin) on_ws_message(c, data);
+        else c.frag.assign(data);
+        break;
+      case 0x0:
+        c.frag.append(data);
+        if (c.frag.size() > max_message_bytes) return -1;
+        if (fin) {
+          std::string message;
+          message.swap(c.frag);
+          on_ws_message(c, message);
+        }
+        break;
+      case 0x8:
+        c.close_code = length >= 2 ? ((static_cast<unsigned char>(data[0]) << 8) | static_cast<unsigned char>(data[1]))
+                                   : 1005;
+        return -1;
+      case 0x9:
+        queue_frame(c, ws_client_frame(0xA, data));
+        break;
+      default:
+        break;  // pong and anything unknown
+    }
+    if (c.state != conn_state::open) return -1;
+  }
+  c.rx.erase(0, pos);
+  return 0;
+}
+
 void loop::queue_frame(conn& c, std::string frame) {
   c.outbox.push_back(std::move(frame));
   if (c.wsi != nullptr) lws_callback_on_writable(c.wsi);
@@ -475,7 +649,7 @@ void loop::on_ws_message(conn& c, std::string_view text) {
   const scanned_frame f = scan_frame(text);
   switch (f.type) {
     case scanned_frame::kind::ping:
-      queue_frame(c, "PONG");
+      queue_text(c, "PONG");
       return;
     case scanned_frame::kind::started:
       if (c.kind == conn_kind::subscriber && !c.started) {
@@ -519,7 +693,7 @@ void loop::on_subscriber_data(conn& c, const scanned_frame& f) {
     ++c.foreign;
     return;
   }
-  const sent_event& e = sent_[f.publisher][f.seq];
+  sent_event& e = sent_[f.publisher][f.seq];
   if (e.hospital != c.hospital) {
     ++c.wrong_hospital;
     return;
@@ -544,6 +718,10 @@ void loop::on_subscriber_data(conn& c, const scanned_frame& f) {
   if (first_delivery_ns_ == 0) first_delivery_ns_ = now;
   last_delivery_ns_ = now;
   latency_.add(now - f.send_ns);
+  if (!e.delivered_once) {
+    e.delivered_once = true;
+    latency_first_.add(now - f.send_ns);
+  }
 }
 
 void loop::on_http_bytes(conn& c) {
@@ -606,7 +784,21 @@ void loop::on_http_bytes(conn& c) {
 
 void loop::on_closed(conn& c) {
   if (c.state != conn_state::connecting && c.state != conn_state::open) return;  // already done
-  if (c.state == conn_state::connecting) --connecting_;
+  if (c.state == conn_state::connecting) {
+    --connecting_;
+    if (retry_failed_ && c.kind == conn_kind::subscriber) {
+      // Jittered, growing delay: 50-100 ms, 100-200 ms, … capped at 1-2 s.
+      const int64_t base_ms = std::min<int64_t>(int64_t{100} << std::min(c.connect_attempts, 4), 2000);
+      const int64_t jitter_ms = base_ms / 2 + static_cast<int64_t>(std::rand() % (base_ms / 2 + 1));
+      ++c.connect_attempts;
+      ++connect_retries_;
+      c.state = conn_state::waiting;
+      c.wsi = nullptr;
+      c.retry_at_ns = mono_ns() + jitter_ms * 1'000'000;
+      retry_list_.push_back(&c);
+      return;
+    }
+  }
   const bool was_open = c.state == conn_state::open;
   if (c.kind == conn_kind::subscriber && c.started && !c.stalled && was_open)
     lag_[c.hospital].remove(c.received);
@@ -618,14 +810,22 @@ void loop::on_closed(conn& c) {
   c.state = conn_state::closed;
   c.wsi = nullptr;
   c.started = false;
+  c.upgraded = false;
   // Requests in flight on a dead publisher connection never get a reply.
   c.inflight = 0;
 }
 
 int loop::on_writeable(conn& c) {
   if (c.outbox.empty()) {
-    if (c.close_requested && c.kind != conn_kind::http_publisher) {
+    if (c.close_requested && c.kind == conn_kind::ws_publisher) {
       lws_close_reason(c.wsi, LWS_CLOSE_STATUS_NORMAL, nullptr, 0);
+      return -1;
+    }
+    if (c.close_requested && c.kind == conn_kind::subscriber) {
+      const std::string close = ws_client_frame(0x8, std::string_view("\x03\xe8", 2));  // 1000
+      write_buffer_.resize(LWS_PRE + close.size());
+      std::memcpy(write_buffer_.data() + LWS_PRE, close.data(), close.size());
+      lws_write(c.wsi, write_buffer_.data() + LWS_PRE, close.size(), LWS_WRITE_RAW);
       return -1;
     }
     return 0;
@@ -633,7 +833,7 @@ int loop::on_writeable(conn& c) {
   const std::string& frame = c.outbox.front();
   write_buffer_.resize(LWS_PRE + frame.size());
   std::memcpy(write_buffer_.data() + LWS_PRE, frame.data(), frame.size());
-  const auto mode = c.kind == conn_kind::http_publisher ? LWS_WRITE_RAW : LWS_WRITE_TEXT;
+  const auto mode = c.kind == conn_kind::ws_publisher ? LWS_WRITE_TEXT : LWS_WRITE_RAW;
   if (lws_write(c.wsi, write_buffer_.data() + LWS_PRE, frame.size(), mode) < static_cast<int>(frame.size()))
     return -1;
   c.outbox.pop_front();
@@ -650,40 +850,27 @@ int loop::on_event(lws* wsi, int reason_int, conn* c, void* in, size_t len) {
       --connecting_;
       c->state = conn_state::open;
       c->wsi = wsi;
-      // connectionParams first, then (subscribers) the subscription.
-      const std::string& token = c->kind == conn_kind::subscriber
-                                     ? cfg_.subscriber_tokens[c->hospital]
-                                     : cfg_.publisher_token;
-      std::string params = "{\"method\":\"connectionParams\",\"data\":{\"authorization\":";
-      append_json_string(params, "Bearer " + token);
-      params += "}}";
-      c->outbox.push_front(std::move(params));
-      if (c->stalled && cfg_.stall_rcvbuf > 0) {
-        // A small receive buffer (autotuning off) makes a stalled reader's window close soon, so
-        // the server sees the back-pressure within seconds instead of after megabytes.
-        const int size = cfg_.stall_rcvbuf;
-        setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-      }
-      if (c->kind == conn_kind::subscriber) {
-        std::string sub = "{\"id\":1,\"method\":\"subscription\",\"params\":{\"path\":"
-                          "\"healthcare.subscribeToAlerts\",\"input\":{\"hospitalId\":";
-        append_json_string(sub, cfg_.hospital_ids[c->hospital]);
-        sub += '}';
-        if (resubscribe_with_last_id_ && !c->last_event_id.empty()) {
-          sub += ",\"lastEventId\":";
-          append_json_string(sub, c->last_event_id);
-        }
-        sub += "}}";
-        c->outbox.insert(c->outbox.begin() + 1, std::move(sub));
-      } else {
-        c->started = true;  // a WS publisher is ready once connected
-        c->started_ns = mono_ns();
-      }
+      c->connect_attempts = 0;
+      // A WS publisher (lws-framed): connectionParams first, then it is ready.
+      c->outbox.push_front(connection_params(*c));
+      c->started = true;
+      c->started_ns = mono_ns();
       lws_callback_on_writable(wsi);
       return 0;
     }
     case LWS_CALLBACK_RAW_CONNECTED:
       if (c->state != conn_state::connecting) return -1;
+      c->wsi = wsi;
+      if (c->kind == conn_kind::subscriber) {
+        // The upgrade request; the connection counts as connecting until the 101.
+        const bool v6 = cfg_.host.find(':') != std::string::npos;
+        std::string req = "GET " + cfg_.ws_path + " HTTP/1.1\r\nHost: " + (v6 ? "[" + cfg_.host + "]" : cfg_.host) +
+                          ":" + std::to_string(cfg_.port) +
+                          "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: dmlnaWxjdGwtYmVuY2gtMQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        queue_frame(*c, std::move(req));
+        return 0;
+      }
       --connecting_;
       c->state = conn_state::open;
       c->wsi = wsi;
@@ -714,6 +901,7 @@ int loop::on_event(lws* wsi, int reason_int, conn* c, void* in, size_t len) {
     }
     case LWS_CALLBACK_RAW_RX:
       c->rx.append(static_cast<const char*>(in), len);
+      if (c->kind == conn_kind::subscriber) return on_raw_ws_bytes(*c);
       on_http_bytes(*c);
       return 0;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
