@@ -433,6 +433,7 @@ void pump(hospital_actor* self, sub_key key, uint64_t serial) {
   req->after_seq = s.cursor;
   req->limit = catch_up_chunk;
   s.reading = true;
+  auto floor_at_read = st.ring_floor;
   self->request(st.rt->reader(), caf::infinite, read_atom::value, read_request_ptr{req})
     .then(
       [=](const event_page_ptr& page) {
@@ -442,14 +443,18 @@ void pump(hospital_actor* self, sub_key key, uint64_t serial) {
           return;
         auto& s = i->second;
         s.reading = false;
+        // The reader connection may already see commits whose replies have not reached this
+        // actor: those are published (to the ring and live subscribers) later, so take only
+        // what this actor has published; the rest comes through the ring or live.
         for (auto& ev : page->events)
-          if (ev->seq > s.cursor)
+          if (ev->seq > s.cursor && ev->seq <= st.last_seq)
             s.backlog.push_back(ev);
-        if (page->events.size() < catch_up_chunk && st.ring_floor > s.cursor) {
-          // Storage had nothing more up to the ring when it was read: once the backlog is sent,
-          // continue from the ring. (Every event of this hospital up to ring_floor was committed
-          // before the read.)
-          auto floor = st.ring_floor;
+        if (page->events.size() < catch_up_chunk && floor_at_read > s.cursor) {
+          // Storage had nothing more when it was read, and every event up to the ring floor of
+          // that moment had been published, hence committed, before the read: once the backlog
+          // is sent, nothing up to that floor is missing. (Not the floor of now: events
+          // committed after the read may have left the ring since.)
+          auto floor = floor_at_read;
           if (s.backlog.empty())
             s.cursor = std::max(s.cursor, floor);
           else
