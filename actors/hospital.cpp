@@ -176,14 +176,20 @@ bool matches(const subscribe_request& req, const encoded_event& ev) {
   return true;
 }
 
-bool deliver(hospital_state& st, const subscribe_request& req, const encoded_event_ptr& ev) {
+/// The subscription's prefix, shared by its frames (it lives as long as the request).
+std::shared_ptr<const std::string> shared_prefix(const subscribe_ptr& req) {
+  return std::shared_ptr<const std::string>(req, &req->prefix);
+}
+
+bool deliver(hospital_state& st, const subscribe_ptr& req, const encoded_event_ptr& ev) {
   counters::get().events_delivered++;
-  return st.rt->out->push(req.conn_id, out_frame{req.prefix, ev, req.superjson});
+  return st.rt->out->push(req->conn_id, out_frame::event_frame(shared_prefix(req), ev, req->superjson));
 }
 
 /// The resync event of api.md section 11: one frame, then the subscription goes live.
-void send_resync(hospital_state& st, const subscribe_request& req, const char* reason,
+void send_resync(hospital_state& st, const subscribe_ptr& req_ptr, const char* reason,
                  int64_t now) {
+  auto& req = *req_ptr;
   uint64_t newest = st.last_seq;
   if (req.kind == stream_kind::alert) {
     newest = 0;
@@ -213,7 +219,7 @@ void send_resync(hospital_state& st, const subscribe_request& req, const char* r
   json::write_meta(meta, ev);
   auto enc = make_encoded_event(newest, id, "alert.updated", "*", 0, "", std::move(plain),
                                 std::move(meta));
-  deliver(st, req, enc);
+  deliver(st, req_ptr, enc);
 }
 
 // ---- metrics and presence pushes -----------------------------------------------------------
@@ -278,7 +284,8 @@ void publish(hospital_actor* self, const encoded_event_ptr& ev) {
   st.fanout.clear();
   for (auto& [k, s] : st.subs)
     if (s.live && matches(*s.req, *ev))
-      st.fanout.emplace_back(s.req->conn_id, out_frame{s.req->prefix, ev, s.req->superjson});
+      st.fanout.emplace_back(s.req->conn_id,
+                             out_frame::event_frame(shared_prefix(s.req), ev, s.req->superjson));
   counters::get().events_delivered += st.fanout.size();
   if (!st.fanout.empty())
     st.rt->out->push_many(st.fanout);
@@ -390,7 +397,7 @@ void pump(hospital_actor* self, sub_key key, uint64_t serial) {
   size_t sent_bytes = 0;
   auto send_one = [&](const encoded_event_ptr& ev) {
     if (matches(*s.req, *ev)) {
-      deliver(st, *s.req, ev);
+      deliver(st, s.req, ev);
       sent_bytes += s.req->prefix.size()
                     + (s.req->superjson ? ev->superjson_tail.size() : ev->plain_tail.size());
     }
@@ -470,7 +477,7 @@ void pump(hospital_actor* self, sub_key key, uint64_t serial) {
         log::error("replay_read_failed", {{"hospital", st.hospital_id},
                                           {"reason", caf::to_string(err)}});
         i->second.reading = false;
-        send_resync(st, *i->second.req, "unknown_event_id", st.rt->now());
+        send_resync(st, i->second.req, "unknown_event_id", st.rt->now());
         i->second.live = true;
       });
 }
@@ -525,11 +532,11 @@ void start_subscription(hospital_actor* self, const subscribe_ptr& req) {
     return;
   auto seq = parse_event_id(*req->last_event_id, st.rt->epoch);
   if (!seq || *seq > st.rt->last_seq.load()) {
-    send_resync(st, *req, "unknown_event_id", now);
+    send_resync(st, req, "unknown_event_id", now);
     return;
   }
   if (*seq < st.rt->pruned_through.load()) {
-    send_resync(st, *req, "history_expired", now);
+    send_resync(st, req, "history_expired", now);
     return;
   }
   placed.live = false;

@@ -359,6 +359,12 @@ const std::vector<option>& options() {
      [](staged& c, std::string_view v) { return set_port(c.admin_port, v); }},
     {"scheduler.threads", nullptr, nullptr, "2", "CAF worker threads, 1..64",
      [](staged& c, std::string_view v) { return set_integer(c.worker_threads, v, 1, 64); }},
+    {"scheduler.policy", nullptr, nullptr, "sharing",
+     "CAF scheduling: sharing (idle workers sleep until work comes) or stealing (idle workers "
+     "poll; can be faster under saturation, costs CPU when quiet)",
+     [](staged& c, std::string_view v) {
+       return set_choice(c.scheduler_policy, v, {"sharing", "stealing"});
+     }},
     {"shutdown.drain-timeout", nullptr, nullptr, "5s",
      "on SIGTERM, time allowed to flush replies and commits before closing, 0..5m",
      [](staged& c, std::string_view v) {

@@ -26,6 +26,7 @@ struct config {
   std::string static_dir;                // http.static-dir (web dashboard), empty = none
   std::vector<std::string> cors_origins = {"*"}; // http.cors-origins (comma-separated)
   size_t worker_threads = 2;             // scheduler.threads (CAF workers, >= 1)
+  std::string scheduler_policy = "sharing"; // scheduler.policy: sharing | stealing
   uint16_t admin_port = 3011;            // admin.port (0 disables the inspector)
   int64_t shutdown_drain_ms = 5000;      // shutdown.drain-timeout
 

@@ -121,7 +121,10 @@ int main(int argc, char** argv) {
   // Work sharing blocks idle workers on a condition variable; CAF's default work stealing polls
   // with 50 µs sleeps, which on a small box takes CPU from the lws thread (measured: 35-46 % CPU
   // at 100 alerts/s with work stealing).
-  caf_cfg.set("scheduler.policy", caf::atom("sharing"));
+  if (cfg.scheduler_policy == "stealing")
+    caf_cfg.set("scheduler.policy", caf::atom("stealing"));
+  else
+    caf_cfg.set("scheduler.policy", caf::atom("sharing"));
   caf_cfg.set("logger.verbosity", caf::atom("quiet"));
   caf_cfg.load<caf::io::middleman>(); // publishes the inspector
   caf::actor_system sys{caf_cfg};

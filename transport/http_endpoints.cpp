@@ -55,6 +55,9 @@ std::string metrics_body(const runtime& rt, size_t ws_connections) {
   metric(out, "vigil_connections", "gauge", "Open WebSocket connections.", ws_connections);
   metric(out, "vigil_connections_opened_total", "counter", "WebSocket connections accepted.",
          c.connections_opened);
+  metric(out, "vigil_accept_pauses_total", "counter",
+         "Times accepting stopped because descriptors ran low (connections wait in the backlog).",
+         c.accept_pauses);
   metric(out, "vigil_connections_closed_total", "counter",
          "WebSocket connections closed by the server, by reason.", c.slow_consumer_closes,
          "reason=\"slow_consumer\"");

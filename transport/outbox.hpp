@@ -21,17 +21,37 @@ struct lws_context;
 
 namespace vigil {
 
-/// One outbound WebSocket text frame: a per-connection head plus an optional shared event tail.
+/// One outbound WebSocket text frame: a head, then optionally a shared event tail. The head is
+/// either the frame's own text (replies, control frames) or a subscription's prefix shared by
+/// every frame of that subscription, so a fan-out allocates nothing per frame.
 struct out_frame {
   std::string head;
+  std::shared_ptr<const std::string> shared_head; // when set, used instead of `head`
   encoded_event_ptr event;     // when set, the frame continues with the event's tail
   bool superjson = false;      // which tail
+
+  /// A frame of its own text.
+  static out_frame text(std::string t) {
+    out_frame f;
+    f.head = std::move(t);
+    return f;
+  }
+  /// An event frame of a subscription: its shared prefix, then the event's tail.
+  static out_frame event_frame(std::shared_ptr<const std::string> prefix, encoded_event_ptr ev,
+                               bool superjson) {
+    out_frame f;
+    f.shared_head = std::move(prefix);
+    f.event = std::move(ev);
+    f.superjson = superjson;
+    return f;
+  }
+  const std::string& head_text() const { return shared_head ? *shared_head : head; }
   size_t size() const {
-    return head.size()
+    return head_text().size()
            + (event ? (superjson ? event->superjson_tail.size() : event->plain_tail.size()) : 0);
   }
   void append_to(std::string& out) const {
-    out += head;
+    out += head_text();
     if (event)
       out += superjson ? event->superjson_tail : event->plain_tail;
   }
@@ -83,7 +103,7 @@ public:
   /// Budget rules as for push(); returns how many frames were queued.
   size_t push_many(std::vector<std::pair<uint64_t, out_frame>>& frames);
   /// Queues a plain text frame.
-  bool push_text(uint64_t conn, std::string text) { return push(conn, out_frame{std::move(text), nullptr, false}); }
+  bool push_text(uint64_t conn, std::string text) { return push(conn, out_frame::text(std::move(text))); }
   /// Sets the response of an HTTP request.
   void respond(uint64_t conn, http_response r);
   /// Asks the lws thread to close a WebSocket with `code`; with `drain`, after the frames queued

@@ -2,11 +2,17 @@
 
 #include <caf/all.hpp>
 #include <libwebsockets.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -27,6 +33,10 @@ namespace vigil {
 
 namespace {
 
+/// The most one write hands to the kernel: the frames queued for a WebSocket are packed into
+/// one buffer of up to this size and sent with one send().
+constexpr size_t ws_coalesce_bytes = 64 * 1024;
+
 /// Per-connection state kept by the lws thread (held by pointer: lws zeroes, never constructs,
 /// its per-session storage).
 struct session {
@@ -41,8 +51,6 @@ struct session {
   int64_t last_rx_ms = 0;
   bool ping_outstanding = false;
   int64_t ping_sent_ms = 0;
-  // WebSocket send buffer (LWS_PRE headroom + coalesced frames)
-  std::string wbuf;
   // HTTP
   std::shared_ptr<http_request> req;
   bool body_too_large = false;
@@ -163,7 +171,7 @@ struct server::impl {
   runtime_ptr rt;
   lws_context* ctx = nullptr;
   lws_vhost* vhost = nullptr;
-  lws_protocols protocols[2];
+  lws_protocols protocols[3];
   /// The keep-alive timer; standard layout so lws_container_of can find the owner.
   struct timer {
     lws_sorted_usec_list_t sul;
@@ -172,6 +180,13 @@ struct server::impl {
   std::unordered_map<uint64_t, session*> sessions;   // lws thread only
   size_t ws_count = 0;
   size_t max_connections = 0;
+  // Accepting (see start()): our own listening socket, watched by lws as a raw descriptor.
+  int listen_fd = -1;
+  lws* listen_wsi = nullptr;
+  bool accept_paused = false;
+  /// Accepting stops once a new socket's descriptor number reaches this: what lies above is the
+  /// reserve for SQLite, logs and CAF, and lws's table ends at the descriptor limit.
+  int accept_ceiling = 0;
   bool shutdown_started = false;
   int64_t shutdown_deadline = 0;
   bool done = false;
@@ -407,9 +422,9 @@ struct server::impl {
     constexpr size_t chunk = 32 * 1024;
     size_t n = std::min(chunk, r.body.size() - s->written);
     bool last = s->written + n == r.body.size();
-    s->wbuf.resize(LWS_PRE + n);
-    std::memcpy(s->wbuf.data() + LWS_PRE, r.body.data() + s->written, n);
-    if (lws_write(wsi, reinterpret_cast<unsigned char*>(s->wbuf.data() + LWS_PRE), n,
+    wbuf.resize(LWS_PRE + n);
+    std::memcpy(wbuf.data() + LWS_PRE, r.body.data() + s->written, n);
+    if (lws_write(wsi, reinterpret_cast<unsigned char*>(wbuf.data() + LWS_PRE), n,
                   last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < static_cast<int>(n))
       return -1;
     s->written += n;
@@ -543,18 +558,17 @@ struct server::impl {
                        reinterpret_cast<unsigned char*>(close.reason.data()), close.reason.size());
       return -1;
     }
-    constexpr size_t coalesce_bytes = 64 * 1024;
     auto& c = counters::get();
     bool more = false;
     do {
       scratch.clear();
-      more = rt->out->take_bytes(s->id, scratch, coalesce_bytes);
+      more = rt->out->take_bytes(s->id, scratch, ws_coalesce_bytes);
       if (scratch.empty())
         break;
-      s->wbuf.resize(LWS_PRE);
+      wbuf.resize(LWS_PRE);
       int64_t now_us = 0;
       for (auto& f : scratch) {
-        append_ws_frame(s->wbuf, f);
+        append_ws_frame(wbuf, f);
         if (f.event && f.event->committed_us > 0) {
           if (now_us == 0)
             now_us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -563,8 +577,8 @@ struct server::impl {
           c.publish_to_write.observe_us(now_us - f.event->committed_us);
         }
       }
-      size_t n = s->wbuf.size() - LWS_PRE;
-      if (lws_write(wsi, reinterpret_cast<unsigned char*>(s->wbuf.data() + LWS_PRE), n,
+      size_t n = wbuf.size() - LWS_PRE;
+      if (lws_write(wsi, reinterpret_cast<unsigned char*>(wbuf.data() + LWS_PRE), n,
                     LWS_WRITE_RAW) < static_cast<int>(n))
         return -1;
       c.frames_out += scratch.size();
@@ -596,6 +610,68 @@ struct server::impl {
   }
 
   std::vector<out_frame> scratch;
+  /// The send buffer of every connection (LWS_PRE headroom + coalesced frames). lws copies
+  /// whatever the kernel does not take into the connection's own list, so one buffer on the lws
+  /// thread serves all of them, instead of up to 64 KiB of capacity kept per connection.
+  std::string wbuf;
+
+  // ---- accepting -----------------------------------------------------------------------------
+
+  /// Takes what waits in the listen backlog and hands each socket to lws as if its own listener
+  /// had accepted it. Stops (the rest wait in the backlog, nothing spins) when descriptors run
+  /// low; a freed descriptor starts it again (on_descriptor_freed).
+  void on_listen_readable() {
+    for (int i = 0; i < 256 && !accept_paused; ++i) {
+      int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED)
+          continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+          pause_accepting();
+        else if (errno != EAGAIN && errno != EWOULDBLOCK)
+          log::warn("accept_failed", {{"errno", static_cast<int64_t>(errno)}});
+        return;
+      }
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      lws_sock_file_fd_type desc;
+      desc.sockfd = fd;
+      // On failure lws closes the socket itself.
+      lws_adopt_descriptor_vhost(vhost, static_cast<lws_adoption_type>(LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP),
+                                 desc, nullptr, nullptr);
+      if (fd + 1 >= accept_ceiling)
+        pause_accepting();
+    }
+  }
+
+  void pause_accepting() {
+    if (accept_paused || listen_wsi == nullptr)
+      return;
+    accept_paused = true;
+    counters::get().accept_pauses++;
+    lws_rx_flow_control(listen_wsi, 0);
+  }
+
+  /// A socket was closed: there is room for one more, so take from the backlog again.
+  void on_descriptor_freed() {
+    if (!accept_paused || listen_wsi == nullptr || done)
+      return;
+    accept_paused = false;
+    lws_rx_flow_control(listen_wsi, 1);
+  }
+
+  static int listen_callback(lws* wsi, lws_callback_reasons reason, void*, void*, size_t) {
+    switch (reason) {
+      case LWS_CALLBACK_RAW_RX_FILE:
+        from(wsi)->on_listen_readable();
+        return 0;
+      case LWS_CALLBACK_RAW_CLOSE_FILE:
+        from(wsi)->listen_wsi = nullptr;
+        return 0;
+      default:
+        return 0;
+    }
+  }
 
   // ---- wake-ups and timers -------------------------------------------------------------------
 
@@ -704,6 +780,9 @@ struct server::impl {
           pss->s = nullptr;
         }
         return 0;
+      case LWS_CALLBACK_WSI_DESTROY:
+        from(wsi)->on_descriptor_freed();
+        return 0;
       default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
@@ -735,24 +814,80 @@ server::~server() {
     lws_context_destroy(impl_->ctx);
 }
 
+namespace {
+
+/// Binds and listens on `node`:`port`; -1 with *error set on failure.
+int bind_listen(const char* node, const std::string& service, bool dual_stack, std::string* error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(node, service.c_str(), &hints, &found); rc != 0) {
+    *error = gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  for (auto* ai = found; ai != nullptr && fd < 0; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      *error = std::strerror(errno);
+      continue;
+    }
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ai->ai_family == AF_INET6 && dual_stack)
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+      *error = std::strerror(errno);
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(found);
+  return fd;
+}
+
+/// Opens the listening socket (non-blocking, close-on-exec). "0.0.0.0" or empty means every
+/// interface, IPv6 too where the machine has it. Returns -1 and sets *error on failure.
+int open_listen_socket(const std::string& host, uint16_t port, std::string* error) {
+  auto service = std::to_string(port);
+  std::string why;
+  bool any = host.empty() || host == "0.0.0.0";
+  int fd = any ? bind_listen("::", service, true, &why) : bind_listen(host.c_str(), service, false, &why);
+  if (fd < 0 && any)
+    fd = bind_listen("0.0.0.0", service, false, &why);
+  if (fd < 0)
+    *error = "cannot listen on " + (host.empty() ? std::string("0.0.0.0") : host) + ":" + service
+             + " (" + why + ")";
+  return fd;
+}
+
+} // namespace
+
 bool server::start(std::string* error) {
   auto& im = *impl_;
   auto& cfg = im.rt->cfg;
   lws_set_log_level(LLL_ERR, lws_log);
-  // Use every descriptor we may; lws sizes its table from the limit at context creation.
+  // Use every descriptor we may.
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
+  if (rl.rlim_cur < rl.rlim_max || rl.rlim_cur == RLIM_INFINITY) {
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     getrlimit(RLIMIT_NOFILE, &rl);
   }
   size_t fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1048576 : static_cast<size_t>(rl.rlim_cur);
-  // Reserve descriptors for SQLite, logs, CAF and the event loop; lws never accepts beyond
-  // fd_limit_per_thread (no accept busy-loop), and upgrades beyond max_connections get 503.
+  // Descriptors are shared out as follows: upgrades beyond max_connections get 503 (with
+  // Retry-After); accepting stops at accept_ceiling, so sockets that got no descriptor wait in
+  // the listen backlog and nothing spins; the last reserve/2 stay for SQLite, logs and CAF.
   size_t reserve = std::min<size_t>(64, fd_limit / 4);
   im.max_connections = cfg.max_connections > 0 ? cfg.max_connections
                                                : (fd_limit > 2 * reserve ? fd_limit - 2 * reserve : 1);
+  im.accept_ceiling = static_cast<int>(fd_limit - reserve / 2);
+  im.listen_fd = open_listen_socket(cfg.host, cfg.port, error);
+  if (im.listen_fd < 0)
+    return false;
   std::memset(im.protocols, 0, sizeof im.protocols);
   im.protocols[0].name = "vigil";
   im.protocols[0].callback = &impl::callback;
@@ -760,25 +895,48 @@ bool server::start(std::string* error) {
   // Per-connection receive buffer: small, since longer messages arrive in pieces that
   // on_receive reassembles; it counts in the memory of every idle connection.
   im.protocols[0].rx_buffer_size = 4 * 1024;
+  // The most lws hands to one send(): without it lws caps every write at rx_buffer_size and
+  // copies the rest of a coalesced write into its own list, to send 4 KiB per poll round.
+  im.protocols[0].tx_packet_size = ws_coalesce_bytes;
+  im.protocols[1].name = "vigil-listen";
+  im.protocols[1].callback = &impl::listen_callback;
   lws_context_creation_info info;
   std::memset(&info, 0, sizeof info);
-  info.port = cfg.port;
-  info.iface = cfg.host.empty() || cfg.host == "0.0.0.0" ? nullptr : cfg.host.c_str();
+  // vigild accepts itself (on_listen_readable) and hands sockets to lws.
+  info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
   info.protocols = im.protocols;
   info.user = &im;
   info.max_http_header_data = 20 * 1024;
   info.max_http_header_pool = 256;
-  info.fd_limit_per_thread = static_cast<unsigned>(fd_limit > reserve ? fd_limit - reserve : fd_limit);
+  // lws finds a socket's connection by indexing its table with the descriptor only when its
+  // table spans the whole soft limit; any smaller fd_limit_per_thread makes it scan the table
+  // on every socket event (lib/plat/unix/unix-fds.c in lws 4.1). Its own accept modulation
+  // would then only act at the very limit, where accept() fails and its listener spins, hence
+  // the own listening socket above.
+  info.fd_limit_per_thread = static_cast<unsigned>(fd_limit);
   info.timeout_secs = 30;
   info.vhost_name = "vigil";
   im.ctx = lws_create_context(&info);
   if (im.ctx == nullptr) {
-    *error = "cannot listen on " + cfg.host + ":" + std::to_string(cfg.port)
-             + " (address in use or not permitted)";
+    *error = "cannot start the network loop (libwebsockets)";
+    close(im.listen_fd);
+    im.listen_fd = -1;
     return false;
   }
   im.vhost = lws_get_vhost_by_name(im.ctx, "vigil");
-  port_ = static_cast<uint16_t>(lws_get_vhost_listen_port(im.vhost));
+  lws_sock_file_fd_type desc;
+  desc.filefd = im.listen_fd;
+  im.listen_wsi = lws_adopt_descriptor_vhost(im.vhost, LWS_ADOPT_RAW_FILE_DESC, desc,
+                                             "vigil-listen", nullptr);
+  if (im.listen_wsi == nullptr) {
+    *error = "cannot watch the listening socket (libwebsockets)";
+    return false;
+  }
+  sockaddr_storage addr{};
+  socklen_t addr_len = sizeof addr;
+  getsockname(im.listen_fd, reinterpret_cast<sockaddr*>(&addr), &addr_len);
+  port_ = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                           : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
   im.rt->out->set_context(im.ctx);
   return true;
 }

@@ -159,7 +159,7 @@ TEST(Config, HelpFlag) {
 TEST(Config, HelpListsEveryOptionWithDefault) {
   const std::string help = config_help();
   std::set<std::string> keys = keys_in_help();
-  EXPECT_EQ(keys.size(), 31u);
+  EXPECT_EQ(keys.size(), 32u);
   for (const char* key : {"server.host", "server.port", "server.transformer", "storage.path",
                           "storage.synchronous", "storage.ring-size", "retention.days",
                           "log.level", "log.format", "auth.jwt-secret", "auth.public-key-file",
@@ -169,7 +169,8 @@ TEST(Config, HelpListsEveryOptionWithDefault) {
                           "limits.rate-burst", "limits.outbound-budget", "limits.max-connections",
                           "keepalive.ping-interval", "keepalive.pong-wait", "escalation.tiers",
                           "metrics.interval", "http.cors-origins", "http.static-dir",
-                          "admin.port", "scheduler.threads", "shutdown.drain-timeout"})
+                          "admin.port", "scheduler.threads", "scheduler.policy",
+                          "shutdown.drain-timeout"})
     EXPECT_EQ(keys.count(key), 1u) << key;
   EXPECT_NE(help.find("--server.port, --port"), std::string::npos);
   EXPECT_NE(help.find("default: 64KiB"), std::string::npos);
@@ -408,6 +409,7 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
     {"admin.port", "70000", "must be between 0 and 65535"},
     {"scheduler.threads", "0", "must be between 1 and 64"},
     {"scheduler.threads", "65", "must be between 1 and 64"},
+    {"scheduler.policy", "fifo", "expected one of sharing, stealing"},
     {"shutdown.drain-timeout", "6m", "must be between 0s and 5m"},
   };
   std::set<std::string> covered;
