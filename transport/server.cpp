@@ -916,6 +916,12 @@ bool server::start(std::string* error) {
   info.fd_limit_per_thread = static_cast<unsigned>(fd_limit);
   info.timeout_secs = 30;
   info.vhost_name = "vigil";
+  // No lws validity (ws PING) timers: vigild has its own keep-alive (tick()). lws keeps every
+  // connection's validity timer in one sorted list, re-inserted from the head on each frame
+  // received: a linear walk per frame over all connections (12 % of the network thread while
+  // 10,000 clients reconnect).
+  static const lws_retry_bo_t no_validity_timers = {};
+  info.retry_and_idle_policy = &no_validity_timers;
   im.ctx = lws_create_context(&info);
   if (im.ctx == nullptr) {
     *error = "cannot start the network loop (libwebsockets)";
