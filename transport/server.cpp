@@ -467,8 +467,15 @@ struct server::impl {
     pss->s = s;
     // Cap the kernel's send buffer (Linux grows it to megabytes): otherwise a stalled reader
     // hides megabytes in the kernel before the outbound budget sees anything.
+    int fd = lws_get_socket_fd(wsi);
     int sndbuf = 256 * 1024;
-    setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    // And report the socket writable only while less than one coalesced write is unsent: the
+    // kernel then never holds more than two writes for a reader that stopped, so there is always
+    // room left for the 4008 close frame, which the reader sees, after the data, once it reads
+    // again (also after vigild gave up on it: the kernel still delivers what was queued).
+    int lowat = static_cast<int>(ws_coalesce_bytes);
+    setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
     ++ws_count;
     auto& c = counters::get();
     c.connections_current++;
