@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 
 import { useServer, team } from './lib/fixture.mjs';
 import { http, newHospital, withTimeout } from './lib/clients.mjs';
-import { cpuSecondsOver, tryOpen } from './lib/load.mjs';
+import { cpuSecondsOver, metric, tryOpen } from './lib/load.mjs';
 
 const FD_LIMIT = 64;
 const CPU_WINDOW_MS = 2000;
@@ -96,6 +96,8 @@ describe(`ulimit -n ${FD_LIMIT}, limits.max-connections=1000 (descriptors truly 
     assert.equal(count(all, 'error'), 0);
     const h = await http(ctx.port, '/health');
     assert.equal(h.status, 200, `/health: ${h.status} ${h.text}`);
+    assert.ok(await metric(ctx.port, 'vigil_accept_pauses_total') >= 1,
+      'accepting paused while descriptors ran low (vigil_accept_pauses_total)');
     const late = all.filter((r) => r.state === 'open' && !open.includes(r));
     assert.ok(late.length >= 1, 'waiting connections were admitted');
     await ping(late[0].ws, 'a connection admitted from the backlog');
