@@ -70,7 +70,7 @@ const char* const usage_text =
     "  --url URL              ws://HOST:PORT[/path] (the path defaults to /api/trpc)\n"
     "  --secret S             mint HS256 tokens (role admin) for the bench's hospitals\n"
     "  --token T              use this token everywhere instead (it must list the hospitals)\n"
-    "  --hospital-prefix P    hospital ids are P0, P1, … (default bench-<random>-h)\n"
+    "  --hospital-prefix P    hospital ids are P0, P1, … (default bench-<random>-h; no \"bench:\" in P)\n"
     "  --pid PID              sample the server's RSS and CPU time from /proc/PID\n"
     "  --source-ips A,B       bind connections round-robin to these loopback addresses (more\n"
     "                         than ~28k connections need several)\n"
@@ -239,6 +239,8 @@ std::string parse_options(int argc, char** argv, options& o) {
   if (o.hospitals > std::max(o.subscribers, 1) && !o.connect_only && o.subscribers > 0)
     return "--hospitals cannot exceed --subscribers";
   if (o.storm && o.subscribers == 0) return "--reconnect-storm needs subscribers";
+  // Subscribers take the first "bench:" of an event for the publisher's marker.
+  if (o.hospital_prefix.find("bench:") != std::string::npos) return "--hospital-prefix must not contain \"bench:\"";
   if (o.hospital_prefix.empty()) o.hospital_prefix = "bench-" + random_tag(6) + "-h";
   return "";
 }

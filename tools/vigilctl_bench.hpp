@@ -2,8 +2,9 @@
 // `vigilctl bench`: the load generator. Internal interface shared by its three source files:
 //
 //   tools/vigilctl_bench.cpp        options, the four scenarios, the report (text and JSON)
-//   tools/vigilctl_bench_loop.cpp   one libwebsockets client context holding every connection
-//                                   (subscribers, WS and HTTP publishers) in one thread
+//   tools/vigilctl_bench_loop.cpp   the event loop holding every connection in one thread:
+//                                   subscribers on their own sockets (epoll), WS and HTTP
+//                                   publishers in a libwebsockets client context
 //   tools/vigilctl_bench_stats.cpp  latency histogram, frame scanning, /proc sampling
 //
 // Publishers put `bench:<publisher>:<seq>:<send_ns>` in each alert's description, so every
@@ -11,6 +12,9 @@
 // it took end to end (the clock is the bench's own monotonic clock; sender and receiver are the
 // same process).
 
+#include <sys/socket.h>
+
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -18,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 struct lws;
@@ -75,7 +80,11 @@ struct scanned_frame {
 };
 
 /// Scans a text frame from the server. Never throws; unknown shapes give kind::other.
-scanned_frame scan_frame(std::string_view text);
+/// `marker_hint` (optional, per connection): where the marker was in the previous frame, relative
+/// to the end of the event id. A subscriber's frames differ only in numbers, so the marker is
+/// nearly always found there at once, without reading the ~450 bytes before it; a miss costs the
+/// full scan and updates the hint.
+scanned_frame scan_frame(std::string_view text, size_t* marker_hint = nullptr);
 
 /// The decimal number after the last '-' of an event id (`<epoch>-<seq>`), -1 when none.
 int64_t event_seq(std::string_view event_id);
@@ -99,10 +108,18 @@ public:
   /// True when newly inserted, false for a duplicate.
   bool insert(int publisher, int64_t seq);
   bool contains(int publisher, int64_t seq) const;
-  void clear() { bits_.clear(); }
+  void clear() {
+    words_.clear();
+    stride_ = 0;
+  }
 
 private:
-  std::vector<std::vector<uint64_t>> bits_;  // per publisher
+  void widen(size_t stride);
+  // Word w of publisher p is words_[w * stride_ + p]: the words a subscriber is filling for all
+  // publishers (at most 8 of them share a cache line) sit together, so a batch of frames from
+  // many publishers touches one or two lines per subscriber instead of one per publisher.
+  std::vector<uint64_t> words_;
+  size_t stride_ = 0;  // a power of two, above the highest publisher seen
 };
 
 /// Per-hospital tracker of the slowest live subscriber's received count, O(1) per event, used
@@ -131,9 +148,15 @@ struct conn {
   int index = 0;         // among connections of its kind
   int hospital = 0;      // subscribers: the hospital they subscribe to
   conn_state state = conn_state::idle;
-  lws* wsi = nullptr;
+  lws* wsi = nullptr;    // publishers (subscribers are not lws connections)
+  int fd = -1;           // subscribers: their socket, in the loop's epoll set
+  int lws_fd = -1;       // publishers: lws' socket, watched for input in the epoll set too
+  bool tcp_connected = false;  // subscribers: the TCP connect finished
+  uint32_t watching = 0;       // subscribers: the epoll events asked for
+  std::string sub_out;         // subscribers: bytes the socket did not take yet
   std::string source_ip;
-  std::string rx;        // a message being reassembled (WS) or unparsed bytes (HTTP, raw WS)
+  std::string rx;        // a message being reassembled (WS), unparsed bytes (HTTP), or the
+                         // start of a subscriber frame cut by the end of a read
   bool upgraded = false; // subscribers: the server answered 101 (raw WebSocket from then on)
   std::string frag;      // subscribers: a fragmented message being reassembled
   std::deque<std::string> outbox;
@@ -144,6 +167,7 @@ struct conn {
   bool started = false;
   bool stalled = false;
   bool closed_in_run = false;
+  size_t marker_hint = 0;     // subscribers: see scan_frame
   std::string last_event_id;  // subscribers: for lastEventId on reconnect
 
   // subscribers
@@ -287,7 +311,6 @@ public:
 
   // lws callback entry point (public for the C callback).
   int on_event(lws* wsi, int reason, conn* c, void* in, size_t len);
-  struct tick_timer;  // the 1 ms lws timer (defined in vigilctl_bench_loop.cpp)
 
 private:
   void service_once();
@@ -295,23 +318,40 @@ private:
   void connect_one(conn& c);
   void pump();
   bool send_mutation(conn& pub, int hospital);
-  void on_ws_message(conn& c, std::string_view text);
-  void on_subscriber_data(conn& c, const scanned_frame& f);
+  void on_ws_message(conn& c, std::string_view text, int64_t now);
+  void on_subscriber_data(conn& c, const scanned_frame& f, int64_t now);
   void on_reply(conn& pub, int64_t seq, bool ok, std::string_view error_code);
   void on_http_bytes(conn& c);
-  int on_raw_ws_bytes(conn& c);
+  /// A subscriber's bytes as read (`now`: when); frames are parsed in place (they may be
+  /// unmasked in place, too). -1: close the connection.
+  int on_subscriber_bytes(conn& c, char* data, size_t len, int64_t now);
+  /// Parses the whole frames at the start of `data`: the bytes used, -1 to close.
+  ptrdiff_t on_frames(conn& c, char* data, size_t len, int64_t now);
   void on_upgraded(conn& c);
   void queue_text(conn& c, std::string text);
   std::string connection_params(const conn& c) const;
   std::string subscription(const conn& c) const;
   void on_closed(conn& c);
   int on_writeable(conn& c);
+  /// lws_callback_on_writable, and lws is serviced on the next round.
+  void want_writeable(lws* wsi);
+  /// Adds an open publisher's socket to the epoll set (input only: lws reads it).
+  void watch_publisher(conn& c);
+  // subscriber sockets (epoll, not lws)
+  void sub_connect(conn& c, const std::pair<sockaddr_storage, socklen_t>* source);
+  void sub_ready(conn& c, uint32_t events, int64_t now);
+  /// Sends now, or keeps what the socket did not take and asks for EPOLLOUT.
+  void sub_send(conn& c, std::string_view bytes);
+  bool sub_flush(conn& c);
+  /// Sets the epoll events from the state: EPOLLIN unless stalled, EPOLLOUT while bytes wait.
+  void sub_watch(conn& c);
+  /// Closes the socket and runs on_closed (which may queue a retry).
+  void sub_close(conn& c);
   void queue_frame(conn& c, std::string frame);
   std::string mutation_input(int publisher, int64_t seq, int hospital, int64_t now);
 
   loop_config cfg_;
   lws_context* ctx_ = nullptr;
-  std::unique_ptr<tick_timer> tick_;
   std::vector<std::unique_ptr<conn>> conns_;
   std::vector<conn*> subscribers_;
   std::vector<conn*> publishers_;
@@ -323,6 +363,14 @@ private:
   int connecting_ = 0;
   int source_ip_next_ = 0;
   std::vector<unsigned char> write_buffer_;
+  sockaddr_storage target_{};
+  socklen_t target_len_ = 0;
+  std::vector<std::pair<sockaddr_storage, socklen_t>> source_addrs_;  // cfg_.source_ips, resolved
+  int epoll_fd_ = -1;          // subscribers' sockets, and publishers' (lws') sockets for input
+  bool lws_pending_ = false;   // lws has work now (a write asked for, buffered input)
+  int64_t next_lws_ns_ = 0;    // lws is serviced by then at the latest (timers, connects)
+  std::vector<char> read_buffer_;
+  int64_t next_timeout_check_ns_ = 0;
 
   // publishing
   bool publishing_ = false;

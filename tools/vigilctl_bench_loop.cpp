@@ -1,21 +1,36 @@
-// vigilctl bench: one libwebsockets client context with every connection of the run, serviced
-// on the calling thread. See vigilctl_bench.hpp.
+// vigilctl bench: the event loop with every connection of the run (one epoll set, one
+// libwebsockets client context for the publishers), serviced on the calling thread. See
+// vigilctl_bench.hpp.
 //
-// WS publishers are lws WebSocket clients. Subscribers and HTTP publishers are lws RAW client
-// connections: HTTP publishers speak HTTP/1.1 keep-alive themselves (one request in flight per
-// connection); subscribers do the WebSocket upgrade and framing themselves, because the lws 4.1
-// client parser handles received frames one byte per call (lws_ws_client_rx_sm), which cost the
-// generator more CPU per delivered frame than the server spent sending it. Everything stays in
-// the same poll loop. A 1 ms lws timer makes lws_service() return at least every millisecond, so
-// the publishers' pacing and the deadlines run on time.
+// WS publishers are lws WebSocket clients; HTTP publishers are lws RAW client connections that
+// speak HTTP/1.1 keep-alive themselves (one request in flight per connection).
+//
+// Subscribers are not lws connections: they are plain non-blocking sockets in an epoll set, and
+// do the WebSocket upgrade and framing themselves. lws 4.1 has only poll(), whose cost grows with
+// every descriptor it watches: with 1,000 subscribers each wake-up cost the generator more than
+// the frames it then read. (The lws 4.1 client parser also handles received frames one byte per
+// call.) A ready subscriber gets one recv() of up to read_buffer_bytes, and its frames are parsed
+// where they lie.
+//
+// The loop waits in epoll_wait() alone, at most 1 ms, so the publishers' pacing and the deadlines
+// run on time. The publishers' sockets are in the epoll set too (lws still owns them); lws is
+// serviced without waiting (poll() with timeout 0 over its few descriptors) only when it has
+// something to do: a publisher socket is ready, a write was asked for, lws holds buffered input,
+// or a millisecond has passed (timers, connects in progress, a partial write).
 
 #include "tools/vigilctl_bench.hpp"
 
 #include <libwebsockets.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
@@ -27,7 +42,13 @@ constexpr const char* ws_protocol = "vigilctl-bench-ws";
 constexpr const char* raw_protocol = "vigilctl-bench-raw";
 constexpr size_t rx_buffer_bytes = 4096;        // per WS publisher; bigger frames come in pieces
 constexpr size_t max_message_bytes = 1 << 20;   // a server frame larger than this is a bug
-constexpr int64_t tick_us = 1000;
+constexpr int64_t lws_period_ns = 1'000'000;  // lws is serviced at least this often
+/// One recv() per ready subscriber takes up to this much: everything a socket holds, as a rule.
+constexpr size_t read_buffer_bytes = 256 * 1024;
+/// Ready sockets taken per epoll_wait().
+constexpr int epoll_batch = 512;
+/// A subscriber still connecting (TCP or upgrade) after this long fails (lws' timeout_secs).
+constexpr int64_t subscriber_connect_timeout_ns = 30'000'000'000;
 
 int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len) {
   auto* owner = static_cast<loop*>(lws_context_user(lws_get_context(wsi)));
@@ -77,28 +98,13 @@ void append_json_string(std::string& out, std::string_view s) {
 
 } // namespace
 
-struct loop::tick_timer {
-  lws_sorted_usec_list_t sul;  // first member: the callback casts back from it
-  lws_context* context = nullptr;
-};
-
-namespace {
-void on_tick(lws_sorted_usec_list_t* sul) {
-  auto* timer = reinterpret_cast<loop::tick_timer*>(sul);
-  // Nothing to do but re-arm: the point is that lws_service() returns at least every tick.
-  lws_sul_schedule(timer->context, 0, sul, on_tick, tick_us);
-}
-} // namespace
-
-loop::loop(loop_config cfg) : cfg_(std::move(cfg)), tick_(std::make_unique<tick_timer>()) {
-  std::memset(&tick_->sul, 0, sizeof tick_->sul);
-}
+loop::loop(loop_config cfg) : cfg_(std::move(cfg)) {}
 
 loop::~loop() {
-  if (ctx_ != nullptr) {
-    lws_sul_cancel(&tick_->sul);
-    lws_context_destroy(ctx_);
-  }
+  for (conn* c : subscribers_)
+    if (c->fd >= 0) ::close(c->fd);
+  if (ctx_ != nullptr) lws_context_destroy(ctx_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 
 bool loop::init(std::string* error) {
@@ -111,15 +117,59 @@ bool loop::init(std::string* error) {
   info.uid = -1;
   info.user = this;
   info.fd_limit_per_thread = static_cast<unsigned int>(cfg_.max_fds);
-  info.pt_serv_buf_size = 65536;  // one read() takes up to 64 KiB: many frames per syscall
+  info.pt_serv_buf_size = 65536;  // publishers: one read() takes many replies
   info.timeout_secs = 30;
   ctx_ = lws_create_context(&info);
   if (ctx_ == nullptr) {
     *error = "cannot create the libwebsockets client context";
     return false;
   }
-  tick_->context = ctx_;
-  lws_sul_schedule(ctx_, 0, &tick_->sul, on_tick, tick_us);
+
+  // Source addresses first: the target's address must be of their family.
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  for (const std::string& ip : cfg_.source_ips) {
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    if (getaddrinfo(ip.c_str(), "0", &hints, &found) != 0 || found == nullptr) {
+      *error = "--source-ips: cannot use " + ip;
+      return false;
+    }
+    sockaddr_storage a{};
+    std::memcpy(&a, found->ai_addr, found->ai_addrlen);
+    source_addrs_.emplace_back(a, found->ai_addrlen);
+    freeaddrinfo(found);
+  }
+  // The subscribers' target, resolved once (bench.cpp has checked that it is loopback only).
+  hints.ai_family = source_addrs_.empty() ? AF_UNSPEC : source_addrs_.front().first.ss_family;
+  hints.ai_flags = AI_NUMERICSERV;
+  const std::string port = std::to_string(cfg_.port);
+  if (getaddrinfo(cfg_.host.c_str(), port.c_str(), &hints, &found) != 0 || found == nullptr) {
+    *error = "cannot resolve " + cfg_.host + (source_addrs_.empty() ? "" : " in the family of --source-ips");
+    return false;
+  }
+  // A name with several addresses (localhost: ::1 and 127.0.0.1): the first that accepts a
+  // connection, as lws tries them in turn.
+  const addrinfo* use = found;
+  for (const addrinfo* a = found; a != nullptr && found->ai_next != nullptr; a = a->ai_next) {
+    const int probe = ::socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool accepted = probe >= 0 && ::connect(probe, a->ai_addr, a->ai_addrlen) == 0;
+    if (probe >= 0) ::close(probe);
+    if (accepted) {
+      use = a;
+      break;
+    }
+  }
+  std::memcpy(&target_, use->ai_addr, use->ai_addrlen);
+  target_len_ = use->ai_addrlen;
+  freeaddrinfo(found);
+
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) {
+    *error = std::string("epoll_create1: ") + std::strerror(errno);
+    return false;
+  }
+  read_buffer_.resize(read_buffer_bytes);
   return true;
 }
 
@@ -176,9 +226,10 @@ void loop::set_retry_failed_connects(bool on) {
 
 void loop::close_subscribers() {
   for (conn* c : subscribers_)
-    if (c->state == conn_state::open && c->wsi != nullptr) {
+    if (c->state == conn_state::open && c->fd >= 0) {
       c->close_requested = true;
-      lws_callback_on_writable(c->wsi);
+      sub_send(*c, ws_client_frame(0x8, std::string_view("\x03\xe8", 2)));  // 1000
+      sub_close(*c);
     }
 }
 
@@ -202,10 +253,13 @@ void loop::connect_one(conn& c) {
   c.frag.clear();
   c.inflight = 0;
   c.connect_start_ns = mono_ns();
-  if (!cfg_.source_ips.empty()) {
-    c.source_ip = cfg_.source_ips[source_ip_next_++ % cfg_.source_ips.size()];
-  }
+  const size_t source = cfg_.source_ips.empty() ? 0 : source_ip_next_++ % cfg_.source_ips.size();
+  if (!cfg_.source_ips.empty()) c.source_ip = cfg_.source_ips[source];
   ++connecting_;
+  if (c.kind == conn_kind::subscriber) {
+    sub_connect(c, cfg_.source_ips.empty() ? nullptr : &source_addrs_[source]);
+    return;
+  }
   const bool v6 = cfg_.host.find(':') != std::string::npos;
   const std::string host_header = (v6 ? "[" + cfg_.host + "]" : cfg_.host) + ":" + std::to_string(cfg_.port);
   lws_client_connect_info ci;
@@ -242,8 +296,24 @@ void loop::connect_one(conn& c) {
 }
 
 void loop::service_once() {
-  lws_service(ctx_, 0);
-  const int64_t now = mono_ns();
+  epoll_event events[epoll_batch];
+  const int n = epoll_wait(epoll_fd_, events, epoll_batch, lws_pending_ ? 0 : 1);
+  // One clock read per wake-up serves every frame read in it (the reads take microseconds).
+  int64_t now = mono_ns();
+  bool lws_due = lws_pending_ || now >= next_lws_ns_;
+  for (int i = 0; i < n; ++i) {
+    conn* c = static_cast<conn*>(events[i].data.ptr);
+    if (c->kind == conn_kind::subscriber) sub_ready(*c, events[i].events, now);
+    else lws_due = true;  // a publisher's socket: lws reads it
+  }
+  if (lws_due) {
+    lws_pending_ = false;  // callbacks that ask for a write set it again
+    lws_service(ctx_, -1);  // -1: poll() without waiting
+    // Input lws has buffered but not delivered yet (lws would not wait in poll() either).
+    if (lws_service_adjust_timeout(ctx_, 1, 0) == 0) lws_pending_ = true;
+    now = mono_ns();
+    next_lws_ns_ = now + lws_period_ns;
+  }
   if (publishing_) {
     // A publisher whose connection ended (an HTTP keep-alive timeout, a server close) comes back.
     for (conn* p : publishers_)
@@ -261,6 +331,16 @@ void loop::service_once() {
     retry_list_.erase(due, retry_list_.end());
   }
   start_connects();
+  if (connecting_ > 0 && now >= next_timeout_check_ns_) {
+    next_timeout_check_ns_ = now + 100'000'000;
+    for (conn* c : subscribers_)
+      if (c->state == conn_state::connecting && c->fd >= 0 &&
+          now - c->connect_start_ns > subscriber_connect_timeout_ns) {
+        ++connect_errors_[c->tcp_connected ? "no upgrade answer in time" : "connect timed out"];
+        c->close_code = -1;
+        sub_close(*c);
+      }
+  }
   if (pid_ > 0 && now >= next_sample_ns_) {
     next_sample_ns_ = now + 100'000'000;
     if (auto s = read_proc(pid_)) peak_rss_kb_ = std::max(peak_rss_kb_, s->rss_kb);
@@ -292,13 +372,15 @@ void loop::set_stalled(conn& c, bool stalled) {
   c.stalled = stalled;
   if (c.kind == conn_kind::subscriber && c.started && c.state == conn_state::open)
     stalled ? lag_[c.hospital].remove(c.received) : lag_[c.hospital].add(c.received);
-  if (c.wsi != nullptr) {
+  if (c.kind == conn_kind::subscriber && c.fd >= 0) {
     if (!stalled && cfg_.stall_rcvbuf > 0) {
       // Reopen the window wide: with the small buffer, the sender's zero-window probes back off
       // for seconds and the reader would see almost nothing of what is queued for it.
       const int size = 4 << 20;
-      setsockopt(lws_get_socket_fd(c.wsi), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+      setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     }
+    sub_watch(c);
+  } else if (c.wsi != nullptr) {
     lws_rx_flow_control(c.wsi, stalled ? 0 : 1);
   }
 }
@@ -323,6 +405,142 @@ void loop::reset_subscriber_counts() {
   last_delivery_ns_ = 0;
   latency_ = histogram{};
   latency_first_ = histogram{};
+}
+
+// ---- subscriber sockets ------------------------------------------------------------------------
+
+void loop::sub_connect(conn& c, const std::pair<sockaddr_storage, socklen_t>* source) {
+  c.wsi = nullptr;
+  c.tcp_connected = false;
+  c.sub_out.clear();
+  c.watching = 0;
+  const auto fail = [&](const char* what, int err) {
+    ++connect_errors_[std::string(what) + ": " + std::strerror(err)];
+    c.close_code = -1;
+    sub_close(c);
+  };
+  c.fd = ::socket(target_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c.fd < 0) return fail("socket", errno);
+  const int one = 1;
+  setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // as lws does: small frames go now
+  if (source != nullptr && ::bind(c.fd, reinterpret_cast<const sockaddr*>(&source->first), source->second) != 0)
+    return fail("bind", errno);
+  if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&target_), target_len_) != 0 && errno != EINPROGRESS)
+    return fail("connect failed", errno);
+  epoll_event ev{};
+  ev.events = EPOLLOUT;  // writable: the connect finished (or failed: SO_ERROR says)
+  ev.data.ptr = &c;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c.fd, &ev) != 0) return fail("epoll_ctl", errno);
+  c.watching = EPOLLOUT;
+}
+
+void loop::sub_watch(conn& c) {
+  if (c.fd < 0) return;
+  uint32_t want = 0;
+  if (!c.tcp_connected || !c.sub_out.empty()) want |= EPOLLOUT;
+  if (c.tcp_connected && !(c.stalled && c.started)) want |= EPOLLIN;
+  if (want == c.watching) return;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.ptr = &c;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
+  c.watching = want;
+}
+
+void loop::sub_send(conn& c, std::string_view bytes) {
+  if (c.fd < 0 || bytes.empty()) return;
+  if (c.sub_out.empty() && c.tcp_connected) {
+    const ssize_t n = ::send(c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      sub_close(c);
+      return;
+    }
+    if (n > 0) bytes.remove_prefix(static_cast<size_t>(n));
+    if (bytes.empty()) return;
+  }
+  c.sub_out.append(bytes.data(), bytes.size());
+  sub_watch(c);
+}
+
+bool loop::sub_flush(conn& c) {
+  while (!c.sub_out.empty()) {
+    const ssize_t n = ::send(c.fd, c.sub_out.data(), c.sub_out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      return false;
+    }
+    c.sub_out.erase(0, static_cast<size_t>(n));
+  }
+  sub_watch(c);
+  return true;
+}
+
+void loop::sub_close(conn& c) {
+  if (c.fd >= 0) {
+    ::close(c.fd);  // also leaves the epoll set
+    c.fd = -1;
+  }
+  c.sub_out.clear();
+  c.watching = 0;
+  c.tcp_connected = false;
+  on_closed(c);
+}
+
+void loop::sub_ready(conn& c, uint32_t events, int64_t now) {
+  if (c.fd < 0 || (c.state != conn_state::connecting && c.state != conn_state::open)) return;
+  if (!c.tcp_connected) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err == 0 && !(events & EPOLLOUT)) err = ECONNREFUSED;  // a bare HUP/ERR
+    if (err != 0) {
+      ++connect_errors_[std::string("connect failed: ") + std::strerror(err)];
+      c.close_code = -1;
+      sub_close(c);
+      return;
+    }
+    // The upgrade request; the connection counts as connecting until the 101.
+    c.tcp_connected = true;
+    const bool v6 = cfg_.host.find(':') != std::string::npos;
+    sub_send(c, "GET " + cfg_.ws_path + " HTTP/1.1\r\nHost: " + (v6 ? "[" + cfg_.host + "]" : cfg_.host) + ":" +
+                    std::to_string(cfg_.port) +
+                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dmlnaWxjdGwtYmVuY2gtMQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    sub_watch(c);
+    return;
+  }
+  if ((events & EPOLLOUT) && !sub_flush(c)) {
+    sub_close(c);
+    return;
+  }
+  if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+  if (c.stalled && c.started) {
+    // Not reading (the bytes stay in the kernel): only a dead socket ends it, as with lws.
+    if (events & (EPOLLHUP | EPOLLERR)) sub_close(c);
+    return;
+  }
+  const ssize_t n = ::recv(c.fd, read_buffer_.data(), read_buffer_.size(), 0);
+  if (n > 0) {
+    if (on_subscriber_bytes(c, read_buffer_.data(), static_cast<size_t>(n), now) < 0) sub_close(c);
+    return;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  sub_close(c);  // end of stream or a socket error; close_code stays 0 → 1006 unless a close frame came
+}
+
+void loop::want_writeable(lws* wsi) {
+  lws_callback_on_writable(wsi);
+  lws_pending_ = true;  // lws only writes from lws_service()
+}
+
+void loop::watch_publisher(conn& c) {
+  const int fd = lws_get_socket_fd(c.wsi);
+  if (fd < 0 || c.lws_fd >= 0) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &c;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0) c.lws_fd = fd;
 }
 
 // ---- publishing ------------------------------------------------------------------------------------
@@ -542,15 +760,41 @@ void loop::on_upgraded(conn& c) {
   if (c.stalled && cfg_.stall_rcvbuf > 0) {
     // A small receive buffer (autotuning off) closes a stalled reader's window sooner.
     const int size = cfg_.stall_rcvbuf;
-    setsockopt(lws_get_socket_fd(c.wsi), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   }
   queue_frame(c, ws_client_frame(0x1, connection_params(c)));
   queue_frame(c, ws_client_frame(0x1, subscription(c)));
 }
 
-int loop::on_raw_ws_bytes(conn& c) {
-  size_t pos = 0;
+namespace {
+
+/// Bytes a server frame starting at `b` needs in all: header, mask key and payload. 0 while the
+/// `avail` bytes do not hold the whole header yet; SIZE_MAX for a frame over max_message_bytes.
+size_t frame_size(const unsigned char* b, size_t avail) {
+  if (avail < 2) return 0;
+  uint64_t length = b[1] & 0x7f;
+  size_t header = 2;
+  if (length == 126) {
+    if (avail < 4) return 0;
+    length = (uint64_t{b[2]} << 8) | b[3];
+    header = 4;
+  } else if (length == 127) {
+    if (avail < 10) return 0;
+    length = 0;
+    for (int i = 2; i < 10; ++i) length = (length << 8) | b[i];
+    header = 10;
+  }
+  if (length > max_message_bytes) return SIZE_MAX;
+  if (b[1] & 0x80) header += 4;  // a server should not mask, but one that does is understood
+  return header + static_cast<size_t>(length);
+}
+
+} // namespace
+
+int loop::on_subscriber_bytes(conn& c, char* data, size_t len, int64_t now) {
   if (!c.upgraded) {
+    // The HTTP answer to the upgrade (small, once per connection): collected in c.rx.
+    c.rx.append(data, len);
     const size_t end = c.rx.find("\r\n\r\n");
     if (end == std::string::npos) return c.rx.size() > 16384 ? -1 : 0;
     const int status = c.rx.size() > 12 ? std::atoi(c.rx.c_str() + 9) : 0;
@@ -560,70 +804,95 @@ int loop::on_raw_ws_bytes(conn& c) {
       return -1;  // RAW_CLOSE follows; a connect phase retries it
     }
     on_upgraded(c);
-    pos = end + 4;
+    c.rx.erase(0, end + 4);
+    const ptrdiff_t used = on_frames(c, c.rx.data(), c.rx.size(), now);
+    if (used < 0) return -1;
+    c.rx.erase(0, static_cast<size_t>(used));
+    return 0;
   }
+  // Frames are parsed where they lie. Only a frame cut by the end of an earlier read is
+  // completed in c.rx, taking from `data` exactly the bytes it lacks.
+  while (!c.rx.empty()) {
+    const auto* head = reinterpret_cast<const unsigned char*>(c.rx.data());
+    size_t need = frame_size(head, c.rx.size());
+    if (need == SIZE_MAX) return -1;
+    const bool whole_header = need != 0;
+    if (!whole_header) need = c.rx.size() < 2 ? 2 : ((head[1] & 0x7f) == 126 ? 4 : 10);
+    const size_t take = std::min(need - c.rx.size(), len);
+    c.rx.append(data, take);
+    data += take;
+    len -= take;
+    if (c.rx.size() < need) return 0;  // still incomplete, and `data` is used up
+    if (!whole_header) continue;       // the header is whole now: find the frame's size
+    const ptrdiff_t used = on_frames(c, c.rx.data(), c.rx.size(), now);
+    if (used < 0) return -1;
+    c.rx.clear();
+  }
+  const ptrdiff_t used = on_frames(c, data, len, now);
+  if (used < 0) return -1;
+  if (static_cast<size_t>(used) < len) c.rx.assign(data + used, len - static_cast<size_t>(used));
+  return 0;
+}
+
+ptrdiff_t loop::on_frames(conn& c, char* data, size_t len, int64_t now) {
   // Server frames: unmasked, header of 2, 4 or 10 bytes (plus 4 if a server masks anyway).
-  while (c.rx.size() - pos >= 2) {
-    auto* b = reinterpret_cast<unsigned char*>(&c.rx[pos]);
-    const size_t avail = c.rx.size() - pos;
+  size_t pos = 0;
+  while (len - pos >= 2) {
+    auto* b = reinterpret_cast<unsigned char*>(data + pos);
+    const size_t total = frame_size(b, len - pos);
+    if (total == SIZE_MAX) return -1;
+    if (total == 0 || total > len - pos) break;
     const bool fin = (b[0] & 0x80) != 0;
     const unsigned opcode = b[0] & 0x0f;
     const bool masked = (b[1] & 0x80) != 0;
-    uint64_t length = b[1] & 0x7f;
-    size_t header = 2;
-    if (length == 126) {
-      if (avail < 4) break;
-      length = (uint64_t{b[2]} << 8) | b[3];
-      header = 4;
-    } else if (length == 127) {
-      if (avail < 10) break;
-      length = 0;
-      for (int i = 2; i < 10; ++i) length = (length << 8) | b[i];
-      header = 10;
+    const size_t length7 = b[1] & 0x7f;
+    const size_t header = (length7 == 126 ? 4 : length7 == 127 ? 10 : 2) + (masked ? 4 : 0);
+    const size_t length = total - header;
+    char* payload = data + pos + header;
+    if (masked) {
+      const unsigned char* key = b + header - 4;
+      for (size_t i = 0; i < length; ++i) payload[i] ^= static_cast<char>(key[i & 3]);
     }
-    if (length > max_message_bytes) return -1;
-    const size_t mask_at = header;
-    if (masked) header += 4;
-    if (avail < header + length) break;
-    char* payload = &c.rx[pos + header];
-    if (masked)
-      for (size_t i = 0; i < length; ++i) payload[i] ^= static_cast<char>(b[mask_at + (i & 3)]);
-    const std::string_view data(payload, static_cast<size_t>(length));
-    pos += header + static_cast<size_t>(length);
+    const std::string_view message(payload, length);
+    pos += total;
     switch (opcode) {
       case 0x1:
       case 0x2:
-        if (fin) on_ws_message(c, data);
-        else c.frag.assign(data);
+        if (fin) on_ws_message(c, message, now);
+        else c.frag.assign(message);
         break;
       case 0x0:
-        c.frag.append(data);
+        c.frag.append(message);
         if (c.frag.size() > max_message_bytes) return -1;
         if (fin) {
-          std::string message;
-          message.swap(c.frag);
-          on_ws_message(c, message);
+          std::string whole;
+          whole.swap(c.frag);
+          on_ws_message(c, whole, now);
         }
         break;
       case 0x8:
-        c.close_code = length >= 2 ? ((static_cast<unsigned char>(data[0]) << 8) | static_cast<unsigned char>(data[1]))
+        c.close_code = length >= 2 ? ((static_cast<unsigned char>(message[0]) << 8) |
+                                      static_cast<unsigned char>(message[1]))
                                    : 1005;
         return -1;
       case 0x9:
-        queue_frame(c, ws_client_frame(0xA, data));
+        queue_frame(c, ws_client_frame(0xA, message));
         break;
       default:
         break;  // pong and anything unknown
     }
     if (c.state != conn_state::open) return -1;
   }
-  c.rx.erase(0, pos);
-  return 0;
+  return static_cast<ptrdiff_t>(pos);
 }
 
 void loop::queue_frame(conn& c, std::string frame) {
+  if (c.kind == conn_kind::subscriber) {
+    sub_send(c, frame);
+    return;
+  }
   c.outbox.push_back(std::move(frame));
-  if (c.wsi != nullptr) lws_callback_on_writable(c.wsi);
+  if (c.wsi != nullptr) want_writeable(c.wsi);
 }
 
 void loop::on_reply(conn& pub, int64_t seq, bool ok, std::string_view error_code) {
@@ -645,8 +914,8 @@ void loop::on_reply(conn& pub, int64_t seq, bool ok, std::string_view error_code
 
 // ---- receiving -----------------------------------------------------------------------------------
 
-void loop::on_ws_message(conn& c, std::string_view text) {
-  const scanned_frame f = scan_frame(text);
+void loop::on_ws_message(conn& c, std::string_view text, int64_t now) {
+  const scanned_frame f = scan_frame(text, c.kind == conn_kind::subscriber ? &c.marker_hint : nullptr);
   switch (f.type) {
     case scanned_frame::kind::ping:
       queue_text(c, "PONG");
@@ -654,13 +923,13 @@ void loop::on_ws_message(conn& c, std::string_view text) {
     case scanned_frame::kind::started:
       if (c.kind == conn_kind::subscriber && !c.started) {
         c.started = true;
-        c.started_ns = mono_ns();
+        c.started_ns = now;
         if (!c.stalled) lag_[c.hospital].add(c.received);
-        else if (c.wsi != nullptr) lws_rx_flow_control(c.wsi, 0);
+        else sub_watch(c);  // stop reading
       }
       return;
     case scanned_frame::kind::data:
-      if (c.kind == conn_kind::subscriber) on_subscriber_data(c, f);
+      if (c.kind == conn_kind::subscriber) on_subscriber_data(c, f, now);
       else if (f.id > 0) on_reply(c, f.id - 1, true, {});
       return;
     case scanned_frame::kind::error:
@@ -678,8 +947,7 @@ void loop::on_ws_message(conn& c, std::string_view text) {
   }
 }
 
-void loop::on_subscriber_data(conn& c, const scanned_frame& f) {
-  const int64_t now = mono_ns();
+void loop::on_subscriber_data(conn& c, const scanned_frame& f, int64_t now) {
   if (!f.event_id.empty()) {
     c.last_event_id.assign(f.event_id.data(), f.event_id.size());
   }
@@ -799,6 +1067,10 @@ void loop::on_closed(conn& c) {
       return;
     }
   }
+  if (c.kind != conn_kind::subscriber && c.lws_fd >= 0) {
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.lws_fd, nullptr);  // before lws closes it
+    c.lws_fd = -1;
+  }
   const bool was_open = c.state == conn_state::open;
   if (c.kind == conn_kind::subscriber && c.started && !c.stalled && was_open)
     lag_[c.hospital].remove(c.received);
@@ -821,13 +1093,6 @@ int loop::on_writeable(conn& c) {
       lws_close_reason(c.wsi, LWS_CLOSE_STATUS_NORMAL, nullptr, 0);
       return -1;
     }
-    if (c.close_requested && c.kind == conn_kind::subscriber) {
-      const std::string close = ws_client_frame(0x8, std::string_view("\x03\xe8", 2));  // 1000
-      write_buffer_.resize(LWS_PRE + close.size());
-      std::memcpy(write_buffer_.data() + LWS_PRE, close.data(), close.size());
-      lws_write(c.wsi, write_buffer_.data() + LWS_PRE, close.size(), LWS_WRITE_RAW);
-      return -1;
-    }
     return 0;
   }
   const std::string& frame = c.outbox.front();
@@ -837,7 +1102,7 @@ int loop::on_writeable(conn& c) {
   if (lws_write(c.wsi, write_buffer_.data() + LWS_PRE, frame.size(), mode) < static_cast<int>(frame.size()))
     return -1;
   c.outbox.pop_front();
-  if (!c.outbox.empty() || c.close_requested) lws_callback_on_writable(c.wsi);
+  if (!c.outbox.empty() || c.close_requested) want_writeable(c.wsi);
   return 0;
 }
 
@@ -855,28 +1120,19 @@ int loop::on_event(lws* wsi, int reason_int, conn* c, void* in, size_t len) {
       c->outbox.push_front(connection_params(*c));
       c->started = true;
       c->started_ns = mono_ns();
-      lws_callback_on_writable(wsi);
+      watch_publisher(*c);
+      want_writeable(wsi);
       return 0;
     }
     case LWS_CALLBACK_RAW_CONNECTED:
       if (c->state != conn_state::connecting) return -1;
-      c->wsi = wsi;
-      if (c->kind == conn_kind::subscriber) {
-        // The upgrade request; the connection counts as connecting until the 101.
-        const bool v6 = cfg_.host.find(':') != std::string::npos;
-        std::string req = "GET " + cfg_.ws_path + " HTTP/1.1\r\nHost: " + (v6 ? "[" + cfg_.host + "]" : cfg_.host) +
-                          ":" + std::to_string(cfg_.port) +
-                          "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                          "Sec-WebSocket-Key: dmlnaWxjdGwtYmVuY2gtMQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-        queue_frame(*c, std::move(req));
-        return 0;
-      }
       --connecting_;
       c->state = conn_state::open;
       c->wsi = wsi;
       c->started = true;
       c->started_ns = mono_ns();
-      if (!c->outbox.empty()) lws_callback_on_writable(wsi);
+      watch_publisher(*c);
+      if (!c->outbox.empty()) want_writeable(wsi);
       return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
       const std::string why = in != nullptr ? std::string(static_cast<const char*>(in)) : "connection failed";
@@ -888,7 +1144,7 @@ int loop::on_event(lws* wsi, int reason_int, conn* c, void* in, size_t len) {
     case LWS_CALLBACK_CLIENT_RECEIVE: {
       const bool final = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
       if (c->rx.empty() && final) {
-        on_ws_message(*c, std::string_view(static_cast<const char*>(in), len));
+        on_ws_message(*c, std::string_view(static_cast<const char*>(in), len), mono_ns());
         return 0;
       }
       if (c->rx.size() + len > max_message_bytes) return -1;
@@ -896,12 +1152,11 @@ int loop::on_event(lws* wsi, int reason_int, conn* c, void* in, size_t len) {
       if (!final) return 0;
       std::string message;
       message.swap(c->rx);
-      on_ws_message(*c, message);
+      on_ws_message(*c, message, mono_ns());
       return 0;
     }
     case LWS_CALLBACK_RAW_RX:
       c->rx.append(static_cast<const char*>(in), len);
-      if (c->kind == conn_kind::subscriber) return on_raw_ws_bytes(*c);
       on_http_bytes(*c);
       return 0;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
