@@ -54,6 +54,7 @@ struct hospital_state {
   std::unordered_map<std::string, int> user_refs; // live subscriptions per user (staffOnline)
   size_t presence_subs = 0;
   std::vector<std::pair<uint64_t, out_frame>> fanout; // reused by publish()
+  std::vector<std::pair<uint64_t, out_frame>> catch_up_frames; // reused by pump()
   uint64_t next_serial = 1;
   // idempotency: key -> (reply, created_at); keys whose first call is still committing
   std::unordered_map<std::string, std::pair<json::value, int64_t>> idempotent;
@@ -395,9 +396,21 @@ void pump(hospital_actor* self, sub_key key, uint64_t serial) {
     return;
   }
   size_t sent_bytes = 0;
+  // The frames of this step go to the outbox under one lock, whichever way the step ends.
+  struct flush_at_exit {
+    hospital_state& st;
+    ~flush_at_exit() {
+      if (st.catch_up_frames.empty())
+        return;
+      counters::get().events_delivered += st.catch_up_frames.size();
+      st.rt->out->push_many(st.catch_up_frames);
+      st.catch_up_frames.clear();
+    }
+  } flush{st};
   auto send_one = [&](const encoded_event_ptr& ev) {
     if (matches(*s.req, *ev)) {
-      deliver(st, s.req, ev);
+      st.catch_up_frames.emplace_back(
+        s.req->conn_id, out_frame::event_frame(shared_prefix(s.req), ev, s.req->superjson));
       sent_bytes += s.req->prefix.size()
                     + (s.req->superjson ? ev->superjson_tail.size() : ev->plain_tail.size());
     }
