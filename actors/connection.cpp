@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <deque>
-#include <unordered_map>
+#include <list>
+#include <map>
 
 #include "actors/call_pipeline.hpp"
 #include "actors/messages.hpp"
@@ -36,19 +36,27 @@ struct live_subscription {
 /// (and, through the inbound gauge, so does the socket).
 constexpr size_t max_calls_in_flight = 256;
 
+/// Everything here is kept for every open WebSocket, idle ones included, so it is laid out for
+/// size: containers that are usually empty must not allocate while empty (std::deque and the
+/// buckets of std::unordered_map do), and at most one timer is pending at a time.
 struct connection_state {
   static inline const char* name = "vigil.connection";
   runtime_ptr rt;
   connection_args args;
   bool params_pending = false;
-  auth_state auth;
   bool any_superjson = false;
   bool token_expired = false;
-  std::unique_ptr<rate_limiter> rate;
-  std::unordered_map<std::string, live_subscription> subs;
+  /// The anonymous timer is pending (so the expiry timer may wait for it, see set_auth).
+  bool anonymous_timer_pending = false;
+  /// An expiry timer is due once the anonymous timer has fired.
+  bool expiry_timer_deferred = false;
+  auth_state auth;
+  int64_t anonymous_deadline_ms = 0; // rt->now() when the anonymous timer fires
+  std::unique_ptr<rate_limiter> rate; // null when limits.rate is 0 (no limit)
+  std::map<std::string, live_subscription> subs; // a handful per connection: no bucket array
   hospital_cache hospitals;
   size_t calls_in_flight = 0;
-  std::deque<std::pair<std::string, bool>> deferred; // frames waiting for calls to finish
+  std::list<std::pair<std::string, bool>> deferred; // frames waiting for calls to finish
 };
 
 using connection_actor = caf::stateful_actor<connection_state>;
@@ -70,16 +78,30 @@ void push_parse_error(connection_actor* self, const std::string& message) {
                             self->state.any_superjson));
 }
 
+/// Arms the expiry timer: at expiry, ask the client to reconnect with a fresh token, and close
+/// after the grace period.
+void schedule_expiry(connection_actor* self) {
+  auto& st = self->state;
+  auto ms_left = st.auth.who->exp * 1000 - st.rt->now();
+  if (ms_left < 0)
+    ms_left = 0;
+  self->delayed_send(self, milliseconds(ms_left), timeout_atom::value, expiry_timer);
+}
+
 void set_auth(connection_actor* self, const std::string* token) {
   auto& st = self->state;
   st.auth = authenticate(token, *st.rt);
   if (!st.auth.who)
     return;
-  // At expiry: ask the client to reconnect with a fresh token, close after the grace period.
-  auto ms_left = st.auth.who->exp * 1000 - st.rt->now();
-  if (ms_left < 0)
-    ms_left = 0;
-  self->delayed_send(self, milliseconds(ms_left), timeout_atom::value, expiry_timer);
+  // A pending CAF timer costs a mailbox element and two clock entries (~220 bytes) until it
+  // fires, and cannot be cancelled. While the anonymous timer is pending (the first minute of a
+  // connection that sent connectionParams) and the token outlives it, the expiry timer is armed
+  // when the anonymous timer fires, so an idle connection holds one timer, not two.
+  if (st.anonymous_timer_pending && st.auth.who->exp * 1000 >= st.anonymous_deadline_ms) {
+    st.expiry_timer_deferred = true;
+    return;
+  }
+  schedule_expiry(self);
 }
 
 /// The token of a connection: connectionParams.token, connectionParams.authorization, then the
@@ -94,6 +116,8 @@ void resolve_token(connection_actor* self, const trpc::connection_params* params
   else if (!st.args.header_authorization.empty())
     token = bearer_token(st.args.header_authorization).value_or(std::string{"\x01invalid"});
   set_auth(self, token ? &*token : nullptr);
+  // Not needed any more; a bearer token is a few hundred bytes kept per connection otherwise.
+  std::string{}.swap(st.args.header_authorization);
 }
 
 std::string duplicate_id_text(const json::value& id) {
@@ -187,9 +211,11 @@ void handle_request(connection_actor* self, const trpc::ws_request& req, int64_t
   else if (st.rt->cfg.transformer == "json")
     superjson = false;
   // 0) rate limit
-  if (auto limited = st.rate->take(now)) {
-    push_error(self, req, *limited, superjson);
-    return;
+  if (st.rate) {
+    if (auto limited = st.rate->take(now)) {
+      push_error(self, req, *limited, superjson);
+      return;
+    }
   }
   auto found = lookup(req.path, req.method);
   if (found.proc == nullptr) {
@@ -312,11 +338,18 @@ caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connec
   st.rt = std::move(rt);
   st.args = std::move(args);
   st.params_pending = st.args.expects_params;
-  st.rate = std::make_unique<rate_limiter>(st.rt->cfg.rate, st.rt->cfg.rate_burst);
+  if (st.rt->cfg.rate > 0)
+    st.rate = std::make_unique<rate_limiter>(st.rt->cfg.rate, st.rt->cfg.rate_burst);
   if (!st.params_pending)
     resolve_token(self, nullptr);
-  self->delayed_send(self, milliseconds(st.rt->cfg.anonymous_timeout_ms), timeout_atom::value,
-                     anonymous_timer);
+  // Authenticated by the upgrade request already: the connection stays authenticated, so the
+  // anonymous timer would find nothing to do.
+  if (st.params_pending || !st.auth.who) {
+    st.anonymous_timer_pending = true;
+    st.anonymous_deadline_ms = st.rt->now() + st.rt->cfg.anonymous_timeout_ms;
+    self->delayed_send(self, milliseconds(st.rt->cfg.anonymous_timeout_ms), timeout_atom::value,
+                       anonymous_timer);
+  }
   return {
     [=](ws_frame_atom, std::string& text, bool binary) {
       auto& st = self->state;
@@ -330,9 +363,15 @@ caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connec
     [=](timeout_atom, uint64_t which) {
       auto& st = self->state;
       auto conn = st.args.conn_id;
-      if (which == anonymous_timer && !st.auth.who) {
-        counters::get().closed_unauthenticated++;
-        st.rt->out->close(conn, 4001, "unauthenticated", true);
+      if (which == anonymous_timer) {
+        st.anonymous_timer_pending = false;
+        if (!st.auth.who) {
+          counters::get().closed_unauthenticated++;
+          st.rt->out->close(conn, 4001, "unauthenticated", true);
+        } else if (st.expiry_timer_deferred) {
+          st.expiry_timer_deferred = false;
+          schedule_expiry(self);
+        }
       } else if (which == expiry_timer && st.auth.who) {
         st.token_expired = true;
         push(self, trpc::ws_reconnect());

@@ -76,8 +76,7 @@ void outbox::respond(uint64_t conn, http_response r) {
   auto i = queues_.find(conn);
   if (i == queues_.end())
     return;
-  i->second.has_response = true;
-  i->second.response = std::move(r);
+  i->second.response = std::make_unique<http_response>(std::move(r));
   mark_dirty_locked(conn, lock);
 }
 
@@ -155,10 +154,10 @@ bool outbox::take_bytes(uint64_t conn, std::vector<out_frame>& into, size_t max_
 bool outbox::take_response(uint64_t conn, http_response& into) {
   std::lock_guard<std::mutex> g{mu_};
   auto i = queues_.find(conn);
-  if (i == queues_.end() || !i->second.has_response)
+  if (i == queues_.end() || !i->second.response)
     return false;
-  into = std::move(i->second.response);
-  i->second.has_response = false;
+  into = std::move(*i->second.response);
+  i->second.response.reset();
   return true;
 }
 
@@ -168,6 +167,12 @@ outbox::close_request outbox::close_state(uint64_t conn) {
   if (i == queues_.end())
     return {};
   return i->second.close;
+}
+
+void outbox::trim_idle() {
+  std::lock_guard<std::mutex> g{mu_};
+  for (auto& [conn, q] : queues_)
+    q.frames.release_if_empty();
 }
 
 size_t outbox::queued_bytes(uint64_t conn) {

@@ -134,13 +134,40 @@ public:
   close_request close_state(uint64_t conn);
   /// Bytes queued for `conn` (console, metrics).
   size_t queued_bytes(uint64_t conn);
+  /// Releases the queue storage of connections with nothing queued (called a few times a second
+  /// by the lws thread, so idle connections hold no queue storage).
+  void trim_idle();
 
 private:
+  /// The frames of one connection. Storage is allocated by the first push and released by
+  /// trim_idle() once drained: an empty std::deque still holds ~600 bytes, which every idle
+  /// connection would keep; released on every drain instead, a busy connection would allocate
+  /// and free it once per event.
+  class frame_queue {
+  public:
+    bool empty() const { return !q_ || q_->empty(); }
+    size_t size() const { return q_ ? q_->size() : 0; }
+    out_frame& front() { return q_->front(); }
+    void push_back(out_frame&& f) {
+      if (!q_)
+        q_ = std::make_unique<std::deque<out_frame>>();
+      q_->push_back(std::move(f));
+    }
+    void pop_front() { q_->pop_front(); }
+    void clear() { q_.reset(); }
+    /// Releases the storage when nothing is queued.
+    void release_if_empty() {
+      if (q_ && q_->empty())
+        q_.reset();
+    }
+
+  private:
+    std::unique_ptr<std::deque<out_frame>> q_;
+  };
   struct queue {
-    std::deque<out_frame> frames;
+    frame_queue frames;
     size_t bytes = 0;
-    bool has_response = false;
-    http_response response;
+    std::unique_ptr<http_response> response; // HTTP only: set when a response is pending
     close_request close;
   };
   void mark_dirty_locked(uint64_t conn, std::unique_lock<std::mutex>& lock);
