@@ -38,6 +38,7 @@ bool outbox::push_locked(uint64_t conn, out_frame&& f, bool* dirty) {
     q.bytes = 0;
     q.close = close_request{true, close_code::slow_consumer, "slow consumer", false};
     counters::get().slow_consumer_closes++;
+    culled_.push_back(conn);
     dirty_.push_back(conn);
     *dirty = true;
     return false;
@@ -115,6 +116,13 @@ std::vector<uint64_t> outbox::take_dirty() {
   std::lock_guard<std::mutex> g{mu_};
   result.swap(dirty_);
   wake_pending_ = false;
+  return result;
+}
+
+std::vector<uint64_t> outbox::take_culled() {
+  std::vector<uint64_t> result;
+  std::lock_guard<std::mutex> g{mu_};
+  result.swap(culled_);
   return result;
 }
 

@@ -118,6 +118,9 @@ public:
   void forget(uint64_t conn);
   /// Connections with something to write (or to close) since the last call.
   std::vector<uint64_t> take_dirty();
+  /// Connections closed as slow consumers since the last call (also in take_dirty()): their
+  /// close frame must go out without waiting for the socket to report room.
+  std::vector<uint64_t> take_culled();
   /// Moves up to `max_frames` queued frames of `conn` into `into`; returns whether more remain.
   bool take(uint64_t conn, std::vector<out_frame>& into, size_t max_frames);
   /// Moves queued frames of `conn` into `into` while their total stays within `max_bytes` (at
@@ -181,6 +184,7 @@ private:
   std::mutex mu_;
   std::unordered_map<uint64_t, queue> queues_;
   std::vector<uint64_t> dirty_;
+  std::vector<uint64_t> culled_;
   bool wake_pending_ = false;
   lws_context* ctx_ = nullptr;
 };

@@ -50,6 +50,8 @@ struct session {
   bool rx_binary = false;
   int64_t last_rx_ms = 0;
   bool ping_outstanding = false;
+  bool slow_close_sent = false;   // the 4008 close frame is queued behind the data: wait
+
   int64_t ping_sent_ms = 0;
   /// HTTP state, only for HTTP connections (a WebSocket session never needs it).
   struct http_state {
@@ -508,6 +510,8 @@ struct server::impl {
   int on_receive(lws* wsi, session* s, const char* in, size_t len) {
     if (s == nullptr)
       return -1;
+    if (s->slow_close_sent)
+      return 0; // closed by us: nothing it sends counts any more
     s->last_rx_ms = now_ms();
     s->ping_outstanding = false;
     if (s->rx.empty())
@@ -561,6 +565,33 @@ struct server::impl {
     f.append_to(buf);
   }
 
+  /// How long a slow consumer's socket stays open after its 4008 close frame was queued.
+  static constexpr int slow_consumer_linger_s = 60;
+
+  /// Closes a slow consumer so that it learns why: the close frame goes behind the data already
+  /// in the kernel's buffer (TCP_NOTSENT_LOWAT keeps room for it), and the socket stays open
+  /// until the client reads up to it and answers, or for slow_consumer_linger_s. Closing at once
+  /// would leave the client, whenever it reads again, with an abnormal close (1006) instead.
+  /// Nothing else is written to it meanwhile, so it costs only the kernel's buffer.
+  void send_slow_consumer_close(lws* wsi, session* s, const std::string& reason) {
+    std::string payload;
+    payload += static_cast<char>(close_code::slow_consumer >> 8);
+    payload += static_cast<char>(close_code::slow_consumer & 0xff);
+    payload += reason.substr(0, 123);
+    wbuf.assign(LWS_PRE, '\0');
+    wbuf += static_cast<char>(0x88); // FIN + close
+    wbuf += static_cast<char>(payload.size());
+    wbuf += payload;
+    size_t n = wbuf.size() - LWS_PRE;
+    s->slow_close_sent = true;
+    if (lws_write(wsi, reinterpret_cast<unsigned char*>(wbuf.data() + LWS_PRE), n, LWS_WRITE_RAW)
+        < static_cast<int>(n)) {
+      lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+      return;
+    }
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, slow_consumer_linger_s);
+  }
+
   /// Writes everything queued for a WebSocket in as few system calls as possible: the queued
   /// frames are framed here, back to back, into one buffer of up to 64 KiB and handed to lws as
   /// one raw write (one send() for many frames, instead of one per frame). lws keeps any part the
@@ -568,7 +599,13 @@ struct server::impl {
   int on_ws_writeable(lws* wsi, session* s) {
     if (s == nullptr)
       return 0;
+    if (s->slow_close_sent)
+      return 0;
     auto close = rt->out->close_state(s->id);
+    if (close.requested && !close.drain && close.code == close_code::slow_consumer) {
+      send_slow_consumer_close(wsi, s, close.reason);
+      return 0;
+    }
     if (close.requested && !close.drain) {
       lws_close_reason(wsi, static_cast<lws_close_status>(close.code),
                        reinterpret_cast<unsigned char*>(close.reason.data()), close.reason.size());
@@ -694,6 +731,13 @@ struct server::impl {
   void on_wake() {
     if (rt->stopping && !shutdown_started)
       begin_shutdown();
+    // A slow consumer's socket does not report room (its reader stopped), so its close frame is
+    // written now; TCP_NOTSENT_LOWAT has kept room for it in the kernel's buffer.
+    for (auto id : rt->out->take_culled()) {
+      auto i = sessions.find(id);
+      if (i != sessions.end() && i->second->ws && !i->second->slow_close_sent)
+        send_slow_consumer_close(i->second->wsi, i->second, "slow consumer");
+    }
     for (auto id : rt->out->take_dirty()) {
       auto i = sessions.find(id);
       if (i == sessions.end())
@@ -733,7 +777,7 @@ struct server::impl {
     if (++ticks % 4 == 0)
       rt->out->trim_idle(); // once a second: idle connections keep no queue storage
     for (auto& [id, s] : sessions) {
-      if (!s->ws)
+      if (!s->ws || s->slow_close_sent)
         continue;
       if (s->ping_outstanding) {
         if (now - s->ping_sent_ms >= cfg.pong_wait_ms) {
@@ -790,7 +834,8 @@ struct server::impl {
       case LWS_CALLBACK_SERVER_WRITEABLE:
         return from(wsi)->on_ws_writeable(wsi, pss ? pss->s : nullptr);
       case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        counters::get().closed_by_peer++;
+        if (pss == nullptr || pss->s == nullptr || !pss->s->slow_close_sent)
+          counters::get().closed_by_peer++;
         return 0;
       case LWS_CALLBACK_CLOSED:
         if (pss != nullptr) {
