@@ -194,6 +194,7 @@ struct server::impl {
   int listen_fd = -1;
   lws* listen_wsi = nullptr;
   bool accept_paused = false;
+  bool accept_failed = false; // paused because accept() failed, not at the ceiling
   /// Accepting stops once a new socket's descriptor number reaches this: what lies above is the
   /// reserve for SQLite, logs and CAF, and lws's table ends at the descriptor limit.
   int accept_ceiling = 0;
@@ -679,8 +680,10 @@ struct server::impl {
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED)
           continue;
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
           pause_accepting();
+          accept_failed = true;
+        }
         else if (errno != EAGAIN && errno != EWOULDBLOCK)
           log::warn("accept_failed", {{"errno", static_cast<int64_t>(errno)}});
         return;
@@ -710,6 +713,7 @@ struct server::impl {
     if (!accept_paused || listen_wsi == nullptr || done)
       return;
     accept_paused = false;
+    accept_failed = false;
     lws_rx_flow_control(listen_wsi, 1);
   }
 
@@ -774,8 +778,13 @@ struct server::impl {
   void tick() {
     auto now = now_ms();
     auto& cfg = rt->cfg;
-    if (++ticks % 4 == 0)
+    if (++ticks % 4 == 0) {
       rt->out->trim_idle(); // once a second: idle connections keep no queue storage
+      // After accept() itself failed, descriptors may come back from outside lws (SQLite, CAF)
+      // without any socket closing: try the backlog again once a second (no spin).
+      if (accept_failed)
+        on_descriptor_freed();
+    }
     for (auto& [id, s] : sessions) {
       if (!s->ws || s->slow_close_sent)
         continue;
