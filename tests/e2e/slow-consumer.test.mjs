@@ -128,3 +128,41 @@ describe('slow consumer with the app client (limits.outbound-budget=64KiB, rate 
     assertIdsIncrease(s.items.map((e) => e.id), 'app subscriber across the 4008 close');
   });
 });
+
+describe('slow consumer silent past the keep-alive (keepalive.ping-interval=1s, pong-wait=500ms)', () => {
+  const ctx = useServer({ args: ['--limits.outbound-budget=65536', '--limits.rate=0',
+    '--keepalive.ping-interval=1s', '--keepalive.pong-wait=500ms'] });
+
+  test('a culled reader that stays silent for several keep-alive cycles still reads 4008 when it reads again', async () => {
+    const H = newHospital();
+    const T = team(H);
+    const normal = await ctx.raw({ token: T.viewer, label: 'normal' });
+    normal.autoPong = true;
+    await normal.subscribe('n', 'healthcare.subscribeToAlerts', { hospitalId: H });
+    const stalled = await ctx.raw({ token: T.viewer, label: 'stalled' });
+    await stalled.subscribe('s', 'healthcare.subscribeToAlerts', { hospitalId: H });
+    const pub = await ctx.raw({ token: T.nurse, label: 'publisher' });
+    pub.autoPong = true;
+    const reader = frameCounter(normal, 'n');
+
+    // Until it is culled, the stalled client still writes (it only stopped reading), so the
+    // keep-alive does not drop it first.
+    stalled.ws._socket.pause();
+    const alive = setInterval(() => stalled.ws.send('PONG'), 200);
+    try {
+      await publishUntilSlowClose(ctx, pub, H, reader);
+    } finally {
+      clearInterval(alive);
+    }
+    // Now silent: two more keep-alive rounds pass (seen as PINGs on the reading connection).
+    const pings = () => normal.all.filter((m) => m.text === 'PING').length;
+    const before = pings();
+    await normal.next(() => pings() >= before + 3, 'three keep-alive PINGs on the reading connection', 10000);
+    assert.equal(await metric(ctx.port, 'vigil_connections_closed_total{reason="keepalive"}'), 0,
+      'the culled connection is not dropped by the keep-alive');
+
+    stalled.ws._socket.resume();
+    const info = await stalled.waitClose(15000);
+    assert.equal(info.code, 4008, `close code of the stalled client: ${JSON.stringify(info)}`);
+  });
+});
