@@ -32,10 +32,16 @@ bool outbox::push_locked(uint64_t conn, out_frame&& f, bool* dirty) {
     return false;
   auto& q = i->second;
   auto n = f.size();
-  if (q.bytes + n > budget_ && !q.frames.empty()) {
+  // Subscription data is held to the budget. Replies and control frames answer what the client
+  // asked for (at most its calls in flight at a time), so they may take reply_budget_factor times
+  // as much: a client that asked for several large pages at once is not a slow consumer.
+  bool is_event = f.event != nullptr;
+  bool over = is_event ? q.event_bytes + n > budget_ : q.bytes + n > budget_ * reply_budget_factor;
+  if (over && !q.frames.empty()) {
     // Cull the laggard rather than grow without bound.
     q.frames.clear();
     q.bytes = 0;
+    q.event_bytes = 0;
     q.close = close_request{true, close_code::slow_consumer, "slow consumer", false};
     counters::get().slow_consumer_closes++;
     culled_.push_back(conn);
@@ -44,6 +50,8 @@ bool outbox::push_locked(uint64_t conn, out_frame&& f, bool* dirty) {
     return false;
   }
   q.bytes += n;
+  if (is_event)
+    q.event_bytes += n;
   q.frames.push_back(std::move(f));
   if (q.frames.size() == 1) {
     dirty_.push_back(conn);
@@ -90,6 +98,7 @@ void outbox::close(uint64_t conn, uint16_t code, std::string reason, bool drain)
   if (!drain) {
     i->second.frames.clear();
     i->second.bytes = 0;
+    i->second.event_bytes = 0;
   }
   mark_dirty_locked(conn, lock);
 }
@@ -134,6 +143,8 @@ bool outbox::take(uint64_t conn, std::vector<out_frame>& into, size_t max_frames
   auto& q = i->second;
   while (!q.frames.empty() && max_frames-- > 0) {
     q.bytes -= q.frames.front().size();
+    if (q.frames.front().event)
+      q.event_bytes -= q.frames.front().size();
     into.push_back(std::move(q.frames.front()));
     q.frames.pop_front();
   }
@@ -153,6 +164,8 @@ bool outbox::take_bytes(uint64_t conn, std::vector<out_frame>& into, size_t max_
       break;
     taken += n;
     q.bytes -= n;
+    if (q.frames.front().event)
+      q.event_bytes -= n;
     into.push_back(std::move(q.frames.front()));
     q.frames.pop_front();
   }

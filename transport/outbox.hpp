@@ -89,6 +89,9 @@ constexpr uint16_t kicked = 4000;          // operator kick
 
 class outbox {
 public:
+  /// Replies and control frames may take this many times the budget (see push()).
+  static constexpr size_t reply_budget_factor = 8;
+
   explicit outbox(size_t budget_bytes) : budget_(budget_bytes) {}
 
   void set_context(lws_context* ctx);
@@ -96,8 +99,10 @@ public:
   // ---- producers (any thread) ----------------------------------------------------------------
 
   /// Queues a frame. Returns false when the connection is gone or closing, or when the frame
-  /// would take the queue over budget: the connection is then closed with 4008 and its queue
-  /// dropped (the client resumes by lastEventId).
+  /// would take the queue over budget (event frames: the budget counted over queued event
+  /// frames; other frames: reply_budget_factor times the budget over everything queued): the
+  /// connection is then closed with 4008 and its queue dropped (the client resumes by
+  /// lastEventId).
   bool push(uint64_t conn, out_frame f);
   /// Queues one frame for each of many connections under one lock (fan-out of one event).
   /// Budget rules as for push(); returns how many frames were queued.
@@ -169,7 +174,8 @@ private:
   };
   struct queue {
     frame_queue frames;
-    size_t bytes = 0;
+    size_t bytes = 0;       // everything queued
+    size_t event_bytes = 0; // subscription event frames among them (held to the budget)
     std::unique_ptr<http_response> response; // HTTP only: set when a response is pending
     close_request close;
   };

@@ -68,6 +68,53 @@ TEST(outbox_test, OverBudgetCullsTheConnectionOnceAndReportsIt) {
   EXPECT_TRUE(box.take_culled().empty());
 }
 
+TEST(outbox_test, RepliesMayExceedTheBudgetUpToTheReplyFactor) {
+  outbox box{1000};
+  box.open(1);
+  // A client that asked for several large pages at once: 3 x 600 bytes of replies is over the
+  // budget but not over reply_budget_factor times it.
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(box.push_text(1, std::string(600, 'r')));
+  EXPECT_TRUE(box.take_culled().empty());
+  // Event frames are held to the budget counted over event frames only.
+  auto prefix = std::make_shared<const std::string>("p");
+  auto ev = event(1, 600);
+  size_t frame = out_frame::event_frame(prefix, ev, false).size();
+  ASSERT_LE(frame, 1000u);
+  ASSERT_GT(2 * frame, 1000u);
+  ASSERT_TRUE(box.push(1, out_frame::event_frame(prefix, ev, false)));
+  std::vector<out_frame> got;
+  box.take_bytes(1, got, 1); // takes one reply: event bytes unchanged
+  EXPECT_FALSE(box.push(1, out_frame::event_frame(prefix, ev, false))) << "second event: over budget";
+  EXPECT_EQ(box.take_culled(), std::vector<uint64_t>{1});
+}
+
+TEST(outbox_test, RepliesBeyondTheReplyFactorCull) {
+  outbox box{1000};
+  box.open(1);
+  size_t pushed = 0;
+  while (box.push_text(1, std::string(500, 'r')))
+    ++pushed;
+  EXPECT_EQ(pushed, outbox::reply_budget_factor * 2);
+  EXPECT_EQ(box.take_culled(), std::vector<uint64_t>{1});
+}
+
+TEST(outbox_test, DrainedEventFramesFreeTheirBudget) {
+  auto prefix = std::make_shared<const std::string>("p");
+  auto ev = event(1, 400);
+  size_t frame = out_frame::event_frame(prefix, ev, false).size();
+  outbox box{frame * 2};
+  box.open(1);
+  for (int round = 0; round < 10; ++round) {
+    ASSERT_TRUE(box.push(1, out_frame::event_frame(prefix, ev, false)));
+    ASSERT_TRUE(box.push(1, out_frame::event_frame(prefix, ev, false)));
+    std::vector<out_frame> got;
+    EXPECT_FALSE(box.take_bytes(1, got, 1 << 16));
+    EXPECT_EQ(got.size(), 2u);
+  }
+  EXPECT_TRUE(box.take_culled().empty());
+}
+
 TEST(outbox_test, IdleStorageIsReleasedWithoutLosingQueuedFrames) {
   outbox box{1 << 20};
   box.open(1);
