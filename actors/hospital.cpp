@@ -180,14 +180,16 @@ bool matches(const subscribe_request& req, const encoded_event& ev) {
   return true;
 }
 
-/// The subscription's prefix, shared by its frames (it lives as long as the request).
-std::shared_ptr<const std::string> shared_prefix(const subscribe_ptr& req) {
-  return std::shared_ptr<const std::string>(req, &req->prefix);
+/// The frame of `ev` for subscription `req`: its prefix (shared with the request, not copied),
+/// then the event's tail in the subscription's encoding.
+out_frame event_frame_for(const subscribe_ptr& req, const encoded_event_ptr& ev) {
+  return out_frame::event_frame(std::shared_ptr<const std::string>(req, &req->prefix), ev,
+                                req->superjson);
 }
 
 bool deliver(hospital_state& st, const subscribe_ptr& req, const encoded_event_ptr& ev) {
   counters::get().events_delivered++;
-  return st.rt->out->push(req->conn_id, out_frame::event_frame(shared_prefix(req), ev, req->superjson));
+  return st.rt->out->push(req->conn_id, event_frame_for(req, ev));
 }
 
 /// The resync event of api.md section 11: one frame, then the subscription goes live.
@@ -288,8 +290,7 @@ void publish(hospital_actor* self, const encoded_event_ptr& ev) {
   st.fanout.clear();
   for (auto& [k, s] : st.subs)
     if (s.live && matches(*s.req, *ev))
-      st.fanout.emplace_back(s.req->conn_id,
-                             out_frame::event_frame(shared_prefix(s.req), ev, s.req->superjson));
+      st.fanout.emplace_back(s.req->conn_id, event_frame_for(s.req, ev));
   counters::get().events_delivered += st.fanout.size();
   if (!st.fanout.empty())
     st.rt->out->push_many(st.fanout);
@@ -412,10 +413,8 @@ void pump(hospital_actor* self, sub_key key, uint64_t serial) {
   } flush{st};
   auto send_one = [&](const encoded_event_ptr& ev) {
     if (matches(*s.req, *ev)) {
-      st.catch_up_frames.emplace_back(
-        s.req->conn_id, out_frame::event_frame(shared_prefix(s.req), ev, s.req->superjson));
-      sent_bytes += s.req->prefix.size()
-                    + (s.req->superjson ? ev->superjson_tail.size() : ev->plain_tail.size());
+      st.catch_up_frames.emplace_back(s.req->conn_id, event_frame_for(s.req, ev));
+      sent_bytes += st.catch_up_frames.back().second.size();
     }
     s.cursor = ev->seq;
   };

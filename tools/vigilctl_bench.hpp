@@ -316,6 +316,8 @@ private:
   void service_once();
   void start_connects();
   void connect_one(conn& c);
+  /// Resets the publishing state shared by both kinds of round.
+  void begin_round(int window, int round, int64_t until_ns);
   void pump();
   bool send_mutation(conn& pub, int hospital);
   void on_ws_message(conn& c, std::string_view text, int64_t now);

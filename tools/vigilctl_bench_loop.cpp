@@ -546,11 +546,28 @@ void loop::watch_publisher(conn& c) {
 // ---- publishing ------------------------------------------------------------------------------------
 
 void loop::start_publishing(double rate, int window, int64_t max_lag, int64_t until_ns, int round) {
-  publishing_ = true;
+  begin_round(window, round, until_ns);
   fixed_mode_ = false;
   rate_ = rate;
-  window_ = std::max(window, 1);
   max_lag_ = max_lag;
+  // The lag trackers count from the round's start, like sent_per_hospital_.
+  reset_subscriber_counts();
+  pump();
+}
+
+void loop::publish_fixed(int per_hospital, int window, int round) {
+  begin_round(window, round, INT64_MAX);
+  fixed_mode_ = true;
+  fixed_per_hospital_ = per_hospital;
+  fixed_sent_.assign(ok_per_hospital_.size(), 0);
+  max_lag_ = 0;
+  rate_ = 0;
+  pump();
+}
+
+void loop::begin_round(int window, int round, int64_t until_ns) {
+  publishing_ = true;
+  window_ = std::max(window, 1);
   publish_start_ns_ = mono_ns();
   publish_until_ns_ = until_ns;
   sends_ = 0;
@@ -560,29 +577,6 @@ void loop::start_publishing(double rate, int window, int64_t max_lag, int64_t un
   std::fill(sent_per_hospital_.begin(), sent_per_hospital_.end(), 0);
   first_send_ns_ = 0;
   last_send_ns_ = 0;
-  // The lag trackers count from the round's start, like sent_per_hospital_.
-  reset_subscriber_counts();
-  pump();
-}
-
-void loop::publish_fixed(int per_hospital, int window, int round) {
-  publishing_ = true;
-  fixed_mode_ = true;
-  fixed_per_hospital_ = per_hospital;
-  fixed_sent_.assign(ok_per_hospital_.size(), 0);
-  window_ = std::max(window, 1);
-  max_lag_ = 0;
-  rate_ = 0;
-  publish_start_ns_ = mono_ns();
-  publish_until_ns_ = INT64_MAX;
-  sends_ = 0;
-  behind_ = 0;
-  round_ = round;
-  std::fill(ok_per_hospital_.begin(), ok_per_hospital_.end(), 0);
-  std::fill(sent_per_hospital_.begin(), sent_per_hospital_.end(), 0);
-  first_send_ns_ = 0;
-  last_send_ns_ = 0;
-  pump();
 }
 
 void loop::pump() {

@@ -50,9 +50,8 @@ struct session {
   bool rx_binary = false;
   int64_t last_rx_ms = 0;
   bool ping_outstanding = false;
-  bool slow_close_sent = false;   // the 4008 close frame is queued behind the data: wait
-
   int64_t ping_sent_ms = 0;
+  bool slow_close_sent = false;   // the 4008 close frame is queued behind the data: wait
   /// HTTP state, only for HTTP connections (a WebSocket session never needs it).
   struct http_state {
     std::shared_ptr<http_request> req;
@@ -241,10 +240,11 @@ struct server::impl {
   }
 
   void respond(session* s, http_response r) {
-    s->http().response = std::move(r);
-    s->http().have_response = true;
-    s->http().written = 0;
-    s->http().headers_sent = false;
+    auto& h = s->http();
+    h.response = std::move(r);
+    h.have_response = true;
+    h.written = 0;
+    h.headers_sent = false;
     lws_callback_on_writable(s->wsi);
   }
 
@@ -252,11 +252,12 @@ struct server::impl {
     if (pss->s == nullptr)
       pss->s = new_session(wsi, false);
     auto* s = pss->s;
-    s->http().req.reset();
-    s->http().body_too_large = false;
-    s->http().options = false;
-    s->http().have_response = false;
-    s->http().cors_origin = allowed_origin(wsi);
+    auto& h = s->http();
+    h.req.reset();
+    h.body_too_large = false;
+    h.options = false;
+    h.have_response = false;
+    h.cors_origin = allowed_origin(wsi);
     bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
     bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
     bool options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
@@ -267,7 +268,7 @@ struct server::impl {
       http_response r;
       r.status = 204;
       r.content_type.clear();
-      s->http().options = true;
+      h.options = true;
       respond(s, std::move(r));
       return 0;
     }
@@ -318,13 +319,13 @@ struct server::impl {
     req->content_type = header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
     req->trpc_accept = custom_header(wsi, "trpc-accept:");
     req->origin = header(wsi, WSI_TOKEN_ORIGIN);
-    if (!s->http().rate)
-      s->http().rate = std::make_shared<rate_limiter>(rt->cfg.rate, rt->cfg.rate_burst);
-    req->rate = s->http().rate;
-    s->http().req = req;
+    if (!h.rate)
+      h.rate = std::make_shared<rate_limiter>(rt->cfg.rate, rt->cfg.rate_burst);
+    req->rate = h.rate;
+    h.req = req;
     if (!post) {
-      spawn_http_call(sys, rt, std::move(s->http().req));
-      s->http().req.reset();
+      spawn_http_call(sys, rt, std::move(h.req));
+      h.req.reset();
     }
     return 0; // POST: wait for the body
   }
@@ -354,19 +355,21 @@ struct server::impl {
   int on_http_body(session* s, const char* in, size_t len) {
     if (s == nullptr || !s->http().req)
       return 0;
-    if (s->http().req->body.size() + len > rt->cfg.http_body) {
-      s->http().body_too_large = true;
+    auto& h = s->http();
+    if (h.req->body.size() + len > rt->cfg.http_body) {
+      h.body_too_large = true;
       return 0;
     }
-    s->http().req->body.append(in, len);
+    h.req->body.append(in, len);
     return 0;
   }
 
   int on_http_body_done(session* s) {
     if (s == nullptr || !s->http().req)
       return 0;
-    if (s->http().body_too_large) {
-      s->http().req.reset();
+    auto& h = s->http();
+    if (h.body_too_large) {
+      h.req.reset();
       http_response r;
       r.status = 413;
       r.body = trpc::http_error(call_error{trpc_code::payload_too_large,
@@ -376,25 +379,26 @@ struct server::impl {
       respond(s, std::move(r));
       return 0;
     }
-    spawn_http_call(sys, rt, std::move(s->http().req));
-    s->http().req.reset();
+    spawn_http_call(sys, rt, std::move(h.req));
+    h.req.reset();
     return 0;
   }
 
   int on_http_writeable(lws* wsi, session* s) {
     if (s == nullptr)
       return 0;
-    if (!s->http().have_response) {
+    auto& h = s->http();
+    if (!h.have_response) {
       http_response r;
       if (!rt->out->take_response(s->id, r))
         return 0;
-      s->http().response = std::move(r);
-      s->http().have_response = true;
-      s->http().written = 0;
-      s->http().headers_sent = false;
+      h.response = std::move(r);
+      h.have_response = true;
+      h.written = 0;
+      h.headers_sent = false;
     }
-    auto& r = s->http().response;
-    if (!s->http().headers_sent) {
+    auto& r = h.response;
+    if (!h.headers_sent) {
       std::vector<unsigned char> buf(LWS_PRE + 4096);
       unsigned char* start = buf.data() + LWS_PRE;
       unsigned char* p = start;
@@ -414,8 +418,8 @@ struct server::impl {
       for (auto& [k, v] : r.headers)
         if (add(k, v))
           return -1;
-      if (!s->http().cors_origin.empty()) {
-        if (add("Access-Control-Allow-Origin", s->http().cors_origin)
+      if (!h.cors_origin.empty()) {
+        if (add("Access-Control-Allow-Origin", h.cors_origin)
             || add("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
             || add("Access-Control-Allow-Headers", "Content-Type, Authorization")
             || add("Vary", "Origin"))
@@ -423,28 +427,28 @@ struct server::impl {
       }
       if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
-      s->http().headers_sent = true;
+      h.headers_sent = true;
       if (r.body.empty()) {
-        s->http().have_response = false;
+        h.have_response = false;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
       }
       lws_callback_on_writable(wsi);
       return 0;
     }
     constexpr size_t chunk = 32 * 1024;
-    size_t n = std::min(chunk, r.body.size() - s->http().written);
-    bool last = s->http().written + n == r.body.size();
+    size_t n = std::min(chunk, r.body.size() - h.written);
+    bool last = h.written + n == r.body.size();
     wbuf.resize(LWS_PRE + n);
-    std::memcpy(wbuf.data() + LWS_PRE, r.body.data() + s->http().written, n);
+    std::memcpy(wbuf.data() + LWS_PRE, r.body.data() + h.written, n);
     if (lws_write(wsi, reinterpret_cast<unsigned char*>(wbuf.data() + LWS_PRE), n,
                   last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < static_cast<int>(n))
       return -1;
-    s->http().written += n;
+    h.written += n;
     if (!last) {
       lws_callback_on_writable(wsi);
       return 0;
     }
-    s->http().have_response = false;
+    h.have_response = false;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
   }
 
@@ -550,8 +554,13 @@ struct server::impl {
   /// Appends one unmasked WebSocket text frame (server frames are never masked; no extension
   /// is negotiated, so no RSV bits).
   static void append_ws_frame(std::string& buf, const out_frame& f) {
-    size_t n = f.size();
-    buf += static_cast<char>(0x81); // FIN + text
+    append_ws_header(buf, 0x81, f.size()); // FIN + text
+    f.append_to(buf);
+  }
+
+  /// Appends an unmasked WebSocket frame header: FIN and opcode byte, then the payload length.
+  static void append_ws_header(std::string& buf, uint8_t fin_opcode, size_t n) {
+    buf += static_cast<char>(fin_opcode);
     if (n < 126) {
       buf += static_cast<char>(n);
     } else if (n < 65536) {
@@ -563,7 +572,6 @@ struct server::impl {
       for (int shift = 56; shift >= 0; shift -= 8)
         buf += static_cast<char>((static_cast<uint64_t>(n) >> shift) & 0xff);
     }
-    f.append_to(buf);
   }
 
   /// How long a slow consumer's socket stays open after its 4008 close frame was queued.
@@ -574,15 +582,13 @@ struct server::impl {
   /// until the client reads up to it and answers, or for slow_consumer_linger_s. Closing at once
   /// would leave the client, whenever it reads again, with an abnormal close (1006) instead.
   /// Nothing else is written to it meanwhile, so it costs only the kernel's buffer.
-  void send_slow_consumer_close(lws* wsi, session* s, const std::string& reason) {
-    std::string payload;
-    payload += static_cast<char>(close_code::slow_consumer >> 8);
-    payload += static_cast<char>(close_code::slow_consumer & 0xff);
-    payload += reason.substr(0, 123);
+  void send_slow_consumer_close(lws* wsi, session* s) {
+    static const char reason[] = "slow consumer";
     wbuf.assign(LWS_PRE, '\0');
-    wbuf += static_cast<char>(0x88); // FIN + close
-    wbuf += static_cast<char>(payload.size());
-    wbuf += payload;
+    append_ws_header(wbuf, 0x88, 2 + sizeof reason - 1); // FIN + close: code, then reason
+    wbuf += static_cast<char>(close_code::slow_consumer >> 8);
+    wbuf += static_cast<char>(close_code::slow_consumer & 0xff);
+    wbuf += reason;
     size_t n = wbuf.size() - LWS_PRE;
     s->slow_close_sent = true;
     if (lws_write(wsi, reinterpret_cast<unsigned char*>(wbuf.data() + LWS_PRE), n, LWS_WRITE_RAW)
@@ -604,7 +610,7 @@ struct server::impl {
       return 0;
     auto close = rt->out->close_state(s->id);
     if (close.requested && !close.drain && close.code == close_code::slow_consumer) {
-      send_slow_consumer_close(wsi, s, close.reason);
+      send_slow_consumer_close(wsi, s);
       return 0;
     }
     if (close.requested && !close.drain) {
@@ -740,7 +746,7 @@ struct server::impl {
     for (auto id : rt->out->take_culled()) {
       auto i = sessions.find(id);
       if (i != sessions.end() && i->second->ws && !i->second->slow_close_sent)
-        send_slow_consumer_close(i->second->wsi, i->second, "slow consumer");
+        send_slow_consumer_close(i->second->wsi, i->second);
     }
     for (auto id : rt->out->take_dirty()) {
       auto i = sessions.find(id);
