@@ -7,6 +7,8 @@
 
 #include "domain/auth.hpp"
 
+#include "domain/base64url.hpp"
+
 #include <jwt.h>
 
 #include <array>
@@ -38,37 +40,6 @@ struct c_string_deleter {
   void operator()(char* s) const { std::free(s); }
 };
 using c_string_ptr = std::unique_ptr<char, c_string_deleter>;
-
-// -- base64url ---------------------------------------------------------------
-
-int base64url_digit(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
-/// Strict unpadded base64url (RFC 7515 section 2); nullopt on any other character or length.
-std::optional<std::string> base64url_decode(std::string_view in) {
-  if (in.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int d = base64url_digit(c);
-    if (d < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(d);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
-}
 
 // -- algorithm selection -----------------------------------------------------
 

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <utility>
 
+#include "domain/base64url.hpp"
 #include "domain/time.hpp"
 
 namespace vigil {
@@ -118,55 +119,6 @@ int compare_keys(const sort_key& a, const sort_key& b, bool desc) {
 // apart from the ISO-timestamp form, which never starts with a letter.
 
 constexpr std::string_view cursor_prefix = "c1.";
-constexpr char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64url_encode(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int shift = 18; shift >= 0; shift -= 6) out += b64_alphabet[(n >> shift) & 63];
-  }
-  size_t rest = in.size() - i;
-  if (rest > 0) {
-    uint32_t n = uint8_t(in[i]) << 16;
-    if (rest == 2) n |= uint8_t(in[i + 1]) << 8;
-    out += b64_alphabet[(n >> 18) & 63];
-    out += b64_alphabet[(n >> 12) & 63];
-    if (rest == 2) out += b64_alphabet[(n >> 6) & 63];
-  }
-  return out; // unpadded
-}
-
-int base64url_digit(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
-std::optional<std::string> base64url_decode(std::string_view in) {
-  if (in.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int d = base64url_digit(c);
-    if (d < 0) return std::nullopt;
-    acc = (acc << 6) | uint32_t(d);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  return out;
-}
-
 /// Strict decimal integer (optional leading '-'), no spaces, no overflow.
 std::optional<int64_t> parse_int(std::string_view s) {
   if (s.empty() || s.size() > 19 + (s[0] == '-' ? 1 : 0)) return std::nullopt;
