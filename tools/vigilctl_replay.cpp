@@ -66,8 +66,8 @@ constexpr const char* replay_usage =
   "  --follow             keep running and print live events; reconnect when the connection\n"
   "                       drops (back-off 0.5 s, 1 s, 2 s, ... at most 10 s). Each reconnect\n"
   "                       line on stderr says why (close code and reason, connect error,\n"
-  "                       keep-alive timeout: no answer to a PING sent after 30 s of silence\n"
-  "                       within 10 s, refused token).\n"
+  "                       refused token, keep-alive timeout: after 30 s without any message\n"
+  "                       replay sends a PING and reconnects when nothing arrives within 10 s)\n"
   "Without --follow, replay exits 0 once it has caught up: when it has printed the event that\n"
   "was the hospital's newest when it started, or when no event arrived for 1 s (a hospital\n"
   "with no stored events).\n"
@@ -82,7 +82,8 @@ constexpr const char* replay_usage =
   "from a backup: the server issues those sequence numbers again, and resuming after the\n"
   "checkpoint would skip the new events that get them); the checkpoint then moves back to the\n"
   "newest event.\n"
-  "At the end replay writes one summary line to stderr:\n"
+  "At the end (--follow: on SIGTERM or SIGINT, then exit 0) replay writes one summary line to\n"
+  "stderr:\n"
   "  vigilctl replay: done: N events printed, checkpoint BEFORE -> AFTER\n"
   "(BEFORE is `none` when the checkpoint file did not exist; without --checkpoint only the\n"
   "count is given).\n"
@@ -96,7 +97,8 @@ constexpr const char* replay_usage =
   "  (or {\"database\",\"error\"} when the file cannot be read as a Vigil database; exit 1).\n"
   "\n"
   "Exit codes: 0 success (verify: consistent), 1 failure (verify: differences found),\n"
-  "2 usage error, 3 history lost (resync, or --since older than the retained events).\n";
+  "2 usage error, 3 history lost (resync, a checkpoint newer than the newest event, or --since\n"
+  "older than the retained events).\n";
 
 constexpr int exit_history_lost = 3;
 constexpr size_t page_size = 1000;
@@ -530,6 +532,8 @@ public:
 
   int run() {
     if (auto message = checkpoint_.load()) return failure(*message);
+    // A follower usually ends by SIGTERM (systemd stop) or Ctrl-C: end cleanly, with the summary.
+    if (o_.follow) catch_stop_signals();
     const int code = run_loaded();
     print_summary(printed_, checkpoint_.before(), checkpoint_.after());
     return code;
@@ -572,10 +576,12 @@ private:
       if (failing_since == 0) failing_since = now;
       if (!o_.follow && now - failing_since > give_up_reconnecting_ms)
         return failure("giving up: " + why);
+      if (stop_requested()) return exit_ok;
       const int delay = delays.next_ms();
       std::fprintf(stderr, "vigilctl replay: %s; reconnecting in %.1f s\n", why.c_str(),
                    delay / 1000.0);
       sleep_ms(delay);
+      if (stop_requested()) return exit_ok;
       client = connect(&why);
     }
   }
@@ -664,6 +670,7 @@ private:
         return std::nullopt;
       }
       if (status == ws_client::receive_status::timeout) {
+        if (stop_requested()) return exit_ok;
         const int64_t quiet = monotonic_ms() - last_activity;
         if (!started) {
           if (quiet >= answer_timeout_ms) return failure("the server did not start the subscription");

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -325,7 +326,8 @@ bool ws_client::service_until(Done done, int timeout_ms) {
   lws_sul_schedule(st.context, 0, &st.timer.sul, on_timer,
                    static_cast<lws_usec_t>(std::max(timeout_ms, 0)) * LWS_US_PER_MS);
   const int64_t deadline = monotonic_ms() + std::max(timeout_ms, 0);
-  while (!done() && !st.timer_fired && monotonic_ms() < deadline) {
+  // A signal interrupts lws's poll(); the stop flag then ends the wait.
+  while (!done() && !st.timer_fired && monotonic_ms() < deadline && !stop_requested()) {
     if (lws_service(st.context, 0) < 0) {
       st.mark_closed("the event loop failed");
       break;
@@ -668,8 +670,27 @@ int64_t monotonic_ms() {
       .count();
 }
 
+namespace {
+volatile std::sig_atomic_t stop_signal = 0;
+extern "C" void on_stop_signal(int) { stop_signal = 1; }
+} // namespace
+
+void catch_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: poll() returns EINTR at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool stop_requested() { return stop_signal != 0; }
+
 void sleep_ms(int64_t ms) {
-  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  // In slices, so that a stop signal ends a long back-off within 100 ms.
+  const int64_t end = monotonic_ms() + ms;
+  for (int64_t left = ms; left > 0 && !stop_requested(); left = end - monotonic_ms())
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 100)));
 }
 
 } // namespace vigil::ctl

@@ -202,9 +202,16 @@ private:
   int next_ms_ = first_ms;
 };
 
+/// Makes SIGINT and SIGTERM set a flag instead of killing the process, so that a long-running
+/// command can finish cleanly (replay --follow prints its summary). Once the flag is set,
+/// ws_client waits and sleep_ms() return early (a wait reports `timeout`); stop_requested()
+/// tells.
+void catch_stop_signals();
+bool stop_requested();
+
 /// Milliseconds on a monotonic clock (deadlines and timeouts).
 int64_t monotonic_ms();
-/// Sleeps `ms` milliseconds (reconnect back-off).
+/// Sleeps `ms` milliseconds (reconnect back-off); returns early on stop_requested().
 void sleep_ms(int64_t ms);
 
 } // namespace vigil::ctl

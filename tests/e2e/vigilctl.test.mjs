@@ -199,7 +199,10 @@ describe('vigilctl watch across server restarts', () => {
       await f.until(() => f.lines.length >= 4, '4 events after the restart');
       await f.until(() => readFileSync(cp, 'utf8').trim() === ids(f.lines).at(-1), 'the checkpoint');
       f.child.kill('SIGTERM');
-      await f.exit();
+      const done = await f.exit();
+      // SIGTERM ends a follower cleanly, with its summary line.
+      assert.equal(done.code, 0, f.describe());
+      assert.match(done.stderr, new RegExp(`vigilctl replay: done: 4 events printed, checkpoint none -> ${ids(f.lines).at(-1)}\n`));
       assert.deepEqual(events(f.lines).map((e) => e.alertId), created.map((a) => a.id), 'every event once');
       // Each reconnect line says why: here the TCP connection dropped without a close frame.
       assert.match(f.stderr, /vigilctl replay: connection lost: the connection dropped without a close frame \(code 1006\); reconnecting in 0\.5 s/);
