@@ -38,28 +38,36 @@ namespace {
 
 constexpr const char* replay_usage =
   "Usage: vigilctl replay --db FILE --hospital ID [--since EVENT_ID | --from TIME] [--to TIME]\n"
+  "       vigilctl replay --db FILE --hospital ID --checkpoint FILE [--from-start]\n"
   "       vigilctl replay --url ws://HOST:PORT --hospital ID --checkpoint FILE [--follow]\n"
-  "                       [--from-start] [--token T]\n"
-  "       vigilctl replay --verify --db FILE\n"
+  "                       [--from-start] [--token T | --token-file PATH]\n"
+  "       vigilctl replay --verify --db FILE [--json]\n"
   "\n"
   "Offline (--db): prints the hospital's stored events (the stored event objects) as JSON\n"
   "lines, oldest first, reading the database read-only; vigild may be running or down.\n"
   "  --since EVENT_ID     only events after this id; it must be of this database's epoch\n"
   "  --from TIME          only events at or after TIME (ISO-8601, e.g. 2026-01-05T10:00:00Z)\n"
   "  --to TIME            only events at or before TIME\n"
+  "  --checkpoint FILE    instead of --since/--from/--to: the same checkpoint file as online,\n"
+  "                       with the same rules (start, --from-start, resync, exit 3), so a\n"
+  "                       consumer can catch up from the database file while vigild is down\n"
+  "                       and go on online afterwards (or the other way round)\n"
   "\n"
   "Online (--url): resumes from the event id in the checkpoint file over the tRPC protocol,\n"
   "prints every event once and rewrites the checkpoint (atomically: temporary file, fsync,\n"
   "rename) after each printed event, so a consumer that was down catches up exactly where it\n"
   "stopped. An event is printed before the checkpoint moves past it: after a crash in between,\n"
   "that one event is printed again.\n"
-  "  --token T            the JWT (default: the VIGIL_TOKEN environment variable)\n"
+  "%s"
   "  --checkpoint FILE    holds the id of the last printed event\n"
   "  --from-start         without a checkpoint file: replay every stored event of the hospital\n"
   "                       (default without a checkpoint file: start from now, i.e. just write\n"
-  "                       the checkpoint)\n"
+  "                       the checkpoint). Ignored, with a warning, when the file exists.\n"
   "  --follow             keep running and print live events; reconnect when the connection\n"
-  "                       drops (back-off 0.5 s, 1 s, 2 s, ... at most 10 s)\n"
+  "                       drops (back-off 0.5 s, 1 s, 2 s, ... at most 10 s). Each reconnect\n"
+  "                       line on stderr says why (close code and reason, connect error,\n"
+  "                       refused token, keep-alive timeout: after 30 s without any message\n"
+  "                       replay sends a PING and reconnects when nothing arrives within 10 s)\n"
   "Without --follow, replay exits 0 once it has caught up: when it has printed the event that\n"
   "was the hospital's newest when it started, or when no event arrived for 1 s (a hospital\n"
   "with no stored events).\n"
@@ -69,15 +77,28 @@ constexpr const char* replay_usage =
   "no checkpoint, and gives `<epoch>-0` for --from-start.\n"
   "If the server cannot resume from the checkpoint (events expired by retention, or another\n"
   "database), it sends a resync event: replay warns on stderr, sets the checkpoint to the\n"
-  "resync event's id and exits 3 (with --follow it goes on with live events).\n"
+  "resync event's id and exits 3 (with --follow it goes on with live events). The same\n"
+  "happens when the checkpoint is newer than the hospital's newest event (a database restored\n"
+  "from a backup: the server issues those sequence numbers again, and resuming after the\n"
+  "checkpoint would skip the new events that get them); the checkpoint then moves back to the\n"
+  "newest event.\n"
+  "At the end (--follow: on SIGTERM or SIGINT, then exit 0) replay writes one summary line to\n"
+  "stderr:\n"
+  "  vigilctl replay: done: N events printed, checkpoint BEFORE -> AFTER\n"
+  "(BEFORE is `none` when the checkpoint file did not exist; without --checkpoint only the\n"
+  "count is given).\n"
   "\n"
   "Verify (--verify --db FILE): derives every alert from its events and compares it with the\n"
   "alerts table; checks that event seqs have no gaps above the pruned range and that the stored\n"
   "high-water mark is not behind the log. Alerts whose alert.created event was pruned are\n"
-  "counted as not verifiable. Prints a report.\n"
+  "counted as not verifiable. Prints a report; with --json one JSON object instead:\n"
+  "  {\"database\",\"consistent\",\"epoch\",\"events\",\"firstSeq\",\"lastSeq\",\"metaLastSeq\",\n"
+  "   \"prunedThrough\",\"alerts\",\"alertsVerified\",\"alertsNotVerifiable\",\"differences\":[...]}\n"
+  "  (or {\"database\",\"error\"} when the file cannot be read as a Vigil database; exit 1).\n"
   "\n"
   "Exit codes: 0 success (verify: consistent), 1 failure (verify: differences found),\n"
-  "2 usage error, 3 history lost (resync, or --since older than the retained events).\n";
+  "2 usage error, 3 history lost (resync, a checkpoint newer than the newest event, or --since\n"
+  "older than the retained events).\n";
 
 constexpr int exit_history_lost = 3;
 constexpr size_t page_size = 1000;
@@ -93,9 +114,10 @@ constexpr const char* probe_last_event_id = "vigilctl-probe";
 
 struct replay_options {
   bool verify = false;
+  bool json = false;
   std::string db;
   std::string url;
-  std::string token;
+  token_source tokens;
   std::string hospital;
   std::optional<std::string> since;
   std::optional<std::string> from_text, to_text;
@@ -120,6 +142,33 @@ void warn(const std::string& message) {
   std::fprintf(stderr, "vigilctl replay: warning: %s\n", message.c_str());
 }
 
+/// The one-line summary at the end of a replay (see the usage text). `before` is nullopt without
+/// --checkpoint.
+void print_summary(uint64_t printed, const std::optional<std::string>& before,
+                   const std::string& after) {
+  std::string line = "vigilctl replay: done: " + std::to_string(printed) +
+                     (printed == 1 ? " event" : " events") + " printed";
+  if (before) line += ", checkpoint " + *before + " -> " + after;
+  line += "\n";
+  std::fputs(line.c_str(), stderr);
+}
+
+/// Warns that replay cannot resume after `from`: the events after it are lost to this consumer.
+/// One text for the server's resync answer, a checkpoint newer than the newest event and the
+/// offline equivalents. `who` is "the server" or "the database".
+void warn_history_lost(const std::string& who, const storage::event_id& from,
+                       const std::string& reason, const std::string& to) {
+  warn(who + " cannot resume after " + storage::format_event_id(from.epoch, from.seq) + " (" +
+       reason + "): events were lost; the checkpoint is now " + to);
+}
+
+/// The reason text for a checkpoint newer than the hospital's newest event.
+std::string ahead_reason(const storage::event_id& newest) {
+  return "the checkpoint is newer than the hospital's newest event " +
+         storage::format_event_id(newest.epoch, newest.seq) +
+         ": was the database restored from a backup?";
+}
+
 /// Writes one line to stdout and flushes it, so a consumer sees each event at once.
 bool print_line(const std::string& text) {
   std::string line = text;
@@ -133,16 +182,18 @@ bool print_line(const std::string& text) {
 /// Parses the command line; returns the exit code when it should not run.
 std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
   arg_cursor args(argc, argv);
-  std::optional<std::string> token;
+  std::optional<std::string> token, token_file;
   while (!args.done()) {
     std::string v;
     if (args.help()) {
-      std::fputs(replay_usage, stdout);
+      std::printf(replay_usage, token_options_usage);
       return exit_ok;
     }
     if (args.flag("verify")) o.verify = true;
+    else if (args.flag("json")) o.json = true;
     else if (args.value("db", v)) o.db = v;
     else if (args.value("url", v)) o.url = v;
+    else if (args.value("token-file", v)) token_file = v;
     else if (args.value("token", v)) token = v;
     else if (args.value("hospital", v)) o.hospital = v;
     else if (args.value("since", v)) o.since = v;
@@ -156,13 +207,15 @@ std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
   }
 
   const bool offline_only = o.since || o.from_text || o.to_text;
-  const bool online_only = !o.checkpoint.empty() || o.follow || o.from_start || token;
+  const bool online_only = o.follow || token || token_file;
   if (o.verify) {
     if (o.db.empty()) return usage_error("--verify needs --db FILE");
-    if (!o.url.empty() || !o.hospital.empty() || offline_only || online_only)
-      return usage_error("--verify takes only --db");
+    if (!o.url.empty() || !o.hospital.empty() || offline_only || online_only ||
+        !o.checkpoint.empty() || o.from_start)
+      return usage_error("--verify takes only --db (and --json)");
     return std::nullopt;
   }
+  if (o.json) return usage_error("--json goes with --verify (events are JSON lines already)");
   if (o.db.empty() == o.url.empty())
     return usage_error("give either --db FILE (offline) or --url URL (online)");
   if (o.hospital.empty()) return usage_error("--hospital is required");
@@ -170,8 +223,12 @@ std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
     return usage_error("invalid hospital id (1..64 of A-Z a-z 0-9 _ . : -)");
 
   if (!o.db.empty()) {
-    if (online_only)
-      return usage_error("--checkpoint, --follow, --from-start and --token need --url");
+    if (online_only) return usage_error("--follow, --token and --token-file need --url");
+    if (o.from_start && o.checkpoint.empty())
+      return usage_error("--from-start goes with --checkpoint (without one, --db prints every "
+                         "stored event anyway)");
+    if (!o.checkpoint.empty() && offline_only)
+      return usage_error("--checkpoint replaces --since, --from and --to; give one or the other");
     if (o.since && o.from_text) return usage_error("give either --since or --from, not both");
     if (o.since && !storage::parse_event_id(*o.since))
       return usage_error("--since must be an event id <epoch>-<seq>, e.g. k3x9q2ab-1043");
@@ -186,9 +243,9 @@ std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
 
   if (offline_only) return usage_error("--since, --from and --to need --db");
   if (o.checkpoint.empty()) return usage_error("--checkpoint FILE is required with --url");
-  if (token) o.token = *token;
-  else if (const char* env = std::getenv("VIGIL_TOKEN"); env != nullptr) o.token = env;
-  if (o.token.empty()) return usage_error("a token is required (--token or VIGIL_TOKEN)");
+  auto tokens = resolve_token_options(token, token_file);
+  if (auto* message = std::get_if<std::string>(&tokens)) return usage_error(*message);
+  o.tokens = std::get<token_source>(tokens);
   std::string error;
   if (!parse_ws_url(o.url, &error)) return usage_error("invalid --url: " + error);
   return std::nullopt;
@@ -196,58 +253,45 @@ std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
 
 // ---- --verify -------------------------------------------------------------------------------------
 
+/// The --verify --json object (see the usage text for its members).
+json::value report_json(const std::string& db, const storage::verify_report& r) {
+  json::value differences = json::value::make_array();
+  for (const std::string& d : r.differences) differences.push(d);
+  json::value v = json::value::make_object();
+  v.set("database", db);
+  v.set("consistent", r.consistent());
+  v.set("epoch", r.epoch);
+  v.set("events", r.events);
+  v.set("firstSeq", r.first_seq);
+  v.set("lastSeq", r.last_seq);
+  v.set("metaLastSeq", r.meta_last_seq);
+  v.set("prunedThrough", r.pruned_through);
+  v.set("alerts", r.alerts);
+  v.set("alertsVerified", r.alerts_verified);
+  v.set("alertsNotVerifiable", r.alerts_not_verifiable);
+  v.set("differences", std::move(differences));
+  return v;
+}
+
 int run_verify(const replay_options& o) {
   std::string error;
   auto report = storage::verify_database(o.db, &error);
-  if (!report) return failure(error);
-  std::fputs(("database: " + o.db + "\n" + storage::format_report(*report)).c_str(), stdout);
-  std::fflush(stdout);
-  return report->consistent() ? exit_ok : exit_failure;
-}
-
-// ---- Offline ----------------------------------------------------------------------------------------
-
-int run_offline(const replay_options& o) {
-  std::string error;
-  storage::open_options opts;
-  opts.read_only = true;
-  auto store = storage::event_store::open(o.db, opts, &error);
-  if (!store) return failure(error);
-
-  uint64_t after = 0;
-  bool history_lost = false;
-  if (o.since) {
-    const auto id = *storage::parse_event_id(*o.since);
-    if (id.epoch != store->epoch())
-      return failure("event id " + *o.since + " is from epoch " + id.epoch +
-                     ", but this database's epoch is " + store->epoch() +
-                     " (ids of another database cannot be resumed from)");
-    if (id.seq > store->last_seq())
-      return failure("event id " + *o.since + " is newer than every event of this database "
-                     "(newest seq " + std::to_string(store->last_seq()) + ")");
-    after = id.seq;
-    // Same rule as the server's resume: events after the id may already be gone.
-    history_lost = id.seq < store->pruned_through();
-  }
-
-  const std::string errors_before = store->last_error();
-  for (;;) {
-    auto page = store->events_after(o.hospital, after, page_size);
-    if (page.empty()) break;
-    for (const storage::stored_event& e : page) {
-      after = e.seq;
-      if (o.from_ms && e.ts < *o.from_ms) continue;
-      if (o.to_ms && e.ts > *o.to_ms) continue;
-      if (!print_line(e.payload)) return failure("cannot write to stdout");
+  if (!report) {
+    if (o.json) {
+      json::value v = json::value::make_object();
+      v.set("database", o.db);
+      v.set("error", error);
+      print_line(json::to_string(v));
     }
+    return failure(error);
   }
-  if (store->last_error() != errors_before) return failure("reading events: " + store->last_error());
-  if (history_lost) {
-    warn("events after " + *o.since + " up to seq " + std::to_string(store->pruned_through()) +
-         " were removed by retention; the events printed are the ones that remain");
-    return exit_history_lost;
-  }
-  return exit_ok;
+  const bool written = o.json ? print_line(json::to_string(report_json(o.db, *report)))
+                              : std::fputs(("database: " + o.db + "\n" +
+                                            storage::format_report(*report)).c_str(),
+                                           stdout) >= 0 &&
+                                    std::fflush(stdout) == 0;
+  if (!written) return failure("cannot write to stdout");
+  return report->consistent() ? exit_ok : exit_failure;
 }
 
 // ---- Checkpoint file ----------------------------------------------------------------------------------
@@ -305,6 +349,161 @@ bool write_checkpoint(const std::string& path, const std::string& id, std::strin
   return true;
 }
 
+// ---- Where to start ---------------------------------------------------------------------------------
+
+/// The checkpoint file of one run: what it held at the start (for the summary and the resume)
+/// and what was last written to it.
+class checkpoint {
+public:
+  explicit checkpoint(std::string path) : path_(std::move(path)) {}
+
+  /// Reads the file; a message when it exists but cannot be used.
+  std::optional<std::string> load() {
+    auto read = read_checkpoint(path_);
+    if (auto* message = std::get_if<std::string>(&read)) return *message;
+    saved_ = std::get<std::optional<storage::event_id>>(read);
+    if (saved_) before_ = after_ = storage::format_event_id(saved_->epoch, saved_->seq);
+    return std::nullopt;
+  }
+
+  /// The id in the file when the run started; nullopt when there was no file.
+  const std::optional<storage::event_id>& saved() const { return saved_; }
+  const std::string& path() const { return path_; }
+  /// For the summary: the id at the start ("none" without a file) and the id now.
+  const std::string& before() const { return before_; }
+  const std::string& after() const { return after_; }
+
+  /// Writes `id`; prints the failure and returns false when it cannot.
+  bool save(const storage::event_id& id) {
+    std::string error;
+    const std::string text = storage::format_event_id(id.epoch, id.seq);
+    if (!write_checkpoint(path_, text, &error)) {
+      failure(error);
+      return false;
+    }
+    after_ = text;
+    return true;
+  }
+
+private:
+  std::string path_;
+  std::optional<storage::event_id> saved_;
+  std::string before_ = "none";
+  std::string after_ = "none";
+};
+
+/// Where a checkpointed replay starts, online and offline alike.
+struct resume_point {
+  storage::event_id position;
+  /// Set when the checkpoint cannot be resumed from: the events after it are lost to this
+  /// consumer and `position` is the newest event instead.
+  std::optional<std::string> lost_reason;
+};
+
+/// `newest` is the hospital's newest event id (the server's answer to an unknown id). Without a
+/// checkpoint: from now, or from the start with --from-start. A checkpoint of the same epoch but
+/// newer than `newest` can only come from a database restored from a backup (or an edited file):
+/// its sequence numbers are issued again, and resuming after it would silently skip the events
+/// that get them. Another epoch is left to the caller (the server answers it with a resync).
+resume_point find_resume_point(const checkpoint& cp, const storage::event_id& newest,
+                               bool from_start) {
+  if (!cp.saved()) return {from_start ? storage::event_id{newest.epoch, 0} : newest, {}};
+  if (from_start)
+    warn("--from-start is ignored: the checkpoint " + cp.path() + " exists (" + cp.before() +
+         "); remove the file to replay every stored event");
+  if (cp.saved()->epoch == newest.epoch && cp.saved()->seq > newest.seq)
+    return {newest, ahead_reason(newest)};
+  return {*cp.saved(), {}};
+}
+
+// ---- Offline ----------------------------------------------------------------------------------------
+
+int run_offline(const replay_options& o) {
+  std::string error;
+  storage::open_options opts;
+  opts.read_only = true;
+  auto store = storage::event_store::open(o.db, opts, &error);
+  if (!store) return failure(error);
+
+  uint64_t after = 0;
+  uint64_t printed = 0;
+  std::optional<std::string> lost;  // the warning's text for the events printed so far
+  std::optional<checkpoint> cp;
+  if (!o.checkpoint.empty()) {
+    cp.emplace(o.checkpoint);
+    if (auto message = cp->load()) return failure(*message);
+    // The server answers an unknown id with the hospital's newest event (any hospital's when
+    // it has none); so does the offline mode, so that both agree on one checkpoint file.
+    uint64_t newest_seq = store->last_seq_of_hospital(o.hospital);
+    if (newest_seq == 0) newest_seq = store->last_seq();
+    const storage::event_id newest{store->epoch(), newest_seq};
+    resume_point start = find_resume_point(*cp, newest, o.from_start);
+    if (cp->saved() && cp->saved()->epoch != store->epoch())
+      start = {newest, "unknown_event_id: epoch " + cp->saved()->epoch +
+                           " is not this database's epoch " + store->epoch()};
+    if (start.lost_reason) {
+      warn_history_lost("the database", *cp->saved(), *start.lost_reason,
+                        storage::format_event_id(newest.epoch, newest.seq));
+      const bool saved = cp->save(newest);
+      print_summary(0, cp->before(), cp->after());
+      return saved ? exit_history_lost : exit_failure;
+    }
+    if (!cp->saved() && !cp->save(start.position)) return exit_failure;
+    after = start.position.seq;
+    if (cp->saved() && after < store->pruned_through())
+      lost = "events after " + cp->before() + " up to seq " +
+             std::to_string(store->pruned_through()) +
+             " were removed by retention; the events printed are the ones that remain";
+  } else if (o.since) {
+    const auto id = *storage::parse_event_id(*o.since);
+    if (id.epoch != store->epoch())
+      return failure("event id " + *o.since + " is from epoch " + id.epoch +
+                     ", but this database's epoch is " + store->epoch() +
+                     " (ids of another database cannot be resumed from)");
+    if (id.seq > store->last_seq())
+      return failure("event id " + *o.since + " is newer than every event of this database "
+                     "(newest seq " + std::to_string(store->last_seq()) + ")");
+    after = id.seq;
+    // Same rule as the server's resume: events after the id may already be gone.
+    if (id.seq < store->pruned_through())
+      lost = "events after " + *o.since + " up to seq " +
+             std::to_string(store->pruned_through()) +
+             " were removed by retention; the events printed are the ones that remain";
+  }
+
+  const std::string errors_before = store->last_error();
+  const auto summary = [&] {
+    if (cp) print_summary(printed, cp->before(), cp->after());
+    else print_summary(printed, std::nullopt, "");
+  };
+  for (;;) {
+    auto page = store->events_after(o.hospital, after, page_size);
+    if (page.empty()) break;
+    for (const storage::stored_event& e : page) {
+      after = e.seq;
+      if (o.from_ms && e.ts < *o.from_ms) continue;
+      if (o.to_ms && e.ts > *o.to_ms) continue;
+      if (!print_line(e.payload)) {
+        summary();
+        return failure("cannot write to stdout");
+      }
+      ++printed;
+      // As online: printed first, then the checkpoint moves past it.
+      if (cp && !cp->save({store->epoch(), e.seq})) {
+        summary();
+        return exit_failure;
+      }
+    }
+  }
+  summary();
+  if (store->last_error() != errors_before) return failure("reading events: " + store->last_error());
+  if (lost) {
+    warn(*lost);
+    return exit_history_lost;
+  }
+  return exit_ok;
+}
+
 // ---- Online -----------------------------------------------------------------------------------------
 
 /// The event id of a data frame: `result.id`, else the event's own `id`.
@@ -327,27 +526,37 @@ std::string describe_error(const server_frame& f) {
 
 class online_replay {
 public:
-  explicit online_replay(replay_options o) : o_(std::move(o)) {
+  explicit online_replay(replay_options o) : o_(std::move(o)), checkpoint_(o_.checkpoint) {
     endpoint_ = *parse_ws_url(o_.url, nullptr);
   }
 
   int run() {
-    auto checkpoint = read_checkpoint(o_.checkpoint);
-    if (auto* message = std::get_if<std::string>(&checkpoint)) return failure(*message);
-    const auto saved = std::get<std::optional<storage::event_id>>(checkpoint);
+    if (auto message = checkpoint_.load()) return failure(*message);
+    // A follower usually ends by SIGTERM (systemd stop) or Ctrl-C: end cleanly, with the summary.
+    if (o_.follow) catch_stop_signals();
+    const int code = run_loaded();
+    print_summary(printed_, checkpoint_.before(), checkpoint_.after());
+    return code;
+  }
 
+private:
+  int run_loaded() {
     std::string error;
-    auto client = open_trpc_connection(endpoint_, o_.token, connect_timeout_ms, &error);
+    auto client = connect(&error);
     if (!client) return failure(error);
     auto newest = probe(*client);
     if (auto* code = std::get_if<int>(&newest)) return *code;
     target_ = std::get<storage::event_id>(newest);
 
-    if (saved) {
-      position_ = *saved;
+    const resume_point start = find_resume_point(checkpoint_, target_, o_.from_start);
+    if (start.lost_reason) {
+      // The same handling as the server's resync answer (on_event): the server itself would
+      // resume "after" an id it has not issued yet, or has issued again to another hospital.
+      position_ = *checkpoint_.saved();
+      if (auto done = history_lost(start.position, *start.lost_reason)) return *done;
     } else {
-      position_ = o_.from_start ? storage::event_id{target_.epoch, 0} : target_;
-      if (!save(position_)) return exit_failure;
+      position_ = start.position;
+      if (!checkpoint_.saved() && !checkpoint_.save(position_)) return exit_failure;
     }
     if (caught_up()) return exit_ok;
 
@@ -367,15 +576,23 @@ public:
       if (failing_since == 0) failing_since = now;
       if (!o_.follow && now - failing_since > give_up_reconnecting_ms)
         return failure("giving up: " + why);
+      if (stop_requested()) return exit_ok;
       const int delay = delays.next_ms();
       std::fprintf(stderr, "vigilctl replay: %s; reconnecting in %.1f s\n", why.c_str(),
                    delay / 1000.0);
       sleep_ms(delay);
-      client = open_trpc_connection(endpoint_, o_.token, connect_timeout_ms, &why);
+      if (stop_requested()) return exit_ok;
+      client = connect(&why);
     }
   }
 
-private:
+  /// Opens a connection with the current token (--token-file: read again for every connect).
+  std::unique_ptr<ws_client> connect(std::string* error) {
+    const auto token = o_.tokens.load(error);
+    if (!token) return nullptr;
+    return open_trpc_connection(endpoint_, *token, connect_timeout_ms, error);
+  }
+
   json::value input() const {
     json::value in = json::value::make_object();
     in.set("hospitalId", o_.hospital);
@@ -419,12 +636,15 @@ private:
     return !o_.follow && position_.epoch == target_.epoch && position_.seq >= target_.seq;
   }
 
-  bool save(const storage::event_id& id) {
-    std::string error;
-    if (write_checkpoint(o_.checkpoint, storage::format_event_id(id.epoch, id.seq), &error))
-      return true;
-    failure(error);
-    return false;
+  /// The checkpoint cannot be resumed from: warns, moves it to `to` and ends replay with exit 3
+  /// (--follow goes on with live events after `to`). One path for the server's resync events
+  /// and for a checkpoint newer than the hospital's newest event.
+  std::optional<int> history_lost(const storage::event_id& to, const std::string& reason) {
+    warn_history_lost("the server", position_, reason, storage::format_event_id(to.epoch, to.seq));
+    position_ = to;
+    if (!checkpoint_.save(position_)) return exit_failure;
+    if (!o_.follow) return exit_history_lost;
+    return std::nullopt;
   }
 
   /// Runs one connection; returns the exit code when done, or nullopt (with *why) to reconnect.
@@ -437,11 +657,12 @@ private:
     }
     bool started = false;
     int64_t last_activity = monotonic_ms();
+    keepalive alive;
     for (;;) {
-      int wait = 60000;
-      if (!started) wait = answer_timeout_ms;
-      else if (!o_.follow) wait = idle_caught_up_ms;
-      const int64_t left = last_activity + wait - monotonic_ms();
+      int64_t left = 0;
+      if (!started) left = last_activity + answer_timeout_ms - monotonic_ms();
+      else if (!o_.follow) left = last_activity + idle_caught_up_ms - monotonic_ms();
+      else left = alive.wait_ms(client);  // live: only the keep-alive bounds the wait
       std::string text;
       const auto status = client.receive(&text, static_cast<int>(std::max<int64_t>(0, left)));
       if (status == ws_client::receive_status::closed) {
@@ -449,10 +670,15 @@ private:
         return std::nullopt;
       }
       if (status == ws_client::receive_status::timeout) {
-        if (monotonic_ms() - last_activity < wait) continue;
-        if (!started) return failure("the server did not start the subscription");
-        if (!o_.follow) return exit_ok;  // idle: caught up (see the usage text)
-        last_activity = monotonic_ms();
+        if (stop_requested()) return exit_ok;
+        const int64_t quiet = monotonic_ms() - last_activity;
+        if (!started) {
+          if (quiet >= answer_timeout_ms) return failure("the server did not start the subscription");
+        } else if (!o_.follow) {
+          if (quiet >= idle_caught_up_ms) return exit_ok;  // idle: caught up (see the usage text)
+        } else if (!alive.check(client, why)) {
+          return std::nullopt;
+        }
         continue;
       }
       std::string error;
@@ -462,11 +688,20 @@ private:
         return std::nullopt;
       }
       if (f->type == server_frame::kind::reconnect) {
-        *why = "the server asked to reconnect";
+        *why = "the server asked to reconnect (reconnect notification: shutdown, or the token "
+               "expires)";
         return std::nullopt;
       }
-      if (f->type == server_frame::kind::error && (!f->id || *f->id == replay_subscription))
+      if (f->type == server_frame::kind::error && (!f->id || *f->id == replay_subscription)) {
+        if (is_token_rejection(*f) && o_.tokens.from_file()) {
+          // The probe's connection took the token, so it worked once: it ran out or was revoked
+          // meanwhile, and the file may hold the rotated one by the next attempt.
+          *why = "the server refused the token (" + f->error_code + ": " + f->error_message +
+                 "); reading " + o_.tokens.path() + " again";
+          return std::nullopt;
+        }
         return failure(describe_error(*f));
+      }
       if (f->id != replay_subscription) continue;  // e.g. the probe's `stopped`
       if (f->type == server_frame::kind::started) {
         started = true;
@@ -486,26 +721,21 @@ private:
     const std::string id = event_id_of(f);
     auto parsed = storage::parse_event_id(id);
     if (!parsed) return failure("the server sent an event without a valid id");
-    if (is_resync_event(f.data)) {
-      warn("the server cannot resume after " +
-           storage::format_event_id(position_.epoch, position_.seq) + " (" +
-           resync_reason(f.data) + "): events were lost; the checkpoint is now " + id);
-      position_ = *parsed;
-      if (!save(position_)) return exit_failure;
-      if (!o_.follow) return exit_history_lost;
-      return std::nullopt;
-    }
+    if (is_resync_event(f.data)) return history_lost(*parsed, resync_reason(f.data));
     // Never print an event twice, whatever the server sends.
     if (parsed->epoch == position_.epoch && parsed->seq <= position_.seq) return std::nullopt;
     if (!print_line(json::to_string(f.data))) return failure("cannot write to stdout");
+    ++printed_;
     position_ = *parsed;
-    if (!save(position_)) return exit_failure;
+    if (!checkpoint_.save(position_)) return exit_failure;
     if (caught_up()) return exit_ok;
     return std::nullopt;
   }
 
   replay_options o_;
   ws_endpoint endpoint_;
+  checkpoint checkpoint_;
+  uint64_t printed_ = 0;
   storage::event_id target_;    // the hospital's newest event when replay started
   storage::event_id position_;  // the checkpoint: the last printed (or skipped-to) event
 };

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "domain/json.hpp"
 #include "domain/procedures.hpp"
@@ -31,8 +32,7 @@ constexpr const char* watch_usage =
   "\n"
   "Options:\n"
   "  --url URL            the server's WebSocket URL; the path defaults to /api/trpc\n"
-  "  --token T            the JWT (default: the VIGIL_TOKEN environment variable; prefer it,\n"
-  "                       a --token is visible in `ps`)\n"
+  "%s"
   "  --hospital ID        the hospital to watch\n"
   "  --alert ALERT_ID     watch one alert instead of a whole hospital\n"
   "  --last-event-id ID   first replay the stored events after this event id\n"
@@ -41,9 +41,12 @@ constexpr const char* watch_usage =
   "  --timeout SEC        exit 0 after SEC seconds (fractions allowed)\n"
   "\n"
   "On a `reconnect` notification or a dropped connection, watch reconnects after 0.5 s, 1 s,\n"
-  "2 s, ... (at most 10 s) and resumes after the last printed event. Resync events (history\n"
-  "lost on the server) are printed like any other event. Each time the subscription starts,\n"
-  "a line `vigilctl watch: subscribed to <procedure>[ after <id>]` goes to stderr.\n"
+  "2 s, ... (at most 10 s) and resumes after the last printed event; each such line on stderr\n"
+  "says why (close code and reason, connect error, keep-alive timeout, refused token). After\n"
+  "30 s without any message from the server watch sends a PING and reconnects when nothing\n"
+  "arrives within 10 s. Resync events (history lost on the server) are printed like any other\n"
+  "event. Each time the subscription starts, a line\n"
+  "`vigilctl watch: subscribed to <procedure>[ after <id>]` goes to stderr.\n"
   "\n"
   "Exit codes: 0 done (--count or --timeout reached), 1 failure (cannot connect, error from the\n"
   "server: its code and message go to stderr), 2 usage error.\n";
@@ -54,7 +57,7 @@ constexpr int64_t subscription_id = 1;
 struct watch_options {
   std::string url;
   ws_endpoint endpoint;
-  std::string token;
+  token_source tokens;
   std::string hospital;
   std::string alert;
   std::optional<std::string> last_event_id;
@@ -98,14 +101,15 @@ std::optional<int64_t> parse_seconds(const std::string& text) {
 /// Parses the command line; returns the exit code when it should not run.
 std::optional<int> parse_options(int argc, char** argv, watch_options& o) {
   arg_cursor args(argc, argv);
-  std::optional<std::string> token;
+  std::optional<std::string> token, token_file;
   while (!args.done()) {
     std::string v;
     if (args.help()) {
-      std::fputs(watch_usage, stdout);
+      std::printf(watch_usage, token_options_usage);
       return exit_ok;
     }
     if (args.value("url", v)) o.url = v;
+    else if (args.value("token-file", v)) token_file = v;
     else if (args.value("token", v)) token = v;
     else if (args.value("hospital", v)) o.hospital = v;
     else if (args.value("alert", v)) o.alert = v;
@@ -125,9 +129,9 @@ std::optional<int> parse_options(int argc, char** argv, watch_options& o) {
   auto endpoint = parse_ws_url(o.url, &error);
   if (!endpoint) return usage_error("invalid --url: " + error);
   o.endpoint = *endpoint;
-  if (token) o.token = *token;
-  else if (const char* env = std::getenv("VIGIL_TOKEN"); env != nullptr) o.token = env;
-  if (o.token.empty()) return usage_error("a token is required (--token or VIGIL_TOKEN)");
+  auto tokens = resolve_token_options(token, token_file);
+  if (auto* message = std::get_if<std::string>(&tokens)) return usage_error(*message);
+  o.tokens = std::get<token_source>(tokens);
   if (o.alert.empty() && o.hospital.empty()) return usage_error("--hospital (or --alert) is required");
   if (!o.alert.empty() && !o.hospital.empty())
     return usage_error("give either --hospital or --alert, not both");
@@ -152,8 +156,11 @@ public:
     for (;;) {
       std::string error;
       std::optional<int> done;
-      auto client = open_trpc_connection(o_.endpoint, o_.token, bounded(connect_timeout_ms),
-                                         &error);
+      // Read before every connect: --token-file may hold a rotated token by now.
+      const auto token = o_.tokens.load(&error);
+      auto client = token ? open_trpc_connection(o_.endpoint, *token, bounded(connect_timeout_ms),
+                                                 &error)
+                          : nullptr;
       if (client) {
         ever_connected = true;
         done = session(*client, &error);
@@ -195,12 +202,16 @@ private:
       *why = "connection lost: " + client.close_reason();
       return std::nullopt;
     }
+    keepalive alive;
     for (;;) {
       if (expired()) return exit_ok;
       std::string text;
-      // Wake up at least once a minute; the deadline (if any) cuts the wait short.
-      const auto status = client.receive(&text, bounded(60000));
-      if (status == ws_client::receive_status::timeout) continue;
+      // The keep-alive's next check (at most 30 s away) or the deadline cuts the wait short.
+      const auto status = client.receive(&text, bounded(alive.wait_ms(client)));
+      if (status == ws_client::receive_status::timeout) {
+        if (!alive.check(client, why)) return std::nullopt;
+        continue;
+      }
       if (status == ws_client::receive_status::closed) {
         *why = "connection lost: " + client.close_reason();
         return std::nullopt;
@@ -212,7 +223,16 @@ private:
         return std::nullopt;
       }
       if (frame->type == server_frame::kind::reconnect) {
-        *why = "the server asked to reconnect";
+        *why = "the server asked to reconnect (reconnect notification: shutdown, or the token "
+               "expires)";
+        return std::nullopt;
+      }
+      if (is_token_rejection(*frame) && (!frame->id || *frame->id == subscription_id) &&
+          o_.tokens.from_file() && ever_subscribed_) {
+        // The token ran out (or was revoked) while watch kept running: the file may hold the
+        // rotated one by the next attempt.
+        *why = "the server refused the token (" + frame->error_code + ": " +
+               frame->error_message + "); reading " + o_.tokens.path() + " again";
         return std::nullopt;
       }
       if (auto done = handle(*frame)) return done;
@@ -230,6 +250,7 @@ private:
     switch (f.type) {
       case kind::started:
         backoff_.reset();
+        ever_subscribed_ = true;
         // Tells an operator (and scripts) that events from now on will be seen.
         std::fprintf(stderr, "vigilctl watch: subscribed to %s%s\n", path(),
                      resume_id_ ? (" after " + *resume_id_).c_str() : "");
@@ -271,6 +292,7 @@ private:
   std::optional<std::string> resume_id_;
   std::optional<storage::event_id> last_;
   uint64_t printed_ = 0;
+  bool ever_subscribed_ = false;  // a token that worked once may be rotated (--token-file)
   std::optional<int64_t> deadline_;
   backoff backoff_;
 };

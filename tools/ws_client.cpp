@@ -15,9 +15,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <csignal>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <fstream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -174,6 +180,7 @@ struct ws_client::state {
   std::vector<unsigned char> write_buffer;
   deadline_timer timer{};
   bool timer_fired = false;
+  int64_t last_rx_ms = 0;
 
   void mark_closed(std::string reason) {
     if (!closed && close_reason.empty()) close_reason = std::move(reason);
@@ -206,6 +213,7 @@ int on_receive(ws_client::state& st, lws* wsi, const void* in, size_t len) {
   if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0) return 0;
   std::string message;
   message.swap(st.partial);
+  st.last_rx_ms = monotonic_ms();
   if (binary) return 0;  // the server sends text only; ignore anything else
   if (message == "PING") {
     st.outbox.emplace_back("PONG");
@@ -257,6 +265,7 @@ int lws_callback(lws* wsi, lws_callback_reasons reason, void* /*user*/, void* in
     }
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
       st->established = true;
+      st->last_rx_ms = monotonic_ms();
       if (!st->outbox.empty()) lws_callback_on_writable(wsi);
       return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
@@ -283,7 +292,8 @@ int lws_callback(lws* wsi, lws_callback_reasons reason, void* /*user*/, void* in
       return 0;  // lws answers the close itself
     }
     case LWS_CALLBACK_CLIENT_CLOSED:
-      st->mark_closed("connection closed");
+      // Only reached without a close frame from the server (that one set the reason first).
+      st->mark_closed("the connection dropped without a close frame (code 1006)");
       st->wsi = nullptr;
       return 0;
     case LWS_CALLBACK_WSI_DESTROY:
@@ -316,7 +326,8 @@ bool ws_client::service_until(Done done, int timeout_ms) {
   lws_sul_schedule(st.context, 0, &st.timer.sul, on_timer,
                    static_cast<lws_usec_t>(std::max(timeout_ms, 0)) * LWS_US_PER_MS);
   const int64_t deadline = monotonic_ms() + std::max(timeout_ms, 0);
-  while (!done() && !st.timer_fired && monotonic_ms() < deadline) {
+  // A signal interrupts lws's poll(); the stop flag then ends the wait.
+  while (!done() && !st.timer_fired && monotonic_ms() < deadline && !stop_requested()) {
     if (lws_service(st.context, 0) < 0) {
       st.mark_closed("the event loop failed");
       break;
@@ -420,6 +431,7 @@ void ws_client::close(int timeout_ms) {
 bool ws_client::is_open() const { return !state_->closed && state_->established; }
 const std::string& ws_client::close_reason() const { return state_->close_reason; }
 int ws_client::close_code() const { return state_->close_code; }
+int64_t ws_client::last_receive_ms() const { return state_->last_rx_ms; }
 
 // ---- tRPC helpers ---------------------------------------------------------------------------------
 
@@ -527,6 +539,123 @@ bool is_resync_event(const json::value& event) {
   return resync != nullptr && resync->is_bool() && resync->as_bool();
 }
 
+bool is_token_rejection(const server_frame& f) {
+  return f.type == server_frame::kind::error && f.error_code == "UNAUTHORIZED";
+}
+
+// ---- Tokens -----------------------------------------------------------------------------------------
+
+const char* const token_options_usage =
+  "  --token T            the JWT (default: the VIGIL_TOKEN environment variable; prefer it,\n"
+  "                       a --token is visible in `ps`)\n"
+  "  --token-file PATH    read the JWT from PATH (surrounding white space ignored) before every\n"
+  "                       connect and reconnect; when the server reports the token expired or\n"
+  "                       refused (close 4003, UNAUTHORIZED) it reads the file again and\n"
+  "                       reconnects (back-off) instead of exiting, so a long-running consumer\n"
+  "                       survives token rotation: replace the file (write a temporary file,\n"
+  "                       then rename it) before the old token expires. A token refused on the\n"
+  "                       very first connection is still an error (exit 1). Excludes --token.\n";
+
+token_source token_source::fixed(std::string token) {
+  token_source s;
+  s.token_ = std::move(token);
+  return s;
+}
+
+token_source token_source::file(std::string path) {
+  token_source s;
+  s.path_ = std::move(path);
+  return s;
+}
+
+std::optional<std::string> token_source::load(std::string* error) const {
+  if (path_.empty()) return token_;
+  constexpr std::streamsize max_bytes = 64 * 1024;  // a JWT is a few hundred bytes
+  std::ifstream in(path_, std::ios::binary);
+  if (!in) {
+    fail(error, "cannot read the token file " + path_ + ": " + std::strerror(errno));
+    return std::nullopt;
+  }
+  std::string text(static_cast<size_t>(max_bytes) + 1, '\0');
+  in.read(text.data(), max_bytes + 1);
+  if (in.bad()) {
+    fail(error, "cannot read the token file " + path_);
+    return std::nullopt;
+  }
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > static_cast<size_t>(max_bytes)) {
+    fail(error, "the token file " + path_ + " is larger than 64 KiB");
+    return std::nullopt;
+  }
+  const auto space = [](unsigned char c) { return std::isspace(c) != 0; };
+  while (!text.empty() && space(static_cast<unsigned char>(text.back()))) text.pop_back();
+  size_t start = 0;
+  while (start < text.size() && space(static_cast<unsigned char>(text[start]))) ++start;
+  text.erase(0, start);
+  if (text.empty()) {
+    fail(error, "the token file " + path_ + " is empty");
+    return std::nullopt;
+  }
+  for (unsigned char c : text)
+    if (space(c) || c < 0x20 || c >= 0x7f) {
+      fail(error, "the token file " + path_ + " holds more than one token or non-ASCII text");
+      return std::nullopt;
+    }
+  return text;
+}
+
+std::variant<token_source, std::string> resolve_token_options(
+    const std::optional<std::string>& token, const std::optional<std::string>& token_file) {
+  if (token && token_file) return std::string("give either --token or --token-file, not both");
+  if (token_file) {
+    if (token_file->empty()) return std::string("--token-file must not be empty");
+    token_source s = token_source::file(*token_file);
+    std::string error;
+    if (!s.load(&error)) return error;
+    return s;
+  }
+  std::string value;
+  if (token) value = *token;
+  else if (const char* env = std::getenv("VIGIL_TOKEN"); env != nullptr) value = env;
+  if (value.empty())
+    return std::string("a token is required (--token, --token-file or VIGIL_TOKEN)");
+  return token_source::fixed(value);
+}
+
+// ---- Keep-alive -------------------------------------------------------------------------------------
+
+int keepalive::wait_ms(const ws_client& client) const {
+  const int64_t now = monotonic_ms();
+  const int64_t due = ping_sent_ms_ != 0 ? ping_sent_ms_ + answer_ms_
+                                         : client.last_receive_ms() + idle_ms_;
+  return static_cast<int>(std::clamp<int64_t>(due - now, 0, idle_ms_));
+}
+
+bool keepalive::check(ws_client& client, std::string* why) {
+  const int64_t now = monotonic_ms();
+  if (ping_sent_ms_ != 0) {
+    if (client.last_receive_ms() >= ping_sent_ms_) {
+      ping_sent_ms_ = 0;  // something arrived since the PING: alive
+    } else if (now - ping_sent_ms_ >= answer_ms_) {
+      char text[160];
+      std::snprintf(text, sizeof text,
+                    "keep-alive timeout: no answer to PING within %.1f s after %.1f s of silence",
+                    answer_ms_ / 1000.0, idle_ms_ / 1000.0);
+      fail(why, text);
+      return false;
+    }
+    return true;
+  }
+  if (now - client.last_receive_ms() >= idle_ms_) {
+    if (!client.send_text("PING")) {
+      fail(why, "connection lost: " + client.close_reason());
+      return false;
+    }
+    ping_sent_ms_ = now;
+  }
+  return true;
+}
+
 // ---- Timing -----------------------------------------------------------------------------------------
 
 int backoff::next_ms() {
@@ -541,8 +670,27 @@ int64_t monotonic_ms() {
       .count();
 }
 
+namespace {
+volatile std::sig_atomic_t stop_signal = 0;
+extern "C" void on_stop_signal(int) { stop_signal = 1; }
+} // namespace
+
+void catch_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: poll() returns EINTR at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool stop_requested() { return stop_signal != 0; }
+
 void sleep_ms(int64_t ms) {
-  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  // In slices, so that a stop signal ends a long back-off within 100 ms.
+  const int64_t end = monotonic_ms() + ms;
+  for (int64_t left = ms; left > 0 && !stop_requested(); left = end - monotonic_ms())
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 100)));
 }
 
 } // namespace vigil::ctl

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "domain/json.hpp"
 
@@ -73,6 +74,9 @@ public:
   const std::string& close_reason() const;
   /// The close code the server sent (0 when none).
   int close_code() const;
+  /// monotonic_ms() when the last complete message (PING and PONG included) arrived, or when the
+  /// connection was established: how long the server has been silent.
+  int64_t last_receive_ms() const;
 
   struct state;  // lws callback state, defined in ws_client.cpp
 
@@ -123,6 +127,68 @@ std::optional<server_frame> parse_server_frame(std::string_view text, std::strin
 /// True when `event` (an AlertEvent object) is a resync event (`data.resync == true`).
 bool is_resync_event(const json::value& event);
 
+/// True when the server refused the token of this connection: an UNAUTHORIZED error frame
+/// ("Token expired", "Invalid token", ...). Close code 4003 (token expired) is checked with
+/// `ws_client::close_code()`.
+bool is_token_rejection(const server_frame& f);
+
+/// WebSocket close code for "token expired" (docs/operations.md, close codes).
+constexpr int close_token_expired = 4003;
+
+// ---- Tokens ------------------------------------------------------------------------------------------
+
+/// Where `watch` and `replay` get their JWT: a fixed value (--token, VIGIL_TOKEN), or a file
+/// (--token-file) that is read again before every (re)connect, so that a service keeps running
+/// while its token is rotated. The token itself is never printed.
+class token_source {
+public:
+  token_source() = default;
+  static token_source fixed(std::string token);
+  static token_source file(std::string path);
+
+  /// True with --token-file: a refused token is worth reading the file again for.
+  bool from_file() const { return !path_.empty(); }
+  const std::string& path() const { return path_; }
+  /// The current token; nullopt with *error when the file cannot be read or holds no token.
+  std::optional<std::string> load(std::string* error) const;
+
+private:
+  std::string token_;
+  std::string path_;
+};
+
+/// Resolves --token, --token-file and the VIGIL_TOKEN environment variable (in that order; the
+/// two options exclude each other). On a usage error returns its message. A --token-file is read
+/// once here, so that a missing or empty file is reported at start.
+std::variant<token_source, std::string> resolve_token_options(
+    const std::optional<std::string>& token, const std::optional<std::string>& token_file);
+
+/// The usage text lines for --token and --token-file, shared by watch and replay.
+extern const char* const token_options_usage;
+
+// ---- Keep-alive --------------------------------------------------------------------------------------
+
+/// Client-side keep-alive for connections that may stay quiet for a long time (watch, replay
+/// --follow). After `idle_ms` without any message from the server it sends a text `PING` (the
+/// server answers `PONG`); when nothing at all arrives within `answer_ms` after that, the server
+/// is gone without closing (power loss, a network partition, a frozen process) and the caller
+/// reconnects. Without it a silent TCP connection could be waited on forever.
+class keepalive {
+public:
+  explicit keepalive(int idle_ms = 30000, int answer_ms = 10000)
+      : idle_ms_(idle_ms), answer_ms_(answer_ms) {}
+  /// The longest wait (ms) before check() is due; use it to bound receive().
+  int wait_ms(const ws_client& client) const;
+  /// Call after each receive() that timed out. False, with *why set, when the server did not
+  /// answer the PING in time.
+  bool check(ws_client& client, std::string* why);
+
+private:
+  int idle_ms_;
+  int answer_ms_;
+  int64_t ping_sent_ms_ = 0;  // 0: no PING outstanding
+};
+
 /// Reconnect back-off: 0.5 s, 1 s, 2 s, … capped at 10 s; reset() after a working connection.
 class backoff {
 public:
@@ -136,9 +202,16 @@ private:
   int next_ms_ = first_ms;
 };
 
+/// Makes SIGINT and SIGTERM set a flag instead of killing the process, so that a long-running
+/// command can finish cleanly (replay --follow prints its summary). Once the flag is set,
+/// ws_client waits and sleep_ms() return early (a wait reports `timeout`); stop_requested()
+/// tells.
+void catch_stop_signals();
+bool stop_requested();
+
 /// Milliseconds on a monotonic clock (deadlines and timeouts).
 int64_t monotonic_ms();
-/// Sleeps `ms` milliseconds (reconnect back-off).
+/// Sleeps `ms` milliseconds (reconnect back-off); returns early on stop_requested().
 void sleep_ms(int64_t ms);
 
 } // namespace vigil::ctl

@@ -3,162 +3,16 @@
 // /work/main/build/vigilctl); VIGIL_BIN at vigild (see lib/server.mjs).
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 
-import { startServer } from './lib/server.mjs';
-import { mintToken } from './lib/tokens.mjs';
-
-const VIGILCTL_BIN = process.env.VIGILCTL_BIN || '/work/main/build/vigilctl';
-const WAIT_MS = Number(process.env.VIGIL_E2E_WAIT_MS || 10000);
-const EVENT_ID = /^[a-z0-9]{8}-\d+$/;
-
-// ---- helpers ------------------------------------------------------------------------------------
-
-const live = new Set();
-process.on('exit', () => {
-  for (const child of live) {
-    try { child.kill('SIGKILL'); } catch { /* gone */ }
-  }
-});
-
-/** A running vigilctl: stdout split into lines, stderr collected, waits with timeouts. */
-class Ctl {
-  constructor(args, env = {}) {
-    if (!existsSync(VIGILCTL_BIN)) throw new Error(`vigilctl not found at ${VIGILCTL_BIN} (build it, or set VIGILCTL_BIN)`);
-    this.args = args;
-    this.lines = [];
-    this.stderr = '';
-    this.listeners = new Set();
-    this.child = spawn(VIGILCTL_BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(this.child);
-    let buf = '';
-    this.child.stdout.setEncoding('utf8');
-    this.child.stdout.on('data', (chunk) => {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        this.lines.push(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-      }
-      this.notify();
-    });
-    this.child.stderr.setEncoding('utf8');
-    this.child.stderr.on('data', (chunk) => { this.stderr += chunk; this.notify(); });
-    this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => {
-        live.delete(this.child);
-        if (buf) { this.lines.push(buf); buf = ''; }
-        this.exitInfo = { code, signal };
-        this.notify();
-        resolve(this.exitInfo);
-      });
-    });
-  }
-
-  notify() { for (const f of [...this.listeners]) f(); }
-
-  describe() {
-    return `vigilctl ${this.args.join(' ')}\nstdout:\n${this.lines.join('\n')}\nstderr:\n${this.stderr}`;
-  }
-
-  /** Resolves once pred() holds; rejects on timeout, or when the process exits without it. */
-  until(pred, what, ms = WAIT_MS) {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (pred()) { done(); resolve(); } else if (this.exitInfo) {
-          done();
-          reject(new Error(`vigilctl exited (${JSON.stringify(this.exitInfo)}) before ${what}\n${this.describe()}`));
-        }
-      };
-      const timer = setTimeout(() => { done(); reject(new Error(`timeout waiting for ${what}\n${this.describe()}`)); }, ms);
-      // Output wakes the check at once; the poll covers conditions on files (the checkpoint).
-      const poll = setInterval(check, 20);
-      const done = () => { clearTimeout(timer); clearInterval(poll); this.listeners.delete(check); };
-      this.listeners.add(check);
-      check();
-    });
-  }
-
-  subscribed(n = 1) {
-    return this.until(() => (this.stderr.match(/subscribed to /g) || []).length >= n, `subscription #${n}`);
-  }
-
-  /** Waits for the exit; kills the process and fails after `ms`. */
-  async exit(ms = WAIT_MS * 2) {
-    let timer;
-    const timeout = new Promise((resolve) => { timer = setTimeout(() => resolve('timeout'), ms); });
-    const r = await Promise.race([this.exited, timeout]);
-    clearTimeout(timer);
-    if (r === 'timeout') {
-      this.child.kill('SIGKILL');
-      await this.exited;
-      throw new Error(`vigilctl did not exit within ${ms} ms\n${this.describe()}`);
-    }
-    return { ...r, lines: this.lines, stderr: this.stderr };
-  }
-}
-
-/** Runs vigilctl to completion. */
-function ctl(args, env) { return new Ctl(args, env).exit(); }
-
-const events = (lines) => lines.map((l) => JSON.parse(l));
-const ids = (lines) => events(lines).map((e) => e.id);
-const seq = (id) => Number(id.split('-')[1]);
-const epochOf = (id) => id.split('-')[0];
-
-function assertIncreasing(list, what) {
-  for (let i = 1; i < list.length; i++) {
-    assert.ok(seq(list[i]) > seq(list[i - 1]), `${what}: ${list[i - 1]} then ${list[i]}`);
-  }
-}
-
-/** POSTs a mutation; returns its data. */
-async function mutate(server, token, name, input) {
-  const res = await fetch(`${server.trpcUrl}/healthcare.${name}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify(input),
-  });
-  const body = await res.json();
-  assert.equal(res.status, 200, `${name}: ${JSON.stringify(body)}`);
-  return body.result.data;
-}
-
-async function createAlert(server, token, hospitalId, i) {
-  const { alert } = await mutate(server, token, 'createAlert', {
-    hospitalId, roomNumber: `R${i}`, alertType: 'medical_emergency', urgencyLevel: 2, description: `e2e ${i}`,
-  });
-  return alert;
-}
-
-async function createAlerts(server, token, hospitalId, n, from = 1) {
-  const out = [];
-  for (let i = from; i < from + n; i++) out.push(await createAlert(server, token, hospitalId, i));
-  return out;
-}
-
-const newHospital = () => `h-${randomUUID()}`;
-
-function tempDir() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vigilctl-e2e-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** One server for a describe block, plus a head_doctor token for the given hospitals. */
-function useServer() {
-  const ctx = {};
-  before(async () => { ctx.server = await startServer(); });
-  after(async () => { await ctx.server?.dispose(); });
-  ctx.token = (hospitals, role = 'head_doctor') => mintToken({ role, hospitals: [].concat(hospitals) });
-  ctx.url = () => `ws://127.0.0.1:${ctx.server.port}`;
-  return ctx;
-}
+import {
+  Ctl, EVENT_ID, assertIncreasing, createAlert, createAlerts, ctl, epochOf, events, ids, mutate,
+  newHospital, seq, tempDir, useServer,
+} from './lib/vigilctl.mjs';
 
 // ---- watch ----------------------------------------------------------------------------------------
 
@@ -345,9 +199,13 @@ describe('vigilctl watch across server restarts', () => {
       await f.until(() => f.lines.length >= 4, '4 events after the restart');
       await f.until(() => readFileSync(cp, 'utf8').trim() === ids(f.lines).at(-1), 'the checkpoint');
       f.child.kill('SIGTERM');
-      await f.exit();
+      const done = await f.exit();
+      // SIGTERM ends a follower cleanly, with its summary line.
+      assert.equal(done.code, 0, f.describe());
+      assert.match(done.stderr, new RegExp(`vigilctl replay: done: 4 events printed, checkpoint none -> ${ids(f.lines).at(-1)}\n`));
       assert.deepEqual(events(f.lines).map((e) => e.alertId), created.map((a) => a.id), 'every event once');
-      assert.match(f.stderr, /reconnecting in/);
+      // Each reconnect line says why: here the TCP connection dropped without a close frame.
+      assert.match(f.stderr, /vigilctl replay: connection lost: the connection dropped without a close frame \(code 1006\); reconnecting in 0\.5 s/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -498,7 +356,11 @@ describe('vigilctl replay --db (offline) and --verify', () => {
     for (const [args, message] of [
       [['replay', '--hospital', H], /either --db FILE \(offline\) or --url URL \(online\)/],
       [['replay', '--db', junk], /--hospital is required/],
-      [['replay', '--db', junk, '--hospital', H, '--checkpoint', 'x'], /need --url/],
+      [['replay', '--db', junk, '--hospital', H, '--follow'], /--follow, --token and --token-file need --url/],
+      [['replay', '--db', junk, '--hospital', H, '--from-start'], /--from-start goes with --checkpoint/],
+      [['replay', '--db', junk, '--hospital', H, '--checkpoint', 'x', '--since', all[0]], /--checkpoint replaces --since/],
+      [['replay', '--verify', '--db', junk, '--checkpoint', 'x'], /--verify takes only --db/],
+      [['replay', '--db', junk, '--hospital', H, '--json'], /--json goes with --verify/],
       [['replay', '--verify'], /--verify needs --db/],
       [['replay', '--verify', '--db', junk, '--hospital', H], /--verify takes only --db/],
       [['replay', '--url', ctx.url(), '--hospital', H, '--token', 't'], /--checkpoint FILE is required/],
