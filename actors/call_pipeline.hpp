@@ -1,6 +1,7 @@
 #pragma once
-// The checks every call goes through before it reaches a hospital actor, in the order of api.md
-// section 4: procedure lookup, token, role, input validation, alert existence, hospital access.
+// The checks every call goes through before it reaches a hospital actor, in the order of
+// docs/api.md "Order of checks": procedure lookup, token, role, input validation, alert existence,
+// hospital access.
 // Shared by WebSocket connections and HTTP requests; no actor code here.
 
 #include <memory>

@@ -192,7 +192,7 @@ bool deliver(hospital_state& st, const subscribe_ptr& req, const encoded_event_p
   return st.rt->out->push(req->conn_id, event_frame_for(req, ev));
 }
 
-/// The resync event of api.md section 11: one frame, then the subscription goes live.
+/// The resync event (docs/api.md "Event ids and resume"): one frame, then the stream goes live.
 void send_resync(hospital_state& st, const subscribe_ptr& req_ptr, const char* reason,
                  int64_t now) {
   auto& req = *req_ptr;

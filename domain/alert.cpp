@@ -1,4 +1,5 @@
-// The alert model, its JSON shapes and the alert state machine (api.md sections 7, 9, 10).
+// The alert model, its JSON shapes and the alert state machine (docs/api.md "Data types",
+// "Alert state machine", "Escalation").
 
 #include "domain/alert.hpp"
 
@@ -14,7 +15,7 @@ namespace vigil {
 
 namespace {
 
-// CONFLICT messages of api.md section 5.
+// CONFLICT messages (docs/api.md "Errors").
 constexpr const char* msg_not_active = "Alert is not active";
 constexpr const char* msg_not_acknowledged = "Alert not found or not acknowledged";
 constexpr const char* msg_escalate_not_active = "Only active alerts can be escalated";

@@ -1,5 +1,6 @@
 #pragma once
-// The alert model, its JSON shapes and the alert state machine (api.md sections 7, 9, 10).
+// The alert model, its JSON shapes and the alert state machine (docs/api.md "Data types",
+// "Alert state machine", "Escalation").
 // Pure functions: they take the current alert and validated input and return the changed alert
 // plus the event to emit, or a CONFLICT. Nothing here knows about actors, sockets or storage.
 
@@ -52,7 +53,7 @@ struct alert {
   std::vector<escalation_record> escalations; // oldest first
 };
 
-/// The Alert shape of api.md section 7 (every key present, timestamps as dates). With
+/// The Alert shape of docs/api.md "Alert" (every key present, timestamps as dates). With
 /// `with_escalations` the `escalations` array is appended (getAlert).
 json::value to_json(const alert& a, bool with_escalations = false);
 json::value to_json(const escalation_record& r);
@@ -83,7 +84,7 @@ struct alert_event {
   std::string hospital_id;
   int64_t timestamp = 0;
   json::value data;
-  // Filter attributes at the time of the event (api.md section 11, filter).
+  // Filter attributes at the time of the event (docs/api.md "subscribeToAlerts", filter).
   int urgency_level = 0;
   std::string alert_type;
 };

@@ -1,4 +1,5 @@
-// Identity, roles, permissions and JWT verification with libjwt (api.md sections 3 and 4).
+// Identity, roles, permissions and JWT verification with libjwt (docs/api.md "Authentication",
+// "Authorization and tenancy").
 //
 // libjwt 1.10 verifies a signature with whatever algorithm the token's header names, and skips
 // verification entirely for `alg: none` or an empty key. We therefore never let the token choose:

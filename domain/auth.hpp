@@ -1,5 +1,6 @@
 #pragma once
-// Identity, roles, permissions and JWT verification (libjwt). api.md sections 3 and 4.
+// Identity, roles, permissions and JWT verification (libjwt). docs/api.md "Authentication",
+// "Authorization and tenancy".
 
 #include <cstdint>
 #include <optional>
@@ -20,7 +21,7 @@ enum class permission { view, create, update, acknowledge, escalate };
 
 /// "view_alerts", "create_alerts", "update_alerts", "acknowledge_alerts", "escalate_alerts".
 const char* permission_name(permission p);
-/// The permission table of api.md section 4.
+/// The permission table (docs/api.md "Authorization and tenancy").
 bool role_has(role r, permission p);
 
 /// Who is calling, from a verified token.

@@ -6,7 +6,7 @@
 
 namespace vigil {
 
-/// Flags, at any depth, every string under a timestamp key of api.md section 7 (`timestamp`,
+/// Flags, at any depth, every string under a timestamp key (docs/api.md "Data types": `timestamp`,
 /// `createdAt`, `updatedAt`, `nextEscalationAt`, `acknowledgedAt`, `resolvedAt`, `escalatedAt`,
 /// `since`) that parses as ISO-8601.
 void mark_timestamp_fields(json::value& v);

@@ -1,4 +1,4 @@
-// tRPC error code table (api.md section 5, wire-protocol.md A.10) and the wire error shape.
+// tRPC error code table (docs/api.md "Errors") and the wire error shape.
 
 #include "domain/errors.hpp"
 

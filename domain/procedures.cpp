@@ -1,4 +1,5 @@
-// The procedure table and input validation (api.md sections 4, 5, 7, 8, 11).
+// The procedure table and input validation (docs/api.md "Input validation", "Mutations",
+// "Queries", "Subscriptions").
 //
 // Validation is table-driven: every procedure has a list of field specs in the order of its
 // input table. A validator walks the list, collects one issue per offending field (the first

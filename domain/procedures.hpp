@@ -1,5 +1,6 @@
 #pragma once
-// The procedure table and input validation (api.md sections 4, 5, 8, 11).
+// The procedure table and input validation (docs/api.md "Input validation", "Mutations",
+// "Queries", "Subscriptions").
 
 #include <optional>
 #include <string_view>

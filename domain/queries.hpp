@@ -1,5 +1,5 @@
 #pragma once
-// Read-only answers computed from a hospital's alerts (api.md sections 7 and 8.2). Pure functions:
+// Read-only answers computed from a hospital's alerts (docs/api.md "Queries"). Pure functions:
 // the hospital actor passes its alerts in; nothing here touches actors or storage.
 
 #include <cstdint>

@@ -1,7 +1,8 @@
 #pragma once
 // tRPC v11 wire codec: parsing WebSocket frames and connection params, decoding superjson
 // inputs, and encoding replies, subscription frames and errors (plain or superjson).
-// See ../shared/docs/wire-protocol.md (sections A and B) and api.md sections 1 and 2.
+// See docs/api.md "WebSocket", "HTTP" and "Encoding: plain JSON and superjson"; the captured
+// frames in tests/data/trpc-frames.
 
 #include <optional>
 #include <string>

@@ -1,7 +1,8 @@
 #pragma once
 // The SQLite event store: the durable event log, the current alert state, idempotency keys and
 // the database epoch. A plain class with no CAF dependency: the storage actor owns one instance on
-// its own thread; `vigilctl replay` opens one read-only. DESIGN.md section 5, stack-notes.md §5.
+// its own thread; `vigilctl replay` opens one read-only. docs/api.md "Durability"; SQLite settings:
+// docs/architecture.md "Stack notes".
 
 #include <cstdint>
 #include <memory>

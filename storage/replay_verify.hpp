@@ -1,7 +1,7 @@
 #pragma once
 // Event ids and `vigilctl replay --verify`: checks that the alerts table equals the state derived
 // from the event log, that sequence numbers have no gaps and that the stored high-water mark is
-// not behind the log (api.md sections 7, 9 and 11; DESIGN.md section 5).
+// not behind the log (docs/api.md "Alert state machine", "Event ids and resume", "Durability").
 
 #include <cstdint>
 #include <memory>
@@ -14,7 +14,7 @@
 
 namespace vigil::storage {
 
-/// An event id `<epoch>-<seq>` (api.md section 11).
+/// An event id `<epoch>-<seq>` (docs/api.md "Event ids and resume").
 struct event_id {
   std::string epoch;  // 8 characters [a-z0-9]
   uint64_t seq = 0;

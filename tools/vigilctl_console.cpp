@@ -1,4 +1,4 @@
-// `vigilctl console`: the operator console of a running vigild (DESIGN.md section 8). Connects to
+// `vigilctl console`: the operator console of a running vigild (docs/operations.md). Connects to
 // the inspector actor that vigild publishes with CAF's middleman on 127.0.0.1:admin.port, sends
 // one request per command and prints the answer as text tables or, with --json, as the JSON the
 // inspector sent. Interactive with readline (line editing, history, completion) or one-shot

@@ -1,4 +1,4 @@
-// `vigilctl replay`: restores missed events after an outage (DESIGN.md section 8).
+// `vigilctl replay`: restores missed events after an outage (README.md "Programs").
 //
 // * offline: reads the database file read-only (works while vigild is down or running) and prints
 //   a hospital's stored events as JSON lines, by event id or time range;

@@ -1,4 +1,4 @@
-// `vigilctl token`: mints an HS256 JWT with the claims vigild expects (api.md section 3).
+// `vigilctl token`: mints an HS256 JWT with vigild's claims (docs/api.md "Authentication").
 // The secret comes from --secret, else from --config (the file plus AUTH_JWT_SECRET, exactly as
 // vigild would resolve it), else from AUTH_JWT_SECRET, else the built-in development secret.
 

@@ -2,7 +2,7 @@
 // WebSocket protocol and prints each event as one JSON line, like the original app's
 // `test-websocket-alerts`, but resumable: after a `reconnect` notification or a dropped
 // connection it reconnects with back-off and resumes with lastEventId = the last printed id, so
-// no event is printed twice and none is missed (api.md section 11).
+// no event is printed twice and none is missed (docs/api.md "Event ids and resume").
 
 #include <algorithm>
 #include <cmath>

@@ -5,7 +5,7 @@
 // thread is started and nothing happens between calls (a server PING waits for the next call).
 //
 // On top of that, the few tRPC v11 helpers that `vigilctl watch` and `vigilctl replay` share:
-// building request frames and classifying server frames (api.md section 1.1).
+// building request frames and classifying server frames (docs/api.md "WebSocket").
 
 #include <cstdint>
 #include <memory>
@@ -21,7 +21,7 @@ namespace vigil::ctl {
 /// The parts of a `ws://host[:port][/path]` URL.
 struct ws_endpoint {
   std::string host;          // without brackets for IPv6 literals
-  int port = 3001;           // api.md section 1: the default port
+  int port = 3001;           // docs/api.md "Transports": the default port
   std::string path = "/api/trpc";  // path plus query, always starting with '/'
 };
 

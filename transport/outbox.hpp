@@ -77,7 +77,7 @@ struct inbound_gauge {
 };
 using inbound_gauge_ptr = std::shared_ptr<inbound_gauge>;
 
-/// Close codes of api.md section 6.
+/// Close codes (docs/api.md "Close codes").
 namespace close_code {
 constexpr uint16_t going_away = 1001;      // server shutdown
 constexpr uint16_t too_big = 1009;         // frame too big

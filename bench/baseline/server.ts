@@ -43,7 +43,7 @@ const secret = flag('secret') ?? process.env.AUTH_JWT_SECRET ?? 'dev-secret-chan
 const historySize = 100;
 const outboundBudget = 1024 * 1024; // bytes waiting in a socket's send buffer before 4008
 
-// ---- auth (HS256 JWT, api.md section 3) ---------------------------------------------------------
+// ---- auth (HS256 JWT, docs/api.md "Authentication") -------------------------------------------
 
 const roles = ['admin', 'head_doctor', 'doctor', 'nurse', 'operator', 'viewer'] as const;
 type Role = (typeof roles)[number];

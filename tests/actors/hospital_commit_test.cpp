@@ -1,4 +1,4 @@
-// Commit and publish behaviour of the hospital actor (api.md §9 durability, §11 replay), under
+// Commit and publish behaviour of the hospital actor (docs/api.md "Durability"), under
 // CAF's deterministic test coordinator with the real storage actor on a temporary database.
 
 #include "tests/actors/hospital_harness.hpp"

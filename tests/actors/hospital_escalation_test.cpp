@@ -1,5 +1,5 @@
-// Escalation timers of the hospital actor (api.md §9–§10), under CAF's deterministic test
-// coordinator: tiers "nurse:2m,doctor:3m,head_doctor", a simulated clock, real storage.
+// Escalation timers of the hospital actor (docs/api.md "Escalation"), under CAF's deterministic
+// test coordinator: tiers "nurse:2m,doctor:3m,head_doctor", a simulated clock, real storage.
 
 #include "tests/actors/hospital_harness.hpp"
 

@@ -1,4 +1,4 @@
-// Authentication (api.md §3), authorization and tenancy (§4), order of checks.
+// Authentication, authorization and tenancy, order of checks (docs/api.md, those sections).
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

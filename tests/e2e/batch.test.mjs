@@ -1,4 +1,4 @@
-// batchAcknowledgeAlerts and batchResolveAlerts (api.md §8.1).
+// batchAcknowledgeAlerts and batchResolveAlerts (docs/api.md "Mutations").
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// Atomic transitions (api.md §9): of N concurrent acknowledgements exactly one succeeds.
+// Atomic transitions (docs/api.md "Alert state machine"): N concurrent acks, exactly one succeeds.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

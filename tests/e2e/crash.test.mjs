@@ -1,5 +1,5 @@
-// kill -9 in the middle of a stream of pipelined mutations (DESIGN.md §5 "durable before
-// acknowledged"). resume.test.mjs covers kill -9 between sequential mutations; this file kills the
+// kill -9 in the middle of a stream of pipelined mutations (docs/api.md "Durability").
+// resume.test.mjs covers kill -9 between sequential mutations; this file kills the
 // server while 20 createAlert calls are in flight on one WebSocket.
 
 import assert from 'node:assert/strict';

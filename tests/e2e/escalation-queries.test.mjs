@@ -1,4 +1,4 @@
-// getEscalationStatus and getActiveEscalations (api.md §8.2), default tiers (2 min, 3 min, last).
+// getEscalationStatus, getActiveEscalations (docs/api.md "Queries"); tiers 2 min, 3 min, last.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

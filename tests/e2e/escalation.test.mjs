@@ -1,4 +1,4 @@
-// Timer-driven escalation (api.md §10) with second-long tiers.
+// Timer-driven escalation (docs/api.md "Escalation") with second-long tiers.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// Connection limits under a low descriptor limit (api.md §6 "connections", DESIGN.md §6): upgrades
+// Connection limits under a low descriptor limit (docs/api.md "Limits"): upgrades
 // beyond limits.max-connections get 503 with Retry-After: 5; when descriptors are truly exhausted,
 // new connections wait in the listen backlog and the server never spins; closing connections lets
 // the waiting ones in, and the server keeps answering /health.

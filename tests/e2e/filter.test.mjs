@@ -1,5 +1,5 @@
-// subscribeToAlerts `filter` (api.md §11): types, maxUrgencyLevel, alertTypes; skipped events
-// still advance the stream; replay applies the filter; resync is never filtered.
+// subscribeToAlerts `filter` (docs/api.md "Subscriptions"): types, maxUrgencyLevel, alertTypes;
+// skipped events still advance the stream; replay applies the filter; resync is never filtered.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// getAlertTimeline, getAlertHistory, getAlertStats (api.md §8.2).
+// getAlertTimeline, getAlertHistory, getAlertStats (docs/api.md "Queries").
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// tRPC over HTTP (api.md §1.2) and the operational endpoints, with raw fetch.
+// tRPC over HTTP (docs/api.md "HTTP") and the operational endpoints, with raw fetch.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

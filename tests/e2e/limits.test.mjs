@@ -1,4 +1,4 @@
-// Limits and close codes (api.md §6), with small limits configured so they are quick to reach.
+// Limits and close codes (docs/api.md), with small limits configured so they are quick to reach.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

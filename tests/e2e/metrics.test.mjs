@@ -1,4 +1,4 @@
-// getMetrics and subscribeToMetrics (api.md §7 Metrics, §8.2, §11).
+// getMetrics and subscribeToMetrics (docs/api.md "Metrics", "Queries", "Subscriptions").
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

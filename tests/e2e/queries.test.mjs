@@ -1,4 +1,4 @@
-// getActiveAlerts filters, sorting and pagination (api.md §8.2).
+// getActiveAlerts filters, sorting and pagination (docs/api.md "Queries").
 
 import assert from 'node:assert/strict';
 import { describe, test, before } from 'node:test';

@@ -1,4 +1,4 @@
-// Readiness (api.md §1.2 operational endpoints): /ready is 200 while storage can commit and 503
+// Readiness (docs/api.md "Operational endpoints"): /ready is 200 while storage can commit and 503
 // {"status":"not_ready",…} when it cannot, while /health stays 200. The database lives on a tiny
 // tmpfs that the test fills up (needs root for mount; skipped with a message otherwise).
 

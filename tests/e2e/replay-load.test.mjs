@@ -1,5 +1,5 @@
-// Replay under load (api.md §11, DESIGN.md §5): many clients resuming at once, and a replay far
-// beyond the in-memory ring while new events keep coming.
+// Replay under load (docs/api.md "Event ids and resume"): many clients resuming at once, and a
+// replay far beyond the in-memory ring while new events keep coming.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,5 +1,5 @@
 // Event ids, replay by lastEventId, resync, graceful shutdown, restart and crash durability
-// (api.md §6 close codes, §9 durability, §11).
+// (docs/api.md "Close codes", "Durability", "Event ids and resume").
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

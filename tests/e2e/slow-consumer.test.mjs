@@ -1,4 +1,4 @@
-// Slow consumer (api.md §6, DESIGN.md §6): a connection that stops reading is closed with 4008 once
+// Slow consumer (docs/api.md "Limits"): a connection that stops reading is closed with 4008 once
 // its outbound queue exceeds limits.outbound-budget; other subscribers are unaffected; the closed
 // client resumes by lastEventId and gets exactly what it missed.
 

@@ -1,4 +1,4 @@
-// subscribeToAlert and subscribeToPresence (api.md §11).
+// subscribeToAlert and subscribeToPresence (docs/api.md "Subscriptions").
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

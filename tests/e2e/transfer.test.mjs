@@ -1,4 +1,4 @@
-// transferAlert (api.md §8.1, ownership §4).
+// transferAlert (docs/api.md "Mutations", ownership in "Authorization and tenancy").
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// Input validation (api.md §5, §7, §8): every invalid field of every in-scope input gets
+// Input validation (docs/api.md): every invalid field of every in-scope input gets
 // BAD_REQUEST `Invalid input: <path>: <reason>; …` naming each offending field, and changes nothing.
 
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Frame-level WebSocket protocol (api.md §1.1) with a bare `ws` socket.
+// Frame-level WebSocket protocol (docs/api.md "WebSocket") with a bare `ws` socket.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

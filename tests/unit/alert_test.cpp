@@ -1,4 +1,5 @@
-// The alert model, its JSON shapes and the state machine (api.md sections 7, 9, 10).
+// The alert model, its JSON shapes and the state machine (docs/api.md "Data types",
+// "Alert state machine", "Escalation").
 
 #include "domain/alert.hpp"
 

@@ -1,4 +1,5 @@
-// JWT verification, bearer parsing, roles and the permission table (api.md sections 3 and 4).
+// JWT verification, bearer parsing, roles and the permission table (docs/api.md "Authentication",
+// "Authorization and tenancy").
 
 #include "domain/auth.hpp"
 #include "domain/json.hpp"

@@ -1,4 +1,5 @@
-// Procedure table and input validation (api.md sections 4, 5, 8, 11).
+// Procedure table and input validation (docs/api.md "Authorization and tenancy",
+// "Input validation", "Mutations", "Queries", "Subscriptions").
 
 #include "domain/procedures.hpp"
 

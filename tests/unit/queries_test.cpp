@@ -1,4 +1,4 @@
-// Read-only queries over a hospital's alerts (api.md sections 7 and 8.2).
+// Read-only queries over a hospital's alerts (docs/api.md "Data types" and "Queries").
 
 #include "domain/queries.hpp"
 

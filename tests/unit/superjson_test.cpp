@@ -1,5 +1,6 @@
 // superjson: meta writer (Date annotations) and input decoding (undefined/Date annotations).
-// Vectors: tests/data/trpc-frames/capture-superjson-encodings.txt and api.md section 2.
+// Vectors: tests/data/trpc-frames/capture-superjson-encodings.txt and docs/api.md
+// "Encoding: plain JSON and superjson".
 
 #include "domain/json.hpp"
 #include "domain/trpc.hpp"
@@ -126,8 +127,8 @@ TEST(SuperjsonWrite, CapturedAlertListWithNullNotAnnotated) {
   value v;
   v.set("alerts", value::make_array().push(alert));
   v.set("pagination", value::make_object().set("total", 1).set("nextCursor", value()));
-  // Same as the capture, except that a missing value is null (api.md: every key present) rather
-  // than an `undefined` annotation.
+  // Same as the capture, except that a missing value is null (docs/api.md: every key present)
+  // rather than an `undefined` annotation.
   EXPECT_EQ(superjson(v),
             R"({"json":{"alerts":[{"id":"a1","createdAt":"2025-01-02T03:04:05.678Z","acknowledgedAt":null,"resolvedAt":null}],"pagination":{"total":1,"nextCursor":null}},"meta":{"values":{"alerts.0.createdAt":["Date"]},"v":1}})");
 }

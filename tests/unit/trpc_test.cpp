@@ -619,7 +619,8 @@ TEST(Encoders, ExactSuperjsonFrames) {
 }
 
 TEST(Encoders, SubscriptionEventWithResultId) {
-  // api.md section 2: result.id set, the flat event inside, dates annotated.
+  // docs/api.md "Encoding: plain JSON and superjson": result.id set, the flat event inside,
+  // dates annotated.
   value data;
   data.set("acknowledgedBy", "u-nurse-7")
       .set("acknowledgedAt", value::date(1767607390000))

@@ -490,7 +490,7 @@ export function assertHttpError(body, { code, message, messageIncludes, httpStat
 // ---------------------------------------------------------------------------------------------
 // domain shortcuts
 
-/** The keys every Alert output carries (api.md §7). */
+/** The keys every Alert output carries (docs/api.md "Alert"). */
 export const ALERT_KEYS = [
   'id', 'hospitalId', 'roomNumber', 'alertType', 'urgencyLevel', 'description', 'status',
   'escalationLevel', 'currentEscalationTier', 'nextEscalationAt', 'targetDepartment', 'patientId',

@@ -9,7 +9,7 @@ import { startServer } from './server.mjs';
 import { appClient, wsOnlyClient, RawWs, http } from './clients.mjs';
 import { mintToken } from './tokens.mjs';
 
-/** Roles of api.md §3. */
+/** Roles of docs/api.md "Authentication". */
 export const ROLES = ['admin', 'head_doctor', 'doctor', 'nurse', 'operator', 'viewer'];
 
 /**
