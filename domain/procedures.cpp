@@ -248,7 +248,8 @@ std::vector<field_spec> build_schema(procedure p) {
     case procedure::subscribe_to_alert:
       return {alert_field(), last_event_field()};
     case procedure::subscribe_to_metrics:
-      return {hospital_field(), with_default(integer("interval", 1000, 60000), 5000)};
+      // No default here: an absent interval means the server's `metrics.interval`.
+      return {hospital_field(), integer("interval", 1000, 60000)};
   }
   return {};
 }

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { useServer, team } from './lib/fixture.mjs';
-import { alertInput, assertTimestamp, collect, METRICS_KEYS, ms, newHospital } from './lib/clients.mjs';
+import { startServer } from './lib/server.mjs';
+import { alertInput, appClient, assertTimestamp, collect, METRICS_KEYS, ms, newHospital } from './lib/clients.mjs';
 import { mintToken } from './lib/tokens.mjs';
 
 const ctx = useServer();
@@ -95,6 +96,24 @@ describe('metrics details', () => {
     await s.count(3, 4000);
     const gaps = s.items.slice(1).map((x, i) => ms(x.timestamp) - ms(s.items[i].timestamp));
     for (const g of gaps) assert.ok(g >= 500 && g <= 2000, `periodic items about 1 s apart: ${gaps}`);
+  });
+
+  test('without an interval, items follow the server\'s metrics.interval', async () => {
+    const server = await startServer({ args: ['--metrics.interval=1s'] });
+    try {
+      const H = newHospital();
+      const v = appClient({ port: server.port, token: team(H).viewer });
+      try {
+        const s = collect(v.h.subscribeToMetrics, { hospitalId: H }, 'metrics, server interval 1s');
+        await s.count(3, 4000);
+        const gaps = s.items.slice(1).map((x, i) => ms(x.timestamp) - ms(s.items[i].timestamp));
+        for (const g of gaps) assert.ok(g >= 500 && g <= 2000, `periodic items about 1 s apart: ${gaps}`);
+      } finally {
+        await v.close();
+      }
+    } finally {
+      await server.dispose();
+    }
   });
 
   test('staffOnline counts distinct users with a live subscription to the hospital', async () => {

@@ -939,10 +939,11 @@ TEST(SubscribeToAlertInput, AlertIdAndLastEventId) {
 }
 
 TEST(SubscribeToMetricsInput, IntervalDefaultsAndBounds) {
+  // Absent or null: no interval, so the connection applies the server's metrics.interval.
   EXPECT_EQ(valid_text(procedure::subscribe_to_metrics, with_hospital()),
-            std::string("{\"hospitalId\":\"") + hospital + "\",\"interval\":5000}");
+            std::string("{\"hospitalId\":\"") + hospital + "\"}");
   EXPECT_EQ(valid_text(procedure::subscribe_to_metrics, with_hospital("\"interval\":null")),
-            std::string("{\"hospitalId\":\"") + hospital + "\",\"interval\":5000}");
+            std::string("{\"hospitalId\":\"") + hospital + "\"}");
   EXPECT_EQ(valid(procedure::subscribe_to_metrics, with_hospital("\"interval\":1000"))
                 .find("interval")->as_int(),
             1000);
