@@ -199,8 +199,15 @@ void run(http_call_actor* self) {
     token = bearer_token(auth_header).value_or(std::string{"\x01invalid"});
   auto auth = authenticate(token ? &*token : nullptr, *st.rt);
   auto now = st.rt->now();
+  // As over WebSocket (limits.requests-per-frame): items after the limit are refused, each
+  // with its own error, and do not count against the rate; the first ones run.
+  size_t limit = st.rt->cfg.requests_per_frame;
   for (size_t i = 0; i < st.items.size(); ++i) {
     auto& it = st.items[i];
+    if (i >= limit) {
+      fail_item(self, i, call_error{trpc_code::bad_request, "Batch call exceeds maximum size"});
+      continue;
+    }
     if (req.rate) {
       if (auto limited = req.rate->take(now)) {
         fail_item(self, i, *limited);

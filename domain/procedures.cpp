@@ -8,6 +8,7 @@
 
 #include "domain/procedures.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -276,6 +277,10 @@ struct issue {
 
 using issue_list = std::vector<issue>;
 
+/// A BAD_REQUEST message names at most this many issues, then how many more there were: one
+/// request full of bad values (a 1 MiB list of bad ids) must not make a reply many times its size.
+constexpr size_t max_reported_issues = 20;
+
 std::string join_path(const std::string& prefix, std::string_view key) {
   if (prefix.empty()) return std::string(key);
   std::string out = prefix;
@@ -374,7 +379,7 @@ bool room_number_matches(std::string_view s) {
 
 class validator {
 public:
-  explicit validator(issue_list& issues) : issues_(issues) {}
+  validator(issue_list& issues, size_t& unreported) : issues_(issues), unreported_(unreported) {}
 
   /// Validates the members of `in` against `fields`; returns the normalised object.
   json::value check_object(const json::value& in, const std::vector<field_spec>& fields,
@@ -398,6 +403,10 @@ public:
 
 private:
   void add(std::string path, std::string reason) {
+    if (issues_.size() >= max_reported_issues) {
+      ++unreported_;
+      return;
+    }
     issues_.push_back({std::move(path), std::move(reason)});
   }
 
@@ -550,6 +559,7 @@ private:
   }
 
   issue_list& issues_;
+  size_t& unreported_;
 };
 
 bool absent(const json::value& in, std::string_view key) {
@@ -570,13 +580,20 @@ void check_cross_field(procedure p, const json::value& in, const json::value& ou
   }
 }
 
-call_error invalid(const issue_list& issues) {
+call_error invalid(const issue_list& issues, size_t unreported = 0) {
   std::string msg = "Invalid input: ";
-  for (size_t i = 0; i < issues.size(); ++i) {
+  size_t shown = std::min(issues.size(), max_reported_issues);
+  unreported += issues.size() - shown;
+  for (size_t i = 0; i < shown; ++i) {
     if (i) msg += "; ";
     msg += issues[i].path;
     msg += ": ";
     msg += issues[i].reason;
+  }
+  if (unreported > 0) {
+    msg += "; and ";
+    msg += std::to_string(unreported);
+    msg += unreported == 1 ? " more issue" : " more issues";
   }
   return {trpc_code::bad_request, std::move(msg)};
 }
@@ -600,10 +617,11 @@ std::variant<json::value, call_error> validate_input(procedure p, const json::va
     issues.push_back({"input", std::string("Expected object, received ") + received_type(*input)});
     return invalid(issues);
   }
-  validator check(issues);
+  size_t unreported = 0;
+  validator check(issues, unreported);
   json::value out = check.check_object(*input, schema_of(p), "");
   check_cross_field(p, *input, out, issues);
-  if (!issues.empty()) return invalid(issues);
+  if (!issues.empty()) return invalid(issues, unreported);
   return out;
 }
 

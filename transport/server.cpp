@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -23,6 +24,7 @@
 #include "actors/connection.hpp"
 #include "actors/http_call.hpp"
 #include "actors/messages.hpp"
+#include "domain/http_framing.hpp"
 #include "domain/log.hpp"
 #include "domain/time.hpp"
 #include "domain/trpc.hpp"
@@ -36,6 +38,15 @@ namespace {
 /// The most one write hands to the kernel: the frames queued for a WebSocket are packed into
 /// one buffer of up to this size and sent with one send().
 constexpr size_t ws_coalesce_bytes = 64 * 1024;
+
+/// The request line and headers of an HTTP request, as lws stores them (the URL, header values
+/// and the names of headers lws does not know), may take this much (api.md §6). lws keeps them
+/// in a buffer of exactly this size; a request that does not fit is dropped by lws itself.
+constexpr int http_head_limit = 16 * 1024;
+/// The URL path and each query argument must be shorter than this; longer ones get 414. lws
+/// truncates such a part at this length instead of failing the whole request, so a long URL
+/// (a tRPC GET carries its input in the query) is answered instead of silently dropped.
+constexpr int http_url_part_limit = 8 * 1024;
 
 /// Per-connection state kept by the lws thread (held by pointer: lws zeroes, never constructs,
 /// its per-session storage).
@@ -124,6 +135,75 @@ std::string url_decode(std::string_view s) {
   return out;
 }
 
+/// Every value of a header that may appear more than once (lws keeps each line's value as a
+/// fragment of the same token).
+std::vector<std::string> header_lines(lws* wsi, lws_token_indexes token) {
+  std::vector<std::string> lines;
+  for (int i = 0;; ++i) {
+    int n = lws_hdr_fragment_length(wsi, token, i);
+    std::string v(static_cast<size_t>(std::max(n, 0)) + 1, '\0');
+    int got = lws_hdr_copy_fragment(wsi, v.data(), n + 1, token, i);
+    if (got < 0)
+      break;
+    v.resize(static_cast<size_t>(got));
+    lines.push_back(std::move(v));
+  }
+  return lines;
+}
+
+/// True when the URL path or one of its query arguments reached http_url_part_limit (lws then
+/// kept only that much of it).
+bool url_too_long(lws* wsi) {
+  for (auto token : {WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI, WSI_TOKEN_OPTIONS_URI})
+    if (lws_hdr_total_length(wsi, token) >= http_url_part_limit)
+      return true;
+  for (int i = 0;; ++i) {
+    int n = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (n <= 0)
+      return false;
+    if (n >= http_url_part_limit)
+      return true;
+  }
+}
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 411: return "Length Required";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    default: return "Error";
+  }
+}
+
+/// Answers a request whose framing or size is unusable and whose connection therefore closes:
+/// writes the whole (small) response straight to the socket, then reads away what the client
+/// already sent, so that closing does not reset the connection (a reset can destroy the answer
+/// before the client has read it). The caller returns -1 to lws, which closes the connection.
+void answer_and_close(lws* wsi, int status, const std::string& message, const std::string& cors_origin) {
+  std::string body = "{\"error\":";
+  json::write_string(body, message);
+  body += '}';
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n"
+                  "content-type: application/json\r\n"
+                  "content-length: " + std::to_string(body.size()) + "\r\n"
+                  "connection: close\r\n";
+  if (!cors_origin.empty())
+    r += "access-control-allow-origin: " + cors_origin + "\r\nvary: Origin\r\n";
+  r += "\r\n" + body;
+  int fd = lws_get_socket_fd(wsi);
+  if (fd < 0)
+    return;
+  (void)!::send(fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  char sink[16384];
+  for (size_t drained = 0; drained < 1024 * 1024;) {
+    auto n = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+    if (n <= 0)
+      break;
+    drained += static_cast<size_t>(n);
+  }
+}
+
 /// Query arguments of the request: raw `name=value` fragments (lws URL-decodes them).
 std::vector<std::string> url_args(lws* wsi) {
   std::vector<std::string> args;
@@ -161,10 +241,19 @@ std::optional<http_response> static_file(const std::string& dir, const std::stri
   if (path.back() == '/')
     path += "index.html";
   auto full = dir + path;
-  struct stat st{};
-  if (::stat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024)
+  // Symbolic links may point anywhere: serve only what really lies inside the directory.
+  char* real_dir = ::realpath(dir.c_str(), nullptr);
+  char* real_file = ::realpath(full.c_str(), nullptr);
+  std::string inside = real_dir ? std::string(real_dir) + "/" : std::string{};
+  std::string real = real_file ? std::string(real_file) : std::string{};
+  std::free(real_dir);
+  std::free(real_file);
+  if (inside.empty() || real.compare(0, inside.size(), inside) != 0)
     return std::nullopt;
-  std::ifstream in{full, std::ios::binary};
+  struct stat st{};
+  if (::stat(real.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024)
+    return std::nullopt;
+  std::ifstream in{real, std::ios::binary};
   if (!in)
     return std::nullopt;
   http_response r;
@@ -248,10 +337,29 @@ struct server::impl {
     lws_callback_on_writable(s->wsi);
   }
 
-  int on_http(lws* wsi, per_session* pss, const char* in) {
-    if (pss->s == nullptr)
-      pss->s = new_session(wsi, false);
-    auto* s = pss->s;
+  /// The session of an HTTP connection. It hangs on the wsi itself (opaque user data), not in
+  /// lws's per-session storage: lws frees and re-zeroes that storage for every request of a
+  /// keep-alive connection (it re-binds the protocol), which would leak the session and give
+  /// each request a fresh rate limiter.
+  static session* http_session(lws* wsi) {
+    return static_cast<session*>(lws_get_opaque_user_data(wsi));
+  }
+
+  /// Ends an HTTP connection's session (closed, or upgraded to a WebSocket).
+  void drop_http_session(lws* wsi) {
+    auto* s = http_session(wsi);
+    if (s == nullptr || s->ws)
+      return;
+    lws_set_opaque_user_data(wsi, nullptr);
+    delete_session(s);
+  }
+
+  int on_http(lws* wsi, const char* in) {
+    auto* s = http_session(wsi);
+    if (s == nullptr) {
+      s = new_session(wsi, false);
+      lws_set_opaque_user_data(wsi, s);
+    }
     auto& h = s->http();
     h.req.reset();
     h.body_too_large = false;
@@ -261,6 +369,22 @@ struct server::impl {
     bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
     bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
     bool options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
+    // Requests that cannot be served as sent are answered at once and the connection closed:
+    // after a bad head or framing, where the next request would start is unknown.
+    if (url_too_long(wsi)) {
+      answer_and_close(wsi, 414, "URL too long: the path and each query argument must be under "
+                                   + std::to_string(http_url_part_limit) + " bytes",
+                       h.cors_origin);
+      return -1;
+    }
+    std::optional<std::string> transfer_encoding;
+    if (auto te = header_lines(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING); !te.empty())
+      transfer_encoding = te.front();
+    if (auto bad = check_framing(post, header_lines(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH),
+                                 transfer_encoding)) {
+      answer_and_close(wsi, bad->status, bad->message, h.cors_origin);
+      return -1;
+    }
     std::string uri = post ? header(wsi, WSI_TOKEN_POST_URI)
                       : get ? header(wsi, WSI_TOKEN_GET_URI)
                             : options ? header(wsi, WSI_TOKEN_OPTIONS_URI) : std::string{in ? in : ""};
@@ -398,6 +522,12 @@ struct server::impl {
       h.headers_sent = false;
     }
     auto& r = h.response;
+    // A client that takes nothing of its reply for http.write-timeout is dropped, with the
+    // reply: lws reports the socket writable only once the previous write left its buffers,
+    // so every call here is progress and restarts the clock. After the last write, lws's own
+    // keep-alive timeout replaces it.
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
+                    static_cast<int>((rt->cfg.http_write_timeout_ms + 999) / 1000));
     if (!h.headers_sent) {
       std::vector<unsigned char> buf(LWS_PRE + 4096);
       unsigned char* start = buf.data() + LWS_PRE;
@@ -822,26 +952,21 @@ struct server::impl {
         from(wsi)->on_wake();
         return 0;
       case LWS_CALLBACK_HTTP:
-        return from(wsi)->on_http(wsi, pss, static_cast<const char*>(in));
+        return from(wsi)->on_http(wsi, static_cast<const char*>(in));
       case LWS_CALLBACK_HTTP_BODY:
-        return from(wsi)->on_http_body(pss ? pss->s : nullptr, static_cast<const char*>(in), len);
+        return from(wsi)->on_http_body(http_session(wsi), static_cast<const char*>(in), len);
       case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return from(wsi)->on_http_body_done(pss ? pss->s : nullptr);
+        return from(wsi)->on_http_body_done(http_session(wsi));
       case LWS_CALLBACK_HTTP_WRITEABLE:
-        return from(wsi)->on_http_writeable(wsi, pss ? pss->s : nullptr);
+        return from(wsi)->on_http_writeable(wsi, http_session(wsi));
       case LWS_CALLBACK_CLOSED_HTTP:
-        if (pss != nullptr && pss->s != nullptr && !pss->s->ws) {
-          from(wsi)->delete_session(pss->s);
-          pss->s = nullptr;
-        }
+        from(wsi)->drop_http_session(wsi);
         return 0;
       case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return from(wsi)->confirm_upgrade(wsi);
       case LWS_CALLBACK_ESTABLISHED:
-        if (pss->s != nullptr && !pss->s->ws) { // the HTTP session of the upgrade request
-          from(wsi)->delete_session(pss->s);
-          pss->s = nullptr;
-        }
+        from(wsi)->drop_http_session(wsi); // the HTTP session of the upgrade request
+        pss->s = nullptr;
         from(wsi)->on_established(wsi, pss);
         return 0;
       case LWS_CALLBACK_RECEIVE:
@@ -859,6 +984,7 @@ struct server::impl {
         }
         return 0;
       case LWS_CALLBACK_WSI_DESTROY:
+        from(wsi)->drop_http_session(wsi); // closed without CLOSED_HTTP
         from(wsi)->on_descriptor_freed();
         return 0;
       default:
@@ -987,7 +1113,17 @@ bool server::start(std::string* error) {
   info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
   info.protocols = im.protocols;
   info.user = &im;
-  info.max_http_header_data = 20 * 1024;
+  info.max_http_header_data = http_head_limit;
+  // Per-token limits: the URL parts get http_url_part_limit (see url_too_long); every other
+  // token the whole head, which leaves the head limit to decide.
+  static lws_token_limits token_limits;
+  for (auto& l : token_limits.token_limit)
+    l = static_cast<unsigned short>(http_head_limit);
+  for (auto t : {WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI, WSI_TOKEN_OPTIONS_URI, WSI_TOKEN_PUT_URI,
+                 WSI_TOKEN_PATCH_URI, WSI_TOKEN_DELETE_URI, WSI_TOKEN_HEAD_URI,
+                 WSI_TOKEN_HTTP_URI_ARGS})
+    token_limits.token_limit[t] = static_cast<unsigned short>(http_url_part_limit);
+  info.token_limits = &token_limits;
   info.max_http_header_pool = 256;
   // lws finds a socket's connection by indexing its table with the descriptor only when its
   // table spans the whole soft limit; any smaller fd_limit_per_thread makes it scan the table

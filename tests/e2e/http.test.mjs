@@ -1,7 +1,11 @@
 // tRPC over HTTP (docs/api.md "HTTP") and the operational endpoints, with raw fetch.
 
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
 
 import { useServer, team } from './lib/fixture.mjs';
 import { alertInput, assertHttpError, enc, newHospital, ISO_MS } from './lib/clients.mjs';
@@ -9,6 +13,37 @@ import { alertInput, assertHttpError, enc, newHospital, ISO_MS } from './lib/cli
 const ctx = useServer();
 const UNKNOWN_UUID = '0b7c6f0e-4f59-4a3e-9a53-2f6f1f0d9c11';
 const JSON_CT = { 'content-type': 'application/json' };
+
+/**
+ * Sends raw bytes on a fresh TCP connection and collects everything the server sends until it
+ * closes (or `ms` passes): {status, head, body, closed}. For inputs fetch cannot produce.
+ */
+function rawHttp(port, bytes, { ms = 5000, pauseMs = 0 } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const chunks = [];
+    let closed = false;
+    const timer = setTimeout(() => { sock.destroy(); finish(); }, ms);
+    function finish() {
+      clearTimeout(timer);
+      const buf = Buffer.concat(chunks);
+      const text = buf.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      const head = end < 0 ? text : text.slice(0, end);
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(head);
+      resolve({ status: m ? Number(m[1]) : undefined, head, body: end < 0 ? '' : text.slice(end + 4), bytes: buf.length, closed });
+    }
+    if (pauseMs > 0) {
+      sock.pause();
+      setTimeout(() => sock.resume(), pauseMs);
+    }
+    sock.on('data', (d) => chunks.push(d));
+    sock.on('error', () => {}); // a reset after the answer still ends the collection
+    sock.on('close', () => { closed = true; finish(); });
+    sock.on('connect', () => sock.write(bytes));
+    sock.on('timeout', reject);
+  });
+}
 
 function assertJsonContentType(r) {
   assert.match(r.headers.get('content-type') || '', /^application\/json/i, `content-type of ${r.status} response`);
@@ -232,5 +267,131 @@ describe('tRPC over HTTP', () => {
     assert.match(pre.headers.get('access-control-allow-methods') || '', /POST/);
     assert.match(pre.headers.get('access-control-allow-headers') || '', /authorization/i);
     assert.match(pre.headers.get('access-control-allow-headers') || '', /content-type/i);
+  });
+});
+
+describe('hostile HTTP input: answered at once, connection closed, nothing changed', () => {
+  const created = (H, T) => ctx.http(`/api/trpc/healthcare.getMetrics?input=${enc({ hospitalId: H })}`, { token: T.viewer })
+    .then((r) => r.json.result.data.activeAlerts);
+
+  function post(H, T, headerLines, body = '') {
+    return rawHttp(ctx.port, `POST /api/trpc/healthcare.createAlert HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${T.nurse}\r\n`
+      + `Content-Type: application/json\r\n${headerLines.map((l) => `${l}\r\n`).join('')}\r\n${body}`);
+  }
+
+  for (const [name, lines, body, status, message] of [
+    ['a POST without a body or Content-Length -> 411', [], '', 411, 'Content-Length required'],
+    ['a chunked POST -> 411 (chunked request bodies are not supported)', ['Transfer-Encoding: chunked'], 'BODY', 411, /chunked/],
+    ['Content-Length with Transfer-Encoding: chunked -> 400', ['Content-Length: 5', 'Transfer-Encoding: chunked'], 'BODY', 400, /Transfer-Encoding/],
+    ['Content-Length: -1 -> 400', ['Content-Length: -1'], 'BODY', 400, 'Invalid Content-Length'],
+    ['Content-Length: 2^64+1 -> 400', ['Content-Length: 18446744073709551617'], 'BODY', 400, 'Invalid Content-Length'],
+    ['Content-Length: abc -> 400', ['Content-Length: abc'], 'BODY', 400, 'Invalid Content-Length'],
+    ['two differing Content-Length headers -> 400', ['Content-Length: 5', 'Content-Length: 6'], 'BODY', 400, 'Conflicting Content-Length values'],
+  ]) {
+    test(name, async () => {
+      const H = newHospital();
+      const T = team(H);
+      const input = JSON.stringify(alertInput(H));
+      const started = Date.now();
+      const r = await post(H, T, lines, body === 'BODY' ? `${input.length.toString(16)}\r\n${input}\r\n0\r\n\r\n` : body);
+      assert.equal(r.status, status, r.head);
+      assert.ok(Date.now() - started < 3000, 'answered at once, not after a timeout');
+      assert.match(r.head, /\r\nconnection: close/i);
+      assert.ok(r.closed, 'the connection is closed');
+      const json = JSON.parse(r.body);
+      if (message instanceof RegExp) assert.match(json.error, message);
+      else assert.equal(json.error, message);
+      assert.equal(await created(H, T), 0, 'no alert was created');
+    });
+  }
+
+  test('identical repeated Content-Length headers are accepted', async () => {
+    const H = newHospital();
+    const T = team(H);
+    const input = JSON.stringify(alertInput(H));
+    const r = await post(H, T, [`Content-Length: ${input.length}`, `Content-Length: ${input.length}`, 'Connection: close'], input);
+    assert.equal(r.status, 200, r.head + r.body);
+    assert.equal(await created(H, T), 1);
+  });
+
+  test('a 100 KB URL -> 414 at once', async () => {
+    const H = newHospital();
+    const T = team(H);
+    const r = await rawHttp(ctx.port, `GET /api/trpc/healthcare.getMetrics?input=${enc({ hospitalId: H, pad: 'x'.repeat(100 * 1024) })} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${T.viewer}\r\n\r\n`);
+    assert.equal(r.status, 414, r.head);
+    assert.ok(r.closed);
+    assert.match(JSON.parse(r.body).error, /URL too long/);
+  });
+
+  test('request line + headers: 15 KB is served, 20 KB is not (the limit is 16 KiB)', async () => {
+    const ok = await rawHttp(ctx.port, `GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer ${'a'.repeat(15 * 1024)}\r\n\r\n`);
+    assert.equal(ok.status, 200, ok.head);
+    const big = await rawHttp(ctx.port, `GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer ${'a'.repeat(20 * 1000)}\r\n\r\n`);
+    assert.notEqual(big.status, 200, 'a 20 KB head is not served');
+    assert.ok(big.closed);
+    const still = await ctx.http('/health');
+    assert.equal(still.status, 200, 'the server is unaffected');
+  });
+
+  test('an HTTP batch runs at most 50 items; the rest get "Batch call exceeds maximum size"', async () => {
+    const H = newHospital();
+    const T = team(H);
+    const n = 60;
+    const paths = Array.from({ length: n }, () => 'healthcare.createAlert').join(',');
+    const body = Object.fromEntries(Array.from({ length: n }, (_, i) => [i, alertInput(H, { roomNumber: `R${i}` })]));
+    const r = await ctx.http(`/api/trpc/${paths}?batch=1`, { method: 'POST', token: T.nurse, body, headers: JSON_CT });
+    assert.equal(r.status, 207, r.text.slice(0, 300));
+    assert.equal(r.json.length, n);
+    for (let i = 0; i < 50; i++) assert.equal(r.json[i].result?.data?.success, true, `item ${i}`);
+    for (let i = 50; i < n; i++) {
+      assertHttpError(r.json[i], { code: 'BAD_REQUEST', httpStatus: 400, message: 'Batch call exceeds maximum size', path: 'healthcare.createAlert' });
+    }
+    assert.equal(await created(H, T), 50);
+  });
+
+  test('a 1 MiB body of bad ids gets a small BAD_REQUEST (20 issues, then a count)', async () => {
+    const H = newHospital();
+    const T = team(H);
+    const ids = [];
+    while (ids.length * 6 < 1000 * 1024) ids.push('bad');
+    const r = await ctx.http('/api/trpc/healthcare.batchAcknowledgeAlerts', { method: 'POST', token: T.nurse, body: { alertIds: ids }, headers: JSON_CT });
+    assert.equal(r.status, 400, r.text.slice(0, 300));
+    assert.ok(r.text.length < 4096, `reply of ${r.text.length} bytes`);
+    assertHttpError(r.json, { code: 'BAD_REQUEST', httpStatus: 400 });
+    assert.match(r.json.error.message, /^Invalid input: alertIds: Array must contain at most 50 element\(s\); alertIds\.0: Invalid uuid;/);
+    assert.match(r.json.error.message, new RegExp(`; and ${ids.length + 1 - 20} more issues$`));
+  });
+});
+
+describe('static files (http.static-dir) and the write timeout', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'vigil-static-'));
+  const dir = path.join(root, 'www');
+  mkdirSync(dir);
+  writeFileSync(path.join(dir, 'index.html'), '<h1>dash</h1>');
+  writeFileSync(path.join(dir, 'big.bin'), Buffer.alloc(16 * 1024 * 1024 - 1, 0x61));
+  writeFileSync(path.join(root, 'secret.txt'), 'outside the static dir');
+  symlinkSync(path.join(root, 'secret.txt'), path.join(dir, 'leak.txt'));
+  symlinkSync(path.join(dir, 'index.html'), path.join(dir, 'home.html'));
+  const sctx = useServer({ args: [`--http.static-dir=${dir}`, '--http.write-timeout=1s'] });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  test('a symlink out of the static dir -> 404; one inside it is served', async () => {
+    const leak = await sctx.http('/leak.txt');
+    assert.equal(leak.status, 404, leak.text);
+    assert.ok(!leak.text.includes('outside'), 'nothing of the target is sent');
+    const inside = await sctx.http('/home.html');
+    assert.equal(inside.status, 200);
+    assert.equal(inside.text, '<h1>dash</h1>');
+  });
+
+  test('a client that stops reading its reply is dropped after http.write-timeout', async () => {
+    // The client reads nothing for 4 s (4x the timeout), then reads what is left: a server that
+    // gave up sent only part of the 16 MiB and closed; one that waited sends it all.
+    const r = await rawHttp(sctx.port, 'GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n', { ms: 15000, pauseMs: 4000 });
+    assert.equal(r.status, 200, r.head);
+    assert.ok(r.closed, 'the server closed the connection');
+    assert.ok(r.body.length < 16 * 1024 * 1024 - 1, `got ${r.body.length} bytes: the whole reply was kept for the stalled client`);
+    const still = await sctx.http('/index.html');
+    assert.equal(still.status, 200);
   });
 });

@@ -159,7 +159,7 @@ TEST(Config, HelpFlag) {
 TEST(Config, HelpListsEveryOptionWithDefault) {
   const std::string help = config_help();
   std::set<std::string> keys = keys_in_help();
-  EXPECT_EQ(keys.size(), 32u);
+  EXPECT_EQ(keys.size(), 33u);
   for (const char* key : {"server.host", "server.port", "server.transformer", "storage.path",
                           "storage.synchronous", "storage.ring-size", "retention.days",
                           "log.level", "log.format", "auth.jwt-secret", "auth.public-key-file",
@@ -169,7 +169,7 @@ TEST(Config, HelpListsEveryOptionWithDefault) {
                           "limits.rate-burst", "limits.outbound-budget", "limits.max-connections",
                           "keepalive.ping-interval", "keepalive.pong-wait", "escalation.tiers",
                           "metrics.interval", "http.cors-origins", "http.static-dir",
-                          "admin.port", "scheduler.threads", "scheduler.policy",
+                          "http.write-timeout", "admin.port", "scheduler.threads", "scheduler.policy",
                           "shutdown.drain-timeout"})
     EXPECT_EQ(keys.count(key), 1u) << key;
   EXPECT_NE(help.find("--server.port, --port"), std::string::npos);
@@ -406,6 +406,8 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
     {"http.cors-origins", "a,,b",
      "expected a comma-separated list of origins without empty items"},
     {"http.static-dir", "/nonexistent/dir", "not a directory"},
+    {"http.write-timeout", "500ms", "must be between 1s and 10m"},
+    {"http.write-timeout", "11m", "must be between 1s and 10m"},
     {"admin.port", "70000", "must be between 0 and 65535"},
     {"scheduler.threads", "0", "must be between 1 and 64"},
     {"scheduler.threads", "65", "must be between 1 and 64"},
@@ -430,7 +432,7 @@ TEST(ConfigValidation, RangeBoundariesAreAccepted) {
                       "--limits.requests-per-frame=1000", "--limits.rate=0",
                       "--limits.rate-burst=0", "--auth.expiry-grace=0", "--metrics.interval=60s",
                       "--retention.days=3650", "--limits.max-connections=1000000",
-                      "--http.cors-origins="});
+                      "--http.cors-origins=", "--http.write-timeout=10m"});
   EXPECT_EQ(c.port, 0);
   EXPECT_EQ(c.admin_port, 0);
   EXPECT_EQ(c.worker_threads, 64u);
@@ -443,6 +445,7 @@ TEST(ConfigValidation, RangeBoundariesAreAccepted) {
   EXPECT_EQ(c.retention_days, 3650);
   EXPECT_EQ(c.max_connections, 1000000u);
   EXPECT_TRUE(c.cors_origins.empty());
+  EXPECT_EQ(c.http_write_timeout_ms, 600000);
 }
 
 TEST(ConfigValidation, StaticDirMustExist) {

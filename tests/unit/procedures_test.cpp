@@ -999,5 +999,28 @@ TEST(ValidateInput, EveryProcedureHasAMinimalValidInput) {
   EXPECT_EQ(covered.size(), 20u);
 }
 
+
+TEST(BatchInput, AMessageNamesAtMost20IssuesThenCountsTheRest) {
+  // 100000 bad ids: the message must stay small (it named every one, 25x the request's size).
+  std::string ids = "[";
+  for (int i = 0; i < 100000; ++i)
+    ids += i ? ",\"x\"" : "\"x\"";
+  ids += "]";
+  auto msg = invalid(procedure::batch_acknowledge_alerts, "{\"alertIds\":" + ids + "}");
+  std::string expected = "Invalid input: alertIds: Array must contain at most 50 element(s)";
+  for (int i = 0; i < 19; ++i)
+    expected += "; alertIds." + std::to_string(i) + ": Invalid uuid";
+  expected += "; and 99981 more issues";
+  EXPECT_EQ(msg, expected);
+  // Exactly at the cap nothing is counted.
+  std::string twenty = "[";
+  for (int i = 0; i < 20; ++i)
+    twenty += i ? ",\"x\"" : "\"x\"";
+  twenty += "]";
+  auto at_cap = invalid(procedure::batch_acknowledge_alerts, "{\"alertIds\":" + twenty + "}");
+  EXPECT_EQ(at_cap.find("more issue"), std::string::npos);
+  EXPECT_NE(at_cap.find("alertIds.19: Invalid uuid"), std::string::npos);
+}
+
 } // namespace
 } // namespace vigil
