@@ -232,14 +232,34 @@ std::unique_ptr<event_store> event_store::open(const std::string& path, const op
   return store;
 }
 
-event_store::~event_store() {
+event_store::~event_store() { close(nullptr); }
+
+bool event_store::close(std::string* error) {
+  if (db_ == nullptr) return true;
   st_.reset();  // statements must be finalized before the connection closes
-  if (db_ != nullptr) sqlite3_close_v2(db_);
+  // sqlite3_close (not _v2) reports a statement still open instead of deferring the close.
+  if (sqlite3_close(db_) == SQLITE_OK) {
+    db_ = nullptr;
+    return true;
+  }
+  const std::string message = sqlite_error("close");
+  sqlite3_close_v2(db_);
+  db_ = nullptr;
+  return fail(message, error);
 }
 
 bool event_store::configure(const open_options& opts, std::string* error) {
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, busy_timeout_ms);
+  // Before anything writes (journal_mode=WAL is persistent): another application's database
+  // must stay exactly as it is.
+  database_kind kind = database_kind::empty;
+  std::string why;
+  if (!classify_database(db_, &kind, &why, error)) return false;
+  if (kind == database_kind::foreign) {
+    *error = "not a vigil database: " + why + "; refusing to use or change it";
+    return false;
+  }
   if (opts.read_only) {
     // No pragma that writes: the file's WAL mode is persistent and a reader needs nothing else.
     return check_schema_read_only(db_, error);
