@@ -140,6 +140,13 @@ public:
   /// Writes a consistent copy of the database to `dest_path` (SQLite online backup).
   bool backup(const std::string& dest_path, std::string* error);
 
+  /// Gives the database a new epoch (`vigilctl restore`): the meta epoch and the id
+  /// `<epoch>-<seq>` in every stored event's payload change, seqs stay, all in one transaction.
+  /// Ids handed out before can then never be resumed from: a client that presents one gets a
+  /// resync. False with *error, changing nothing, on failure (also when a payload does not
+  /// start with its id).
+  bool start_new_epoch(std::string* error);
+
   /// A trivial write transaction used by readiness probes; false with *error when storage cannot
   /// commit.
   bool probe(std::string* error);

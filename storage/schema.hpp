@@ -108,6 +108,16 @@ inline constexpr const char* prune_events =
 inline constexpr const char* load_idempotency =
     "SELECT key, reply_json, created_at FROM idempotency WHERE hospital_id = ?1 AND created_at >= ?2";
 inline constexpr const char* prune_idempotency = "DELETE FROM idempotency WHERE created_at < ?1";
+
+// A new epoch for every stored event (vigilctl restore): a payload starts with its id
+// `{"id":"<epoch>-<seq>"` (the event object's first key), which becomes ?2's; payloads that do
+// not start with their ?1 id are left alone (the caller compares the count of changes).
+inline constexpr const char* move_events_to_epoch =
+    "UPDATE events SET payload = '{\"id\":\"' || ?2 || '-' || seq || '\"' || "
+    "substr(payload, length('{\"id\":\"' || ?1 || '-' || seq || '\"') + 1) "
+    "WHERE substr(payload, 1, length('{\"id\":\"' || ?1 || '-' || seq || '\"')) = "
+    "'{\"id\":\"' || ?1 || '-' || seq || '\"'";
+inline constexpr const char* count_events = "SELECT count(*) FROM events";
 } // namespace sql
 
 /// Keys of the meta table.

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import {
-  copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync,
+  copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import { after, describe, test } from 'node:test';
 
 import { VigilServer, startServer } from './lib/server.mjs';
 import { mintToken } from './lib/tokens.mjs';
-import { newHospital, withTimeout } from './lib/clients.mjs';
+import { RawWs, newHospital, withTimeout } from './lib/clients.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const VIGILCTL_BIN = process.env.VIGILCTL_BIN || path.resolve(here, '..', '..', 'build', 'vigilctl');
@@ -91,7 +91,6 @@ async function expectStartRefused(server) {
  * data item (the resync event or the first replayed event).
  */
 async function firstItemAfter(server, token, H, lastEventId) {
-  const { RawWs } = await import('./lib/clients.mjs');
   const raw = await RawWs.open(server.port, { token });
   try {
     await raw.subscribe(1, 'healthcare.subscribeToAlerts', { hospitalId: H }, { lastEventId });
@@ -212,6 +211,119 @@ describe('the database file at start-up', () => {
       const H = newHospital();
       const T = mintToken({ role: 'head_doctor', hospitals: [H] });
       await createAlerts(server, T, H, 1);
+    } finally {
+      await server.dispose();
+    }
+  });
+});
+
+// ---- restore --------------------------------------------------------------------------------------
+
+describe('vigilctl restore', () => {
+  test('refused while vigild runs; then restores a verified backup under a new epoch, old files kept; a client resuming with a lost id gets resync', async () => {
+    const server = await startServer();
+    const dir = tempDir();
+    try {
+      const H = newHospital();
+      const T = mintToken({ role: 'head_doctor', hospitals: [H] });
+      await createAlerts(server, T, H, 3);
+      const backup = path.join(dir, 'backup.db');
+      const b = await run(['backup', '--db', server.dbPath, '--out', backup]);
+      assert.equal(b.code, 0, b.describe);
+      await createAlerts(server, T, H, 2, 'L'); // lost by the restore
+      const before = await storedEvents(server.dbPath, H);
+      assert.equal(before.length, 5);
+      const oldEpoch = before[0].id.split('-')[0];
+      const lostId = before[4].id;
+      const keptId = before[1].id;
+
+      // Refused while the server holds the database: nothing changes.
+      const refusedArgs = ['restore', '--db', server.dbPath, '--from', backup];
+      const refused = await run(refusedArgs);
+      assert.equal(refused.code, 1, refused.describe);
+      assert.match(refused.stderr, new RegExp(`database ${escapeRe(server.dbPath)} in use by pid ${server.pid}`));
+      assert.deepEqual(readdirSync(server.dbDir).filter((f) => f.includes('before-restore')), []);
+      assert.equal((await storedEvents(server.dbPath, H)).length, 5);
+
+      const info = await server.stop();
+      assert.equal(info.code, 0);
+      const r = await run(['restore', '--db', server.dbPath, '--from', backup]);
+      assert.equal(r.code, 0, r.describe);
+      const m = new RegExp(`^restored ${escapeRe(server.dbPath)} from ${escapeRe(backup)}: new epoch ([a-z0-9]{8}) \\(backup epoch ${oldEpoch}\\), last event seq 3; the old database is kept as (\\S+)\\n$`).exec(r.stdout);
+      assert.ok(m, r.describe);
+      const [, newEpoch, aside] = m;
+      assert.notEqual(newEpoch, oldEpoch);
+      assert.ok(existsSync(aside), `${aside} exists`);
+      assert.match(path.basename(aside), /^vigil\.db\.before-restore-\d{8}T\d{6}Z$/);
+      // The old database, moved aside whole, still holds the lost events.
+      assert.equal((await storedEvents(aside, H)).length, 5);
+      assert.ok(!existsSync(`${server.dbPath}-wal`) || statSync(`${server.dbPath}-wal`).size === 0);
+
+      // The restored database: the backup's events, renamed to the new epoch, and consistent.
+      const restored = await storedEvents(server.dbPath, H);
+      assert.deepEqual(restored.map((e) => e.id), [1, 2, 3].map((n) => `${newEpoch}-${n}`));
+      assert.deepEqual(restored.map((e) => e.alertId), before.slice(0, 3).map((e) => e.alertId));
+      const v = await run(['replay', '--verify', '--db', server.dbPath]);
+      assert.equal(v.code, 0, v.describe);
+
+      await server.start();
+      assert.match(server.tail(5), new RegExp(`event=listening .*epoch=${newEpoch} last_seq=3`));
+      // An id from after the backup (and any id of the old epoch) cannot be resumed from.
+      for (const lastEventId of [lostId, keptId]) {
+        const item = await firstItemAfter(server, T, H, lastEventId);
+        assert.equal(item.alertId, '*', `${lastEventId}: ${JSON.stringify(item)}`);
+        assert.deepEqual(item.data, { resync: true, reason: 'unknown_event_id' });
+        assert.equal(item.id, `${newEpoch}-3`);
+      }
+      // New events continue the sequence under the new epoch; a new-epoch id resumes normally.
+      await createAlerts(server, T, H, 1, 'N');
+      const next = await firstItemAfter(server, T, H, `${newEpoch}-3`);
+      assert.equal(next.id, `${newEpoch}-4`);
+      assert.equal(next.type, 'alert.created');
+    } finally {
+      await server.dispose();
+    }
+  });
+
+  test('a backup that is not a usable Vigil database changes nothing; bad command lines are usage errors', async () => {
+    const server = await startServer();
+    const dir = tempDir();
+    try {
+      const H = newHospital();
+      const T = mintToken({ role: 'head_doctor', hospitals: [H] });
+      await createAlerts(server, T, H, 1);
+      await server.stop();
+      const live = readFileSync(server.dbPath);
+
+      const foreign = path.join(dir, 'foreign.db');
+      writeFileSync(foreign, FOREIGN_DB);
+      const junk = path.join(dir, 'junk.db');
+      writeFileSync(junk, 'not a database at all');
+      for (const [from, message] of [
+        [foreign, /not a vigil database: .*patients_app.*; nothing was changed/],
+        [junk, /file is not a database.*; nothing was changed|not a database.*nothing was changed/],
+        [path.join(dir, 'absent.db'), /backup .*absent\.db does not exist/],
+      ]) {
+        const r = await run(['restore', '--db', server.dbPath, '--from', from]);
+        assert.equal(r.code, 1, r.describe);
+        assert.match(r.stderr, message, r.describe);
+        assert.deepEqual(readFileSync(server.dbPath), live, 'the database is unchanged');
+        assert.deepEqual(readdirSync(server.dbDir).filter((f) => !['vigil.db', 'vigil.db.lock'].includes(f)), []);
+      }
+      assert.deepEqual(readFileSync(foreign), FOREIGN_DB, 'the backup is never changed');
+
+      for (const [args, message] of [
+        [['restore', '--from', foreign], /--db FILE is required/],
+        [['restore', '--db', server.dbPath], /--from BACKUP is required/],
+        [['restore', '--db', server.dbPath, '--from', foreign, '--force'], /unknown option/],
+      ]) {
+        const r = await run(args);
+        assert.equal(r.code, 2, r.describe);
+        assert.match(r.stderr, message);
+      }
+      const same = await run(['restore', '--db', server.dbPath, '--from', server.dbPath]);
+      assert.equal(same.code, 1, same.describe);
+      assert.match(same.stderr, /is the database itself/);
     } finally {
       await server.dispose();
     }

@@ -368,6 +368,54 @@ TEST_F(EventStoreTest, ClassifyDatabase) {
   EXPECT_EQ(kind_of(path("other.db")), database_kind::foreign);
 }
 
+// --- new epoch (vigilctl restore) -------------------------------------------------------------
+
+TEST_F(EventStoreTest, StartNewEpochMovesEveryEventIdAndKeepsSeqs) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  const std::string old = store->epoch();
+  auto payload = [](const std::string& epoch, uint64_t seq) {
+    return R"({"id":")" + epoch + "-" + std::to_string(seq) +
+           R"(","type":"alert.created","data":{"text":"\u00fc ü -1\""}})";
+  };
+  std::vector<write_item> items;
+  for (uint64_t seq = 1; seq <= 12; ++seq) {
+    auto e = make_event(seq, "h1", "a1", 1000);
+    e.payload = payload(old, seq);
+    items.push_back(event_item(e));
+  }
+  std::string error;
+  ASSERT_TRUE(store->commit(items, &error)) << error;
+  ASSERT_TRUE(store->start_new_epoch(&error)) << error;
+  const std::string fresh = store->epoch();
+  EXPECT_NE(fresh, old);
+  EXPECT_TRUE(std::regex_match(fresh, std::regex("^[a-z0-9]{8}$"))) << fresh;
+  EXPECT_EQ(store->last_seq(), 12u);
+  auto events = store->all_events_after(0, 100);
+  ASSERT_EQ(events.size(), 12u);
+  for (const auto& e : events) EXPECT_EQ(e.payload, payload(fresh, e.seq));
+  store.reset();
+  auto reopened = open_store();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->epoch(), fresh);
+  EXPECT_EQ(reopened->next_seq(), 13u);
+}
+
+TEST_F(EventStoreTest, StartNewEpochRefusesPayloadsWithoutTheirIdAndChangesNothing) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  const std::string old = store->epoch();
+  commit_events(*store, 3, "h1", "a1");  // payload ids "x-<seq>": not of this epoch
+  std::string error;
+  EXPECT_FALSE(store->start_new_epoch(&error));
+  EXPECT_TRUE(contains(error, "3 of 3 events do not start with their id")) << error;
+  EXPECT_EQ(store->epoch(), old);
+  store.reset();
+  raw_db raw(path());
+  EXPECT_EQ(raw.scalar("SELECT value FROM meta WHERE key='epoch'"), old);
+  EXPECT_EQ(raw.scalar("SELECT payload FROM events WHERE seq=1"), make_event(1, "h", "a", 0).payload);
+}
+
 // --- closing --------------------------------------------------------------------------------
 
 TEST_F(EventStoreTest, CloseLeavesOneSelfContainedFile) {
