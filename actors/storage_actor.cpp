@@ -158,6 +158,15 @@ event_page_ptr read_page(storage::event_store& store, const runtime& rt, const r
   return page;
 }
 
+/// Closes a storage connection when its actor is told to stop. This runs before the actor ends,
+/// and vigild ends the process as soon as it saw the storage actors go: a connection left open
+/// then would leave the database spread over the main file and its WAL.
+void close_store(storage::event_store& store, const char* connection) {
+  std::string err;
+  if (!store.close(&err))
+    log::warn("storage_close_failed", {{"connection", connection}, {"error", err}});
+}
+
 struct reader_state {
   static inline const char* name = "vigil.storage_reader";
   runtime_ptr rt;
@@ -170,6 +179,10 @@ caf::behavior reader_behavior(reader_actor* self, runtime_ptr rt,
                               std::shared_ptr<storage::event_store> store) {
   self->state.rt = std::move(rt);
   self->state.store = std::move(store);
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    close_store(*self->state.store, "reader");
+    self->quit(msg.reason);
+  });
   return {
     [=](load_atom, const std::string& hospital) {
       return load_snapshot(*self->state.store, *self->state.rt, hospital);
@@ -184,6 +197,12 @@ caf::behavior storage_behavior(storage_actor* self, runtime_ptr rt,
                                std::shared_ptr<storage::event_store> store) {
   self->state.rt = std::move(rt);
   self->state.store = std::move(store);
+  // A stop first commits what is still waiting for the next flush, then closes.
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    flush(self);
+    close_store(*self->state.store, "writer");
+    self->quit(msg.reason);
+  });
   return {
     [=](commit_atom, const commit_request_ptr& req) -> caf::result<commit_reply_ptr> {
       auto& st = self->state;

@@ -232,14 +232,34 @@ std::unique_ptr<event_store> event_store::open(const std::string& path, const op
   return store;
 }
 
-event_store::~event_store() {
+event_store::~event_store() { close(nullptr); }
+
+bool event_store::close(std::string* error) {
+  if (db_ == nullptr) return true;
   st_.reset();  // statements must be finalized before the connection closes
-  if (db_ != nullptr) sqlite3_close_v2(db_);
+  // sqlite3_close (not _v2) reports a statement still open instead of deferring the close.
+  if (sqlite3_close(db_) == SQLITE_OK) {
+    db_ = nullptr;
+    return true;
+  }
+  const std::string message = sqlite_error("close");
+  sqlite3_close_v2(db_);
+  db_ = nullptr;
+  return fail(message, error);
 }
 
 bool event_store::configure(const open_options& opts, std::string* error) {
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, busy_timeout_ms);
+  // Before anything writes (journal_mode=WAL is persistent): another application's database
+  // must stay exactly as it is.
+  database_kind kind = database_kind::empty;
+  std::string why;
+  if (!classify_database(db_, &kind, &why, error)) return false;
+  if (kind == database_kind::foreign) {
+    *error = "not a vigil database: " + why + "; refusing to use or change it";
+    return false;
+  }
   if (opts.read_only) {
     // No pragma that writes: the file's WAL mode is persistent and a reader needs nothing else.
     return check_schema_read_only(db_, error);
@@ -560,6 +580,52 @@ bool event_store::backup(const std::string& dest_path, std::string* error) {
     ok = false;
   }
   return ok ? true : fail(message, error);
+}
+
+bool event_store::start_new_epoch(std::string* error) {
+  if (read_only_) return fail("new epoch: the store is read-only", error);
+  std::string fresh = make_epoch();
+  while (fresh == epoch_) fresh = make_epoch();
+  // Non-persistent statements: this runs once in the life of a database.
+  auto run = [&](const char* text, auto&& bind, int64_t* changes, int64_t* value) {
+    sqlite3_stmt* s = nullptr;
+    bool ok = sqlite3_prepare_v2(db_, text, -1, &s, nullptr) == SQLITE_OK && bind(s);
+    int rc = ok ? sqlite3_step(s) : SQLITE_ERROR;
+    if (rc == SQLITE_ROW && value != nullptr) *value = sqlite3_column_int64(s, 0);
+    ok = ok && (rc == SQLITE_DONE || rc == SQLITE_ROW);
+    if (changes != nullptr) *changes = sqlite3_changes64(db_);
+    sqlite3_finalize(s);
+    return ok;
+  };
+  auto no_bind = [](sqlite3_stmt*) { return true; };
+  auto give_up = [&](const std::string& message) {
+    rollback();
+    return fail("new epoch: " + message, error);
+  };
+  {
+    use_of u(st_->begin);
+    if (!step_done(u.get())) return fail(sqlite_error("new epoch: begin"), error);
+  }
+  int64_t events = 0, moved = 0;
+  if (!run(sql::count_events, no_bind, nullptr, &events)) return give_up(sqlite_error("count"));
+  auto bind_epochs = [&](sqlite3_stmt* s) {
+    return bind_text(s, 1, epoch_) && bind_text(s, 2, fresh);
+  };
+  if (!run(sql::move_events_to_epoch, bind_epochs, &moved, nullptr))
+    return give_up(sqlite_error("rewrite event ids"));
+  if (moved != events)
+    return give_up(std::to_string(events - moved) + " of " + std::to_string(events) +
+                   " events do not start with their id " + epoch_ + "-<seq>");
+  {
+    use_of u(st_->set_meta);
+    if (!bind_text(u.get(), 1, meta_key::epoch) || !bind_text(u.get(), 2, fresh) ||
+        !step_done(u.get()))
+      return give_up(sqlite_error("store the epoch"));
+  }
+  use_of u(st_->commit);
+  if (!step_done(u.get())) return give_up(sqlite_error("commit"));
+  epoch_ = fresh;
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -70,7 +70,15 @@ public:
   /// (8 random chars [a-z0-9]) on first use. nullptr with *error set on failure.
   static std::unique_ptr<event_store> open(const std::string& path, const open_options& opts,
                                            std::string* error);
+  /// Closes the connection (see close()).
   ~event_store();
+
+  /// Finalizes every prepared statement and closes the connection. When it is the last
+  /// connection to the file and read-write, SQLite checkpoints the WAL into the main file and
+  /// removes the -wal file, so the file alone is the whole database: close read-only connections
+  /// first. No other call may follow (except close() again, which does nothing). False with
+  /// *error when SQLite refuses to close at once; the handle is then released as soon as it can.
+  bool close(std::string* error);
 
   const std::string& epoch() const { return epoch_; }
   /// Highest committed seq (0 when none).
@@ -132,6 +140,13 @@ public:
 
   /// Writes a consistent copy of the database to `dest_path` (SQLite online backup).
   bool backup(const std::string& dest_path, std::string* error);
+
+  /// Gives the database a new epoch (`vigilctl restore`): the meta epoch and the id
+  /// `<epoch>-<seq>` in every stored event's payload change, seqs stay, all in one transaction.
+  /// Ids handed out before can then never be resumed from: a client that presents one gets a
+  /// resync. False with *error, changing nothing, on failure (also when a payload does not
+  /// start with its id).
+  bool start_new_epoch(std::string* error);
 
   /// A trivial write transaction used by readiness probes; false with *error when storage cannot
   /// commit.

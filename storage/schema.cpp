@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+
 namespace vigil::storage {
 
 namespace {
@@ -95,7 +97,82 @@ bool apply_pending(sqlite3* db, int from_version, std::string* error) {
   return true;
 }
 
+/// Names of the tables of the main database, in name order (internal sqlite_ tables left out).
+bool table_names(sqlite3* db, std::vector<std::string>* out, int* objects, std::string* error) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' "
+                         "ESCAPE '\\' ORDER BY name",
+                         -1, &stmt, nullptr) != SQLITE_OK) {
+    *error = sqlite_error(db, "read the schema");
+    return false;
+  }
+  int rc;
+  *objects = 0;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    ++*objects;
+    const auto* type = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
+    if (type != nullptr && name != nullptr && std::string(type) == "table") out->push_back(name);
+  }
+  if (rc != SQLITE_DONE) *error = sqlite_error(db, "read the schema");
+  sqlite3_finalize(stmt);
+  return rc == SQLITE_DONE;
+}
+
+/// True when meta(key, value) has the epoch row; false (not an error) when the query does not
+/// even compile, as with another application's table that happens to be called meta.
+bool has_epoch_row(sqlite3* db) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'epoch'", -1, &stmt, nullptr) !=
+      SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    return false;
+  }
+  const bool found = sqlite3_step(stmt) == SQLITE_ROW;
+  sqlite3_finalize(stmt);
+  return found;
+}
+
+std::string describe_tables(const std::vector<std::string>& tables) {
+  constexpr size_t shown = 5;
+  std::string out;
+  for (size_t i = 0; i < tables.size() && i < shown; ++i) out += (i ? ", " : "") + tables[i];
+  if (tables.size() > shown) out += ", ... (" + std::to_string(tables.size()) + " tables)";
+  return out;
+}
+
 } // namespace
+
+bool classify_database(sqlite3* db, database_kind* kind, std::string* why, std::string* error) {
+  std::vector<std::string> tables;
+  int objects = 0;
+  int version = 0;
+  if (!table_names(db, &tables, &objects, error) || !read_schema_version(db, &version, error))
+    return false;
+  if (objects == 0) {
+    *kind = version == 0 ? database_kind::empty : database_kind::foreign;
+    if (version != 0)
+      *why = "it has no tables but schema version " + std::to_string(version) +
+             " (set by another application)";
+    return true;
+  }
+  auto has = [&](const char* name) {
+    return std::find(tables.begin(), tables.end(), name) != tables.end();
+  };
+  // Vigil's first migration creates these tables and the epoch row in one transaction, so every
+  // Vigil database, of any schema version, has all of them.
+  if (has("meta") && has("events") && has("alerts") && has_epoch_row(db)) {
+    *kind = database_kind::vigil;
+    return true;
+  }
+  *kind = database_kind::foreign;
+  *why = tables.empty()
+           ? "it holds " + std::to_string(objects) + " schema objects of another application"
+           : "it holds tables of another application (" + describe_tables(tables) +
+               ") and no Vigil event log";
+  return true;
+}
 
 const std::vector<migration>& migrations() {
   static const std::vector<migration> all = {

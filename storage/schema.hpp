@@ -25,6 +25,18 @@ int current_schema_version();
 /// Reads `PRAGMA user_version`. False with *error on failure.
 bool read_schema_version(sqlite3* db, int* version, std::string* error);
 
+/// What a database file holds before Vigil writes to it.
+enum class database_kind {
+  empty,    // no schema objects and user_version 0: a new file, Vigil may initialise it
+  vigil,    // Vigil's tables (meta with an epoch row, events, alerts): Vigil may migrate it
+  foreign,  // anything else: another application's data, never to be changed
+};
+
+/// Classifies the database of `db` without writing anything (not even a pragma that writes), so
+/// a refused file is left exactly as it was. For `foreign`, *why says what was found (table
+/// names, at most a few). False with *error when the file cannot be read.
+bool classify_database(sqlite3* db, database_kind* kind, std::string* why, std::string* error);
+
 /// Brings a read-write connection's schema up to current_schema_version() in one
 /// BEGIN IMMEDIATE transaction (so concurrent openers serialise), and stores `fresh_epoch` as the
 /// epoch unless the database already has one. Fails (changing nothing) when the database's version
@@ -96,6 +108,16 @@ inline constexpr const char* prune_events =
 inline constexpr const char* load_idempotency =
     "SELECT key, reply_json, created_at FROM idempotency WHERE hospital_id = ?1 AND created_at >= ?2";
 inline constexpr const char* prune_idempotency = "DELETE FROM idempotency WHERE created_at < ?1";
+
+// A new epoch for every stored event (vigilctl restore): a payload starts with its id
+// `{"id":"<epoch>-<seq>"` (the event object's first key), which becomes ?2's; payloads that do
+// not start with their ?1 id are left alone (the caller compares the count of changes).
+inline constexpr const char* move_events_to_epoch =
+    "UPDATE events SET payload = '{\"id\":\"' || ?2 || '-' || seq || '\"' || "
+    "substr(payload, length('{\"id\":\"' || ?1 || '-' || seq || '\"') + 1) "
+    "WHERE substr(payload, 1, length('{\"id\":\"' || ?1 || '-' || seq || '\"')) = "
+    "'{\"id\":\"' || ?1 || '-' || seq || '\"'";
+inline constexpr const char* count_events = "SELECT count(*) FROM events";
 } // namespace sql
 
 /// Keys of the meta table.

@@ -26,6 +26,7 @@ constexpr subcommand subcommands[] = {
   {"console", "inspect a running vigild and run operator commands (kick, log-level, ...)",
    run_console},
   {"backup", "copy the live database safely (SQLite online backup)", run_backup},
+  {"restore", "put a backup in place of the database (vigild stopped; new epoch)", run_restore},
 };
 
 const subcommand* find_subcommand(std::string_view name) {

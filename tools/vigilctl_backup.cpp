@@ -34,7 +34,7 @@ constexpr const char* backup_usage =
   "  --force          replace an existing --out\n"
   "\n"
   "Prints one line: the copy's path, epoch, newest event seq and size.\n"
-  "Restore: stop vigild, replace the database file (and remove its -wal/-shm files), start.\n"
+  "Restore: stop vigild, `vigilctl restore --db FILE --from COPY`, start vigild.\n"
   "\n"
   "Exit codes: 0 success, 1 the backup failed, 2 usage error.\n";
 

@@ -37,6 +37,10 @@ int run_console(int argc, char** argv);
 /// read-only (tools/vigilctl_backup.cpp).
 int run_backup(int argc, char** argv);
 
+/// `vigilctl restore`: replaces a stopped server's database with a verified backup under a new
+/// epoch, keeping the old files aside (tools/vigilctl_restore.cpp).
+int run_restore(int argc, char** argv);
+
 /// `vigilctl bench`: the load generator (tools/vigilctl_bench*.cpp): many subscribers and
 /// publishers in one event loop; reports delivered events/s, end-to-end latency, lost and
 /// duplicated events, and the server's memory and CPU. Loopback targets only.

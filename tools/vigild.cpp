@@ -17,6 +17,7 @@
 #include "domain/config.hpp"
 #include "domain/log.hpp"
 #include "domain/time.hpp"
+#include "storage/db_lock.hpp"
 #include "storage/event_store.hpp"
 #include "transport/server.hpp"
 
@@ -24,8 +25,18 @@ using namespace vigil;
 
 namespace {
 
-/// Stops every hospital actor and the storage actor, waiting for the storage actor so that all
-/// commits it accepted are finished and the database is closed cleanly.
+/// Stops `a` and waits (at most 5 s) until it is gone.
+void stop_and_wait(caf::scoped_actor& self, const caf::actor& a) {
+  using namespace std::chrono_literals;
+  if (!a)
+    return;
+  self->monitor(a);
+  self->send_exit(a, caf::exit_reason::user_shutdown);
+  self->receive([](const caf::down_msg&) {}, caf::after(5s) >> [] {});
+}
+
+/// Stops every hospital actor and both storage actors, waiting for the storage actors so that
+/// all commits accepted are finished and both SQLite connections are closed.
 void stop_actors(caf::actor_system& sys, runtime& rt) {
   using namespace std::chrono_literals;
   caf::scoped_actor self{sys};
@@ -39,11 +50,11 @@ void stop_actors(caf::actor_system& sys, runtime& rt) {
   self->send_exit(rt.directory, caf::exit_reason::user_shutdown);
   // Everything sent to storage before this probe is committed when it answers.
   self->request(rt.storage, 5s, probe_atom::value).receive([](bool) {}, [](caf::error&) {});
-  self->monitor(rt.storage);
-  self->send_exit(rt.storage, caf::exit_reason::user_shutdown);
-  if (rt.storage_reader)
-    self->send_exit(rt.storage_reader, caf::exit_reason::user_shutdown);
-  self->receive([](const caf::down_msg&) {}, caf::after(5s) >> [] {});
+  // The read-only connection closes first: SQLite checkpoints the WAL into the main file and
+  // removes it when the last connection closes, and only a read-write one can. A stopped server
+  // thus leaves one self-contained file.
+  stop_and_wait(self, rt.storage_reader);
+  stop_and_wait(self, rt.storage);
 }
 
 /// Spawns the inspector and publishes it on 127.0.0.1:admin.port for `vigilctl console`.
@@ -98,6 +109,13 @@ int main(int argc, char** argv) {
 
   rt->started_ms = now_ms();
   std::string error;
+  // Before the database is opened (which may migrate it): a second server on the same file would
+  // reissue sequence numbers. Held until the process ends.
+  auto lock = storage::db_lock::acquire(cfg.db_path, &error);
+  if (!lock) {
+    log::error("storage_open_failed", {{"path", cfg.db_path}, {"error", error}});
+    return 1;
+  }
   storage::open_options opts;
   opts.synchronous_full = cfg.synchronous_full;
   std::shared_ptr<storage::event_store> store{storage::event_store::open(cfg.db_path, opts, &error)};

@@ -284,14 +284,160 @@ TEST_F(EventStoreTest, FutureSchemaVersionIsRefused) {
   EXPECT_EQ(raw_db(path()).scalar("PRAGMA user_version"), std::to_string(future));
 }
 
-TEST_F(EventStoreTest, ExistingForeignTableMakesMigrationFailAndRollBack) {
-  raw_db(path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE).exec("CREATE TABLE events(x)");
+std::string file_bytes(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST_F(EventStoreTest, ForeignDatabaseIsRefusedAndLeftUnchanged) {
+  {
+    raw_db raw(path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    raw.exec("CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)");
+    raw.exec("CREATE TABLE orders(id INTEGER PRIMARY KEY, user_id INTEGER)");
+    raw.exec("INSERT INTO users VALUES(1, 'a')");
+  }
+  const std::string before = file_bytes(path());
+  ASSERT_FALSE(before.empty());
+  for (bool read_only : {false, true}) {
+    std::string error;
+    EXPECT_EQ(event_store::open(path(), open_options{read_only, false}, &error), nullptr);
+    EXPECT_TRUE(contains(error, path())) << error;
+    EXPECT_TRUE(contains(error, "not a vigil database")) << error;
+    EXPECT_TRUE(contains(error, "orders, users")) << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  }
+  // Nothing changed: not the bytes, not the journal mode, no WAL file.
+  EXPECT_EQ(file_bytes(path()), before);
+  EXPECT_FALSE(fs::exists(path() + "-wal"));
+  raw_db raw(path());
+  EXPECT_EQ(raw.scalar("PRAGMA journal_mode"), "delete");
+  EXPECT_EQ(raw.scalar("PRAGMA user_version"), "0");
+}
+
+TEST_F(EventStoreTest, ForeignTablesNamedLikeVigilsAreStillForeign) {
+  // Another application's events table, and one with a meta table of its own shape.
+  raw_db(path("a.db"), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE).exec("CREATE TABLE events(x)");
+  {
+    raw_db raw(path("b.db"), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    raw.exec("CREATE TABLE meta(name TEXT, data BLOB)");
+    raw.exec("CREATE TABLE events(x)");
+    raw.exec("CREATE TABLE alerts(y)");
+  }
+  for (const char* name : {"a.db", "b.db"}) {
+    std::string error;
+    EXPECT_EQ(event_store::open(path(name), open_options{}, &error), nullptr) << name;
+    EXPECT_TRUE(contains(error, "not a vigil database")) << error;
+    raw_db raw(path(name));
+    EXPECT_EQ(raw.scalar("PRAGMA journal_mode"), "delete") << name;
+    EXPECT_EQ(raw.scalar("SELECT count(*) FROM sqlite_master WHERE name='idempotency'"), "0");
+  }
+}
+
+TEST_F(EventStoreTest, SchemaVersionWithoutTablesIsForeign) {
+  raw_db(path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE).exec("PRAGMA user_version = 7");
   std::string error;
   EXPECT_EQ(event_store::open(path(), open_options{}, &error), nullptr);
-  EXPECT_TRUE(contains(error, "migration")) << error;
+  EXPECT_TRUE(contains(error, "not a vigil database")) << error;
+  EXPECT_TRUE(contains(error, "schema version 7")) << error;
+}
+
+TEST_F(EventStoreTest, EmptyFileIsInitialised) {
+  std::ofstream(path()).close();
+  ASSERT_EQ(fs::file_size(path()), 0u);
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  commit_events(*store, 1, "h1", "a1");
+  EXPECT_EQ(raw_db(path()).scalar("PRAGMA journal_mode"), "wal");
+}
+
+TEST_F(EventStoreTest, ClassifyDatabase) {
+  auto kind_of = [&](const std::string& p) {
+    raw_db raw(p, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(p.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    database_kind kind = database_kind::empty;
+    std::string why, error;
+    EXPECT_TRUE(classify_database(db, &kind, &why, &error)) << error;
+    sqlite3_close(db);
+    return kind;
+  };
+  EXPECT_EQ(kind_of(path("new.db")), database_kind::empty);
+  open_store(path("vigil.db")).reset();
+  EXPECT_EQ(kind_of(path("vigil.db")), database_kind::vigil);
+  raw_db(path("other.db"), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE).exec("CREATE TABLE t(x)");
+  EXPECT_EQ(kind_of(path("other.db")), database_kind::foreign);
+}
+
+// --- new epoch (vigilctl restore) -------------------------------------------------------------
+
+TEST_F(EventStoreTest, StartNewEpochMovesEveryEventIdAndKeepsSeqs) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  const std::string old = store->epoch();
+  auto payload = [](const std::string& epoch, uint64_t seq) {
+    return R"({"id":")" + epoch + "-" + std::to_string(seq) +
+           R"(","type":"alert.created","data":{"text":"\u00fc ü -1\""}})";
+  };
+  std::vector<write_item> items;
+  for (uint64_t seq = 1; seq <= 12; ++seq) {
+    auto e = make_event(seq, "h1", "a1", 1000);
+    e.payload = payload(old, seq);
+    items.push_back(event_item(e));
+  }
+  std::string error;
+  ASSERT_TRUE(store->commit(items, &error)) << error;
+  ASSERT_TRUE(store->start_new_epoch(&error)) << error;
+  const std::string fresh = store->epoch();
+  EXPECT_NE(fresh, old);
+  EXPECT_TRUE(std::regex_match(fresh, std::regex("^[a-z0-9]{8}$"))) << fresh;
+  EXPECT_EQ(store->last_seq(), 12u);
+  auto events = store->all_events_after(0, 100);
+  ASSERT_EQ(events.size(), 12u);
+  for (const auto& e : events) EXPECT_EQ(e.payload, payload(fresh, e.seq));
+  store.reset();
+  auto reopened = open_store();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->epoch(), fresh);
+  EXPECT_EQ(reopened->next_seq(), 13u);
+}
+
+TEST_F(EventStoreTest, StartNewEpochRefusesPayloadsWithoutTheirIdAndChangesNothing) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  const std::string old = store->epoch();
+  commit_events(*store, 3, "h1", "a1");  // payload ids "x-<seq>": not of this epoch
+  std::string error;
+  EXPECT_FALSE(store->start_new_epoch(&error));
+  EXPECT_TRUE(contains(error, "3 of 3 events do not start with their id")) << error;
+  EXPECT_EQ(store->epoch(), old);
+  store.reset();
   raw_db raw(path());
-  EXPECT_EQ(raw.scalar("PRAGMA user_version"), "0");
-  EXPECT_EQ(raw.scalar("SELECT count(*) FROM sqlite_master WHERE name='meta'"), "0");
+  EXPECT_EQ(raw.scalar("SELECT value FROM meta WHERE key='epoch'"), old);
+  EXPECT_EQ(raw.scalar("SELECT payload FROM events WHERE seq=1"), make_event(1, "h", "a", 0).payload);
+}
+
+// --- closing --------------------------------------------------------------------------------
+
+TEST_F(EventStoreTest, CloseLeavesOneSelfContainedFile) {
+  auto writer = open_store();
+  auto reader = open_store(path(), true);
+  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(reader, nullptr);
+  commit_events(*writer, 50, "h1", "a1");
+  EXPECT_EQ(reader->all_events_after(0, 100).size(), 50u);
+  ASSERT_TRUE(fs::exists(path() + "-wal"));
+  std::string error;
+  // The reader first: only the last connection checkpoints, and a read-only one cannot.
+  EXPECT_TRUE(reader->close(&error)) << error;
+  EXPECT_TRUE(writer->close(&error)) << error;
+  EXPECT_TRUE(writer->close(&error)) << error;  // a second close does nothing
+  EXPECT_FALSE(fs::exists(path() + "-wal"));
+  // The main file alone holds everything.
+  fs::copy_file(path(), path("copy.db"));
+  auto copy = open_store(path("copy.db"), true);
+  ASSERT_NE(copy, nullptr);
+  EXPECT_EQ(copy->epoch(), writer->epoch());
+  EXPECT_EQ(copy->all_events_after(0, 100).size(), 50u);
 }
 
 // --- commit and read back -------------------------------------------------------------------
