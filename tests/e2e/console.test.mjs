@@ -628,6 +628,41 @@ describe('console listener', () => {
     assert.doesNotMatch(server.logs(), /event=console_command [^\n]*command="?stats"?/, 'read-only commands are not logged at info');
   });
 
+  test('the raw protocol: AUTH and requests in one write, length-prefixed replies; an open session does not hold up shutdown', async () => {
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    const s = await rawSocket(adminPort);
+    s.sock.write(`AUTH ${token}\n["stats"]\n["hospital","x y"]\nnot json\n`);
+    /** The replies read so far: [{ok, data|error}], parsed by their length prefixes. */
+    const replies = () => {
+      const out = [];
+      let buf = s.data.subarray(s.data.indexOf(0x0a) + 1); // after the greeting
+      for (;;) {
+        const nl = buf.indexOf(0x0a);
+        if (nl < 0) return out;
+        const len = Number(buf.subarray(0, nl).toString());
+        if (buf.length < nl + 1 + len) return out;
+        out.push(JSON.parse(buf.subarray(nl + 1, nl + 1 + len).toString()));
+        buf = buf.subarray(nl + 1 + len);
+      }
+    };
+    await withTimeout((async () => {
+      while (replies().length < 4) await new Promise((res) => setTimeout(res, 10));
+    })(), WAIT_MS, 'four replies');
+    const [auth, stats, hospital, bad] = replies();
+    assert.equal(s.data.subarray(0, s.data.indexOf(0x0a)).toString(), 'vigil-console 1 ready');
+    assert.deepEqual(auth, { ok: true, data: { version: auth.data.version, pid: server.pid, port: server.port, admin_port: adminPort, db: server.dbPath, epoch: auth.data.epoch } });
+    assert.equal(stats.ok, true);
+    assert.equal(stats.data.pid, server.pid);
+    assert.deepEqual(hospital, { ok: false, error: 'hospital "x y" is not loaded (no call or subscription has used it since start)' });
+    assert.deepEqual(bad, { ok: false, error: 'bad request: expected a JSON array of strings, command first' });
+    // The session stays open (idle) while vigild stops: it is closed, and the stop is clean.
+    const started = Date.now();
+    assert.deepEqual(await server.stop(), { code: 0, signal: null }, server.tail());
+    assert.ok(Date.now() - started < 5000, `stopped after ${Date.now() - started} ms`);
+    await withTimeout(s.closed, WAIT_MS, 'the session closed by the shutdown');
+    await server.start(); // the suite's later tests and `after` expect a running server
+  });
+
   test('a token file readable by others stops start-up', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-console-token-'));
     const file = path.join(dir, 'admin.token');
