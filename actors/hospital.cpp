@@ -884,6 +884,7 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
       v.set("connections", std::move(conns));
       v.set("ring_depth", st.ring.size());
       v.set("mailbox", self->mailbox().size());
+      v.set("metrics_actor", static_cast<uint64_t>(st.metrics ? st.metrics.id() : 0));
       v.set("escalations", std::move(pending));
       return json::to_string(v);
     },

@@ -41,6 +41,7 @@ struct sample {
 struct inspector_state {
   static inline const char* name = "vigil.inspector";
   runtime_ptr rt;
+  server_identity identity;
   std::deque<sample> samples; // oldest first, spanning at most rate_window_ms
 };
 
@@ -268,6 +269,12 @@ caf::result<std::string> cmd_stats(inspector_actor* self) {
     auto& st = self->state;
     auto& c = counters::get();
     auto v = json::value::make_object();
+    // Which server answers, first, so that an operator sees it before the numbers.
+    v.set("version", st.identity.version);
+    v.set("pid", st.identity.pid);
+    v.set("port", static_cast<uint64_t>(st.identity.port));
+    v.set("db", st.identity.db);
+    v.set("epoch", st.identity.epoch);
     v.set("connections", st.rt->connections.size());
     v.set("subscriptions", c.subscriptions_current.load());
     v.set("hospitals", hs.size());
@@ -430,25 +437,34 @@ caf::result<std::string> cmd_connection(inspector_actor* self, const std::string
   return rp;
 }
 
-json::value actor_row(const char* kind, const std::string& name, const caf::actor& a) {
+json::value actor_row(const char* kind, const std::string& name, uint64_t id) {
   auto row = json::value::make_object();
   row.set("actor", kind);
   row.set("name", name);
-  row.set("id", a ? static_cast<uint64_t>(a.id()) : uint64_t{0});
+  row.set("id", id);
   row.set("mailbox", json::value{});
   row.set("reply_us", json::value{});
   return row;
 }
 
+uint64_t id_of(const caf::actor& a) {
+  return a ? static_cast<uint64_t>(a.id()) : uint64_t{0};
+}
+
 caf::result<std::string> cmd_actors(inspector_actor* self) {
+  // The console listener asks from a short-lived actor of its own: it is alive (and counted in
+  // `running`) while this answer is made, so it gets a row too. (Read before the promise is
+  // made: the promise takes the sender out of the current message.)
+  auto& requester = self->current_sender();
+  uint64_t requester_id = requester ? static_cast<uint64_t>(requester->id()) : 0;
   auto rp = self->make_response_promise<std::string>();
   auto started = std::chrono::steady_clock::now();
-  with_hospitals(self, rp, [self, rp, started](hospital_list& hs) mutable {
+  with_hospitals(self, rp, [self, rp, started, requester_id](hospital_list& hs) mutable {
     auto directory_us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
     std::sort(hs.begin(), hs.end(), [](auto& a, auto& b) { return a.first < b.first; });
-    with_hospital_details(self, hs, [self, rp, hs, directory_us](
+    with_hospital_details(self, hs, [self, rp, hs, directory_us, requester_id](
                                       std::vector<answer<json::value>>& details) mutable {
       auto conns = self->state.rt->connections.all();
       std::sort(conns.begin(), conns.end(), [](auto& a, auto& b) { return a.first < b.first; });
@@ -457,7 +473,7 @@ caf::result<std::string> cmd_actors(inspector_actor* self) {
         targets.push_back(c.second.actor);
       auto hospital_rows = std::make_shared<std::vector<json::value>>();
       for (size_t i = 0; i < hs.size(); ++i) {
-        auto row = actor_row("hospital", hs[i].first, hs[i].second);
+        auto row = actor_row("hospital", hs[i].first, id_of(hs[i].second));
         if (details[i].value) {
           row.set("mailbox", int_field(*details[i].value, "mailbox"));
           row.set("reply_us", details[i].reply_us);
@@ -465,25 +481,32 @@ caf::result<std::string> cmd_actors(inspector_actor* self) {
           row.set("error", details[i].error);
         }
         hospital_rows->push_back(std::move(row));
+        // Each hospital has one metrics actor (a linked child); its record names it.
+        if (details[i].value)
+          if (auto metrics_id = int_field(*details[i].value, "metrics_actor"); metrics_id > 0)
+            hospital_rows->push_back(
+              actor_row("metrics", hs[i].first, static_cast<uint64_t>(metrics_id)));
       }
       ask_all<std::vector<std::string>>(
         self, targets,
-        [self, rp, conns, hospital_rows,
-         directory_us](std::vector<answer<std::vector<std::string>>>& answers) mutable {
+        [self, rp, conns, hospital_rows, directory_us,
+         requester_id](std::vector<answer<std::vector<std::string>>>& answers) mutable {
           auto& st = self->state;
           auto rows = json::value::make_array();
-          auto me = actor_row("inspector", "inspector", caf::actor_cast<caf::actor>(self));
+          auto me = actor_row("inspector", "inspector", self->id());
           me.set("mailbox", self->mailbox().size());
           rows.push(std::move(me));
-          auto dir = actor_row("directory", "directory", st.rt->directory);
+          auto dir = actor_row("directory", "directory", id_of(st.rt->directory));
           dir.set("reply_us", directory_us);
           rows.push(std::move(dir));
-          rows.push(actor_row("storage", "storage", st.rt->storage));
+          rows.push(actor_row("storage", "storage", id_of(st.rt->storage)));
+          if (st.rt->storage_reader)
+            rows.push(actor_row("storage", "reader", id_of(st.rt->storage_reader)));
           for (auto& r : *hospital_rows)
             rows.push(std::move(r));
           for (size_t i = 0; i < conns.size(); ++i) {
             auto row = actor_row("connection", std::to_string(conns[i].first),
-                                 conns[i].second.actor);
+                                 id_of(conns[i].second.actor));
             auto& a = answers[i];
             if (a.value) {
               // Connections that report their mailbox append it as a fifth element.
@@ -495,8 +518,17 @@ caf::result<std::string> cmd_actors(inspector_actor* self) {
             }
             rows.push(std::move(row));
           }
+          if (requester_id != 0)
+            rows.push(actor_row("console", "request", requester_id));
+          // `running` is CAF's count of every live actor; the rows are the long-lived ones.
+          // The difference is short-lived work (HTTP calls, /ready probes) and connection
+          // actors finishing after their socket closed; it is named, not hidden.
+          auto running = self->system().registry().running();
+          auto listed = rows.size();
           auto v = json::value::make_object();
-          v.set("running", self->system().registry().running());
+          v.set("running", running);
+          v.set("listed", listed);
+          v.set("unlisted", running > listed ? running - listed : size_t{0});
           v.set("actors", std::move(rows));
           rp.deliver(ok(std::move(v)));
         },
@@ -618,9 +650,10 @@ void take_sample(inspector_state& st) {
     st.samples.pop_front();
 }
 
-caf::behavior inspector_behavior(inspector_actor* self, runtime_ptr rt) {
+caf::behavior inspector_behavior(inspector_actor* self, runtime_ptr rt, server_identity identity) {
   self->state.rt = std::move(rt);
-  // Anything else a remote peer sends is answered with an error, not printed on stderr.
+  self->state.identity = std::move(identity);
+  // Anything else sent to it is answered with an error, not printed on stderr.
   self->set_default_handler(caf::drop);
   take_sample(self->state);
   self->delayed_send(self, sample_interval, tick_atom::value);
@@ -639,8 +672,20 @@ caf::behavior inspector_behavior(inspector_actor* self, runtime_ptr rt) {
 
 } // namespace
 
-caf::actor spawn_inspector(caf::actor_system& sys, std::shared_ptr<runtime> rt) {
-  return sys.spawn(inspector_behavior, std::move(rt));
+std::string identity_json(const server_identity& id) {
+  auto v = json::value::make_object();
+  v.set("version", id.version);
+  v.set("pid", id.pid);
+  v.set("port", static_cast<uint64_t>(id.port));
+  v.set("admin_port", static_cast<uint64_t>(id.admin_port));
+  v.set("db", id.db);
+  v.set("epoch", id.epoch);
+  return json::to_string(v);
+}
+
+caf::actor spawn_inspector(caf::actor_system& sys, std::shared_ptr<runtime> rt,
+                           server_identity identity) {
+  return sys.spawn(inspector_behavior, std::move(rt), std::move(identity));
 }
 
 } // namespace vigil

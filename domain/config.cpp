@@ -362,6 +362,9 @@ const std::vector<option>& options() {
     {"admin.port", nullptr, nullptr, "3011",
      "port of the inspection console on 127.0.0.1, 0..65535 (0 = disabled)",
      [](staged& c, std::string_view v) { return set_port(c.admin_port, v); }},
+    {"admin.token-file", nullptr, nullptr, "(admin.token next to storage.path)",
+     "file with the console's admin token; created (mode 0600, random) at first start",
+     [](staged& c, std::string_view v) { return set_non_empty(c.admin_token_file, v); }},
     {"scheduler.threads", nullptr, nullptr, "2", "CAF worker threads, 1..64",
      [](staged& c, std::string_view v) { return set_integer(c.worker_threads, v, 1, 64); }},
     {"scheduler.policy", nullptr, nullptr, "sharing",
@@ -588,10 +591,19 @@ std::optional<std::string> check_whole(staged& c) {
     return "limits.rate-burst must be at least 1 while limits.rate is on";
   if (c.admin_port != 0 && c.admin_port == c.port)
     return "admin.port must differ from server.port (" + std::to_string(c.port) + ")";
+  if (c.admin_token_file.empty())
+    c.admin_token_file = default_admin_token_file(c.db_path);
   return std::nullopt;
 }
 
 } // namespace
+
+std::string default_admin_token_file(const std::string& db_path) {
+  auto slash = db_path.rfind('/');
+  if (slash == std::string::npos)
+    return "admin.token";
+  return db_path.substr(0, slash + 1) + "admin.token";
+}
 
 env_lookup process_env() {
   return [](const char* name) -> std::optional<std::string> {

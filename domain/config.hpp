@@ -29,6 +29,7 @@ struct config {
   size_t worker_threads = 2;             // scheduler.threads (CAF workers, >= 1)
   std::string scheduler_policy = "sharing"; // scheduler.policy: sharing | stealing
   uint16_t admin_port = 3011;            // admin.port (0 disables the inspector)
+  std::string admin_token_file;          // admin.token-file (empty: admin.token next to db_path)
   int64_t shutdown_drain_ms = 5000;      // shutdown.drain-timeout
 
   // [auth]
@@ -90,6 +91,10 @@ std::optional<size_t> parse_size(std::string_view s);
 /// Parses escalation tiers: "nurse:2m,doctor:3m,head_doctor" (1..3 tiers; every tier but the
 /// last needs a timeout; the last has none).
 std::variant<escalation_policy, std::string> parse_tiers(std::string_view s);
+
+/// The admin token file used when admin.token-file is not set: `admin.token` in the directory
+/// of the database file (vigild and `vigilctl console --db` agree on it).
+std::string default_admin_token_file(const std::string& db_path);
 
 /// The text printed by `vigild --help`: every option with its default and meaning.
 std::string config_help();

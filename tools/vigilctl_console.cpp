@@ -1,30 +1,32 @@
 // `vigilctl console`: the operator console of a running vigild (docs/operations.md). Connects to
-// the inspector actor that vigild publishes with CAF's middleman on 127.0.0.1:admin.port, sends
+// vigild's console listener on 127.0.0.1:admin.port, authenticates with the admin token, sends
 // one request per command and prints the answer as text tables or, with --json, as the JSON the
 // inspector sent. Interactive with readline (line editing, history, completion) or one-shot
-// with --exec for scripts. The request/answer protocol is described in actors/inspector.hpp.
-
-#include <caf/all.hpp>
-#include <caf/io/all.hpp>
+// with --exec for scripts. The protocol is described in actors/console_server.hpp.
 
 #include <readline/history.h>
 #include <readline/readline.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <future>
 #include <iostream>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "actors/inspector.hpp"
+#include "domain/admin_token.hpp"
+#include "domain/config.hpp"
+#include "domain/console_protocol.hpp"
 #include "domain/json.hpp"
 #include "tools/vigilctl_commands.hpp"
 
@@ -33,24 +35,32 @@ namespace vigil::ctl {
 namespace {
 
 constexpr const char* console_usage =
-  "Usage: vigilctl console [--host HOST] [--port PORT] [--exec \"COMMAND\"] [--json]\n"
+  "Usage: vigilctl console [--config FILE | --db PATH | --token-file FILE] [--host HOST]\n"
+  "                        [--port PORT] [--exec \"COMMAND\"] [--json]\n"
   "\n"
   "Connects to the inspector of a running vigild (admin.port, on 127.0.0.1 only) and runs\n"
   "commands: interactively with line editing and history (~/.vigilctl_history), or one\n"
-  "command with --exec (for scripts).\n"
+  "command with --exec (for scripts). The console needs vigild's admin token: the file\n"
+  "admin.token-file (default admin.token next to the database), readable by vigild's user.\n"
+  "  --config FILE    vigild's config file: admin.port and admin.token-file (or storage.path)\n"
+  "                   are taken from it (also VIGIL_CONFIG, VIGIL_DB)\n"
+  "  --db PATH        vigild's storage.path: the token is admin.token next to it\n"
+  "  --token-file F   read the admin token from F\n"
+  "                   (without --token-file, VIGIL_ADMIN_TOKEN holds the token when set)\n"
   "  --host HOST      where the inspector listens (default 127.0.0.1)\n"
-  "  --port PORT      the inspector's port, vigild's admin.port (default 3011)\n"
+  "  --port PORT      the inspector's port, vigild's admin.port (default 3011 or the config's)\n"
   "  --exec \"CMD\"     run one command, print its answer and exit\n"
   "  --json           print answers as JSON (one line per answer) instead of tables\n"
   "\n"
-  "Exit codes: 0 success, 1 the inspector cannot be reached or the command failed,\n"
-  "2 usage error.\n"
+  "Exit codes: 0 success, 1 the inspector cannot be reached, refused the token or the command\n"
+  "failed, 2 usage error.\n"
   "\n";
 
 constexpr const char* command_help =
-  "Commands:\n"
-  "  stats                          connections, subscriptions, hospitals, events/s,\n"
-  "                                 deliveries/s, drops (slow-consumer closes), uptime\n"
+  "Read-only commands:\n"
+  "  stats                          which server (version, pid, port, db, epoch), connections,\n"
+  "                                 subscriptions, hospitals, events/s, deliveries/s, drops\n"
+  "                                 (slow-consumer closes), uptime\n"
   "  hospitals                      every loaded hospital with its counts\n"
   "  hospital ID                    one hospital: subscribers, open alerts, pending\n"
   "                                 escalations, ring depth, mailbox size\n"
@@ -58,21 +68,38 @@ constexpr const char* command_help =
   "  connection ID                  one WebSocket: user, role, subscriptions, queue bytes, age\n"
   "  actors                         actors with their mailbox sizes\n"
   "  escalations                    pending escalation timers, soonest first\n"
+  "  help                           this list\n"
+  "  quit, exit                     leave the console (interactive only)\n"
+  "Commands that change the running server (logged by vigild):\n"
   "  kick CONN_ID                   close one WebSocket (close code 4000)\n"
   "  reconnect-all                  ask every client to reconnect (they resume by lastEventId)\n"
-  "  log-level debug|info|warn|error  change vigild's log level\n"
-  "  help                           this list\n"
-  "  quit, exit                     leave the console (interactive only)\n";
+  "  log-level debug|info|warn|error  change vigild's log level\n";
 
+namespace proto = console_protocol;
+using clock_type = std::chrono::steady_clock;
+
+/// Connecting, the greeting and the answer to AUTH each must come within this.
 constexpr auto connect_timeout = std::chrono::seconds(5);
-constexpr auto request_timeout = std::chrono::seconds(10);
+/// The server gives the inspector 10 s; this leaves room for the transfer.
+constexpr auto request_timeout = std::chrono::seconds(15);
 constexpr int history_lines = 1000;
 
 struct console_options {
   std::string host = "127.0.0.1";
-  uint16_t port = 3011;
+  std::optional<uint16_t> port; // default: the config's admin.port
   std::optional<std::string> exec;
   bool json = false;
+  std::optional<std::string> config_file;
+  std::optional<std::string> db;
+  std::optional<std::string> token_file;
+};
+
+/// Where the console connects and the token it presents.
+struct console_target {
+  std::string host;
+  uint16_t port = 3011;
+  std::string token;
+  std::string token_source; // for messages: "VIGIL_ADMIN_TOKEN" or the file
 };
 
 int usage_error(const std::string& message) {
@@ -223,88 +250,252 @@ void print_text(const json::value& data) {
 
 // ---- the connection ------------------------------------------------------------------------
 
-/// The console's side of CAF: an actor system with the middleman and the inspector's handle.
+/// The console's connection to vigild's console listener (actors/console_server.hpp).
 class inspector_link {
 public:
-  explicit inspector_link(const console_options& opts) : opts_(opts), sys_(configure(cfg_)) {}
+  explicit inspector_link(const console_target& target) : target_(target) {}
+  ~inspector_link() { close(); }
 
-  std::string address() const { return opts_.host + ":" + std::to_string(opts_.port); }
+  std::string address() const { return target_.host + ":" + std::to_string(target_.port); }
 
-  /// Connects (again); false with *error when the inspector cannot be reached.
-  bool connect(std::string* error) {
-    // remote_actor blocks until the CAF handshake completes; a peer that accepts the TCP
-    // connection but never answers (not a CAF node) would block it for good, so wait at most
-    // connect_timeout for it on another thread.
-    auto result = std::make_shared<std::promise<caf::expected<caf::actor>>>();
-    auto answer = result->get_future();
-    std::thread([this, result] {
-      result->set_value(sys_.middleman().remote_actor(opts_.host, opts_.port));
-    }).detach();
-    if (answer.wait_for(connect_timeout) != std::future_status::ready) {
-      *error = "no answer within " + std::to_string(connect_timeout.count())
-               + " s (is this vigild's admin.port?)";
-      stuck_ = true;
+  /// Connects (again) and authenticates; false with *error. *refused is set when the server
+  /// answered but did not accept the token (as opposed to not being reachable at all).
+  bool connect(std::string* error, bool* refused) {
+    close();
+    *refused = false;
+    auto deadline = clock_type::now() + connect_timeout;
+    if (!open_socket(deadline, error))
+      return false;
+    std::string line;
+    if (!read_line(&line, 64, deadline, error)) {
+      if (*error == "timeout")
+        *error = "no answer within " + std::to_string(connect_timeout.count()) + " s (is "
+                 + std::to_string(target_.port) + " vigild's admin.port?)";
+      close();
       return false;
     }
-    auto hdl = answer.get();
-    if (!hdl) {
-      *error = describe(hdl.error());
+    if (line == proto::greeting_busy) {
+      *error = "the console is busy: too many console connections are open";
+      close();
       return false;
     }
-    inspector_ = *hdl;
+    if (line != proto::greeting_ready) {
+      *error = "the peer is not a vigild console (is " + std::to_string(target_.port)
+               + " vigild's admin.port?)";
+      close();
+      return false;
+    }
+    std::string auth = std::string{proto::auth_prefix} + target_.token + "\n";
+    std::string reply;
+    if (!send_all(auth, error) || !read_reply(&reply, deadline, error)) {
+      close();
+      return false;
+    }
+    auto answer = json::parse(reply, error);
+    auto* ok = answer ? answer->find("ok") : nullptr;
+    if (ok == nullptr || !ok->as_bool()) {
+      auto* e = answer ? answer->find("error") : nullptr;
+      *error = e != nullptr ? e->as_string() : std::string{"unreadable answer"};
+      *refused = true;
+      close();
+      return false;
+    }
+    if (auto* data = answer->find("data"))
+      identity_ = *data;
     return true;
   }
 
-  bool connected() const { return static_cast<bool>(inspector_); }
-  /// True when a connection attempt never finished: the process must not wait for it at exit.
-  bool stuck() const { return stuck_; }
+  bool connected() const { return fd_ >= 0; }
+  /// The server's identity from the handshake: version, pid, port, admin_port, db, epoch.
+  const json::value& identity() const { return identity_; }
 
   /// Sends one command; the inspector's JSON answer, or nullopt with *error.
-  std::optional<std::string> ask(const std::string& command, const std::vector<std::string>& args,
-                                 std::string* error) {
-    std::optional<std::string> out;
-    caf::scoped_actor self{sys_};
-    self->request(inspector_, request_timeout, inspect_atom::value, command, args)
-      .receive([&](std::string& text) { out = std::move(text); },
-               [&](caf::error& err) {
-                 *error = err == caf::sec::request_timeout
-                            ? "the inspector did not answer within "
-                                + std::to_string(request_timeout.count()) + " s"
-                            : "lost the connection to the vigild inspector at " + address()
-                                + ": " + describe(err);
-                 inspector_ = caf::actor{};
-               });
-    return out;
+  std::optional<std::string> ask(const std::vector<std::string>& words, std::string* error) {
+    auto line = proto::encode_request(words) + "\n";
+    if (line.size() > proto::request_line_max) {
+      *error = "the command is longer than " + std::to_string(proto::request_line_max)
+               + " bytes";
+      return std::nullopt;
+    }
+    std::string reply;
+    if (!send_all(line, error) || !read_reply(&reply, clock_type::now() + request_timeout, error)) {
+      *error = *error == "timeout" ? "the inspector did not answer within "
+                                       + std::to_string(request_timeout.count()) + " s"
+                                   : "lost the connection to the vigild inspector at "
+                                       + address() + ": " + *error;
+      close();
+      return std::nullopt;
+    }
+    return reply;
   }
 
 private:
-  static caf::actor_system_config& configure(caf::actor_system_config& cfg) {
-    cfg.set("scheduler.max-threads", 1);
-    cfg.set("logger.verbosity", caf::atom("quiet"));
-    cfg.load<caf::io::middleman>();
-    return cfg;
+  void close() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
+    buf_.clear();
   }
 
-  std::string describe(const caf::error& err) {
-    auto text = sys_.render(err);
-    if (err == caf::sec::cannot_connect_to_node)
-      return "connection refused or unreachable (is vigild running, with admin.port="
-             + std::to_string(opts_.port) + "?) [" + text + "]";
-    if (err == caf::sec::malformed_basp_message || err == caf::sec::unexpected_message)
-      return "the peer is not a CAF node (is " + std::to_string(opts_.port)
-             + " vigild's admin.port?) [" + text + "]";
-    return text;
+  static int wait_ms(clock_type::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+    return static_cast<int>(std::max<int64_t>(0, left.count()));
   }
 
-  const console_options& opts_;
-  caf::actor_system_config cfg_; // before sys_: the system is built from it
-  caf::actor_system sys_;
-  caf::actor inspector_;
-  bool stuck_ = false;
+  std::string unreachable(const std::string& why) const {
+    return "connection refused or unreachable (is vigild running, with admin.port="
+           + std::to_string(target_.port) + "?) [" + why + "]";
+  }
+
+  /// A TCP connection to host:port, waiting at most until the deadline.
+  bool open_socket(clock_type::time_point deadline, std::string* error) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    int rc = ::getaddrinfo(target_.host.c_str(), std::to_string(target_.port).c_str(), &hints,
+                           &found);
+    if (rc != 0) {
+      *error = unreachable(::gai_strerror(rc));
+      return false;
+    }
+    std::string why = "no address";
+    for (auto* ai = found; ai != nullptr && fd_ < 0; ai = ai->ai_next) {
+      int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                        ai->ai_protocol);
+      if (fd < 0)
+        continue;
+      if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EINPROGRESS) {
+        pollfd p{fd, POLLOUT, 0};
+        int soerr = ETIMEDOUT;
+        socklen_t len = sizeof soerr;
+        if (::poll(&p, 1, wait_ms(deadline)) == 1)
+          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+        errno = soerr;
+      }
+      if (errno != 0 && errno != EINPROGRESS) {
+        why = std::strerror(errno);
+        ::close(fd);
+        continue;
+      }
+      fd_ = fd;
+    }
+    ::freeaddrinfo(found);
+    if (fd_ < 0) {
+      *error = unreachable(why);
+      return false;
+    }
+    return true;
+  }
+
+  bool send_all(std::string_view data, std::string* error) {
+    auto deadline = clock_type::now() + request_timeout;
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        data.remove_prefix(static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN) {
+        pollfd p{fd_, POLLOUT, 0};
+        if (::poll(&p, 1, wait_ms(deadline)) == 1)
+          continue;
+        *error = "timeout";
+        return false;
+      }
+      *error = n < 0 ? std::strerror(errno) : "connection closed";
+      return false;
+    }
+    return true;
+  }
+
+  /// Reads until `want` bytes are buffered; *error "timeout" when the deadline passes.
+  bool fill(size_t want, clock_type::time_point deadline, std::string* error) {
+    char chunk[65536];
+    while (buf_.size() < want) {
+      pollfd p{fd_, POLLIN, 0};
+      int r = ::poll(&p, 1, wait_ms(deadline));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r == 0) {
+        *error = "timeout";
+        return false;
+      }
+      ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      if (n <= 0) {
+        *error = n < 0 ? std::strerror(errno) : "the server closed the connection";
+        return false;
+      }
+      buf_.append(chunk, static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  /// One '\n'-terminated line of at most `max` bytes.
+  bool read_line(std::string* line, size_t max, clock_type::time_point deadline,
+                 std::string* error) {
+    while (true) {
+      auto nl = buf_.find('\n');
+      if (nl != std::string::npos && nl < max) {
+        line->assign(buf_, 0, nl);
+        buf_.erase(0, nl + 1);
+        return true;
+      }
+      if (buf_.size() >= max) {
+        *error = "the peer is not a vigild console (is " + std::to_string(target_.port)
+                 + " vigild's admin.port?)";
+        return false;
+      }
+      if (!fill(buf_.size() + 1, deadline, error))
+        return false;
+    }
+  }
+
+  /// One reply: its length line, then that many bytes.
+  bool read_reply(std::string* reply, clock_type::time_point deadline, std::string* error) {
+    std::string line;
+    if (!read_line(&line, 16, deadline, error))
+      return false;
+    auto len = proto::parse_reply_length(line);
+    if (!len) {
+      *error = "unreadable answer from the inspector";
+      return false;
+    }
+    if (!fill(*len, deadline, error))
+      return false;
+    reply->assign(buf_, 0, *len);
+    buf_.erase(0, *len);
+    return true;
+  }
+
+  const console_target& target_;
+  int fd_ = -1;
+  std::string buf_;
+  json::value identity_;
 };
 
+/// Connects for run_line and run_interactive, printing why not. The exit code on failure.
+bool connect_or_report(inspector_link& link, const console_target& target) {
+  std::string error;
+  bool refused = false;
+  if (link.connect(&error, &refused))
+    return true;
+  if (refused)
+    std::fprintf(stderr, "vigilctl console: the vigild console at %s refused the admin token "
+                         "from %s: %s\n",
+                 link.address().c_str(), target.token_source.c_str(), error.c_str());
+  else
+    std::fprintf(stderr, "vigilctl console: cannot reach the vigild inspector at %s: %s\n",
+                 link.address().c_str(), error.c_str());
+  return false;
+}
+
 /// Runs one command line. Returns exit_ok, or exit_failure after printing the error.
-int run_line(inspector_link& link, const console_options& opts,
+int run_line(inspector_link& link, const console_options& opts, const console_target& target,
              const std::vector<std::string>& words) {
   if (words.empty())
     return exit_ok;
@@ -313,13 +504,9 @@ int run_line(inspector_link& link, const console_options& opts,
     return exit_ok;
   }
   std::string error;
-  if (!link.connected() && !link.connect(&error)) {
-    std::fprintf(stderr, "vigilctl console: cannot reach the vigild inspector at %s: %s\n",
-                 link.address().c_str(), error.c_str());
+  if (!link.connected() && !connect_or_report(link, target))
     return exit_failure;
-  }
-  std::vector<std::string> args(words.begin() + 1, words.end());
-  auto text = link.ask(words[0], args, &error);
+  auto text = link.ask(words, &error);
   if (!text) {
     std::fprintf(stderr, "vigilctl console: %s\n", error.c_str());
     return exit_failure;
@@ -353,7 +540,9 @@ char* complete_command(const char* text, int state) {
   static std::vector<std::string> names;
   if (state == 0) {
     next = 0;
-    names.assign(std::begin(inspector_commands), std::end(inspector_commands));
+    names.clear();
+    for (auto& c : proto::commands)
+      names.push_back(c.name);
     names.push_back("quit");
     names.push_back("exit");
   }
@@ -378,16 +567,33 @@ std::string history_path() {
   return home != nullptr && *home != '\0' ? std::string{home} + "/.vigilctl_history" : "";
 }
 
+std::string text_field(const json::value& v, const char* key) {
+  auto* f = v.find(key);
+  if (f == nullptr)
+    return "?";
+  return f->is_string() ? f->as_string() : json::to_string(*f);
+}
+
+/// "vigild 0.1.0 (pid 4242, port 3001, database /var/lib/vigil/vigil.db, epoch 1a2b3c4d)".
+std::string describe_server(const json::value& id) {
+  return "vigild " + text_field(id, "version") + " (pid " + text_field(id, "pid") + ", port "
+         + text_field(id, "port") + ", database " + text_field(id, "db") + ", epoch "
+         + text_field(id, "epoch") + ")";
+}
+
+/// "vigil :3001 pid 4242> ".
+std::string prompt_for(const json::value& id) {
+  return "vigil :" + text_field(id, "port") + " pid " + text_field(id, "pid") + "> ";
+}
+
 /// Reads commands until quit/exit/EOF. With a terminal: readline (editing, history,
 /// completion); otherwise plain lines without a prompt (piped input).
-int run_interactive(inspector_link& link, const console_options& opts) {
+int run_interactive(inspector_link& link, const console_options& opts,
+                    const console_target& target) {
   bool tty = isatty(STDIN_FILENO) != 0;
   std::string error;
-  if (!link.connect(&error)) {
-    std::fprintf(stderr, "vigilctl console: cannot reach the vigild inspector at %s: %s\n",
-                 link.address().c_str(), error.c_str());
+  if (!connect_or_report(link, target))
     return exit_failure;
-  }
   auto history = history_path();
   if (tty) {
     rl_readline_name = "vigilctl";
@@ -395,15 +601,16 @@ int run_interactive(inspector_link& link, const console_options& opts) {
     stifle_history(history_lines);
     if (!history.empty())
       read_history(history.c_str());
-    std::printf("Connected to the vigild inspector at %s. Type `help` for the commands, `quit` "
-                "to leave.\n",
-                link.address().c_str());
+    std::printf("Connected to %s at %s. Type `help` for the commands, `quit` to leave.\n",
+                describe_server(link.identity()).c_str(), link.address().c_str());
   }
   int last = exit_ok;
   while (true) {
     std::string line;
     if (tty) {
-      char* raw = readline("vigil> ");
+      // The prompt names the server, so that two consoles on one box are not confused.
+      auto prompt = prompt_for(link.identity());
+      char* raw = readline(prompt.c_str());
       if (raw == nullptr) {
         std::printf("\n");
         break;
@@ -423,9 +630,7 @@ int run_interactive(inspector_link& link, const console_options& opts) {
     }
     if (!words->empty() && (words->front() == "quit" || words->front() == "exit"))
       break;
-    last = run_line(link, opts, *words);
-    if (link.stuck())
-      break;
+    last = run_line(link, opts, target, *words);
   }
   if (tty && !history.empty())
     write_history(history.c_str());
@@ -434,6 +639,79 @@ int run_interactive(inspector_link& link, const console_options& opts) {
 }
 
 } // namespace
+
+/// Resolves the port and the admin token: explicit options first, then VIGIL_ADMIN_TOKEN,
+/// then vigild's configuration (--config/VIGIL_CONFIG, --db/VIGIL_DB, defaults). The exit code
+/// when that fails (after printing why), else nullopt.
+std::optional<int> resolve_target(const console_options& opts, console_target* target) {
+  target->host = opts.host;
+  std::vector<std::string> words{"vigilctl"};
+  if (opts.config_file) {
+    words.push_back("--config");
+    words.push_back(*opts.config_file);
+  }
+  if (opts.db) {
+    words.push_back("--db");
+    words.push_back(*opts.db);
+  }
+  std::vector<const char*> argv;
+  for (auto& w : words)
+    argv.push_back(w.c_str());
+  std::optional<config> cfg;
+  auto loaded = load_config(static_cast<int>(argv.size()), argv.data(), process_env());
+  if (auto* r = std::get_if<config_result>(&loaded))
+    cfg = std::move(r->cfg);
+  // The configuration only matters for what the options do not give.
+  auto need_config = [&](const char* what) -> std::optional<int> {
+    if (cfg)
+      return std::nullopt;
+    std::fprintf(stderr, "vigilctl console: cannot read vigild's configuration for %s: %s\n",
+                 what, std::get<std::string>(loaded).c_str());
+    return exit_failure;
+  };
+  if (opts.port) {
+    target->port = *opts.port;
+  } else {
+    if (auto rc = need_config("admin.port (or pass --port)"))
+      return rc;
+    if (cfg->admin_port == 0) {
+      std::fprintf(stderr, "vigilctl console: admin.port is 0 in vigild's configuration: the "
+                           "console is disabled\n");
+      return exit_failure;
+    }
+    target->port = cfg->admin_port;
+  }
+  const char* env = std::getenv("VIGIL_ADMIN_TOKEN");
+  if (!opts.token_file && env != nullptr && *env != '\0') {
+    if (auto bad = check_admin_token(env)) {
+      std::fprintf(stderr, "vigilctl console: VIGIL_ADMIN_TOKEN %s\n", bad->c_str());
+      return exit_usage;
+    }
+    target->token = env;
+    target->token_source = "VIGIL_ADMIN_TOKEN";
+    return std::nullopt;
+  }
+  std::string path;
+  if (opts.token_file) {
+    path = *opts.token_file;
+  } else {
+    if (auto rc = need_config("admin.token-file (or pass --token-file)"))
+      return rc;
+    path = cfg->admin_token_file;
+  }
+  std::string error;
+  auto token = read_admin_token(path, &error);
+  if (!token) {
+    std::fprintf(stderr, "vigilctl console: %s (the console needs vigild's admin token: run as "
+                         "vigild's user, or give --config, --db or --token-file, or set "
+                         "VIGIL_ADMIN_TOKEN)\n",
+                 error.c_str());
+    return exit_failure;
+  }
+  target->token = std::move(*token);
+  target->token_source = path;
+  return std::nullopt;
+}
 
 int run_console(int argc, char** argv) {
   console_options opts;
@@ -458,6 +736,18 @@ int run_console(int argc, char** argv) {
       opts.port = static_cast<uint16_t>(p);
     } else if (args.value("exec", v)) {
       opts.exec = v;
+    } else if (args.value("token-file", v)) {
+      if (v.empty())
+        return usage_error("--token-file must not be empty");
+      opts.token_file = v;
+    } else if (args.value("db", v)) {
+      if (v.empty())
+        return usage_error("--db must not be empty");
+      opts.db = v;
+    } else if (args.value("config", v)) {
+      if (v.empty())
+        return usage_error("--config must not be empty");
+      opts.config_file = v;
     } else if (args.failed()) {
       return usage_error(args.error());
     } else {
@@ -479,15 +769,12 @@ int run_console(int argc, char** argv) {
       return exit_ok;
     }
   }
-  int rc = exit_ok;
-  {
-    inspector_link link{opts};
-    rc = opts.exec ? run_line(link, opts, words) : run_interactive(link, opts);
-    std::fflush(stdout);
-    std::fflush(stderr);
-    if (link.stuck())
-      _exit(rc); // a thread is still blocked in the handshake: ~actor_system would wait for it
-  }
+  console_target target;
+  if (auto rc = resolve_target(opts, &target))
+    return *rc;
+  inspector_link link{target};
+  int rc = opts.exec ? run_line(link, opts, target, words) : run_interactive(link, opts, target);
+  std::fflush(stdout);
   return rc;
 }
 

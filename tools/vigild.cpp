@@ -2,18 +2,19 @@
 // the actor system and the libwebsockets server, and shuts down gracefully on SIGTERM/SIGINT.
 
 #include <caf/all.hpp>
-#include <caf/io/all.hpp>
 
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <unistd.h>
 
+#include "actors/console_server.hpp"
 #include "actors/directory.hpp"
 #include "actors/inspector.hpp"
 #include "actors/messages.hpp"
 #include "actors/runtime.hpp"
 #include "actors/storage_actor.hpp"
+#include "domain/admin_token.hpp"
 #include "domain/config.hpp"
 #include "domain/log.hpp"
 #include "domain/time.hpp"
@@ -57,22 +58,39 @@ void stop_actors(caf::actor_system& sys, runtime& rt) {
   stop_and_wait(self, rt.storage);
 }
 
-/// Spawns the inspector and publishes it on 127.0.0.1:admin.port for `vigilctl console`.
-/// Leaves `inspector` invalid when admin.port is 0; false (logged) when the port cannot be opened.
-bool start_inspector(caf::actor_system& sys, const runtime_ptr& rt, caf::actor& inspector) {
-  if (rt->cfg.admin_port == 0)
+/// Spawns the inspector and opens the console listener on 127.0.0.1:admin.port for
+/// `vigilctl console` (nothing when admin.port is 0). False (logged) when the admin token or the
+/// port cannot be had.
+bool start_console(caf::actor_system& sys, const runtime_ptr& rt, uint16_t bound_port,
+                   caf::actor& inspector, std::unique_ptr<console_server>& console) {
+  auto& cfg = rt->cfg;
+  if (cfg.admin_port == 0)
     return true;
-  inspector = spawn_inspector(sys, rt);
-  auto port = sys.middleman().publish(inspector, rt->cfg.admin_port, "127.0.0.1", true);
-  if (!port) {
-    log::error("admin_listen_failed",
-               {{"error", "cannot open admin.port " + std::to_string(rt->cfg.admin_port)
-                            + " on 127.0.0.1 for the inspector: " + sys.render(port.error())}});
+  std::string error;
+  auto token = ensure_admin_token(cfg.admin_token_file, &error);
+  if (!token) {
+    log::error("admin_token_failed", {{"error", error}});
+    return false;
+  }
+  server_identity id;
+  id.version = VIGIL_VERSION;
+  id.pid = static_cast<int64_t>(::getpid());
+  id.port = bound_port;
+  id.admin_port = cfg.admin_port;
+  id.db = cfg.db_path;
+  id.epoch = rt->epoch;
+  auto identity = identity_json(id);
+  inspector = spawn_inspector(sys, rt, std::move(id));
+  console = console_server::start(sys, inspector, cfg.admin_port, std::move(*token),
+                                  std::move(identity), console_limits{}, &error);
+  if (!console) {
+    log::error("admin_listen_failed", {{"error", error}});
     caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
     return false;
   }
-  log::info("inspector_listening",
-            {{"address", "127.0.0.1"}, {"port", static_cast<unsigned>(*port)}});
+  log::info("inspector_listening", {{"address", "127.0.0.1"},
+                                    {"port", static_cast<unsigned>(console->port())},
+                                    {"token_file", cfg.admin_token_file}});
   return true;
 }
 
@@ -144,7 +162,6 @@ int main(int argc, char** argv) {
   else
     caf_cfg.set("scheduler.policy", caf::atom("sharing"));
   caf_cfg.set("logger.verbosity", caf::atom("quiet"));
-  caf_cfg.load<caf::io::middleman>(); // publishes the inspector
   caf::actor_system sys{caf_cfg};
   storage::open_options reader_opts;
   reader_opts.read_only = true;
@@ -157,16 +174,18 @@ int main(int argc, char** argv) {
   rt->storage = spawn_storage(sys, rt, std::move(store));
   rt->storage_reader = spawn_storage_reader(sys, rt, std::move(reader));
   rt->directory = spawn_directory(sys, rt);
-  caf::actor inspector;
-  if (!start_inspector(sys, rt, inspector)) {
-    stop_actors(sys, *rt);
-    std::fflush(stderr);
-    _exit(1);
-  }
 
   server srv{sys, rt};
   if (!srv.start(&error)) {
     log::error("listen_failed", {{"error", error}});
+    stop_actors(sys, *rt);
+    std::fflush(stderr);
+    _exit(1);
+  }
+  // After the main listener, so that the console can name the bound server.port.
+  caf::actor inspector;
+  std::unique_ptr<console_server> console;
+  if (!start_console(sys, rt, srv.port(), inspector, console)) {
     stop_actors(sys, *rt);
     std::fflush(stderr);
     _exit(1);
@@ -183,10 +202,10 @@ int main(int argc, char** argv) {
   log::info("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   srv.request_shutdown();
   srv.join();
-  if (inspector) {
-    sys.middleman().unpublish(inspector);
+  if (console)
+    console->stop();
+  if (inspector)
     caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
-  }
   stop_actors(sys, *rt);
   log::info("stopped");
   std::fflush(stderr);

@@ -1,13 +1,15 @@
-// `vigilctl console` and `vigilctl backup` against a real vigild with its inspector published on
-// a free admin port: known WebSocket connections, subscriptions and alerts, then every console
+// `vigilctl console` and `vigilctl backup` against a real vigild with its console listener on a
+// free admin port: known WebSocket connections, subscriptions and alerts, then every console
 // command checked against them (JSON output with --json, text tables without), the operator
 // commands (kick, reconnect-all, log-level) observed from the clients and the server log, and
-// a backup read back with `vigilctl replay`.
+// a backup read back with `vigilctl replay`. Then the listener itself: the admin token, and
+// raw sockets that must be closed before vigild allocates anything for them.
 // Env: VIGILCTL_BIN (default <repo>/build/vigilctl), VIGIL_BIN (see lib/server.mjs).
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,11 +25,21 @@ const RECONNECT = { id: null, method: 'reconnect' };
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-/** Runs vigilctl to completion: {code, stdout, stderr}. `input` is written to its stdin. */
-function ctl(args, { input } = {}) {
+/** The environment for vigilctl: without an admin token or config of the developer's shell. */
+function ctlEnv(extra = {}) {
+  const env = { ...process.env, ...extra };
+  for (const k of ['VIGIL_ADMIN_TOKEN', 'VIGIL_CONFIG', 'VIGIL_DB']) if (!(k in extra)) delete env[k];
+  return env;
+}
+
+/**
+ * Runs vigilctl to completion: {code, stdout, stderr}. `input` is written to its stdin; `env`
+ * adds environment variables, `cwd` sets its working directory.
+ */
+function ctl(args, { input, env, cwd } = {}) {
   if (!existsSync(VIGILCTL_BIN)) throw new Error(`vigilctl not found at ${VIGILCTL_BIN} (build it, or set VIGILCTL_BIN)`);
   return withTimeout(new Promise((resolve, reject) => {
-    const child = execFile(VIGILCTL_BIN, args, { encoding: 'utf8' }, (err, stdout, stderr) => {
+    const child = execFile(VIGILCTL_BIN, args, { encoding: 'utf8', env: ctlEnv(env), cwd }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') { reject(err); return; }
       resolve({ code: err ? err.code : 0, stdout, stderr });
     });
@@ -62,9 +74,12 @@ describe('vigilctl console', () => {
   const alerts = {};    // active, acked, resolved -> alert id
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'vigil-console-'));
 
+  /** `vigilctl console` with the port and the database (whose directory holds the token). */
+  const consoleArgs = () => ['console', '--port', String(adminPort), '--db', server.dbPath];
+
   /** `vigilctl console --exec CMD --json` that must succeed; returns the parsed answer. */
   async function consoleJson(cmd) {
-    const args = ['console', '--port', String(adminPort), '--exec', cmd, '--json'];
+    const args = [...consoleArgs(), '--exec', cmd, '--json'];
     const r = await ctl(args);
     assert.equal(r.code, 0, describeRun(args, r));
     assert.equal(r.stderr, '', describeRun(args, r));
@@ -75,7 +90,7 @@ describe('vigilctl console', () => {
 
   /** `vigilctl console --exec CMD` that must fail with exit 1; returns stderr. */
   async function consoleFails(cmd) {
-    const args = ['console', '--port', String(adminPort), '--exec', cmd];
+    const args = [...consoleArgs(), '--exec', cmd];
     const r = await ctl(args);
     assert.equal(r.code, 1, describeRun(args, r));
     assert.equal(r.stdout, '', describeRun(args, r));
@@ -130,9 +145,17 @@ describe('vigilctl console', () => {
     assert.ok(s.deliveries_per_sec >= s.events_per_sec, JSON.stringify(s));
     assert.ok(Number.isInteger(s.uptime_s) && s.uptime_s >= 0);
     assert.equal(s.log_level, 'info');
+    // It names the server it came from, so that the wrong vigild cannot be inspected by accident.
+    assert.equal(s.pid, server.pid);
+    assert.equal(s.port, server.port);
+    assert.equal(s.db, server.dbPath);
+    assert.match(s.version, /^\d+\.\d+\.\d+$/);
+    assert.match(s.epoch, /^[a-z0-9]{8}$/);
     // Text mode: aligned `key  value` lines.
-    const r = await ctl(['console', '--port', String(adminPort), '--exec', 'stats']);
+    const r = await ctl([...consoleArgs(), '--exec', 'stats']);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^pid\\s+${server.pid}$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^port\\s+${server.port}$`, 'm'));
     assert.match(r.stdout, /^connections\s+3$/m);
     assert.match(r.stdout, /^subscriptions\s+2$/m);
     assert.match(r.stdout, /^hospitals\s+1$/m);
@@ -153,7 +176,7 @@ describe('vigilctl console', () => {
       ids[k] = row.id;
     }
     assert.deepEqual(rows.map((r) => r.id), [...rows.map((r) => r.id)].sort((x, y) => x - y), 'sorted by id');
-    const r = await ctl(['console', '--port', String(adminPort), '--exec', 'connections']);
+    const r = await ctl([...consoleArgs(), '--exec', 'connections']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^\s*ID\s+USER\s+ROLE\s+SUBSCRIPTIONS\s+QUEUE_BYTES\s+AGE_S/m);
     assert.equal(r.stdout.trim().split('\n').length, 4, r.stdout);
@@ -217,11 +240,16 @@ describe('vigilctl console', () => {
 
   test('actors lists the directory, every hospital and every connection with mailbox sizes', async () => {
     const a = await consoleJson('actors');
-    assert.ok(a.running >= 6, `running ${a.running}`);
+    // The count and the rows agree: every running actor is listed (nothing short-lived runs now).
+    assert.equal(a.listed, a.actors.length, JSON.stringify(a));
+    assert.equal(a.running, a.listed, JSON.stringify(a));
+    assert.equal(a.unlisted, 0, JSON.stringify(a));
     const kinds = (k) => a.actors.filter((x) => x.actor === k);
     assert.equal(kinds('directory').length, 1);
     assert.equal(kinds('inspector').length, 1);
-    assert.equal(kinds('storage').length, 1);
+    assert.deepEqual(kinds('storage').map((x) => x.name), ['storage', 'reader']);
+    assert.deepEqual(kinds('metrics').map((x) => x.name), [H]);
+    assert.deepEqual(kinds('console').map((x) => x.name), ['request']);
     const hs = kinds('hospital');
     assert.deepEqual(hs.map((x) => x.name), [H]);
     assert.ok(Number.isInteger(hs[0].mailbox), JSON.stringify(hs[0]));
@@ -286,6 +314,8 @@ describe('vigilctl console', () => {
     assert.match(await consoleFails('stats extra'), /usage: stats/);
     const h = await ctl(['console', '--port', '1', '--exec', 'help']);
     assert.equal(h.code, 0, h.stderr);
+    assert.match(h.stdout, /Read-only commands:\n(.*\n)*.*Commands that change the running server/);
+    assert.ok(h.stdout.indexOf('kick CONN_ID') > h.stdout.indexOf('Commands that change'), h.stdout);
     for (const c of ['stats', 'hospitals', 'hospital ID', 'connections [--hospital ID]', 'connection ID', 'actors',
       'escalations', 'kick CONN_ID', 'reconnect-all', 'log-level', 'help']) {
       assert.ok(h.stdout.includes(c), `help mentions ${c}:\n${h.stdout}`);
@@ -295,33 +325,35 @@ describe('vigilctl console', () => {
     assert.match(bad.stderr, /invalid --port "x"/);
     const unknown = await ctl(['console', '--bogus']);
     assert.equal(unknown.code, 2);
-    const quote = await ctl(['console', '--port', String(adminPort), '--exec', 'hospital "x']);
+    const quote = await ctl([...consoleArgs(), '--exec', 'hospital "x']);
     assert.equal(quote.code, 2);
     assert.match(quote.stderr, /unterminated " quote/);
   });
 
   test('an unreachable inspector gives a clear error and exit 1', async () => {
     const port = await freePort();
+    const token = ['--db', server.dbPath];
     for (const extra of [[], ['--json']]) {
-      const args = ['console', '--port', String(port), '--exec', 'stats', ...extra];
+      const args = ['console', '--port', String(port), ...token, '--exec', 'stats', ...extra];
       const r = await ctl(args);
       assert.equal(r.code, 1, describeRun(args, r));
       assert.equal(r.stdout, '');
       assert.match(r.stderr, new RegExp(`^vigilctl console: cannot reach the vigild inspector at 127\\.0\\.0\\.1:${port}: .+\\n$`));
     }
     // Interactive mode fails the same way before reading any command.
-    const args = ['console', '--host', '127.0.0.1', '--port', String(port)];
+    const args = ['console', '--host', '127.0.0.1', '--port', String(port), ...token];
     const r = await ctl(args, { input: 'stats\n' });
     assert.equal(r.code, 1, describeRun(args, r));
     assert.match(r.stderr, /cannot reach the vigild inspector at 127\.0\.0\.1:/);
-    // Not a CAF node at all (vigild's own tRPC port): still a clear error, no hang.
-    const wrong = await ctl(['console', '--port', String(server.port), '--exec', 'stats']);
+    // Not a console at all (vigild's own tRPC port, which never greets): a clear error, no hang,
+    // and the token is not sent there.
+    const wrong = await ctl(['console', '--port', String(server.port), ...token, '--exec', 'stats']);
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, new RegExp(`^vigilctl console: cannot reach the vigild inspector at 127\\.0\\.0\\.1:${server.port}: `));
   });
 
   test('interactive mode reads commands from piped stdin', async () => {
-    const args = ['console', '--port', String(adminPort)];
+    const args = consoleArgs();
     const r = await ctl(args, { input: `stats\n\nhospital ${H}\nquit\nstats\n` });
     assert.equal(r.code, 0, describeRun(args, r));
     assert.match(r.stdout, /^connections\s+2$/m);
@@ -401,7 +433,7 @@ describe('vigild inspector start-up', () => {
     const second = new VigilServer({ args: [`--admin.port=${adminPort}`] });
     try {
       await assert.rejects(second.start(), /exited during start-up \(code=1 signal=null\)/);
-      assert.match(second.logs(), new RegExp(`level=error event=admin_listen_failed error=".*admin\\.port ${adminPort}.*"`));
+      assert.match(second.logs(), new RegExp(`level=error event=admin_listen_failed error="admin\\.port ${adminPort} on 127\\.0\\.0\\.1 is in use \\(another vigild\\?\\)"`));
     } finally {
       await second.dispose();
       await first.dispose();
@@ -414,6 +446,235 @@ describe('vigild inspector start-up', () => {
       assert.doesNotMatch(s.logs(), /inspector_listening/);
     } finally {
       await s.dispose();
+    }
+  });
+});
+
+// ---- the console listener: admin token and bounded handshake ---------------------------------
+
+/** A raw TCP socket to 127.0.0.1:port collecting what it reads; `closed` settles on close. */
+function rawSocket(port) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const s = { sock, data: Buffer.alloc(0) };
+    s.closed = new Promise((res) => sock.on('close', () => res(s.data)));
+    sock.on('data', (d) => { s.data = Buffer.concat([s.data, d]); });
+    sock.on('error', () => {}); // a reset is a close here
+    sock.once('connect', () => resolve(s));
+    sock.once('error', reject);
+  });
+}
+
+/** Resolves with the first line the socket read (without the newline). */
+async function firstLine(s) {
+  return withTimeout((async () => {
+    while (!s.data.includes(0x0a)) await new Promise((res) => setTimeout(res, 10));
+    return s.data.subarray(0, s.data.indexOf(0x0a)).toString();
+  })(), WAIT_MS, 'the first line from the console listener');
+}
+
+/** vigild's resident set size in KiB (Linux). */
+function rssKiB(pid) {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]);
+}
+
+describe('console listener', () => {
+  let server;
+  let adminPort;
+  let tokenFile;
+
+  before(async () => {
+    adminPort = await freePort();
+    server = await startServer({ args: [`--admin.port=${adminPort}`] });
+    tokenFile = path.join(server.dbDir, 'admin.token');
+  });
+
+  after(async () => {
+    if (server) {
+      const info = await server.stop();
+      await server.dispose();
+      assert.deepEqual(info, { code: 0, signal: null }, `vigild exit after SIGTERM\n${server.tail()}`);
+    }
+  });
+
+  test('the admin token is created next to the database, mode 0600, and named in the log', () => {
+    const st = statSync(tokenFile);
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.match(readFileSync(tokenFile, 'utf8'), /^[0-9a-f]{64}\n$/);
+    assert.match(server.logs(), new RegExp(`event=inspector_listening address=127\\.0\\.0\\.1 port=${adminPort} token_file=${tokenFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  });
+
+  test('a BASP-like header claiming a 4 GiB payload, or random bytes: closed, and vigild stays small', async () => {
+    const before = rssKiB(server.pid);
+    // CAF 0.17's BASP header: operation, flags, payload length (here 0xFFFFFFFF), operation
+    // data, source and destination actor ids. The old middleman allocated what it claimed.
+    const basp = Buffer.alloc(32);
+    basp.writeUInt8(0x00, 0);
+    basp.writeUInt32BE(0xffffffff, 4);
+    basp.writeBigUInt64BE(1n, 8);
+    const randomBytes = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 151 + 7) % 256));
+    for (const payload of [basp, randomBytes, Buffer.concat([basp, Buffer.alloc(4096, 0x41)])]) {
+      const s = await rawSocket(adminPort);
+      s.sock.write(payload);
+      await withTimeout(s.closed, WAIT_MS, 'the listener closes the socket');
+      // What it read, if anything, is the greeting only: no reply to the garbage.
+      assert.ok(s.data.length === 0 || s.data.toString() === 'vigil-console 1 ready\n', JSON.stringify(s.data.toString()));
+    }
+    const afterKiB = rssKiB(server.pid);
+    assert.ok(afterKiB < before + 16 * 1024, `VmRSS ${before} kB -> ${afterKiB} kB`);
+    assert.match(server.logs(), /level=warn event=console_auth_failed peer="?127\.0\.0\.1:\d+"? reason="?not_auth"?/);
+  });
+
+  test('an AUTH line past 512 bytes or a silent client is cut off, and logged', async () => {
+    const long = await rawSocket(adminPort);
+    assert.equal(await firstLine(long), 'vigil-console 1 ready');
+    long.sock.write(`AUTH ${'a'.repeat(2000)}`); // no newline
+    await withTimeout(long.closed, WAIT_MS, 'closed after 512 bytes');
+    assert.equal(long.data.toString(), 'vigil-console 1 ready\n');
+    assert.match(server.logs(), /event=console_auth_failed peer="?127\.0\.0\.1:\d+"? reason="?too_long"?/);
+
+    const silent = await rawSocket(adminPort);
+    const opened = Date.now();
+    assert.equal(await firstLine(silent), 'vigil-console 1 ready');
+    silent.sock.write('AUTH ');
+    await withTimeout(silent.closed, 10000, 'closed after the 5 s authentication timeout');
+    assert.ok(Date.now() - opened >= 4000, `closed after ${Date.now() - opened} ms`);
+    assert.match(server.logs(), /event=console_auth_failed peer="?127\.0\.0\.1:\d+"? reason="?timeout"?/);
+  });
+
+  test('at most 8 console sockets at once: the others read "busy" and are closed', async () => {
+    const socks = [];
+    try {
+      for (let i = 0; i < 10; i += 1) socks.push(await rawSocket(adminPort));
+      const lines = await Promise.all(socks.map(firstLine));
+      assert.equal(lines.filter((l) => l === 'vigil-console 1 ready').length, 8, lines.join('\n'));
+      assert.equal(lines.filter((l) => l === 'vigil-console 1 busy').length, 2, lines.join('\n'));
+      assert.match(server.logs(), /event=console_refused peer="?127\.0\.0\.1:\d+"? reason="?too_many_sockets"?/);
+    } finally {
+      for (const s of socks) s.sock.destroy();
+    }
+    // The slots come back once those sockets are gone.
+    await withTimeout((async () => {
+      for (;;) {
+        const r = await ctl(['console', '--port', String(adminPort), '--token-file', tokenFile, '--exec', 'stats', '--json']);
+        if (r.code === 0) return;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    })(), WAIT_MS, 'a console session after the raw sockets closed');
+  });
+
+  test('without the token the console is refused with a clear message', async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'vigil-console-cwd-'));
+    try {
+      // No token anywhere: the default file (./data/admin.token) does not exist.
+      const none = await ctl(['console', '--port', String(adminPort), '--exec', 'stats'], { cwd: tmp });
+      assert.equal(none.code, 1, describeRun(['console'], none));
+      assert.equal(none.stdout, '');
+      assert.match(none.stderr, /^vigilctl console: cannot read the admin token file \.\/data\/admin\.token: No such file or directory \(the console needs vigild's admin token/);
+      const missing = await ctl(['console', '--port', String(adminPort), '--token-file', path.join(tmp, 'nope'), '--exec', 'stats']);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /cannot read the admin token file .*nope: No such file or directory/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    // A request without AUTH first gets nothing and is closed.
+    const s = await rawSocket(adminPort);
+    assert.equal(await firstLine(s), 'vigil-console 1 ready');
+    s.sock.write('["stats"]\n');
+    await withTimeout(s.closed, WAIT_MS, 'closed without AUTH');
+    assert.equal(s.data.toString(), 'vigil-console 1 ready\n');
+  });
+
+  test('a wrong token is refused and logged, never the token itself', async () => {
+    const wrong = 'wrong-token-0123456789abcdef';
+    const r = await ctl(['console', '--port', String(adminPort), '--exec', 'stats'], { env: { VIGIL_ADMIN_TOKEN: wrong } });
+    assert.equal(r.code, 1, describeRun(['console'], r));
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, `vigilctl console: the vigild console at 127.0.0.1:${adminPort} refused the admin token from VIGIL_ADMIN_TOKEN: wrong admin token\n`);
+    const bad = path.join(server.dbDir, 'other.token');
+    writeFileSync(bad, 'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\n', { mode: 0o600 });
+    const fromFile = await ctl(['console', '--port', String(adminPort), '--token-file', bad], { input: 'stats\n' });
+    assert.equal(fromFile.code, 1);
+    assert.match(fromFile.stderr, /refused the admin token from .*other\.token: wrong admin token/);
+    await withTimeout((async () => {
+      while ((server.logs().match(/event=console_auth_failed peer="?127\.0\.0\.1:\d+"? reason="?wrong_token"?/g) || []).length < 2) {
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    })(), WAIT_MS, 'two console_auth_failed reason=wrong_token lines');
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    assert.ok(!server.logs().includes(token), 'the admin token is never logged');
+    assert.ok(!server.logs().includes(wrong), 'a wrong token is never logged either');
+    // Too short to be a token: refused before connecting.
+    const short = await ctl(['console', '--port', String(adminPort), '--exec', 'stats'], { env: { VIGIL_ADMIN_TOKEN: 'abc' } });
+    assert.equal(short.code, 2);
+    assert.match(short.stderr, /VIGIL_ADMIN_TOKEN is shorter than 16 characters/);
+  });
+
+  test('with the right token (file, --db or VIGIL_ADMIN_TOKEN) everything works; mutating commands are logged', async () => {
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    for (const [args, env] of [
+      [['--token-file', tokenFile], {}],
+      [['--db', server.dbPath], {}],
+      [[], { VIGIL_ADMIN_TOKEN: token }],
+    ]) {
+      const r = await ctl(['console', '--port', String(adminPort), ...args, '--exec', 'stats', '--json'], { env });
+      assert.equal(r.code, 0, describeRun(args, r));
+      assert.equal(JSON.parse(r.stdout).pid, server.pid);
+    }
+    const lvl = await ctl(['console', '--port', String(adminPort), '--db', server.dbPath, '--exec', 'log-level info', '--json']);
+    assert.equal(lvl.code, 0, lvl.stderr);
+    assert.match(server.logs(), /level=info event=console_command peer="?127\.0\.0\.1:\d+"? command="?log-level"?/);
+    assert.doesNotMatch(server.logs(), /event=console_command [^\n]*command="?stats"?/, 'read-only commands are not logged at info');
+  });
+
+  test('the raw protocol: AUTH and requests in one write, length-prefixed replies; an open session does not hold up shutdown', async () => {
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    const s = await rawSocket(adminPort);
+    s.sock.write(`AUTH ${token}\n["stats"]\n["hospital","x y"]\nnot json\n`);
+    /** The replies read so far: [{ok, data|error}], parsed by their length prefixes. */
+    const replies = () => {
+      const out = [];
+      let buf = s.data.subarray(s.data.indexOf(0x0a) + 1); // after the greeting
+      for (;;) {
+        const nl = buf.indexOf(0x0a);
+        if (nl < 0) return out;
+        const len = Number(buf.subarray(0, nl).toString());
+        if (buf.length < nl + 1 + len) return out;
+        out.push(JSON.parse(buf.subarray(nl + 1, nl + 1 + len).toString()));
+        buf = buf.subarray(nl + 1 + len);
+      }
+    };
+    await withTimeout((async () => {
+      while (replies().length < 4) await new Promise((res) => setTimeout(res, 10));
+    })(), WAIT_MS, 'four replies');
+    const [auth, stats, hospital, bad] = replies();
+    assert.equal(s.data.subarray(0, s.data.indexOf(0x0a)).toString(), 'vigil-console 1 ready');
+    assert.deepEqual(auth, { ok: true, data: { version: auth.data.version, pid: server.pid, port: server.port, admin_port: adminPort, db: server.dbPath, epoch: auth.data.epoch } });
+    assert.equal(stats.ok, true);
+    assert.equal(stats.data.pid, server.pid);
+    assert.deepEqual(hospital, { ok: false, error: 'hospital "x y" is not loaded (no call or subscription has used it since start)' });
+    assert.deepEqual(bad, { ok: false, error: 'bad request: expected a JSON array of strings, command first' });
+    // The session stays open (idle) while vigild stops: it is closed, and the stop is clean.
+    const started = Date.now();
+    assert.deepEqual(await server.stop(), { code: 0, signal: null }, server.tail());
+    assert.ok(Date.now() - started < 5000, `stopped after ${Date.now() - started} ms`);
+    await withTimeout(s.closed, WAIT_MS, 'the session closed by the shutdown');
+    await server.start(); // the suite's later tests and `after` expect a running server
+  });
+
+  test('a token file readable by others stops start-up', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-console-token-'));
+    const file = path.join(dir, 'admin.token');
+    writeFileSync(file, `${'a'.repeat(64)}\n`, { mode: 0o644 });
+    const port = await freePort();
+    const s = new VigilServer({ args: [`--admin.port=${port}`, `--admin.token-file=${file}`] });
+    try {
+      await assert.rejects(s.start(), /exited during start-up \(code=1 signal=null\)/);
+      assert.match(s.logs(), /level=error event=admin_token_failed error=".*admin\.token has mode 0644: other users could use the console/);
+    } finally {
+      await s.dispose();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

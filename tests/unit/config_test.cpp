@@ -144,6 +144,16 @@ TEST(Config, DefaultsWithoutAnySource) {
   EXPECT_TRUE(res.cfg.jwt.public_key_pem.empty());
 }
 
+TEST(Config, AdminTokenFileDefaultsToTheDatabaseDirectory) {
+  EXPECT_EQ(load_ok({}).admin_token_file, "./data/admin.token");
+  EXPECT_EQ(load_ok({"--db=/var/lib/vigil/vigil.db"}).admin_token_file,
+            "/var/lib/vigil/admin.token");
+  EXPECT_EQ(load_ok({"--db=vigil.db"}).admin_token_file, "admin.token");
+  EXPECT_EQ(load_ok({"--db=/x/vigil.db", "--admin.token-file=/etc/vigil/token"}).admin_token_file,
+            "/etc/vigil/token");
+  EXPECT_EQ(default_admin_token_file("/srv/db/events.sqlite"), "/srv/db/admin.token");
+}
+
 TEST(Config, HelpFlag) {
   for (const char* flag : {"--help", "-h"}) {
     auto r = load({flag});
@@ -159,7 +169,7 @@ TEST(Config, HelpFlag) {
 TEST(Config, HelpListsEveryOptionWithDefault) {
   const std::string help = config_help();
   std::set<std::string> keys = keys_in_help();
-  EXPECT_EQ(keys.size(), 33u);
+  EXPECT_EQ(keys.size(), 34u);
   for (const char* key : {"server.host", "server.port", "server.transformer", "storage.path",
                           "storage.synchronous", "storage.ring-size", "retention.days",
                           "log.level", "log.format", "auth.jwt-secret", "auth.public-key-file",
@@ -169,7 +179,8 @@ TEST(Config, HelpListsEveryOptionWithDefault) {
                           "limits.rate-burst", "limits.outbound-budget", "limits.max-connections",
                           "keepalive.ping-interval", "keepalive.pong-wait", "escalation.tiers",
                           "metrics.interval", "http.cors-origins", "http.static-dir",
-                          "http.write-timeout", "admin.port", "scheduler.threads", "scheduler.policy",
+                          "http.write-timeout", "admin.port", "admin.token-file",
+                          "scheduler.threads", "scheduler.policy",
                           "shutdown.drain-timeout"})
     EXPECT_EQ(keys.count(key), 1u) << key;
   EXPECT_NE(help.find("--server.port, --port"), std::string::npos);
@@ -409,6 +420,7 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
     {"http.write-timeout", "500ms", "must be between 1s and 10m"},
     {"http.write-timeout", "11m", "must be between 1s and 10m"},
     {"admin.port", "70000", "must be between 0 and 65535"},
+    {"admin.token-file", "", "must not be empty"},
     {"scheduler.threads", "0", "must be between 1 and 64"},
     {"scheduler.threads", "65", "must be between 1 and 64"},
     {"scheduler.policy", "fifo", "expected one of sharing, stealing"},
