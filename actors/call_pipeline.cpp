@@ -89,7 +89,7 @@ std::variant<prepared_call, call_error> prepare_call(const procedure_info& proc,
     count_auth_failure(auth.failure);
     return call_error{trpc_code::unauthorized, auth_failure_message(auth.failure)};
   }
-  if (auth.who->exp * 1000 <= now) {
+  if (token_expired(*auth.who, now)) {
     count_auth_failure(auth_failure::expired);
     return call_error{trpc_code::unauthorized, auth_failure_message(auth_failure::expired)};
   }

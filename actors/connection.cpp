@@ -26,6 +26,8 @@ using std::chrono::milliseconds;
 constexpr uint64_t anonymous_timer = 1;
 constexpr uint64_t expiry_timer = 2;
 constexpr uint64_t expiry_close_timer = 3;
+/// The longest delay of one expiry timer (see schedule_expiry).
+constexpr int64_t max_expiry_timer_ms = 24LL * 3600 * 1000;
 
 struct live_subscription {
   caf::actor hospital;        // invalid while the hospital is being looked up
@@ -82,9 +84,9 @@ void push_parse_error(connection_actor* self, const std::string& message) {
 /// after the grace period.
 void schedule_expiry(connection_actor* self) {
   auto& st = self->state;
-  auto ms_left = st.auth.who->exp * 1000 - st.rt->now();
-  if (ms_left < 0)
-    ms_left = 0;
+  // A token may carry any exp; a timer further out than a day is re-armed when it fires (the
+  // clock adds the delay in nanoseconds, which overflows past ~292 years).
+  const int64_t ms_left = ms_until_expiry(*st.auth.who, st.rt->now(), max_expiry_timer_ms);
   self->delayed_send(self, milliseconds(ms_left), timeout_atom::value, expiry_timer);
 }
 
@@ -97,7 +99,7 @@ void set_auth(connection_actor* self, const std::string* token) {
   // fires, and cannot be cancelled. While the anonymous timer is pending (the first minute of a
   // connection that sent connectionParams) and the token outlives it, the expiry timer is armed
   // when the anonymous timer fires, so an idle connection holds one timer, not two.
-  if (st.anonymous_timer_pending && st.auth.who->exp * 1000 >= st.anonymous_deadline_ms) {
+  if (st.anonymous_timer_pending && expiry_ms(*st.auth.who) >= st.anonymous_deadline_ms) {
     st.expiry_timer_deferred = true;
     return;
   }
@@ -373,6 +375,10 @@ caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connec
           schedule_expiry(self);
         }
       } else if (which == expiry_timer && st.auth.who) {
+        if (!token_expired(*st.auth.who, st.rt->now())) {
+          schedule_expiry(self); // the delay was capped
+          return;
+        }
         st.token_expired = true;
         push(self, trpc::ws_reconnect());
         self->delayed_send(self, milliseconds(st.rt->cfg.expiry_grace_ms), timeout_atom::value,

@@ -230,6 +230,24 @@ bool identity::has_hospital(std::string_view h) const {
   return false;
 }
 
+int64_t expiry_ms(const identity& who) {
+  constexpr int64_t limit = INT64_MAX / 1000;
+  if (who.exp > limit) return INT64_MAX;
+  if (who.exp < -limit) return INT64_MIN;
+  return who.exp * 1000;
+}
+
+bool token_expired(const identity& who, int64_t now_ms) { return expiry_ms(who) <= now_ms; }
+
+int64_t ms_until_expiry(const identity& who, int64_t now_ms, int64_t cap) {
+  const int64_t at = expiry_ms(who);
+  if (at <= now_ms) return 0;
+  // at > now_ms: the difference overflows only when it is above any cap anyway.
+  if (now_ms < 0 && at > INT64_MAX + now_ms) return cap;
+  const int64_t left = at - now_ms;
+  return left < cap ? left : cap;
+}
+
 const char* auth_failure_message(auth_failure f) {
   switch (f) {
     case auth_failure::missing: return "Authentication required";

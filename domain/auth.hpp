@@ -33,6 +33,14 @@ struct identity {
   bool has_hospital(std::string_view h) const;
 };
 
+/// When the token of `who` expires, in milliseconds since the epoch: `exp * 1000`, saturated at
+/// the int64 limits instead of overflowing (`exp` can be any number a token carries).
+int64_t expiry_ms(const identity& who);
+/// True once the token of `who` has expired at `now_ms` (milliseconds since the epoch).
+bool token_expired(const identity& who, int64_t now_ms);
+/// Milliseconds from `now_ms` until the token of `who` expires, clamped to [0, cap].
+int64_t ms_until_expiry(const identity& who, int64_t now_ms, int64_t cap);
+
 enum class auth_failure { missing, invalid, expired };
 
 /// "Authentication required", "Invalid token", "Token expired".

@@ -566,4 +566,45 @@ TEST(AuthFailure, MessagesAndLabels) {
 }
 
 } // namespace
+TEST(TokenExpiry, HugeExpDoesNotOverflow) {
+  // exp * 1000 overflowed int64 for exp >= 9.22e15 (undefined behaviour; in practice a token
+  // that never expires came out as long expired, or the reverse).
+  constexpr int64_t now_ms = now * 1000;
+  constexpr int64_t day_ms = 86400000;
+  for (const int64_t exp : {int64_t{9300000000000000}, int64_t{9223372036854776},
+                            INT64_MAX / 1000 + 1, INT64_MAX - 1, INT64_MAX}) {
+    identity who;
+    who.exp = exp;
+    EXPECT_EQ(expiry_ms(who), INT64_MAX) << exp;
+    EXPECT_FALSE(token_expired(who, now_ms)) << exp;
+    EXPECT_FALSE(token_expired(who, INT64_MAX - 1)) << exp;
+    EXPECT_EQ(ms_until_expiry(who, now_ms, day_ms), day_ms) << exp;
+    EXPECT_EQ(ms_until_expiry(who, -now_ms, day_ms), day_ms) << exp;
+    EXPECT_EQ(ms_until_expiry(who, INT64_MIN, INT64_MAX), INT64_MAX) << exp;
+  }
+  for (const int64_t exp : {int64_t{-9300000000000000}, INT64_MIN + 1, INT64_MIN}) {
+    identity who;
+    who.exp = exp;
+    EXPECT_EQ(expiry_ms(who), INT64_MIN) << exp;
+    EXPECT_TRUE(token_expired(who, now_ms)) << exp;
+    EXPECT_TRUE(token_expired(who, INT64_MIN)) << exp;
+    EXPECT_EQ(ms_until_expiry(who, now_ms, day_ms), 0) << exp;
+  }
+  identity largest_exact;
+  largest_exact.exp = INT64_MAX / 1000;
+  EXPECT_EQ(expiry_ms(largest_exact), INT64_MAX / 1000 * 1000);
+}
+
+TEST(TokenExpiry, OrdinaryExp) {
+  identity who;
+  who.exp = now + 60;
+  EXPECT_EQ(expiry_ms(who), (now + 60) * 1000);
+  EXPECT_FALSE(token_expired(who, now * 1000));
+  EXPECT_FALSE(token_expired(who, (now + 60) * 1000 - 1));
+  EXPECT_TRUE(token_expired(who, (now + 60) * 1000)); // expired at exp itself, like verify_token
+  EXPECT_EQ(ms_until_expiry(who, now * 1000, 86400000), 60000);
+  EXPECT_EQ(ms_until_expiry(who, now * 1000, 1000), 1000);
+  EXPECT_EQ(ms_until_expiry(who, (now + 61) * 1000, 86400000), 0);
+}
+
 } // namespace vigil
