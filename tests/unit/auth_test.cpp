@@ -607,4 +607,27 @@ TEST(TokenExpiry, OrdinaryExp) {
   EXPECT_EQ(ms_until_expiry(who, (now + 61) * 1000, 86400000), 0);
 }
 
+TEST(VerifyToken, ReasonsForTheLog) {
+  auto reason_of = [](const std::string& token, const jwt_config& cfg) {
+    auth_reason reason = auth_reason::none;
+    verify_token(token, cfg, now, &reason);
+    return std::string(auth_reason_label(reason));
+  };
+  EXPECT_EQ(reason_of(hs256(claims_with("")), hs_config()), "none");
+  EXPECT_EQ(reason_of("", hs_config()), "missing");
+  EXPECT_EQ(reason_of("not-a-jwt", hs_config()), "malformed");
+  EXPECT_EQ(reason_of(std::string(20000, 'a'), hs_config()), "malformed");
+  EXPECT_EQ(reason_of(sign(JWT_ALG_HS256, "another-secret-0123456789", claims_with("")), hs_config()),
+            "bad_signature");
+  EXPECT_EQ(reason_of(sign(JWT_ALG_HS384, secret, claims_with("")), hs_config()), "wrong_algorithm");
+  EXPECT_EQ(reason_of(hs256(claims_with(",\"role\":\"janitor\"")), hs_config()), "bad_claims");
+  EXPECT_EQ(reason_of(hs256(claims_with(",\"nbf\":" + std::to_string(now + 60))), hs_config()),
+            "not_yet_valid");
+  EXPECT_EQ(reason_of(hs256(claims_with(",\"exp\":" + std::to_string(now - 1))), hs_config()),
+            "expired");
+  jwt_config no_key;
+  no_key.hs256_secret.clear();
+  EXPECT_EQ(reason_of(hs256(claims_with("")), no_key), "no_key");
+}
+
 } // namespace vigil
