@@ -13,7 +13,7 @@ auth_state authenticate(const std::string* token, const runtime& rt) {
     st.failure = auth_failure::missing;
     return st;
   }
-  auto res = verify_token(*token, rt.cfg.jwt, rt.now() / 1000);
+  auto res = verify_token(*token, rt.cfg.jwt, rt.now() / 1000, &st.reason);
   if (auto* who = std::get_if<identity>(&res))
     st.who = std::make_shared<const identity>(std::move(*who));
   else

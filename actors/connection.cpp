@@ -93,8 +93,13 @@ void schedule_expiry(connection_actor* self) {
 void set_auth(connection_actor* self, const std::string* token) {
   auto& st = self->state;
   st.auth = authenticate(token, *st.rt);
-  if (!st.auth.who)
+  if (!st.auth.who) {
+    log::info("auth_failed", {{"conn", st.args.conn_id}, {"peer", st.args.peer},
+                              {"transport", "ws"}, {"reason", auth_reason_label(st.auth.reason)}});
     return;
+  }
+  log::info("connection_authenticated", {{"conn", st.args.conn_id}, {"sub", st.auth.who->sub},
+                                         {"role", role_name(st.auth.who->user_role)}});
   // A pending CAF timer costs a mailbox element and two clock entries (~220 bytes) until it
   // fires, and cannot be cancelled. While the anonymous timer is pending (the first minute of a
   // connection that sent connectionParams) and the token outlives it, the expiry timer is armed
@@ -340,6 +345,7 @@ caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connec
   st.rt = std::move(rt);
   st.args = std::move(args);
   st.params_pending = st.args.expects_params;
+  log::info("connection_opened", {{"conn", st.args.conn_id}, {"peer", st.args.peer}});
   if (st.rt->cfg.rate > 0)
     st.rate = std::make_unique<rate_limiter>(st.rt->cfg.rate, st.rt->cfg.rate_burst);
   if (!st.params_pending)
@@ -390,20 +396,25 @@ caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connec
     },
     [=](reconnect_atom) { push(self, trpc::ws_reconnect()); },
     [=](kick_atom) { self->state.rt->out->close(self->state.args.conn_id, 4000, "kicked", false); },
-    [=](closed_atom) {
+    [=](closed_atom, uint16_t code) {
       auto& st = self->state;
+      log::info("connection_closed",
+                {{"conn", st.args.conn_id}, {"peer", st.args.peer},
+                 {"sub", st.auth.who ? std::string_view{st.auth.who->sub} : std::string_view{}},
+                 {"code", static_cast<unsigned>(code)}});
       for (auto& [id, h] : st.hospitals.all())
         self->send(h, drop_atom::value, st.args.conn_id);
       self->quit();
     },
     [=](caf::get_atom) {
-      // Inspection: (connection id, user, role, subscriptions, mailbox size).
+      // Inspection: (connection id, user, role, subscriptions, mailbox size, peer address).
       auto& st = self->state;
       std::vector<std::string> info{std::to_string(st.args.conn_id),
                                     st.auth.who ? st.auth.who->sub : std::string{},
                                     st.auth.who ? role_name(st.auth.who->user_role) : "",
                                     std::to_string(st.subs.size()),
-                                    std::to_string(self->mailbox().size())};
+                                    std::to_string(self->mailbox().size()),
+                                    st.args.peer};
       return info;
     },
   };
