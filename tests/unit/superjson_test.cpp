@@ -541,8 +541,8 @@ TEST(SuperjsonDecode, ManyAnnotationsDecodeInLinearTime) {
       EXPECT_TRUE(decoded.find("k0")->is_date());
       EXPECT_TRUE(decoded.find("k49999")->is_date());
     }
-    EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 200)
-        << annotation;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+    EXPECT_LT(ms, 200) << annotation; // ~20-50 ms on a loaded 2-core box; quadratic: ~7 s
   }
 }
 
