@@ -13,7 +13,7 @@ auth_state authenticate(const std::string* token, const runtime& rt) {
     st.failure = auth_failure::missing;
     return st;
   }
-  auto res = verify_token(*token, rt.cfg.jwt, rt.now() / 1000);
+  auto res = verify_token(*token, rt.cfg.jwt, rt.now() / 1000, &st.reason);
   if (auto* who = std::get_if<identity>(&res))
     st.who = std::make_shared<const identity>(std::move(*who));
   else
@@ -89,7 +89,7 @@ std::variant<prepared_call, call_error> prepare_call(const procedure_info& proc,
     count_auth_failure(auth.failure);
     return call_error{trpc_code::unauthorized, auth_failure_message(auth.failure)};
   }
-  if (auth.who->exp * 1000 <= now) {
+  if (token_expired(*auth.who, now)) {
     count_auth_failure(auth_failure::expired);
     return call_error{trpc_code::unauthorized, auth_failure_message(auth_failure::expired)};
   }

@@ -19,6 +19,7 @@ namespace vigil {
 struct auth_state {
   std::shared_ptr<const identity> who;           // null when not authenticated
   auth_failure failure = auth_failure::missing;  // meaningful when `who` is null
+  auth_reason reason = auth_reason::missing;     // why, for the log (never sent to the client)
 };
 
 /// Verifies a bearer token (raw JWT) into an auth_state.

@@ -26,6 +26,8 @@ using std::chrono::milliseconds;
 constexpr uint64_t anonymous_timer = 1;
 constexpr uint64_t expiry_timer = 2;
 constexpr uint64_t expiry_close_timer = 3;
+/// The longest delay of one expiry timer (see schedule_expiry).
+constexpr int64_t max_expiry_timer_ms = 24LL * 3600 * 1000;
 
 struct live_subscription {
   caf::actor hospital;        // invalid while the hospital is being looked up
@@ -82,22 +84,27 @@ void push_parse_error(connection_actor* self, const std::string& message) {
 /// after the grace period.
 void schedule_expiry(connection_actor* self) {
   auto& st = self->state;
-  auto ms_left = st.auth.who->exp * 1000 - st.rt->now();
-  if (ms_left < 0)
-    ms_left = 0;
+  // A token may carry any exp; a timer further out than a day is re-armed when it fires (the
+  // clock adds the delay in nanoseconds, which overflows past ~292 years).
+  const int64_t ms_left = ms_until_expiry(*st.auth.who, st.rt->now(), max_expiry_timer_ms);
   self->delayed_send(self, milliseconds(ms_left), timeout_atom::value, expiry_timer);
 }
 
 void set_auth(connection_actor* self, const std::string* token) {
   auto& st = self->state;
   st.auth = authenticate(token, *st.rt);
-  if (!st.auth.who)
+  if (!st.auth.who) {
+    log::info("auth_failed", {{"conn", st.args.conn_id}, {"peer", st.args.peer},
+                              {"transport", "ws"}, {"reason", auth_reason_label(st.auth.reason)}});
     return;
+  }
+  log::info("connection_authenticated", {{"conn", st.args.conn_id}, {"sub", st.auth.who->sub},
+                                         {"role", role_name(st.auth.who->user_role)}});
   // A pending CAF timer costs a mailbox element and two clock entries (~220 bytes) until it
   // fires, and cannot be cancelled. While the anonymous timer is pending (the first minute of a
   // connection that sent connectionParams) and the token outlives it, the expiry timer is armed
   // when the anonymous timer fires, so an idle connection holds one timer, not two.
-  if (st.anonymous_timer_pending && st.auth.who->exp * 1000 >= st.anonymous_deadline_ms) {
+  if (st.anonymous_timer_pending && expiry_ms(*st.auth.who) >= st.anonymous_deadline_ms) {
     st.expiry_timer_deferred = true;
     return;
   }
@@ -338,6 +345,7 @@ caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connec
   st.rt = std::move(rt);
   st.args = std::move(args);
   st.params_pending = st.args.expects_params;
+  log::info("connection_opened", {{"conn", st.args.conn_id}, {"peer", st.args.peer}});
   if (st.rt->cfg.rate > 0)
     st.rate = std::make_unique<rate_limiter>(st.rt->cfg.rate, st.rt->cfg.rate_burst);
   if (!st.params_pending)
@@ -373,6 +381,10 @@ caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connec
           schedule_expiry(self);
         }
       } else if (which == expiry_timer && st.auth.who) {
+        if (!token_expired(*st.auth.who, st.rt->now())) {
+          schedule_expiry(self); // the delay was capped
+          return;
+        }
         st.token_expired = true;
         push(self, trpc::ws_reconnect());
         self->delayed_send(self, milliseconds(st.rt->cfg.expiry_grace_ms), timeout_atom::value,
@@ -384,20 +396,25 @@ caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connec
     },
     [=](reconnect_atom) { push(self, trpc::ws_reconnect()); },
     [=](kick_atom) { self->state.rt->out->close(self->state.args.conn_id, 4000, "kicked", false); },
-    [=](closed_atom) {
+    [=](closed_atom, uint16_t code) {
       auto& st = self->state;
+      log::info("connection_closed",
+                {{"conn", st.args.conn_id}, {"peer", st.args.peer},
+                 {"sub", st.auth.who ? std::string_view{st.auth.who->sub} : std::string_view{}},
+                 {"code", static_cast<unsigned>(code)}});
       for (auto& [id, h] : st.hospitals.all())
         self->send(h, drop_atom::value, st.args.conn_id);
       self->quit();
     },
     [=](caf::get_atom) {
-      // Inspection: (connection id, user, role, subscriptions, mailbox size).
+      // Inspection: (connection id, user, role, subscriptions, mailbox size, peer address).
       auto& st = self->state;
       std::vector<std::string> info{std::to_string(st.args.conn_id),
                                     st.auth.who ? st.auth.who->sub : std::string{},
                                     st.auth.who ? role_name(st.auth.who->user_role) : "",
                                     std::to_string(st.subs.size()),
-                                    std::to_string(self->mailbox().size())};
+                                    std::to_string(self->mailbox().size()),
+                                    st.args.peer};
       return info;
     },
   };

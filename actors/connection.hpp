@@ -15,13 +15,14 @@ namespace vigil {
 
 struct connection_args {
   uint64_t conn_id = 0;
+  std::string peer;                   // the client's IP:port (for the log and the console)
   bool expects_params = false;        // the upgrade URL carried connectionParams=1
   std::string header_authorization;   // the upgrade request's Authorization header, if any
   inbound_gauge_ptr gauge;            // inbound bytes not yet processed (shared with lws)
 };
 
-/// Messages: ws_frame_atom(std::string text, bool binary), closed_atom, kick_atom,
-/// reconnect_atom, timeout_atom(uint64_t which).
+/// Messages: ws_frame_atom(std::string text, bool binary), closed_atom(uint16_t close code),
+/// kick_atom, reconnect_atom, timeout_atom(uint64_t which).
 caf::actor spawn_connection(caf::actor_system& sys, runtime_ptr rt, connection_args args);
 
 } // namespace vigil

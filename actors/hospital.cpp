@@ -297,12 +297,15 @@ void publish(hospital_actor* self, const encoded_event_ptr& ev) {
 }
 
 using reply_fn = std::function<json::value(const alert&)>;
+/// Called with the stored alert once a transition is durable (the audit log line).
+using stored_fn = std::function<void(const alert&)>;
 
 /// Stores a transition, then publishes its event and answers `rp` with `make_reply(next)`.
 /// The in-memory alert changes at once, so later calls see it (of N concurrent acknowledgements
 /// exactly one passes the state check); on a failed commit the change is undone.
 void commit_transition(hospital_actor* self, transition t, reply_fn make_reply,
-                       caf::response_promise rp, std::optional<std::string> idem_key = {}) {
+                       caf::response_promise rp, std::optional<std::string> idem_key = {},
+                       stored_fn on_stored = {}) {
   auto& st = self->state;
   auto id = t.next.id;
   std::optional<alert> previous;
@@ -357,6 +360,8 @@ void commit_transition(hospital_actor* self, transition t, reply_fn make_reply,
           return;
         }
         publish(self, r->events.front());
+        if (on_stored)
+          on_stored(*committed);
         self->send(self->state.metrics, committed);
         auto result = call_result::success(reply);
         if (idem_key) {
@@ -619,9 +624,19 @@ caf::result<call_result_ptr> handle_mutation(hospital_actor* self, const call& c
   const alert& a = i->second;
   transition_result r;
   reply_fn reply = success_with_alert;
+  // Who changed which alert, for the operator's audit: ids, the subject and the role only,
+  // never the alert's text (descriptions, notes, reasons).
+  stored_fn audit;
+  auto audit_as = [&](const char* event) {
+    audit = [event, hospital = st.hospital_id, by = who.sub,
+             role = role_name(who.user_role)](const alert& next) {
+      log::info(event, {{"hospital", hospital}, {"alert", next.id}, {"by", by}, {"role", role}});
+    };
+  };
   switch (c.proc->id) {
     case procedure::acknowledge_alert:
       r = acknowledge_alert(a, c.input, who, now);
+      audit_as("alert_acknowledged");
       reply = [](const alert& next) {
         auto v = json::value::make_object();
         v.set("success", true);
@@ -633,12 +648,18 @@ caf::result<call_result_ptr> handle_mutation(hospital_actor* self, const call& c
       break;
     case procedure::resolve_alert:
       r = resolve_alert(a, c.input, who, now);
+      audit_as("alert_resolved");
       break;
     case procedure::update_alert:
       r = update_alert(a, c.input, who, now);
       break;
     case procedure::transfer_alert: {
       r = transfer_alert(a, c.input, who, now);
+      audit = [hospital = st.hospital_id, by = who.sub,
+               role = role_name(who.user_role)](const alert& next) {
+        log::info("alert_transferred", {{"hospital", hospital}, {"alert", next.id}, {"by", by},
+                                        {"role", role}, {"to", next.acknowledged_by.value_or("")}});
+      };
       reply = [](const alert& next) {
         auto v = json::value::make_object();
         v.set("success", true);
@@ -654,6 +675,11 @@ caf::result<call_result_ptr> handle_mutation(hospital_actor* self, const call& c
         reason = rs->as_string();
       int from = a.escalation_level;
       r = escalate_alert(a, policy, who.sub, reason, now);
+      audit = [hospital = st.hospital_id, by = who.sub,
+               role = role_name(who.user_role)](const alert& next) {
+        log::info("alert_escalated", {{"hospital", hospital}, {"alert", next.id},
+                                      {"tier", next.escalation_level}, {"by", by}, {"role", role}});
+      };
       reply = [from](const alert& next) {
         auto v = json::value::make_object();
         v.set("success", true);
@@ -671,7 +697,8 @@ caf::result<call_result_ptr> handle_mutation(hospital_actor* self, const call& c
   if (auto* err = std::get_if<call_error>(&r))
     return call_result::failure(err->code, err->message);
   auto rp = self->make_response_promise<call_result_ptr>();
-  commit_transition(self, std::move(std::get<transition>(r)), reply, rp);
+  commit_transition(self, std::move(std::get<transition>(r)), reply, rp, std::nullopt,
+                    std::move(audit));
   return rp;
 }
 
@@ -831,7 +858,7 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
       if (auto* t = std::get_if<transition>(&r)) {
         counters::get().escalations_fired++;
         log::info("alert_escalated", {{"hospital", st.hospital_id}, {"alert", alert_id},
-                                      {"tier", t->next.escalation_level}});
+                                      {"tier", t->next.escalation_level}, {"by", "system"}});
         commit_transition(self, std::move(*t), success_with_alert,
                           caf::response_promise{});
       }

@@ -7,6 +7,7 @@
 
 #include "actors/call_pipeline.hpp"
 #include "actors/routing.hpp"
+#include "domain/log.hpp"
 #include "domain/time.hpp"
 #include "domain/trpc.hpp"
 #include "transport/counters.hpp"
@@ -198,6 +199,9 @@ void run(http_call_actor* self) {
   if (!auth_header.empty())
     token = bearer_token(auth_header).value_or(std::string{"\x01invalid"});
   auto auth = authenticate(token ? &*token : nullptr, *st.rt);
+  if (!auth.who)
+    log::info("auth_failed", {{"conn", req.conn_id}, {"peer", req.peer}, {"transport", "http"},
+                              {"reason", auth_reason_label(auth.reason)}});
   auto now = st.rt->now();
   // As over WebSocket (limits.requests-per-frame): items after the limit are refused, each
   // with its own error, and do not count against the rate; the first ones run.

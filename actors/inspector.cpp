@@ -335,7 +335,7 @@ caf::result<std::string> cmd_hospital(inspector_actor* self, const std::string& 
 }
 
 /// One console row for a connection from the registry entry, the outbox and the actor's
-/// inspection answer (id, user, role, subscriptions[, mailbox]).
+/// inspection answer (id, user, role, subscriptions[, mailbox, peer]).
 json::value connection_row(runtime& rt, uint64_t id, const connection_registry::entry& e,
                            const answer<std::vector<std::string>>& a, int64_t now) {
   auto row = json::value::make_object();
@@ -351,6 +351,7 @@ json::value connection_row(runtime& rt, uint64_t id, const connection_registry::
   row.set("queue_bytes", rt.out->queued_bytes(id));
   row.set("age_s", std::max<int64_t>(0, now - e.opened_ms) / 1000);
   row.set("opened_at", format_iso(e.opened_ms));
+  row.set("peer", known && a.value->size() >= 6 ? json::value{(*a.value)[5]} : json::value{});
   if (!known)
     row.set("error", a.error.empty() ? std::string{"unexpected answer"} : a.error);
   return row;

@@ -4,7 +4,7 @@
 // no copies on fan-out), whitelisted with CAF_ALLOW_UNSAFE_MESSAGE_TYPE at the end of this file.
 //
 // Actors and the messages they handle:
-//   connection (one per WebSocket)   ws_frame_atom(std::string), closed_atom, timeout_atom(uint64_t),
+//   connection (one per WebSocket)   ws_frame_atom(std::string), closed_atom(uint16_t), timeout_atom(uint64_t),
 //                                    kick_atom, reconnect_atom
 //   http_call (one per HTTP request) http_request_ptr
 //   directory (one)                  get_atom(std::string hospital) -> caf::actor
@@ -183,6 +183,7 @@ using event_page_ptr = std::shared_ptr<const event_page>;
 /// An HTTP request on /api/trpc, as the lws thread read it.
 struct http_request {
   uint64_t conn_id = 0;
+  std::string peer;                          // the client's IP:port (for the log)
   bool post = false;
   std::string path;                          // after /api/trpc/ (URL-decoded), e.g. "healthcare.a,healthcare.b"
   bool batch = false;

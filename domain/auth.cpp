@@ -65,27 +65,30 @@ std::optional<verifier> select_verifier(const jwt_config& cfg) {
 
 /// Checks the token's shape and its header before any cryptography: three non-empty base64url
 /// segments, a JSON object header whose `alg` is exactly the configured one and no `crit`.
-bool header_acceptable(std::string_view token, const verifier& v) {
+/// Returns auth_reason::none when acceptable, else malformed or wrong_algorithm.
+auth_reason header_acceptable(std::string_view token, const verifier& v) {
+  constexpr auth_reason malformed = auth_reason::malformed;
   size_t first = token.find('.');
-  if (first == std::string_view::npos) return false;
+  if (first == std::string_view::npos) return malformed;
   size_t second = token.find('.', first + 1);
-  if (second == std::string_view::npos) return false;
-  if (token.find('.', second + 1) != std::string_view::npos) return false;
+  if (second == std::string_view::npos) return malformed;
+  if (token.find('.', second + 1) != std::string_view::npos) return malformed;
   std::string_view head = token.substr(0, first);
   std::string_view body = token.substr(first + 1, second - first - 1);
   std::string_view sig = token.substr(second + 1);
-  if (head.empty() || body.empty() || sig.empty()) return false;
-  if (!base64url_decode(body) || !base64url_decode(sig)) return false;
+  if (head.empty() || body.empty() || sig.empty()) return malformed;
+  if (!base64url_decode(body) || !base64url_decode(sig)) return malformed;
   auto head_text = base64url_decode(head);
-  if (!head_text) return false;
+  if (!head_text) return malformed;
   std::string error;
   auto header = json::parse(*head_text, &error);
-  if (!header || !header->is_object()) return false;
+  if (!header || !header->is_object()) return malformed;
   const json::value* alg = header->find("alg");
-  if (!alg || !alg->is_string() || alg->as_string() != v.alg_text) return false;
+  if (!alg || !alg->is_string() || alg->as_string() != v.alg_text)
+    return auth_reason::wrong_algorithm;
   // We implement no JWS extensions, so any critical one must be refused (RFC 7515 4.1.11).
-  if (header->find("crit") != nullptr) return false;
-  return true;
+  if (header->find("crit") != nullptr) return auth_reason::wrong_algorithm;
+  return auth_reason::none;
 }
 
 // -- claims ------------------------------------------------------------------
@@ -107,7 +110,8 @@ int64_t clamp_seconds(double d) {
 
 /// Reads and checks the claims; `invalid` or `expired` on failure.
 std::variant<identity, auth_failure> identity_from_claims(const json::value& claims,
-                                                          int64_t now_sec) {
+                                                          int64_t now_sec, auth_reason& reason) {
+  reason = auth_reason::bad_claims; // what every `invalid` below means, unless said otherwise
   if (!claims.is_object()) return auth_failure::invalid;
   identity who;
 
@@ -142,9 +146,16 @@ std::variant<identity, auth_failure> identity_from_claims(const json::value& cla
     return auth_failure::invalid;
 
   const auto now = static_cast<double>(now_sec);
-  if ((nbf && *nbf > now) || (iat && *iat > now)) return auth_failure::invalid;
-  if (exp->as_double() <= now) return auth_failure::expired;
+  if ((nbf && *nbf > now) || (iat && *iat > now)) {
+    reason = auth_reason::not_yet_valid;
+    return auth_failure::invalid;
+  }
+  if (exp->as_double() <= now) {
+    reason = auth_reason::expired;
+    return auth_failure::expired;
+  }
   who.exp = clamp_seconds(exp->as_double());
+  reason = auth_reason::none;
   return who;
 }
 
@@ -202,6 +213,24 @@ bool identity::has_hospital(std::string_view h) const {
   return false;
 }
 
+int64_t expiry_ms(const identity& who) {
+  constexpr int64_t limit = INT64_MAX / 1000;
+  if (who.exp > limit) return INT64_MAX;
+  if (who.exp < -limit) return INT64_MIN;
+  return who.exp * 1000;
+}
+
+bool token_expired(const identity& who, int64_t now_ms) { return expiry_ms(who) <= now_ms; }
+
+int64_t ms_until_expiry(const identity& who, int64_t now_ms, int64_t cap) {
+  const int64_t at = expiry_ms(who);
+  if (at <= now_ms) return 0;
+  // at > now_ms: the difference overflows only when it is above any cap anyway.
+  if (now_ms < 0 && at > INT64_MAX + now_ms) return cap;
+  const int64_t left = at - now_ms;
+  return left < cap ? left : cap;
+}
+
 const char* auth_failure_message(auth_failure f) {
   switch (f) {
     case auth_failure::missing: return "Authentication required";
@@ -220,15 +249,39 @@ const char* auth_failure_label(auth_failure f) {
   return "invalid";
 }
 
+const char* auth_reason_label(auth_reason r) {
+  switch (r) {
+    case auth_reason::none: return "none";
+    case auth_reason::missing: return "missing";
+    case auth_reason::malformed: return "malformed";
+    case auth_reason::wrong_algorithm: return "wrong_algorithm";
+    case auth_reason::bad_signature: return "bad_signature";
+    case auth_reason::bad_claims: return "bad_claims";
+    case auth_reason::not_yet_valid: return "not_yet_valid";
+    case auth_reason::expired: return "expired";
+    case auth_reason::no_key: return "no_key";
+  }
+  return "malformed";
+}
+
 // -- verification ------------------------------------------------------------
 
 std::variant<identity, auth_failure> verify_token(std::string_view token, const jwt_config& cfg,
-                                                  int64_t now_sec) {
-  if (token.empty()) return auth_failure::missing;
-  if (token.size() > max_token_length) return auth_failure::invalid;
+                                                  int64_t now_sec, auth_reason* reason) {
+  auth_reason ignored = auth_reason::none;
+  auth_reason& why = reason != nullptr ? *reason : ignored;
+  auto refuse = [&why](auth_reason r) {
+    why = r;
+    return auth_failure::invalid;
+  };
+  if (token.empty()) {
+    why = auth_reason::missing;
+    return auth_failure::missing;
+  }
+  if (token.size() > max_token_length) return refuse(auth_reason::malformed);
   auto v = select_verifier(cfg);
-  if (!v) return auth_failure::invalid;
-  if (!header_acceptable(token, *v)) return auth_failure::invalid;
+  if (!v) return refuse(auth_reason::no_key);
+  if (auth_reason r = header_acceptable(token, *v); r != auth_reason::none) return refuse(r);
 
   const std::string token_text(token); // libjwt wants a NUL-terminated string
   jwt_t* raw = nullptr;
@@ -236,16 +289,18 @@ std::variant<identity, auth_failure> verify_token(std::string_view token, const 
                       reinterpret_cast<const unsigned char*>(v->key->data()),
                       static_cast<int>(v->key->size()));
   jwt_ptr decoded(raw);
-  if (rc != 0 || !decoded) return auth_failure::invalid;
+  // The shape and header were checked above, so what libjwt refuses is the signature (or a body
+  // that is not a JSON object).
+  if (rc != 0 || !decoded) return refuse(auth_reason::bad_signature);
   // Belt and braces: the algorithm libjwt actually verified with must be the configured one.
-  if (jwt_get_alg(decoded.get()) != v->alg) return auth_failure::invalid;
+  if (jwt_get_alg(decoded.get()) != v->alg) return refuse(auth_reason::wrong_algorithm);
 
   c_string_ptr claims_text(jwt_get_grants_json(decoded.get(), nullptr));
-  if (!claims_text) return auth_failure::invalid;
+  if (!claims_text) return refuse(auth_reason::bad_claims);
   std::string error;
   auto claims = json::parse(claims_text.get(), &error);
-  if (!claims) return auth_failure::invalid;
-  return identity_from_claims(*claims, now_sec);
+  if (!claims) return refuse(auth_reason::bad_claims);
+  return identity_from_claims(*claims, now_sec, why);
 }
 
 std::optional<std::string> bearer_token(std::string_view header_value) {

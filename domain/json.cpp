@@ -345,7 +345,14 @@ void write_double(std::string& out, double d) {
     return;
   }
   char buf[32];
-  auto res = std::to_chars(buf, buf + sizeof buf, d); // shortest round-trip form
+  // Shortest round-trip form. A whole number of 2^63 or more in magnitude would come out as
+  // plain digits that can exceed uint64 (1.8446744073709552e19 -> "18446744073709551616"),
+  // which JSON parsers that read such text as an integer refuse, ours included: give it an
+  // exponent so it reads back as the same double.
+  const auto format = std::fabs(d) >= 9223372036854775808.0 ? std::chars_format::scientific
+                                                             : std::chars_format::general;
+  auto res = format == std::chars_format::general ? std::to_chars(buf, buf + sizeof buf, d)
+                                                  : std::to_chars(buf, buf + sizeof buf, d, format);
   out.append(buf, res.ptr);
 }
 

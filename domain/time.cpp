@@ -53,6 +53,11 @@ civil_date civil_from_days(int64_t days) {
   return {year, month, day};
 }
 
+/// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the instants format_iso writes with
+/// a four-digit year.
+constexpr int64_t first_four_digit_ms = -62167219200000;
+constexpr int64_t last_four_digit_ms = 253402300799999;
+
 bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 unsigned days_in_month(int64_t y, unsigned m) {
@@ -178,7 +183,12 @@ std::optional<int64_t> parse_iso(std::string_view text) {
   const int64_t days = days_from_civil(year, month, day);
   const int64_t local_ms =
       days * ms_per_day + ((hour * 60 + minute) * 60 + second) * int64_t{1000} + milli;
-  return local_ms - offset_minutes * 60000;
+  const int64_t ms = local_ms - offset_minutes * 60000;
+  // Only four-digit years are read, so an instant the offset moves outside 0000..9999 (which
+  // format_iso would write with an extended year) is refused: every accepted text formats to
+  // text that is accepted again.
+  if (ms < first_four_digit_ms || ms > last_four_digit_ms) return std::nullopt;
+  return ms;
 }
 
 } // namespace vigil

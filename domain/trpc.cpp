@@ -2,6 +2,9 @@
 
 #include "domain/trpc.hpp"
 
+#include <algorithm>
+#include <unordered_map>
+
 #include "domain/time.hpp"
 
 namespace vigil::trpc {
@@ -191,44 +194,125 @@ std::optional<std::string> annotation_type(const json::value& annotation) {
   return std::nullopt;
 }
 
-/// Where an annotation applies: the value itself, and how to remove it (`undefined`).
+/// Where an annotation applies: the value itself and, to remove it (`undefined`), its parent and
+/// its index there.
 struct target {
   json::value* parent = nullptr; // null for the root
   json::value* node = nullptr;
-  std::string key;               // member key when the parent is an object
+  size_t index = 0;              // member or element index in the parent
 };
 
-std::optional<target> resolve(json::value& root, const std::vector<std::string>& segments) {
-  target t;
-  t.node = &root;
-  for (const std::string& segment : segments) {
-    json::value* next = nullptr;
-    if (t.node->is_object()) {
-      next = t.node->find(segment);
-    } else if (t.node->is_array()) {
-      const std::optional<size_t> index = parse_index(segment);
-      if (index && *index < t.node->size()) next = &t.node->as_array()[*index];
+/// Resolves paths in time linear in their length, whatever the size of the objects on the way:
+/// an object's members are indexed by key the first time a path enters it. Nothing is erased
+/// until `finish`: an `undefined` member only leaves the index (so later paths through it fail,
+/// as they would after an erase) and is marked for removal.
+class path_resolver {
+public:
+  explicit path_resolver(json::value& root) : root_(root) {}
+
+  std::optional<target> resolve(const std::vector<std::string>& segments) {
+    target t;
+    t.node = &root_;
+    for (const std::string& segment : segments) {
+      json::value* next = nullptr;
+      size_t index = 0;
+      if (t.node->is_object()) {
+        auto& members = index_of(*t.node);
+        auto it = members.find(segment);
+        if (it != members.end()) {
+          index = it->second;
+          next = &t.node->as_object()[index].second;
+        }
+      } else if (t.node->is_array()) {
+        const std::optional<size_t> parsed = parse_index(segment);
+        if (parsed && *parsed < t.node->size()) {
+          index = *parsed;
+          next = &t.node->as_array()[index];
+        }
+      }
+      if (next == nullptr) return std::nullopt;
+      t.parent = t.node;
+      t.index = index;
+      t.node = next;
     }
-    if (next == nullptr) return std::nullopt;
-    t.parent = t.node;
-    t.key = segment;
-    t.node = next;
+    return t;
   }
-  return t;
-}
+
+  /// Removes member `index` of object `parent` (at `finish`; unreachable at once).
+  void remove_member(json::value& parent, size_t index) {
+    index_of(parent).erase(parent.as_object()[index].first);
+    removals_[&parent.as_object()].push_back(index);
+  }
+
+  /// Erases the removed members, keeping the order of the others. Objects are found by walking
+  /// the document rather than through the recorded pointers: an object whose ancestor was
+  /// removed, or replaced by null in an array, no longer exists (its record is never matched, as
+  /// no object is created while decoding), and a kept one keeps its member storage when moved.
+  void finish() {
+    if (!removals_.empty()) compact(root_);
+    removals_.clear();
+  }
+
+private:
+  void compact(json::value& v) {
+    if (v.is_array()) {
+      for (json::value& item : v.as_array()) compact(item);
+      return;
+    }
+    if (!v.is_object()) return;
+    json::object_t& members = v.as_object();
+    auto found = removals_.find(&members);
+    if (found != removals_.end()) {
+      std::vector<size_t>& indices = found->second;
+      std::sort(indices.begin(), indices.end());
+      json::object_t kept;
+      kept.reserve(members.size() - indices.size());
+      size_t next_removed = 0;
+      for (size_t i = 0; i < members.size(); ++i) {
+        if (next_removed < indices.size() && indices[next_removed] == i) {
+          ++next_removed;
+          continue;
+        }
+        kept.push_back(std::move(members[i]));
+      }
+      members = std::move(kept);
+    }
+    for (auto& member : members) compact(member.second);
+  }
+
+  using member_index = std::unordered_map<std::string_view, size_t>;
+
+  /// The key index of an object. Keys are string_views into the members, which stay in place
+  /// until `finish` (a value is only ever replaced by null, never moved, before then).
+  member_index& index_of(json::value& object) {
+    auto inserted = indices_.try_emplace(&object);
+    member_index& members = inserted.first->second;
+    if (inserted.second) {
+      const json::object_t& list = object.as_object();
+      members.reserve(list.size());
+      for (size_t i = 0; i < list.size(); ++i) members.emplace(list[i].first, i); // first wins
+    }
+    return members;
+  }
+
+  json::value& root_;
+  std::unordered_map<const json::value*, member_index> indices_;
+  std::unordered_map<const json::object_t*, std::vector<size_t>> removals_;
+};
 
 /// Applies one annotation. `label` names the path in error messages.
-std::optional<call_error> apply_annotation(decoded_input& out, json::value* parent,
-                                           json::value& node, const std::string& key,
-                                           const json::value& annotation, std::string_view label) {
+std::optional<call_error> apply_annotation(decoded_input& out, path_resolver* resolver,
+                                           const target& t, const json::value& annotation,
+                                           std::string_view label) {
   const std::optional<std::string> type = annotation_type(annotation);
   if (!type) return bad_input(label, "Invalid superjson annotation");
+  json::value& node = *t.node;
   if (*type == "undefined") {
-    if (parent == nullptr) {
+    if (t.parent == nullptr) {
       out.present = false;
       out.value = json::value();
-    } else if (parent->is_object()) {
-      parent->erase(key);
+    } else if (t.parent->is_object()) {
+      resolver->remove_member(*t.parent, t.index);
     } else {
       node = json::value(); // an array slot cannot be removed without shifting its neighbours
     }
@@ -244,7 +328,8 @@ std::optional<call_error> apply_annotation(decoded_input& out, json::value* pare
 
 } // namespace
 
-std::variant<decoded_input, call_error> decode_superjson(const json::value& envelope) {
+std::variant<decoded_input, call_error> decode_superjson(const json::value& envelope,
+                                                         size_t max_annotations) {
   if (!is_superjson_envelope(envelope)) return bad_input("input", "Invalid superjson envelope");
   decoded_input out;
   out.present = true;
@@ -257,22 +342,26 @@ std::variant<decoded_input, call_error> decode_superjson(const json::value& enve
   if (values == nullptr || values->is_null()) return out;
 
   if (values->is_array()) { // root annotation
-    if (auto failure = apply_annotation(out, nullptr, out.value, "", *values, "input")) {
-      return *failure;
-    }
+    target root;
+    root.node = &out.value;
+    if (auto failure = apply_annotation(out, nullptr, root, *values, "input")) return *failure;
     return out;
   }
   if (!values->is_object()) return bad_input("input", "Invalid superjson meta");
+  if (values->size() > max_annotations) {
+    return bad_input("input", "Too many superjson annotations (more than "
+                                  + std::to_string(max_annotations) + ")");
+  }
 
+  path_resolver resolver(out.value);
   for (const auto& entry : values->as_object()) {
     const std::string& path = entry.first;
     if (!out.present) return bad_input(path, "Invalid superjson path");
-    std::optional<target> t = resolve(out.value, split_path(path));
+    std::optional<target> t = resolver.resolve(split_path(path));
     if (!t || t->parent == nullptr) return bad_input(path, "Invalid superjson path");
-    if (auto failure = apply_annotation(out, t->parent, *t->node, t->key, entry.second, path)) {
-      return *failure;
-    }
+    if (auto failure = apply_annotation(out, &resolver, *t, entry.second, path)) return *failure;
   }
+  resolver.finish();
   return out;
 }
 

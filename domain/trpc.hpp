@@ -60,6 +60,11 @@ std::variant<connection_params, std::string> parse_connection_params(std::string
 /// True when `input` is an object with a "json" key and no keys other than "json" and "meta".
 bool is_superjson_envelope(const json::value& input);
 
+/// The most `meta.values` entries an input may carry. A legitimate input annotates a few dates
+/// (an `undefined` per optional field left out); 10,000 is far above that and keeps the work
+/// one request can ask for small.
+constexpr size_t max_superjson_annotations = 10000;
+
 /// Result of decoding an input.
 struct decoded_input {
   bool present = false;        // false: no input at all (absent, or superjson root `undefined`)
@@ -71,7 +76,11 @@ struct decoded_input {
 /// annotation, or a path that does not resolve, is a BAD_REQUEST naming the path ("Invalid input:
 /// <path>: Unsupported superjson type \"<t>\"", "…: Invalid date", "…: Invalid superjson path";
 /// the root is named `input`). `meta.referentialEqualities` and `meta.v` are ignored.
-std::variant<decoded_input, call_error> decode_superjson(const json::value& envelope);
+/// More than `max_annotations` entries in `meta.values` are a BAD_REQUEST ("Invalid input: input:
+/// Too many superjson annotations (more than <n>)") before any is applied. Time and memory are
+/// linear in the size of the envelope.
+std::variant<decoded_input, call_error>
+decode_superjson(const json::value& envelope, size_t max_annotations = max_superjson_annotations);
 
 /// Decodes a request input: a superjson envelope through decode_superjson, anything else taken
 /// as is. `superjson` receives whether the envelope form was used. `has_input` false means no input.

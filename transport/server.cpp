@@ -30,6 +30,7 @@
 #include "domain/trpc.hpp"
 #include "transport/counters.hpp"
 #include "transport/http_endpoints.hpp"
+#include "transport/peer_address.hpp"
 
 namespace vigil {
 
@@ -63,6 +64,7 @@ struct session {
   bool ping_outstanding = false;
   int64_t ping_sent_ms = 0;
   bool slow_close_sent = false;   // the 4008 close frame is queued behind the data: wait
+  uint16_t close_code = 0;        // the peer's close code, or ours when not in the outbox (log)
   /// HTTP state, only for HTTP connections (a WebSocket session never needs it).
   struct http_state {
     std::shared_ptr<http_request> req;
@@ -429,6 +431,7 @@ struct server::impl {
     }
     auto req = std::make_shared<http_request>();
     req->conn_id = s->id;
+    req->peer = peer_address(lws_get_socket_fd(wsi));
     req->post = post;
     req->path = url_decode(std::string_view{uri}.substr(api.size()));
     for (auto& a : url_args(wsi)) {
@@ -628,6 +631,7 @@ struct server::impl {
     c.connections_opened++;
     connection_args args;
     args.conn_id = s->id;
+    args.peer = peer_address(fd);
     for (auto& a : url_args(wsi))
       if (a == "connectionParams=1")
         args.expects_params = true;
@@ -653,6 +657,7 @@ struct server::impl {
       s->rx_binary = lws_frame_is_binary(wsi) != 0;
     if (s->rx.size() + len > rt->cfg.frame_size) {
       counters::get().closed_frame_too_big++;
+      s->close_code = close_code::too_big;
       static const char reason[] = "frame too big";
       lws_close_reason(wsi, static_cast<lws_close_status>(close_code::too_big),
                        reinterpret_cast<unsigned char*>(const_cast<char*>(reason)),
@@ -793,7 +798,11 @@ struct server::impl {
     if (s->ws) {
       --ws_count;
       counters::get().connections_current--;
-      caf::anon_send(s->actor, closed_atom::value);
+      // For the connection's log line: the code we asked for, else the peer's, else 1006
+      // (the socket went away without a close frame).
+      auto close = rt->out->close_state(s->id);
+      uint16_t code = close.requested ? close.code : s->close_code != 0 ? s->close_code : 1006;
+      caf::anon_send(s->actor, closed_atom::value, code);
       rt->connections.remove(s->id);
     }
     delete_session(s);
@@ -976,6 +985,12 @@ struct server::impl {
       case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (pss == nullptr || pss->s == nullptr || !pss->s->slow_close_sent)
           counters::get().closed_by_peer++;
+        if (pss != nullptr && pss->s != nullptr && pss->s->close_code == 0) {
+          const auto* payload = static_cast<const unsigned char*>(in);
+          pss->s->close_code = len >= 2 && payload != nullptr
+                                 ? static_cast<uint16_t>(payload[0] << 8 | payload[1])
+                                 : 1005; // a close frame without a code
+        }
         return 0;
       case LWS_CALLBACK_CLOSED:
         if (pss != nullptr) {

@@ -99,6 +99,19 @@ describe('authentication over WebSocket', () => {
     assertErrorFrame(await r.call(1, 'query', 'healthcare.getMetrics', { hospitalId: H }), { id: 1, ...unauth('Invalid token') });
   });
 
+  test('a token whose exp is far in the future (exp * 1000 beyond int64) is valid and is not asked to reconnect', async () => {
+    const H = newHospital();
+    for (const exp of [9.3e15, 9223372036854775, 1e300]) {
+      const raw = await ctx.raw({ token: tokenWithClaims({ exp }, { hospitals: [H], role: 'viewer' }), label: `exp ${exp}` });
+      const r = await raw.call(1, 'query', 'healthcare.getMetrics', { hospitalId: H });
+      assert.ok(r.result, `exp ${exp}: expected success, got ${JSON.stringify(r)}`);
+      const again = await raw.call(2, 'query', 'healthcare.getMetrics', { hospitalId: H });
+      assert.ok(again.result, `exp ${exp}: expected success, got ${JSON.stringify(again)}`);
+      assert.equal(raw.pending((m) => m.json?.method === 'reconnect').length, 0, `exp ${exp}: no reconnect`);
+      await raw.close();
+    }
+  });
+
   test('token expiry on a live connection: reconnect frame at exp, then "Token expired" for new calls; live subscriptions keep delivering', async () => {
     const H = newHospital();
     const T = team(H);

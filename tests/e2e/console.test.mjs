@@ -173,6 +173,7 @@ describe('vigilctl console', () => {
       assert.ok(Number.isInteger(row.id) && row.id > 0);
       assert.ok(Number.isInteger(row.queue_bytes) && row.queue_bytes >= 0);
       assert.ok(Number.isInteger(row.age_s) && row.age_s >= 0);
+      assert.match(row.peer, /^127\.0\.0\.1:\d+$/, 'the client address as IP:port');
       ids[k] = row.id;
     }
     assert.deepEqual(rows.map((r) => r.id), [...rows.map((r) => r.id)].sort((x, y) => x - y), 'sorted by id');

@@ -567,4 +567,68 @@ TEST(AuthFailure, MessagesAndLabels) {
 }
 
 } // namespace
+TEST(TokenExpiry, HugeExpDoesNotOverflow) {
+  // exp * 1000 overflowed int64 for exp >= 9.22e15 (undefined behaviour; in practice a token
+  // that never expires came out as long expired, or the reverse).
+  constexpr int64_t now_ms = now * 1000;
+  constexpr int64_t day_ms = 86400000;
+  for (const int64_t exp : {int64_t{9300000000000000}, int64_t{9223372036854776},
+                            INT64_MAX / 1000 + 1, INT64_MAX - 1, INT64_MAX}) {
+    identity who;
+    who.exp = exp;
+    EXPECT_EQ(expiry_ms(who), INT64_MAX) << exp;
+    EXPECT_FALSE(token_expired(who, now_ms)) << exp;
+    EXPECT_FALSE(token_expired(who, INT64_MAX - 1)) << exp;
+    EXPECT_EQ(ms_until_expiry(who, now_ms, day_ms), day_ms) << exp;
+    EXPECT_EQ(ms_until_expiry(who, -now_ms, day_ms), day_ms) << exp;
+    EXPECT_EQ(ms_until_expiry(who, INT64_MIN, INT64_MAX), INT64_MAX) << exp;
+  }
+  for (const int64_t exp : {int64_t{-9300000000000000}, INT64_MIN + 1, INT64_MIN}) {
+    identity who;
+    who.exp = exp;
+    EXPECT_EQ(expiry_ms(who), INT64_MIN) << exp;
+    EXPECT_TRUE(token_expired(who, now_ms)) << exp;
+    EXPECT_TRUE(token_expired(who, INT64_MIN)) << exp;
+    EXPECT_EQ(ms_until_expiry(who, now_ms, day_ms), 0) << exp;
+  }
+  identity largest_exact;
+  largest_exact.exp = INT64_MAX / 1000;
+  EXPECT_EQ(expiry_ms(largest_exact), INT64_MAX / 1000 * 1000);
+}
+
+TEST(TokenExpiry, OrdinaryExp) {
+  identity who;
+  who.exp = now + 60;
+  EXPECT_EQ(expiry_ms(who), (now + 60) * 1000);
+  EXPECT_FALSE(token_expired(who, now * 1000));
+  EXPECT_FALSE(token_expired(who, (now + 60) * 1000 - 1));
+  EXPECT_TRUE(token_expired(who, (now + 60) * 1000)); // expired at exp itself, like verify_token
+  EXPECT_EQ(ms_until_expiry(who, now * 1000, 86400000), 60000);
+  EXPECT_EQ(ms_until_expiry(who, now * 1000, 1000), 1000);
+  EXPECT_EQ(ms_until_expiry(who, (now + 61) * 1000, 86400000), 0);
+}
+
+TEST(VerifyToken, ReasonsForTheLog) {
+  auto reason_of = [](const std::string& token, const jwt_config& cfg) {
+    auth_reason reason = auth_reason::none;
+    verify_token(token, cfg, now, &reason);
+    return std::string(auth_reason_label(reason));
+  };
+  EXPECT_EQ(reason_of(hs256(claims_with("")), hs_config()), "none");
+  EXPECT_EQ(reason_of("", hs_config()), "missing");
+  EXPECT_EQ(reason_of("not-a-jwt", hs_config()), "malformed");
+  EXPECT_EQ(reason_of(std::string(20000, 'a'), hs_config()), "malformed");
+  EXPECT_EQ(reason_of(sign(JWT_ALG_HS256, "another-secret-0123456789", claims_with("")), hs_config()),
+            "bad_signature");
+  EXPECT_EQ(reason_of(sign(JWT_ALG_HS384, secret, claims_with("")), hs_config()), "wrong_algorithm");
+  EXPECT_EQ(reason_of(hs256(claims_with(",\"role\":\"janitor\"")), hs_config()), "bad_claims");
+  EXPECT_EQ(reason_of(hs256(claims_with(",\"nbf\":" + std::to_string(now + 60))), hs_config()),
+            "not_yet_valid");
+  EXPECT_EQ(reason_of(hs256(claims_with(",\"exp\":" + std::to_string(now - 1))), hs_config()),
+            "expired");
+  jwt_config no_key;
+  no_key.hs256_secret.clear();
+  EXPECT_EQ(reason_of(hs256(claims_with("")), no_key), "no_key");
+}
+
 } // namespace vigil

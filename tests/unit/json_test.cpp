@@ -445,6 +445,26 @@ TEST(JsonWrite, DoublesRoundTripExactly) {
   }
 }
 
+TEST(JsonWrite, NumbersBeyondInt64ParseBack) {
+  // A whole double beyond int64 written in plain digits can exceed uint64, which the parser
+  // refuses ("518446744073709551616"); such numbers are written with an exponent.
+  for (const char* text : {"518446744073709551616e0", "18446744073709551615", "18446744073709551616e0",
+                           "9223372036854775808", "-9223372036854775809e0", "-1e19", "1e20", "1e21",
+                           "1.7976931348623157e308", "-1.7976931348623157e308", "4e18"}) {
+    const value v = parse_ok(text);
+    const std::string written = json::to_string(v);
+    std::string error;
+    const std::optional<value> back = json::parse(written, &error);
+    ASSERT_TRUE(back.has_value()) << text << " -> " << written << ": " << error;
+    EXPECT_EQ(back->as_double(), v.as_double()) << text << " -> " << written;
+    EXPECT_EQ(json::to_string(*back), written) << text; // stable from the first write on
+  }
+  EXPECT_EQ(json::to_string(value(1.8446744073709552e19)), "1.8446744073709552e+19");
+  // Whole doubles that fit int64 keep their plain form.
+  EXPECT_EQ(json::to_string(value(1234567890123456789.0)), "1234567890123456768");
+  EXPECT_EQ(json::to_string(value(9007199254740993.0)), "9007199254740992");
+}
+
 TEST(JsonWrite, DatesAreWrittenAsPlainStrings) {
   value o;
   o.set("at", value::date(0));

@@ -153,3 +153,24 @@ TEST(NowMs, IsCurrentWallClock) {
   const int64_t b = now_ms();
   EXPECT_LE(a, b + 1000);
 }
+
+TEST(ParseIso, AcceptedTextFormatsToAcceptedText) {
+  // The parser reads four-digit years only, so an offset that moves the instant out of
+  // 0000..9999 would give a time format_iso writes with an extended year the parser rejects.
+  EXPECT_FALSE(parse_iso("0000-01-01 00:50+0130").has_value());
+  EXPECT_FALSE(parse_iso("0000-01-01T00:00:00.000+00:01").has_value());
+  EXPECT_FALSE(parse_iso("9999-12-31T23:59:59.999-00:01").has_value());
+  EXPECT_FALSE(parse_iso("9999-12-31T23:30-01:00").has_value());
+  // The edges themselves stay valid, with or without an offset that keeps them inside.
+  EXPECT_EQ(parse_iso("0000-01-01T01:30+01:30"), -62167219200000);
+  EXPECT_EQ(parse_iso("9999-12-31T22:59:59.999-01:00"), 253402300799999);
+  for (const char* text : {"0000-01-01 00:50+0130", "0000-01-01T00:00Z", "0000-01-01T23:59+23:59",
+                           "0001-01-01T00:00+23:59", "9999-12-31T23:59:59.999Z",
+                           "9999-12-31T00:00-23:59", "9999-12-31T23:59-00:01",
+                           "2025-01-02T03:04:05.678+05:45", "1970-01-01T00:00-00:01"}) {
+    const std::optional<int64_t> ms = parse_iso(text);
+    if (!ms) continue;
+    const std::string formatted = format_iso(*ms);
+    EXPECT_EQ(parse_iso(formatted), ms) << text << " -> " << formatted;
+  }
+}

@@ -284,6 +284,22 @@ TEST(ParseWsFrame, UnusualButValidIds) {
             "0");
 }
 
+TEST(ParseWsFrame, BigNumericIdsAreEchoedInAFormTheParserReads) {
+  // Ids beyond int64/uint64 are doubles; the reply's id must parse back to the same value.
+  for (const char* id : {"518446744073709551616e0", "18446744073709551615", "9223372036854775808",
+                         "-9223372036854775809e0", "1e300", "-1.7976931348623157e308",
+                         "9223372036854775807", "-9223372036854775808", "4.5e15"}) {
+    const std::string frame = std::string(R"({"id":)") + id + R"(,"method":"subscription.stop"})";
+    const trpc::ws_frame parsed = parse_frame_ok(frame);
+    ASSERT_EQ(parsed.requests.size(), 1u) << id;
+    const std::string reply = trpc::ws_stopped(parsed.requests[0].id, false);
+    std::string error;
+    const std::optional<value> back = json::parse(reply, &error);
+    ASSERT_TRUE(back.has_value()) << id << " -> " << reply << ": " << error;
+    EXPECT_EQ(*back->find("id"), parsed.requests[0].id) << id << " -> " << reply;
+  }
+}
+
 TEST(ParseWsFrame, SubscriptionWithLastEventId) {
   const trpc::ws_frame f = parse_frame_ok(
       R"({"id":1,"method":"subscription","params":{"input":{"json":{"hospitalId":"h-1"}},"path":"healthcare.subscribeToAlerts","lastEventId":"evt-102"}})");
