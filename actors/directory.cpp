@@ -2,7 +2,9 @@
 
 #include <caf/all.hpp>
 
+#include <chrono>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "actors/hospital.hpp"
 #include "actors/messages.hpp"
@@ -12,14 +14,78 @@ namespace vigil {
 
 namespace {
 
+/// A hospital whose start-up restore failed to load is tried again this much later: its
+/// escalation timers must run even if nobody ever calls for it.
+constexpr auto restore_retry = std::chrono::seconds(1);
+/// How long a readiness probe waits for the storage reader (the path every hospital loads by).
+constexpr auto probe_timeout = std::chrono::seconds(1);
+
 struct directory_state {
   static inline const char* name = "vigil.directory";
   runtime_ptr rt;
   std::unordered_map<std::string, caf::actor> hospitals;
+  /// Hospitals being loaded, with the get requests waiting for them.
   std::unordered_map<std::string, std::vector<caf::response_promise>> loading;
+  /// Start-up restore: hospitals with escalation timers that are not running yet. Readiness
+  /// waits until this is empty.
+  std::unordered_set<std::string> restoring;
+  size_t restore_total = 0;
+  int64_t restore_started_ms = 0;
 };
 
 using directory_actor = caf::stateful_actor<directory_state>;
+
+void log_restored(const directory_state& st) {
+  log::info("escalations_restored", {{"hospitals", static_cast<uint64_t>(st.restore_total)},
+                                     {"ms", st.rt->now() - st.restore_started_ms}});
+}
+
+/// `hospital` is running: if it was part of the start-up restore, logs once every hospital with
+/// escalation timers has them armed.
+void restored(directory_actor* self, const std::string& hospital) {
+  auto& st = self->state;
+  if (st.restoring.erase(hospital) != 0 && st.restoring.empty())
+    log_restored(st);
+}
+
+/// Loads `hospital` from storage and spawns its actor (whose start arms its escalation timers);
+/// the caller has just created its `loading` entry, so one load runs per hospital at a time.
+void load(directory_actor* self, const std::string& hospital) {
+  auto& st = self->state;
+  self->request(st.rt->reader(), caf::infinite, load_atom::value, hospital)
+    .then(
+      [=](const hospital_snapshot_ptr& snap) {
+        auto& st = self->state;
+        auto h = spawn_hospital(self, st.rt, snap);
+        self->monitor(h);
+        st.hospitals.emplace(hospital, h);
+        log::debug("hospital_spawned", {{"hospital", hospital},
+                                        {"alerts", snap->alerts.size()}});
+        for (auto& w : st.loading[hospital])
+          w.deliver(h);
+        st.loading.erase(hospital);
+        restored(self, hospital);
+      },
+      [=](caf::error& err) {
+        auto& st = self->state;
+        log::error("hospital_load_failed", {{"hospital", hospital},
+                                            {"reason", caf::to_string(err)}});
+        for (auto& w : st.loading[hospital])
+          w.deliver(err);
+        st.loading.erase(hospital);
+        if (st.restoring.count(hospital) != 0)
+          self->delayed_send(self, restore_retry, restore_atom::value, hospital);
+      });
+}
+
+/// Starts loading `hospital` unless it is running or already loading.
+void ensure_loading(directory_actor* self, const std::string& hospital) {
+  auto& st = self->state;
+  if (st.hospitals.count(hospital) != 0 || st.loading.count(hospital) != 0)
+    return;
+  st.loading[hospital];
+  load(self, hospital);
+}
 
 caf::behavior directory_behavior(directory_actor* self, runtime_ptr rt) {
   self->state.rt = std::move(rt);
@@ -41,37 +107,51 @@ caf::behavior directory_behavior(directory_actor* self, runtime_ptr rt) {
       if (auto i = st.hospitals.find(hospital); i != st.hospitals.end())
         return i->second;
       auto rp = self->make_response_promise<caf::actor>();
-      auto& waiters = st.loading[hospital];
-      waiters.push_back(rp);
-      if (waiters.size() == 1) {
-        self->request(st.rt->reader(), caf::infinite, load_atom::value, hospital)
-          .then(
-            [=](const hospital_snapshot_ptr& snap) {
-              auto& st = self->state;
-              auto h = spawn_hospital(self, st.rt, snap);
-              self->monitor(h);
-              st.hospitals.emplace(hospital, h);
-              log::debug("hospital_spawned", {{"hospital", hospital},
-                                              {"alerts", snap->alerts.size()}});
-              for (auto& w : st.loading[hospital])
-                w.deliver(h);
-              st.loading.erase(hospital);
-            },
-            [=](caf::error& err) {
-              auto& st = self->state;
-              log::error("hospital_load_failed", {{"hospital", hospital},
-                                                  {"reason", caf::to_string(err)}});
-              for (auto& w : st.loading[hospital])
-                w.deliver(err);
-              st.loading.erase(hospital);
-            });
-      }
+      bool fresh = st.loading.count(hospital) == 0;
+      st.loading[hospital].push_back(rp);
+      if (fresh)
+        load(self, hospital);
       return rp;
     },
     [=](caf::get_atom) {
       std::vector<std::pair<std::string, caf::actor>> all(self->state.hospitals.begin(),
                                                           self->state.hospitals.end());
       return all;
+    },
+    [=](restore_atom, const std::vector<std::string>& hospitals) {
+      // Start-up: every hospital with a running escalation timer is loaded now, in the given
+      // order (soonest deadline first: the reader loads one after another), not when a client
+      // first asks for it. Its actor arms the timers when it starts; overdue ones fire at once.
+      auto& st = self->state;
+      st.restore_started_ms = st.rt->now();
+      st.restore_total = hospitals.size();
+      for (auto& h : hospitals)
+        if (st.hospitals.count(h) == 0)
+          st.restoring.insert(h);
+      for (auto& h : hospitals)
+        ensure_loading(self, h);
+      if (st.restoring.empty())
+        log_restored(st);
+    },
+    [=](restore_atom, const std::string& hospital) {
+      // Retry of a restore whose load failed.
+      if (self->state.restoring.count(hospital) != 0)
+        ensure_loading(self, hospital);
+    },
+    [=](probe_atom) -> caf::result<std::string> {
+      // Readiness (GET /ready): the directory answers, every escalation timer of the start-up
+      // restore is armed, and the storage reader, by which every hospital loads, answers.
+      auto& st = self->state;
+      if (!st.restoring.empty())
+        return "restoring escalation timers (" + std::to_string(st.restoring.size()) + " of "
+               + std::to_string(st.restore_total) + " hospitals left)";
+      auto rp = self->make_response_promise<std::string>();
+      self->request(st.rt->reader(), probe_timeout, probe_atom::value)
+        .then([=](bool) mutable { rp.deliver(std::string{}); },
+              [=](caf::error&) mutable {
+                rp.deliver(std::string{"storage reader did not answer"});
+              });
+      return rp;
     },
   };
 }
@@ -80,6 +160,24 @@ caf::behavior directory_behavior(directory_actor* self, runtime_ptr rt) {
 
 caf::actor spawn_directory(caf::actor_system& sys, runtime_ptr rt) {
   return sys.spawn(directory_behavior, std::move(rt));
+}
+
+std::optional<restore_plan> plan_escalation_restore(storage::event_store& store) {
+  auto error_before = store.last_error();
+  auto found = store.escalating_hospitals();
+  if (store.last_error() != error_before)
+    return std::nullopt;
+  restore_plan plan;
+  plan.hospitals.reserve(found.size());
+  for (auto& h : found) {
+    plan.timers += h.alerts;
+    plan.hospitals.push_back(std::move(h.hospital_id));
+  }
+  return plan;
+}
+
+void restore_escalation_timers(const caf::actor& directory, restore_plan plan) {
+  caf::anon_send(directory, restore_atom::value, std::move(plan.hospitals));
 }
 
 } // namespace vigil

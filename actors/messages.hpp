@@ -7,12 +7,14 @@
 //   connection (one per WebSocket)   ws_frame_atom(std::string), closed_atom(uint16_t), timeout_atom(uint64_t),
 //                                    kick_atom, reconnect_atom
 //   http_call (one per HTTP request) http_request_ptr
-//   directory (one)                  get_atom(std::string hospital) -> caf::actor
+//   directory (one)                  get_atom(std::string hospital) -> caf::actor;
+//                                    restore_atom(std::vector<std::string> hospitals);
+//                                    probe_atom -> std::string (empty when ready)
 //   hospital (one per hospital)      call_ptr -> call_result_ptr; subscribe_ptr; unsubscribe_atom(conn, key);
 //                                    drop_atom(conn); escalate_atom(alert id, generation); tick_atom(...)
 //   storage (detached thread)        commit_atom(commit_request_ptr) -> commit_reply_ptr;
 //                                    load_atom(std::string hospital) -> hospital_snapshot_ptr;
-//                                    read_atom(read_request_ptr) -> event_page_ptr
+//                                    read_atom(read_request_ptr) -> event_page_ptr; probe_atom -> bool
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
@@ -48,6 +50,7 @@ using load_atom = caf::atom_constant<caf::atom("load")>;
 using read_atom = caf::atom_constant<caf::atom("read")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
+using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 using presence_atom = caf::atom_constant<caf::atom("presence")>;
 

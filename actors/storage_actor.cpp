@@ -190,6 +190,8 @@ caf::behavior reader_behavior(reader_actor* self, runtime_ptr rt,
     [=](read_atom, const read_request_ptr& req) {
       return read_page(*self->state.store, *self->state.rt, *req);
     },
+    // Readiness: the reader's thread serves its mailbox (hospital loads go through here).
+    [=](probe_atom) { return true; },
   };
 }
 

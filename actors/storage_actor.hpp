@@ -21,7 +21,8 @@ caf::actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
 
 /// Spawns the storage reader on its own thread: hospital warm-ups (load_atom) and replay pages
 /// (read_atom) from a second, read-only SQLite connection, so reads never wait behind commits and
-/// commits never wait behind a large read (WAL lets both run at once).
+/// commits never wait behind a large read (WAL lets both run at once). probe_atom -> true
+/// tells readiness probes that its thread is serving.
 caf::actor spawn_storage_reader(caf::actor_system& sys, runtime_ptr rt,
                                 std::shared_ptr<storage::event_store> store);
 

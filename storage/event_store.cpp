@@ -186,7 +186,7 @@ struct event_store::statements {
   statement insert_event, upsert_alert, insert_idempotency, set_meta, get_meta, max_seq;
   statement events_after, alert_events_after, all_events_after;
   statement last_seq_of_hospital, last_seq_of_alert;
-  statement load_alerts, load_alert, load_all_alerts, load_alert_index;
+  statement load_alerts, load_alert, load_all_alerts, load_alert_index, escalating_hospitals;
   statement find_idempotency, load_idempotency, prune_events, prune_idempotency;
 };
 
@@ -310,6 +310,7 @@ bool event_store::prepare_statements(std::string* error) {
       {&st_->load_alert, sql::load_alert},
       {&st_->load_all_alerts, sql::load_all_alerts},
       {&st_->load_alert_index, sql::load_alert_index},
+      {&st_->escalating_hospitals, sql::escalating_hospitals},
       {&st_->find_idempotency, sql::find_idempotency},
       {&st_->load_idempotency, sql::load_idempotency},
       {&st_->prune_events, sql::prune_events},
@@ -728,6 +729,20 @@ std::vector<std::pair<std::string, std::string>> event_store::load_alert_index()
   use_of u(st_->load_alert_index);
   auto read = [](sqlite3_stmt* s) { return std::make_pair(column_text(s, 0), column_text(s, 1)); };
   if (!read_rows(u.get(), &out, read)) fail(sqlite_error("load_alert_index"), nullptr);
+  return out;
+}
+
+std::vector<event_store::escalating_hospital> event_store::escalating_hospitals() {
+  std::vector<escalating_hospital> out;
+  use_of u(st_->escalating_hospitals);
+  auto read = [](sqlite3_stmt* s) {
+    escalating_hospital h;
+    h.hospital_id = column_text(s, 0);
+    h.earliest_deadline = sqlite3_column_int64(s, 1);
+    h.alerts = static_cast<size_t>(sqlite3_column_int64(s, 2));
+    return h;
+  };
+  if (!read_rows(u.get(), &out, read)) fail(sqlite_error("escalating_hospitals"), nullptr);
   return out;
 }
 

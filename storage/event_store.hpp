@@ -122,6 +122,15 @@ public:
   std::optional<alert_row> load_alert(const std::string& alert_id);
   /// (alert id, hospital id) of every alert: the start-up alert index.
   std::vector<std::pair<std::string, std::string>> load_alert_index();
+  /// A hospital with running escalation timers: its soonest deadline and how many timers.
+  struct escalating_hospital {
+    std::string hospital_id;
+    int64_t earliest_deadline = 0;
+    size_t alerts = 0;
+  };
+  /// Every hospital that has an active alert with an escalation deadline, soonest deadline first:
+  /// the hospitals whose timers vigild restores at start-up. Reads only an index.
+  std::vector<escalating_hospital> escalating_hospitals();
   /// Every alert (vigilctl replay --verify).
   std::vector<alert_row> load_all_alerts();
 

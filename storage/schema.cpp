@@ -180,6 +180,12 @@ const std::vector<migration>& migrations() {
       // A covering index for the start-up alert index (id -> hospital): reading it does not
       // touch the alert rows (measured: 10.9 s -> 0.18 s cold with 200,000 alerts).
       {2, "CREATE INDEX IF NOT EXISTS alerts_id_hospital ON alerts(id, hospital_id);"},
+      // The alerts with a running escalation timer, for the start-up restore of those timers
+      // (sql::escalating_hospitals): a small partial index, so start-up never reads alert rows
+      // (status is a column too: SQLite reads the row for a term only in the index WHERE).
+      {3, "CREATE INDEX IF NOT EXISTS alerts_escalating "
+          "ON alerts(hospital_id, next_escalation_at, status) "
+          "WHERE status = 'active' AND next_escalation_at IS NOT NULL;"},
   };
   return all;
 }

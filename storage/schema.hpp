@@ -97,6 +97,12 @@ inline constexpr const char* load_all_alerts =
     "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts ORDER BY created_at, id";
 #undef VIGIL_ALERT_COLUMNS
 inline constexpr const char* load_alert_index = "SELECT id, hospital_id FROM alerts ORDER BY id";
+// Hospitals with at least one running escalation timer, soonest deadline first (the partial
+// index alerts_escalating answers it without touching alert rows).
+inline constexpr const char* escalating_hospitals =
+    "SELECT hospital_id, MIN(next_escalation_at) AS due, COUNT(*) FROM alerts "
+    "WHERE status = 'active' AND next_escalation_at IS NOT NULL "
+    "GROUP BY hospital_id ORDER BY due, hospital_id";
 
 inline constexpr const char* find_idempotency =
     "SELECT reply_json FROM idempotency WHERE hospital_id = ?1 AND key = ?2 AND created_at >= ?3";

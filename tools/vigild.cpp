@@ -150,6 +150,12 @@ int main(int argc, char** argv) {
     for (auto& [alert_id, hospital] : index)
       rt->alerts.put(std::move(alert_id), std::move(hospital));
   }
+  // Read before the storage actor owns the store (one thread per connection).
+  auto restore = plan_escalation_restore(*store);
+  if (!restore) {
+    log::error("storage_read_failed", {{"path", cfg.db_path}, {"error", store->last_error()}});
+    return 1;
+  }
   rt->out = std::make_shared<outbox>(cfg.outbound_budget);
 
   caf::actor_system_config caf_cfg;
@@ -174,6 +180,11 @@ int main(int argc, char** argv) {
   rt->storage = spawn_storage(sys, rt, std::move(store));
   rt->storage_reader = spawn_storage_reader(sys, rt, std::move(reader));
   rt->directory = spawn_directory(sys, rt);
+  // Every hospital with a running escalation timer starts now, not when a client first uses it:
+  // its timers (overdue ones fire at once) must not wait for a call. /ready is 503 until done.
+  auto restore_timers = restore->timers;
+  auto restore_hospitals = restore->hospitals.size();
+  restore_escalation_timers(rt->directory, std::move(*restore));
 
   server srv{sys, rt};
   if (!srv.start(&error)) {
@@ -194,6 +205,8 @@ int main(int argc, char** argv) {
                           {"db", cfg.db_path}, {"epoch", rt->epoch},
                           {"last_seq", rt->last_seq.load()},
                           {"alerts", static_cast<uint64_t>(rt->alerts.size())},
+                          {"escalation_timers", static_cast<uint64_t>(restore_timers)},
+                          {"escalating_hospitals", static_cast<uint64_t>(restore_hospitals)},
                           {"startup_ms", now_ms() - rt->started_ms}});
   srv.run();
 

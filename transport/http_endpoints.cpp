@@ -156,31 +156,29 @@ void answer(runtime& rt, uint64_t conn, bool ready, const std::string& reason) {
   rt.out->respond(conn, std::move(r));
 }
 
+/// The probe's one-shot actor. A function with arguments, not a capturing lambda spawned with
+/// none: CAF 0.17 then dereferences a null argument tuple (a UBSan report on every /ready).
+void ready_probe(caf::event_based_actor* self, runtime_ptr rt, uint64_t conn_id) {
+  using namespace std::chrono_literals;
+  self->request(rt->storage, 1s, probe_atom::value)
+    .then(
+      [=](bool ok) {
+        if (!ok) {
+          answer(*rt, conn_id, false, "storage cannot commit");
+          return;
+        }
+        // The directory, not a hospital of its own: a probe must not create anything visible.
+        self->request(rt->directory, 1s, probe_atom::value)
+          .then([=](const std::string& reason) { answer(*rt, conn_id, reason.empty(), reason); },
+                [=](caf::error&) { answer(*rt, conn_id, false, "directory did not answer"); });
+      },
+      [=](caf::error&) { answer(*rt, conn_id, false, "storage did not answer"); });
+}
+
 } // namespace
 
 void spawn_ready_probe(caf::actor_system& sys, runtime_ptr rt, uint64_t conn_id) {
-  sys.spawn([rt, conn_id](caf::event_based_actor* self) {
-    using namespace std::chrono_literals;
-    self->request(rt->storage, 1s, probe_atom::value)
-      .then(
-        [=](bool ok) {
-          if (!ok) {
-            answer(*rt, conn_id, false, "storage cannot commit");
-            return;
-          }
-          self->request(rt->directory, 1s, caf::get_atom::value, std::string{"__ready_probe__"})
-            .then(
-              [=](const caf::actor& h) {
-                self->request(h, 1s, caf::get_atom::value)
-                  .then([=](const std::vector<uint64_t>&) { answer(*rt, conn_id, true, ""); },
-                        [=](caf::error&) {
-                          answer(*rt, conn_id, false, "hospital actor did not answer");
-                        });
-              },
-              [=](caf::error&) { answer(*rt, conn_id, false, "directory did not answer"); });
-        },
-        [=](caf::error&) { answer(*rt, conn_id, false, "storage did not answer"); });
-  });
+  sys.spawn(ready_probe, std::move(rt), conn_id);
 }
 
 } // namespace vigil

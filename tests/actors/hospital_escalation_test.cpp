@@ -470,5 +470,115 @@ TEST(escalation_restart, DeadlinesNotYetDueKeepTheirTime) {
   EXPECT_EQ(date_ms(at(evs[0].payload(), "escalatedAt")), t0 + 120000);
 }
 
+// ---- restart without any client ----------------------------------------------------------------
+
+/// The stored events after `after_seq`, read from the database file by a second connection (as
+/// `vigilctl replay --db` does): what happened without looking through any hospital actor.
+std::vector<storage::stored_event> stored_events_after(const harness& h, uint64_t after_seq) {
+  std::string err;
+  storage::open_options opts;
+  opts.read_only = true;
+  auto store = storage::event_store::open(h.db_path, opts, &err);
+  EXPECT_NE(store, nullptr) << err;
+  return store ? store->all_events_after(after_seq, 1000) : std::vector<storage::stored_event>{};
+}
+
+/// createAlert in `hospital` by an operator of that hospital; returns the alert id.
+std::string create_in(harness& h, const std::string& hospital, const std::string& room) {
+  auto who = make_identity("u-op-" + hospital, role::operator_, hospital);
+  auto r = h.call_now(h.hospital(hospital), "healthcare.createAlert",
+                      R"({"hospitalId":")" + hospital + R"(","roomNumber":")" + room
+                        + R"(","alertType":"cardiac_arrest","urgencyLevel":1})",
+                      who);
+  EXPECT_TRUE(r && r->ok) << (r ? r->error.message : "no reply");
+  return r && r->ok ? at(at(r->data, "alert"), "id").as_string() : std::string{};
+}
+
+TEST(escalation_restart, TimersRunAfterARestartBeforeAnyClientTouchesTheHospital) {
+  // The defect: a hospital's timers were armed only when its actor was first used, so an alert
+  // due one second after a restart escalated only once a client called for its hospital.
+  harness h{"nurse:5s,doctor:5s,head_doctor"};
+  h.start_server();
+  int64_t t0 = h.now();
+  auto overdue = create_in(h, "h-a", "A1");             // deadline t0+5s
+  ASSERT_TRUE(h.advance(seconds(3)));
+  auto later = create_in(h, "h-c", "C1");               // deadline t0+8s
+  auto acked = create_in(h, "h-b", "B1");               // acknowledged: no timer
+  auto ack = h.call_now(h.hospital("h-b"), "healthcare.acknowledgeAlert",
+                        R"({"alertId":")" + acked + "\"}",
+                        make_identity("u-nurse-b", role::nurse, "h-b"));
+  ASSERT_TRUE(ack && ack->ok);
+  auto resolved = create_in(h, "h-d", "D1");            // resolved: no timer
+  ack = h.call_now(h.hospital("h-d"), "healthcare.acknowledgeAlert",
+                   R"({"alertId":")" + resolved + "\"}",
+                   make_identity("u-nurse-d", role::nurse, "h-d"));
+  ASSERT_TRUE(ack && ack->ok);
+  auto res = h.call_now(h.hospital("h-d"), "healthcare.resolveAlert",
+                        R"({"alertId":")" + resolved + R"(","resolution":"handled at the bedside"})",
+                        make_identity("u-nurse-d", role::nurse, "h-d"));
+  ASSERT_TRUE(res && res->ok) << (res ? res->error.message : "no reply");
+  uint64_t seq_before = h.rt->last_seq.load();
+
+  h.stop_server();
+  ASSERT_TRUE(h.advance(seconds(3)));                    // down 3 s: h-a's deadline passed
+  int64_t restart = h.now();
+  ASSERT_EQ(restart, t0 + 6000);
+  h.start_server();                                      // nothing calls for any hospital
+
+  // Soonest deadline first; only hospitals with a running timer are loaded.
+  EXPECT_EQ(h.last_restore().hospitals, (std::vector<std::string>{"h-a", "h-c"}));
+  EXPECT_EQ(h.last_restore().timers, 2u);
+  EXPECT_EQ(h.loaded_hospitals(), (std::vector<std::string>{"h-a", "h-c"}));
+  EXPECT_EQ(h.ask<std::string>(h.rt->directory, probe_atom::value), std::string{});
+
+  // The overdue timer fired at the restart, without waiting for anything.
+  auto evs = stored_events_after(h, seq_before);
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].type, "alert.escalated");
+  EXPECT_EQ(evs[0].alert_id, overdue);
+  EXPECT_EQ(evs[0].ts, restart);
+
+  // The other one at its own deadline, to the millisecond.
+  ASSERT_TRUE(h.advance(milliseconds(2000 - 1)));
+  EXPECT_EQ(stored_events_after(h, seq_before).size(), 1u);
+  ASSERT_TRUE(h.advance(milliseconds(1)));
+  evs = stored_events_after(h, seq_before);
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[1].type, "alert.escalated");
+  EXPECT_EQ(evs[1].alert_id, later);
+  EXPECT_EQ(evs[1].ts, t0 + 8000);
+
+  // And the next tier of the first, 5 s after it fired.
+  ASSERT_TRUE(h.advance(milliseconds(3000)));
+  evs = stored_events_after(h, seq_before);
+  ASSERT_EQ(evs.size(), 3u);
+  EXPECT_EQ(evs[2].alert_id, overdue);
+  EXPECT_EQ(evs[2].ts, restart + 5000);
+  EXPECT_EQ(h.loaded_hospitals(), (std::vector<std::string>{"h-a", "h-c"}));
+}
+
+TEST(escalation_restart, NotReadyUntilEveryTimerIsRestored) {
+  harness h{"nurse:5s,doctor:5s,head_doctor"};
+  h.start_server();
+  create_in(h, "h-a", "A1");
+  h.stop_server();
+  h.start_server(false, /*run=*/false);
+  // The probe reaches the directory before h-a's snapshot came back from storage.
+  auto reason = h.ask<std::string>(h.rt->directory, probe_atom::value);
+  ASSERT_TRUE(reason.has_value());
+  EXPECT_EQ(*reason, "restoring escalation timers (1 of 1 hospitals left)");
+  ASSERT_TRUE(h.run());
+  EXPECT_EQ(h.ask<std::string>(h.rt->directory, probe_atom::value), std::string{});
+}
+
+TEST(escalation_restart, ReadinessProbeCreatesNoHospital) {
+  harness h;
+  h.start_server();
+  EXPECT_TRUE(h.last_restore().hospitals.empty());
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(h.ask<std::string>(h.rt->directory, probe_atom::value), std::string{});
+  EXPECT_TRUE(h.loaded_hospitals().empty());
+}
+
 } // namespace
 } // namespace vigil::test

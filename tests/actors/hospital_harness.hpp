@@ -209,8 +209,10 @@ public:
 
   // ---- server lifecycle --------------------------------------------------------------------
 
-  /// Opens the store, spawns the storage actor (non-detached) and the directory, as vigild does.
-  void start_server(bool read_only = false) {
+  /// Opens the store, spawns the storage actor (non-detached) and the directory, and restores the
+  /// escalation timers (every hospital with one is loaded at once), as vigild does.
+  /// `run = false` leaves everything it sent queued (nothing has run yet).
+  void start_server(bool read_only = false, bool run = true) {
     std::string err;
     storage::open_options opts;
     opts.read_only = read_only;
@@ -221,17 +223,29 @@ public:
     rt->pruned_through = store->pruned_through();
     for (auto& [alert_id, hospital] : store->load_alert_index())
       rt->alerts.put(alert_id, hospital);
+    auto plan = plan_escalation_restore(*store);
+    ASSERT_TRUE(plan.has_value()) << store->last_error();
+    restore_plan_ = *plan;
     rt->storage = spawn_storage(*sys_, rt, std::move(store), false);
     rt->directory = spawn_directory(*sys_, rt);
+    restore_escalation_timers(rt->directory, std::move(*plan));
     kill(client_);
     box->hospitals.clear();
     client_ = sys_->spawn(client_behavior, box, rt->directory);
-    run_messages();
+    if (run)
+      run_messages();
   }
 
   /// Stops every hospital, the directory and the storage actor (which closes the database).
   /// Timers of the dead actors stay in the simulated clock and are dropped when they fire.
   void stop_server() {
+    // Every hospital the directory runs, as vigild does: the start-up restore runs some that no
+    // client asked for.
+    if (rt->directory)
+      if (auto all = ask<std::vector<std::pair<std::string, caf::actor>>>(rt->directory,
+                                                                           caf::get_atom::value))
+        for (auto& [id, h] : *all)
+          kill(h);
     for (auto& [id, h] : box->hospitals)
       kill(h);
     box->hospitals.clear();
@@ -252,6 +266,35 @@ public:
     auto i = box->hospitals.find(id);
     EXPECT_NE(i, box->hospitals.end());
     return i != box->hospitals.end() ? i->second : caf::actor{};
+  }
+
+  /// What the last start_server() restored (hospitals soonest deadline first, timer count).
+  const restore_plan& last_restore() const { return restore_plan_; }
+
+  /// The hospitals the directory runs now, by id (asks it; touches no hospital).
+  std::vector<std::string> loaded_hospitals() {
+    auto all = ask<std::vector<std::pair<std::string, caf::actor>>>(rt->directory,
+                                                                     caf::get_atom::value);
+    std::vector<std::string> ids;
+    if (all)
+      for (auto& kv : *all)
+        ids.push_back(kv.first);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+
+  /// Sends `msg` to `dest` from a one-shot actor and runs messages (no timers) until it answered;
+  /// nullopt when it answered with an error or not at all.
+  template <class T, class... Ts>
+  std::optional<T> ask(const caf::actor& dest, Ts... msg) {
+    auto result = std::make_shared<std::optional<T>>();
+    sys_->spawn(
+      [=](caf::event_based_actor* self, caf::actor to) {
+        self->request(to, caf::infinite, msg...).then([=](T& v) { *result = std::move(v); });
+      },
+      dest);
+    run_messages();
+    return *result;
   }
 
   // ---- scheduling --------------------------------------------------------------------------
@@ -453,6 +496,7 @@ private:
   std::unique_ptr<caf::actor_system> sys_;
   caf::actor_clock::time_point t0_;
   caf::actor client_;
+  restore_plan restore_plan_;
 };
 
 } // namespace vigil::test

@@ -706,6 +706,62 @@ TEST_F(EventStoreTest, AlertUpsertReplacesState) {
                                                               {"a3", "h2"}}));
 }
 
+TEST_F(EventStoreTest, EscalatingHospitalsListsActiveAlertsWithADeadlineSoonestFirst) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->escalating_hospitals().empty());
+  auto item = [](alert_row a) {
+    write_item w;
+    w.alert = std::move(a);
+    return w;
+  };
+  auto no_deadline = [](alert_row a) {
+    a.next_escalation_at.reset();
+    return a;
+  };
+  std::string error;
+  ASSERT_TRUE(store->commit({item(make_alert("a1", "h-late", "active", 9000)),
+                             item(make_alert("a2", "h-soon", "active", 5000)),
+                             item(make_alert("a3", "h-soon", "active", 7000)),
+                             item(make_alert("a4", "h-late", "active", 8000)),
+                             // Neither acknowledged, resolved nor last-tier alerts have a timer.
+                             item(no_deadline(make_alert("a5", "h-ack", "acknowledged", 1000))),
+                             item(no_deadline(make_alert("a6", "h-done", "resolved", 1000))),
+                             item(no_deadline(make_alert("a7", "h-last", "active", 1000)))},
+                            &error))
+    << error;
+  auto hs = store->escalating_hospitals();
+  ASSERT_EQ(hs.size(), 2u);
+  EXPECT_EQ(hs[0].hospital_id, "h-soon");
+  EXPECT_EQ(hs[0].earliest_deadline, 5000 + 120000);
+  EXPECT_EQ(hs[0].alerts, 2u);
+  EXPECT_EQ(hs[1].hospital_id, "h-late");
+  EXPECT_EQ(hs[1].earliest_deadline, 8000 + 120000);
+  EXPECT_EQ(hs[1].alerts, 2u);
+
+  // Acknowledging the soonest alert moves h-soon behind h-late; acknowledging both drops it.
+  alert_row ack = no_deadline(make_alert("a2", "h-soon", "acknowledged", 5000));
+  ASSERT_TRUE(store->commit({item(ack)}, &error)) << error;
+  hs = store->escalating_hospitals();
+  ASSERT_EQ(hs.size(), 2u);
+  EXPECT_EQ(hs[0].hospital_id, "h-soon");
+  EXPECT_EQ(hs[0].earliest_deadline, 7000 + 120000);
+  EXPECT_EQ(hs[0].alerts, 1u);
+  ack = no_deadline(make_alert("a3", "h-soon", "acknowledged", 7000));
+  ASSERT_TRUE(store->commit({item(ack)}, &error)) << error;
+  hs = store->escalating_hospitals();
+  ASSERT_EQ(hs.size(), 1u);
+  EXPECT_EQ(hs[0].hospital_id, "h-late");
+  EXPECT_TRUE(store->last_error().empty()) << store->last_error();
+
+  // Start-up reads only the partial index, never the alert rows (their JSON).
+  raw_db raw(path());
+  std::string plan;
+  for (const auto& line : raw.column(std::string{"EXPLAIN QUERY PLAN "} + sql::escalating_hospitals, 3))
+    plan += line + "\n";
+  EXPECT_TRUE(contains(plan, "COVERING INDEX alerts_escalating")) << plan;
+}
+
 TEST_F(EventStoreTest, IdempotencyFirstWinsWithinWindow) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
