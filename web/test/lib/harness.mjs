@@ -31,7 +31,9 @@ export { mintToken };
 /** Starts vigild (serving dist/) behind a proxy, and a headless Chromium. */
 export async function startStack({ serverArgs = [] } = {}) {
   const server = await startServer({ args: [`--http.static-dir=${DIST_DIR}`, ...serverArgs] });
-  const proxy = await new Proxy(() => server.port).listen();
+  // The proxy asks for the port on every connection: a test may replace stack.server.
+  const stack = { server };
+  const proxy = await new Proxy(() => stack.server.port).listen();
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -39,14 +41,14 @@ export async function startStack({ serverArgs = [] } = {}) {
       '--disable-background-timer-throttling', '--disable-renderer-backgrounding'],
   });
   mkdirSync(ARTIFACTS, { recursive: true });
-  const stack = {
-    server, proxy, browser,
+  Object.assign(stack, {
+    proxy, browser,
     async close() {
       await browser.close().catch(() => {});
       await proxy.close().catch(() => {});
-      await server.dispose();
+      await stack.server.dispose();
     },
-  };
+  });
   return stack;
 }
 
