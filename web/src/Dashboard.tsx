@@ -1,7 +1,7 @@
 /// The signed-in dashboard: one @vigil/client per session, its React hooks for the data, and the
 /// board, figures, presence and operator view on top.
 import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
-import { useQuery } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import {
   VigilProvider,
   createVigilClient,
@@ -17,6 +17,7 @@ import {
   useVigilQuery,
   vigilKeys,
   type Alert,
+  type AlertEvent,
   type VigilClient,
 } from '@vigil/client';
 
@@ -60,13 +61,43 @@ export function Dashboard(props: Props) {
   );
 }
 
+const openAlertsKey = (hospitalId: string) => vigilKeys.procedure('getActiveAlerts', { hospitalId, status: 'open' });
+
+/** Applies an event to the cached board at once; the refetch the client starts on every event
+ *  then replaces it with the server's view (this only removes the wait for that round trip). */
+export function applyEvent(list: Alert[] | undefined, ev: AlertEvent): Alert[] | undefined {
+  if (!list) return list;
+  const d = ev.data as Record<string, unknown>;
+  if (ev.type === 'alert.created') {
+    return list.some((a) => a.id === ev.alertId) ? list : [...list, ev.data as Alert];
+  }
+  if (ev.type === 'alert.resolved') return list.filter((a) => a.id !== ev.alertId);
+  return list.map((a) => {
+    if (a.id !== ev.alertId) return a;
+    switch (ev.type) {
+      case 'alert.acknowledged':
+        return { ...a, status: 'acknowledged', acknowledgedBy: d.acknowledgedBy as string, acknowledgedAt: d.acknowledgedAt as Date,
+          nextEscalationAt: null, urgencyLevel: (d.urgencyLevel as number) ?? a.urgencyLevel };
+      case 'alert.escalated':
+        return { ...a, currentEscalationTier: d.toTier as number, escalationLevel: d.toTier as number };
+      case 'alert.updated':
+        if (d.resync) return a;
+        return { ...a, ...(typeof d.urgencyLevel === 'number' ? { urgencyLevel: d.urgencyLevel } : {}),
+          ...(typeof d.description === 'string' ? { description: d.description } : {}),
+          ...(typeof d.acknowledgedBy === 'string' ? { acknowledgedBy: d.acknowledgedBy } : {}) };
+      default:
+        return a;
+    }
+  });
+}
+
 /** Every unresolved alert of the hospital (active and acknowledged, paged through), kept under a
  *  vigil query key with the hospital id so the client's subscription refreshes it on each event,
  *  on resync and on every poll. */
 function useOpenAlerts(hospitalId: string) {
   const client = useVigilClient();
   return useQuery({
-    queryKey: vigilKeys.procedure('getActiveAlerts', { hospitalId, status: 'open' }),
+    queryKey: openAlertsKey(hospitalId),
     queryFn: async () => {
       const all: Alert[] = [];
       for (const status of ['active', 'acknowledged'] as const) {
@@ -96,7 +127,13 @@ function Signed({ session, onHospital, onSignOut }: Props) {
   // Connection state for the banner; a resync shows "refreshed after a gap" for a while.
   const mode = useConnectionMode();
   const [resyncAt, setResyncAt] = useState<Date | null>(null);
-  useAlertSubscription({ hospitalId: hospital, maxEvents: 1, onResync: () => setResyncAt(new Date()) });
+  const queryClient = useQueryClient();
+  useAlertSubscription({
+    hospitalId: hospital,
+    maxEvents: 1,
+    onResync: () => setResyncAt(new Date()),
+    onEvent: (ev) => queryClient.setQueryData<Alert[]>(openAlertsKey(hospital), (old) => applyEvent(old, ev)),
+  });
   useEffect(() => {
     if (!resyncAt) return;
     const t = setTimeout(() => setResyncAt(null), RESYNC_NOTICE_MS);
