@@ -100,6 +100,8 @@ export interface AlertSubscriptionState {
   isConnected: boolean;
   mode: StreamMode;
   lastEventId: string | undefined;
+  /// The server acknowledged the current subscription (`started`); false again while it resubscribes.
+  isSubscribed: boolean;
 }
 
 /// Subscribes to a hospital's (or one alert's) events. Each event invalidates the vigil queries of
@@ -111,6 +113,7 @@ export function useAlertSubscription(opts: UseAlertSubscriptionOptions): AlertSu
   const mode = useConnectionMode();
   const [events, setEvents] = useState<AlertEvent[]>([]);
   const [lastEventId, setLastEventId] = useState<string | undefined>(opts.lastEventId);
+  const [isSubscribed, setSubscribed] = useState(false);
   const latest = useRef(opts);
   latest.current = opts;
   const { hospitalId, alertId, enabled = true } = opts;
@@ -121,6 +124,7 @@ export function useAlertSubscription(opts: UseAlertSubscriptionOptions): AlertSu
     const max = latest.current.maxEvents ?? 100;
     const matches = (q: Query) => concerns(q, hospitalId, alertId);
     const handlers = {
+      onStarted: () => setSubscribed(true),
       onData: (ev: AlertEvent) => {
         setLastEventId(ev.id);
         setEvents((prev) => [...prev, ev].slice(-max));
@@ -140,8 +144,15 @@ export function useAlertSubscription(opts: UseAlertSubscriptionOptions): AlertSu
     const sub = alertId
       ? client.subscribeToAlert({ alertId, lastEventId: start }, handlers)
       : client.subscribeToAlerts({ hospitalId, lastEventId: start, ...(filter ? { filter } : {}) }, handlers);
-    return () => sub.unsubscribe();
+    return () => {
+      sub.unsubscribe();
+      setSubscribed(false);
+    };
   }, [client, queryClient, hospitalId, alertId, filterKey, enabled]);
+
+  useEffect(() => {
+    if (mode !== 'live') setSubscribed(false);
+  }, [mode]);
 
   // Back to live after a gap: refresh lists once (the replay brings the missed events too).
   const prevMode = useRef(mode);
@@ -152,7 +163,7 @@ export function useAlertSubscription(opts: UseAlertSubscriptionOptions): AlertSu
     prevMode.current = mode;
   }, [mode, queryClient, hospitalId, alertId, enabled]);
 
-  return { events, isConnected: mode === 'live', mode, lastEventId };
+  return { events, isConnected: mode === 'live', mode, lastEventId, isSubscribed };
 }
 
 export interface StreamState<T> {

@@ -40,8 +40,8 @@ function setup(opts: { pollIntervalMs?: number; connectTimeoutMs?: number } = {}
   const polls: number[] = [];
   const m = new ConnectionMachine({
     clock,
-    pollIntervalMs: opts.pollIntervalMs ?? 5000,
-    connectTimeoutMs: opts.connectTimeoutMs ?? 4000,
+    // the defaults (5000 ms polls, 4000 ms connect timeout) unless a test sets them
+    ...opts,
     onModeChange: (mode) => modes.push(mode),
     onPoll: () => polls.push(clock.now),
   });
