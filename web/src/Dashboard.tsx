@@ -250,7 +250,7 @@ function Timeline({ alertId }: { alertId: string }) {
       {q.data && (
         <>
           <ol>
-            {q.data.timeline.map((e) => (
+            {q.data.timeline.map((e: AlertEvent) => (
               <li key={e.id}><time>{clock(e.timestamp)}</time>{describe(e.type, e.data as Record<string, unknown>)}</li>
             ))}
           </ol>

@@ -117,15 +117,21 @@ test('a viewer sees no action buttons; a refused call shows the server\'s error'
   await head.page.click(`${rowSelector(a.id)} .actions button:not(.primary)`);
   await waitInPage(head.page, (sel) => /Tier\s*2/.test(document.querySelector(sel)?.textContent ?? ''), rowSelector(a.id));
 
-  // The nurse's board is kept stale (list refetches fail), someone else acknowledges, the nurse
-  // clicks Acknowledge: the server's CONFLICT is shown in the row.
+  // The nurse's board is kept stale (no WebSocket, list refetches fail), someone else
+  // acknowledges, the nurse clicks Acknowledge: the server's CONFLICT is shown in the row.
   await nurse.page.setRequestInterception(true);
   nurse.page.on('request', (r) => (r.url().includes('getActiveAlerts') ? r.abort() : r.continue()));
-  await call(stack, u.head, 'mutation', 'acknowledgeAlert', { alertId: a.id });
-  await nurse.page.click(`${rowSelector(a.id)} .actions button.primary`);
-  const error = await nurse.page.waitForSelector(`${rowSelector(a.id)} .error[role="alert"]`, { timeout: 5000 });
-  assert.equal(await error.evaluate((el) => el.textContent), 'Refused: Alert is not active');
-  await screenshot(nurse.page, 'board-refused');
+  stack.proxy.blockWebSockets();
+  try {
+    await waitInPage(nurse.page, () => document.querySelector('[data-connection]')?.getAttribute('data-connection') !== 'live');
+    await call(stack, u.head, 'mutation', 'acknowledgeAlert', { alertId: a.id });
+    await nurse.page.click(`${rowSelector(a.id)} .actions button.primary`);
+    const error = await nurse.page.waitForSelector(`${rowSelector(a.id)} .error[role="alert"]`, { timeout: 5000 });
+    assert.equal(await error.evaluate((el) => el.textContent), 'Refused: Alert is not active');
+    await screenshot(nurse.page, 'board-refused');
+  } finally {
+    stack.proxy.unblockWebSockets();
+  }
 
   for (const p of [viewer, nurse, head]) await p.context.close();
 });
