@@ -217,6 +217,7 @@ class ClientImpl {
       pollIntervalMs: opts.pollIntervalMs,
       connectTimeoutMs: opts.connectTimeoutMs,
       clock: opts.clock,
+      startNow: false,
       onModeChange: (mode) => {
         opts.onModeChange?.(mode);
         for (const l of this.listeners) l(mode);
@@ -347,6 +348,7 @@ class ClientImpl {
       },
     });
     this.wsClient = ws;
+    this.machine.begin();
     this.wsTrpc = createTRPCClient<AnyRouter>({
       links: [wsLink({ client: ws, ...(this.transformerOption() as Record<string, never>) })],
     });

@@ -27,6 +27,8 @@ export interface ConnectionMachineOptions {
   onModeChange?: (mode: StreamMode) => void;
   /// Called once at the start of polling and then every `pollIntervalMs` until live again.
   onPoll?: () => void;
+  /// Start the connect timer now (default true); false waits for `begin()`.
+  startNow?: boolean;
 }
 
 /// Mode rules:
@@ -48,8 +50,16 @@ export class ConnectionMachine {
     this.pollIntervalMs = opts.pollIntervalMs ?? 5000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 4000;
     this.clock = opts.clock ?? realClock;
-    this.armConnectTimer();
+    if (opts.startNow ?? true) this.armConnectTimer();
   }
+
+  /// A first connection attempt starts (with `startNow: false`): arms the connect timer once.
+  begin(): void {
+    if (this.disposed || this.begun) return;
+    this.begun = true;
+    if (this.modeNow === 'reconnecting' && this.connectTimer === undefined) this.armConnectTimer();
+  }
+  private begun = false;
 
   get mode(): StreamMode {
     return this.modeNow;

@@ -137,6 +137,26 @@ describe('fallback and resume', () => {
     }
   });
 
+  it('reports a resync when the resume point is unknown, and resumes from the resync id', async () => {
+    const hospitalId = newHospital('resync');
+    const client = createVigilClient({ url: vigil.httpUrl, token: mintToken({ hospitals: [hospitalId] }), WebSocket });
+    const resyncs: AlertEvent[] = [];
+    const data: AlertEvent[] = [];
+    const sub = client.subscribeToAlerts(
+      { hospitalId, lastEventId: 'zzzzzzzz-1' },
+      { onResync: (e) => resyncs.push(e), onData: (e) => data.push(e) },
+    );
+    try {
+      await waitFor(() => resyncs.length === 1, 10000, 'a resync');
+      expect(resyncs[0]!.data).toEqual({ resync: true, reason: 'unknown_event_id' });
+      expect(data).toEqual(resyncs);
+      expect(sub.lastEventId).toBe(resyncs[0]!.id);
+    } finally {
+      sub.unsubscribe();
+      client.close();
+    }
+  });
+
   it('tries a list of URLs in turn', async () => {
     const hospitalId = newHospital('urls');
     const dead = await new Promise<number>((resolve) => {

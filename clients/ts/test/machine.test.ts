@@ -107,6 +107,17 @@ describe('ConnectionMachine', () => {
     expect(m.mode).toBe('live');
   });
 
+  it('with startNow false the connect timer waits for begin()', () => {
+    const clock = new ManualClock();
+    const polls: number[] = [];
+    const m = new ConnectionMachine({ clock, startNow: false, onPoll: () => polls.push(clock.now) });
+    clock.advance(60000);
+    expect(m.mode).toBe('reconnecting');
+    m.begin();
+    clock.advance(4000);
+    expect(polls).toEqual([64000]);
+  });
+
   it('asks for a new token after close 4003 and 4001 only', () => {
     const { m } = setup();
     m.opened();
