@@ -344,10 +344,13 @@ const std::vector<option>& options() {
      }},
     {"http.cors-origins", nullptr, nullptr, "*",
      "allowed browser origins, comma-separated (* = any, empty = none)", set_cors},
-    {"http.static-dir", nullptr, nullptr, "(none)",
-     "directory served at / (the web dashboard); must exist when set",
+    {"http.static-dir", nullptr, nullptr, "web/dist (when it exists)",
+     "directory served at / (the web dashboard); must exist when set, empty = none",
      [](staged& c, std::string_view v) -> std::optional<std::string> {
        c.static_dir = std::string(v);
+       // Naming the default is the default: it may be missing (see check_whole).
+       c.static_dir_is_default = v == default_static_dir;
+       if (c.static_dir_is_default) return std::nullopt;
        if (v.empty()) return std::nullopt;
        struct stat st {};
        if (::stat(c.static_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
@@ -593,6 +596,11 @@ std::optional<std::string> check_whole(staged& c) {
     return "admin.port must differ from server.port (" + std::to_string(c.port) + ")";
   if (c.admin_token_file.empty())
     c.admin_token_file = default_admin_token_file(c.db_path);
+  if (c.static_dir_is_default) {
+    // The default dashboard directory is optional: without a built dashboard, / serves nothing.
+    struct stat st {};
+    if (::stat(c.static_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) c.static_dir.clear();
+  }
   return std::nullopt;
 }
 

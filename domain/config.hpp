@@ -15,6 +15,10 @@
 
 namespace vigil {
 
+/// Where scripts/build-web puts the dashboard (relative to the repository root, where scripts/run
+/// starts vigild).
+inline constexpr const char* default_static_dir = "web/dist";
+
 struct config {
   // [server]
   std::string host = "0.0.0.0";          // server.host, --host
@@ -23,7 +27,11 @@ struct config {
   std::string log_level = "info";        // log.level, --log-level, LOG_LEVEL: debug|info|warn|error
   std::string log_format = "logfmt";     // log.format: logfmt|json
   std::string transformer = "auto";      // server.transformer: auto|superjson|json
-  std::string static_dir;                // http.static-dir (web dashboard), empty = none
+  /// http.static-dir (the web dashboard, built by scripts/build-web), empty = none. The default
+  /// is relative to the working directory and may be missing (then nothing is served at /); a
+  /// directory set explicitly must exist.
+  std::string static_dir = default_static_dir;
+  bool static_dir_is_default = true;     // http.static-dir was not set anywhere
   std::vector<std::string> cors_origins = {"*"}; // http.cors-origins (comma-separated)
   int64_t http_write_timeout_ms = 30000; // http.write-timeout (a reply not taken by then: close)
   size_t worker_threads = 2;             // scheduler.threads (CAF workers, >= 1)

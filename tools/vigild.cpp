@@ -207,6 +207,7 @@ int main(int argc, char** argv) {
                           {"alerts", static_cast<uint64_t>(rt->alerts.size())},
                           {"escalation_timers", static_cast<uint64_t>(restore_timers)},
                           {"escalating_hospitals", static_cast<uint64_t>(restore_hospitals)},
+                          {"static_dir", cfg.static_dir.empty() ? "(none)" : cfg.static_dir},
                           {"startup_ms", now_ms() - rt->started_ms}});
   srv.run();
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
@@ -84,7 +85,7 @@ void expect_defaults(const config& c) {
   EXPECT_EQ(c.log_level, d.log_level);
   EXPECT_EQ(c.log_format, d.log_format);
   EXPECT_EQ(c.transformer, d.transformer);
-  EXPECT_EQ(c.static_dir, d.static_dir);
+  EXPECT_TRUE(c.static_dir_is_default);
   EXPECT_EQ(c.cors_origins, d.cors_origins);
   EXPECT_EQ(c.worker_threads, d.worker_threads);
   EXPECT_EQ(c.admin_port, d.admin_port);
@@ -458,6 +459,30 @@ TEST(ConfigValidation, RangeBoundariesAreAccepted) {
   EXPECT_EQ(c.max_connections, 1000000u);
   EXPECT_TRUE(c.cors_origins.empty());
   EXPECT_EQ(c.http_write_timeout_ms, 600000);
+}
+
+/// Runs `body` with the working directory set to a fresh temporary directory.
+template <class F>
+void in_temp_cwd(const std::string& name, F body) {
+  char old[4096];
+  ASSERT_NE(::getcwd(old, sizeof old), nullptr);
+  const std::string dir = ::testing::TempDir() + name;
+  ASSERT_EQ(std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str()), 0);
+  ASSERT_EQ(::chdir(dir.c_str()), 0);
+  body(dir);
+  ASSERT_EQ(::chdir(old), 0);
+}
+
+TEST(ConfigValidation, DefaultStaticDirIsServedOnlyWhenBuilt) {
+  in_temp_cwd("vigil-static-default", [](const std::string& dir) {
+    // No web/dist here: the default is dropped quietly (/ serves nothing), not an error.
+    EXPECT_EQ(load_ok({}).static_dir, "");
+    ASSERT_EQ(std::system(("mkdir -p '" + dir + "/web/dist'").c_str()), 0);
+    EXPECT_EQ(load_ok({}).static_dir, "web/dist");
+    // Set explicitly, the directory must exist, and empty turns the dashboard off.
+    EXPECT_EQ(load_ok({"--http.static-dir="}).static_dir, "");
+    EXPECT_FALSE(load_ok({"--http.static-dir=" + dir + "/web/dist"}).static_dir_is_default);
+  });
 }
 
 TEST(ConfigValidation, StaticDirMustExist) {
