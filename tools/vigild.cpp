@@ -107,6 +107,15 @@ int main(int argc, char** argv) {
     std::cout << config_help();
     return 0;
   }
+  if (result.version) {
+    std::cout << "vigild " VIGIL_VERSION "\n";
+    return 0;
+  }
+  if (result.check) {
+    // Everything load_config validates (file, environment, flags, key file, static dir) passed.
+    std::cout << "configuration OK\n";
+    return 0;
+  }
   auto rt = std::make_shared<runtime>();
   rt->cfg = std::move(result.cfg);
   auto& cfg = rt->cfg;
