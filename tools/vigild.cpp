@@ -17,6 +17,7 @@
 #include "domain/admin_token.hpp"
 #include "domain/config.hpp"
 #include "domain/log.hpp"
+#include "domain/sd_notify.hpp"
 #include "domain/time.hpp"
 #include "storage/db_lock.hpp"
 #include "storage/event_store.hpp"
@@ -120,6 +121,7 @@ int main(int argc, char** argv) {
   rt->cfg = std::move(result.cfg);
   auto& cfg = rt->cfg;
   log::set_json(cfg.log_format == "json");
+  log::set_journal(log::stderr_is_journal());
   log::set_level(log::parse_level(cfg.log_level).value_or(log::level::info));
   if (cfg.default_secret)
     log::warn("insecure_default_secret",
@@ -205,10 +207,13 @@ int main(int argc, char** argv) {
                           {"alerts", static_cast<uint64_t>(rt->alerts.size())},
                           {"startup_ms", now_ms() - rt->started_ms}});
   srv.run();
+  // systemd (Type=notify): the store is restored and both listeners are bound.
+  sd_notify_send("READY=1\nSTATUS=listening on port " + std::to_string(srv.port()));
 
   int sig = 0;
   sigwait(&signals, &sig);
   log::info("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  sd_notify_send("STOPPING=1\nSTATUS=draining connections");
   srv.request_shutdown();
   srv.join();
   if (console)
