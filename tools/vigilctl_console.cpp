@@ -4,8 +4,8 @@
 // inspector sent. Interactive with readline (line editing, history, completion) or one-shot
 // with --exec for scripts. The protocol is described in actors/console_server.hpp.
 
-#include <readline/history.h>
-#include <readline/readline.h>
+// libedit (BSD licence) through its readline-compatible header: GNU readline is GPL-3.
+#include <editline/readline.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
