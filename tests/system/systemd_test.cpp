@@ -17,6 +17,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -28,10 +29,21 @@
 
 namespace {
 
+/// Every directory made by temp_dir(), removed when the test program ends.
+struct temp_dirs {
+  std::vector<std::string> paths;
+  ~temp_dirs() {
+    std::error_code ec;
+    for (auto& p : paths) std::filesystem::remove_all(p, ec);
+  }
+};
+temp_dirs g_temp_dirs;
+
 std::string temp_dir() {
   std::string t = (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
   t += "/vigil-systemd-XXXXXX";
   if (::mkdtemp(t.data()) == nullptr) std::abort();
+  g_temp_dirs.paths.push_back(t);
   return t;
 }
 
@@ -136,8 +148,6 @@ TEST(SdNotify, SendsOneDatagramToPathAndAbstractSockets) {
   EXPECT_EQ(abstract.receive(), "STOPPING=1");
   EXPECT_FALSE(vigil::sd_notify_to("relative.sock", "READY=1", &error));
   EXPECT_FALSE(vigil::sd_notify_to(dir + "/nobody.sock", "READY=1", &error));
-  ::unlink(sock.path.c_str());
-  ::rmdir(dir.c_str());
 }
 
 TEST(Systemd, ReadyOnlyOnceListeningAndStoppingOnSigterm) {
