@@ -103,6 +103,7 @@ void flush(storage_actor* self) {
   c.storage_commits++;
   c.storage_commit_items += items.size();
   c.storage_commit_us_total += static_cast<uint64_t>(us);
+  c.storage_commit.observe_us(us);
   if (ok) {
     st.rt->last_seq = st.store->last_seq();
     auto done_us = steady_us();

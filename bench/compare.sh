@@ -132,7 +132,7 @@ run_load() {
     # When vigild closes the stalled reader: its slow-consumer counter, once a second.
     (t0=$(date +%s.%N)
      while kill -0 "$server_pid" 2>/dev/null; do
-       n="$(curl -s --max-time 1 "http://127.0.0.1:$server_port/metrics" | awk '/^vigil_slow_consumer_closes_total/{print $2}')"
+       n="$(curl -s --max-time 1 "http://127.0.0.1:$server_port/metrics" | awk '/^vigil_connections_closed_total\{reason="slow_consumer"\}/{print $2}')"
        if [[ -n "$n" && "$n" != 0 ]]; then
          awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "first 4008 after %.1f s\n", a - b }' >"$OUT/$tag.slow"
          break

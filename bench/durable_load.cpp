@@ -189,7 +189,7 @@ storage_counters read_storage_counters(int port) {
   const std::string text = "\n" + answer.body;
   c.commits = metric_value(text, "vigil_storage_commits_total");
   c.items = metric_value(text, "vigil_storage_commit_items_total");
-  c.seconds = metric_value(text, "vigil_storage_commit_seconds_total");
+  c.seconds = metric_value(text, "vigil_storage_commit_seconds_sum");
   c.ok = true;
   return c;
 }

@@ -140,7 +140,7 @@ using setter = std::optional<std::string> (*)(staged&, std::string_view);
 struct option {
   const char* key;
   const char* alias;       // short flag without dashes, or nullptr
-  const char* env;         // environment variable, or nullptr
+  const char* env;         // legacy environment variable kept as an alias, or nullptr
   const char* default_text;
   const char* help;
   setter set;
@@ -519,6 +519,8 @@ struct parsed_flags {
   std::vector<flag_entry> entries;
   std::optional<std::string> config_file;
   bool help = false;
+  bool version = false;
+  bool check = false;
 };
 
 std::variant<parsed_flags, std::string> parse_flags(int argc, const char* const* argv) {
@@ -531,8 +533,20 @@ std::variant<parsed_flags, std::string> parse_flags(int argc, const char* const*
       return out;
     }
   }
+  // Then the version, which needs no valid configuration either (like `redis-server -v`).
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i] ? argv[i] : "";
+    if (arg == "--version" || arg == "-v") {
+      out.version = true;
+      return out;
+    }
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i] ? argv[i] : "";
+    if (arg == "--check-config" || arg == "-t") {
+      out.check = true;
+      continue;
+    }
     if (!starts_with(arg, "--") || arg.size() == 2)
       return "unexpected argument " + quoted(arg) + " (options look like --key=value)";
     std::string_view body = arg.substr(2);
@@ -613,6 +627,22 @@ std::string default_admin_token_file(const std::string& db_path) {
   return db_path.substr(0, slash + 1) + "admin.token";
 }
 
+std::string env_name(std::string_view key) {
+  std::string out = "VIGIL_";
+  for (char c : key) {
+    if (c == '.' || c == '-') out.push_back('_');
+    else if (c >= 'a' && c <= 'z') out.push_back(static_cast<char>(c - 'a' + 'A'));
+    else out.push_back(c);
+  }
+  return out;
+}
+
+std::vector<std::string> option_keys() {
+  std::vector<std::string> keys;
+  for (const option& o : options()) keys.emplace_back(o.key);
+  return keys;
+}
+
 env_lookup process_env() {
   return [](const char* name) -> std::optional<std::string> {
     const char* v = std::getenv(name);
@@ -627,10 +657,12 @@ std::variant<config_result, std::string> load_config(int argc, const char* const
   auto flags_or_error = parse_flags(argc, argv);
   if (auto* err = std::get_if<std::string>(&flags_or_error)) return *err;
   auto& flags = std::get<parsed_flags>(flags_or_error);
-  if (flags.help) {
-    result.help = true;
+  if (flags.help || flags.version) {
+    result.help = flags.help;
+    result.version = flags.version;
     return result;
   }
+  result.check = flags.check;
 
   staged c;
 
@@ -656,11 +688,16 @@ std::variant<config_result, std::string> load_config(int argc, const char* const
     }
   }
 
-  // 2. the environment
+  // 2. the environment: the legacy name first, so that VIGIL_<SECTION>_<KEY> wins when both
+  //    are set
   for (const option& o : options()) {
-    if (!o.env) continue;
-    if (auto v = get_env(o.env)) {
-      if (auto err = apply(c, o, *v, {"", std::string(" (from ") + o.env + ")"})) return *err;
+    std::vector<std::string> names;
+    if (o.env) names.emplace_back(o.env);
+    names.push_back(env_name(o.key));
+    for (const std::string& name : names) {
+      if (auto v = get_env(name.c_str())) {
+        if (auto err = apply(c, o, *v, {"", " (from " + name + ")"})) return *err;
+      }
     }
   }
 
@@ -757,17 +794,25 @@ std::variant<escalation_policy, std::string> parse_tiers(std::string_view s) {
 
 std::string config_help() {
   std::string out =
-    "Usage: vigild [--config FILE] [--KEY=VALUE | --KEY VALUE]...\n"
+    "Usage: vigild [--config FILE] [--check-config] [--KEY=VALUE | --KEY VALUE]...\n"
+    "       vigild --version | --help\n"
     "\n"
     "Vigil real-time clinical alert server. Settings come from built-in defaults, then the\n"
     "config file (--config FILE or VIGIL_CONFIG), then environment variables, then flags.\n"
     "Every KEY below is also a config file key (\"key = value\", or \"[section]\" + \"name = "
-    "value\").\n"
+    "value\")\n"
+    "and an environment variable VIGIL_<SECTION>_<KEY> (upper case, '.' and '-' become '_',\n"
+    "e.g. VIGIL_LIMITS_OUTBOUND_BUDGET); the older names listed after it still work, and the\n"
+    "VIGIL_ name wins when both are set. Empty variables count as unset.\n"
     "Durations: 250ms, 30s, 2m, 1h (a bare number is seconds). Sizes: 65536, 64KiB, 1MiB, 1MB.\n"
     "The annotated example config/vigil.conf.example explains every option.\n"
     "\n"
     "Options:\n"
     "  --config FILE    read settings from FILE (env VIGIL_CONFIG)\n"
+    "  -t, --check-config\n"
+    "                   validate the file, environment and flags, print \"configuration OK\"\n"
+    "                   (exit 0) or the error (exit 2), and exit without starting\n"
+    "  -v, --version    print the version and exit\n"
     "  -h, --help       print this help and exit\n";
   for (const option& o : options()) {
     out += "  --";
@@ -780,8 +825,10 @@ std::string config_help() {
     out += o.help;
     out += "\n      default: ";
     out += o.default_text;
+    out += "   env: ";
+    out += env_name(o.key);
     if (o.env) {
-      out += "   env: ";
+      out += ", ";
       out += o.env;
     }
     out += "\n";

@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -82,15 +83,25 @@ env_lookup process_env();
 struct config_result {
   config cfg;
   bool help = false;                      // --help was given: print config_help() and exit 0
+  bool version = false;                   // --version: print the version and exit 0
+  bool check = false;                     // --check-config: validate, report and exit 0
 };
 
 /// Builds the configuration from defaults, the config file (`--config=FILE` or `--config FILE`),
-/// the environment and flags (`--key=value` or `--key value`, keys as in the file, e.g.
+/// the environment (`VIGIL_<SECTION>_<KEY>` for every option, plus the legacy WEBSOCKET_PORT,
+/// AUTH_JWT_SECRET, VIGIL_DB and LOG_LEVEL) and flags (`--key=value` or `--key value`, keys as in the file, e.g.
 /// `--limits.frame-size=65536`; short aliases `--port`, `--host`, `--db`, `--log-level`).
 /// On any error returns one clear line naming the option, e.g.
 /// `invalid value "abc" for limits.frame-size: expected a size in bytes (e.g. 65536, 64KiB)`.
 std::variant<config_result, std::string> load_config(int argc, const char* const* argv,
                                                      const env_lookup& env);
+
+/// The environment variable of option `key`: "limits.outbound-budget" ->
+/// "VIGIL_LIMITS_OUTBOUND_BUDGET" (upper case, '.' and '-' become '_').
+std::string env_name(std::string_view key);
+
+/// Every option key of the table, in `--help` order.
+std::vector<std::string> option_keys();
 
 /// Parses a duration: "250ms", "30s", "2m", "1h", or a bare number of seconds ("1.5").
 std::optional<int64_t> parse_duration_ms(std::string_view s);

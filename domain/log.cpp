@@ -1,7 +1,11 @@
 #include "domain/log.hpp"
 
+#include <sys/stat.h>
+
 #include <atomic>
+#include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include "domain/json.hpp"
@@ -12,6 +16,7 @@ namespace vigil::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(level::info)};
 std::atomic<bool> g_json{false};
+std::atomic<bool> g_journal{false};
 std::mutex g_mu;
 
 bool needs_quotes(std::string_view v) {
@@ -55,11 +60,34 @@ const char* level_name(level l) {
 void set_level(level l) { g_level = static_cast<int>(l); }
 level current_level() { return static_cast<level>(g_level.load(std::memory_order_relaxed)); }
 void set_json(bool on) { g_json = on; }
+void set_journal(bool on) { g_journal = on; }
+
+bool stderr_is_journal() {
+  const char* v = std::getenv("JOURNAL_STREAM");
+  if (v == nullptr) return false;
+  uintmax_t dev = 0, ino = 0;
+  char tail = 0;
+  if (std::sscanf(v, "%ju:%ju%c", &dev, &ino, &tail) != 2) return false;
+  struct stat st {};
+  if (::fstat(2, &st) != 0) return false;
+  return static_cast<uintmax_t>(st.st_dev) == dev && static_cast<uintmax_t>(st.st_ino) == ino;
+}
+
+const char* journal_prefix(level l) {
+  switch (l) {
+    case level::debug: return "<7>";
+    case level::info: return "<6>";
+    case level::warn: return "<4>";
+    case level::error: return "<3>";
+  }
+  return "<6>";
+}
 
 void write(level l, std::string_view event, std::initializer_list<field> fields) {
   std::string line;
   line.reserve(128);
   auto ts = format_iso(now_ms());
+  if (g_journal) line += journal_prefix(l);
   if (g_json) {
     line += "{\"ts\":\"";
     line += ts;

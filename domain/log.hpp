@@ -18,6 +18,14 @@ void set_level(level l);
 level current_level();
 inline bool enabled(level l) { return static_cast<int>(l) >= static_cast<int>(current_level()); }
 void set_json(bool on);
+/// Prefix every line with its syslog priority ("<3>" error, "<4>" warn, "<6>" info, "<7>" debug)
+/// so that journald files it under the right priority.
+void set_journal(bool on);
+/// True when stderr is connected to the journal: $JOURNAL_STREAM ("device:inode", set by
+/// systemd) names stderr itself, not a pipe or file a wrapper put in between.
+bool stderr_is_journal();
+/// The priority prefix of level `l` ("<6>" for info).
+const char* journal_prefix(level l);
 
 struct field {
   std::string_view key;

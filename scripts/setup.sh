@@ -10,7 +10,7 @@ VIGIL_BUILD_TYPE="${VIGIL_BUILD_TYPE:-RelWithDebInfo}"
 VIGIL_APT_PACKAGES=(
   build-essential cmake pkg-config
   libcaf-dev libwebsockets-dev libsimdjson-dev libsqlite3-dev
-  libgtest-dev libgmock-dev libjwt-dev libreadline-dev
+  libgtest-dev libgmock-dev libjwt-dev libedit-dev
   nodejs npm
 )
 

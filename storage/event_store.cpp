@@ -536,7 +536,8 @@ bool event_store::probe(std::string* error) {
   return true;
 }
 
-bool event_store::backup(const std::string& dest_path, std::string* error) {
+bool event_store::backup(const std::string& dest_path, std::string* error,
+                         const std::function<void(uint64_t, uint64_t)>& progress) {
   if (dest_path.empty()) return fail("backup: empty destination path", error);
   std::string message;
   if (!is_in_memory(dest_path) && !create_parent_dirs(dest_path, &message))
@@ -565,6 +566,10 @@ bool event_store::backup(const std::string& dest_path, std::string* error) {
   int busy_retries = 0;
   do {
     rc = sqlite3_backup_step(b, backup_pages_per_step);
+    if (progress && (rc == SQLITE_OK || rc == SQLITE_DONE)) {
+      auto total = static_cast<uint64_t>(sqlite3_backup_pagecount(b));
+      progress(total - static_cast<uint64_t>(sqlite3_backup_remaining(b)), total);
+    }
     if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && ++busy_retries <= backup_max_busy_retries) {
       sqlite3_sleep(10);
       rc = SQLITE_OK;

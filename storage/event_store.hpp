@@ -5,6 +5,7 @@
 // docs/architecture.md "Stack notes".
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -148,7 +149,8 @@ public:
   size_t prune(int64_t before_ms, int64_t now_ms, size_t max_rows, std::string* error);
 
   /// Writes a consistent copy of the database to `dest_path` (SQLite online backup).
-  bool backup(const std::string& dest_path, std::string* error);
+  bool backup(const std::string& dest_path, std::string* error,
+              const std::function<void(uint64_t pages_done, uint64_t pages_total)>& progress = {});
 
   /// Gives the database a new epoch (`vigilctl restore`): the meta epoch and the id
   /// `<epoch>-<seq>` in every stored event's payload change, seqs stay, all in one transaction.

@@ -560,7 +560,9 @@ bool parse_u64_text(const std::optional<std::string>& text, uint64_t* out) {
 
 } // namespace
 
-std::optional<verify_report> verify_database(const std::string& path, std::string* error) {
+std::optional<verify_report> verify_database(
+  const std::string& path, std::string* error,
+  const std::function<void(uint64_t, uint64_t)>& progress) {
   std::string message;
   auto failed = [&](const std::string& what) {
     if (error != nullptr) *error = "verify " + path + ": " + what;
@@ -583,7 +585,14 @@ std::optional<verify_report> verify_database(const std::string& path, std::strin
     return failed("meta pruned_through is not a non-negative integer");
 
   replay_verifier verifier(*epoch, meta_last_seq, pruned_through);
-  if (!db.events([&](const stored_event& e) { verifier.add_event(e); }, &message))
+  const uint64_t expected = meta_last_seq > pruned_through ? meta_last_seq - pruned_through : 0;
+  uint64_t read = 0;
+  if (!db.events(
+        [&](const stored_event& e) {
+          verifier.add_event(e);
+          if (progress) progress(++read, expected);
+        },
+        &message))
     return failed(message);
   std::vector<alert_row> alerts;
   if (!db.alerts(&alerts, &message)) return failed(message);

@@ -4,6 +4,7 @@
 // not behind the log (docs/api.md "Alert state machine", "Event ids and resume", "Durability").
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,7 +68,11 @@ private:
 /// Opens `path` read-only (it may be in use by a running vigild) and verifies it, reading the
 /// meta table, every event and every alert in one read transaction, so the report describes one
 /// consistent snapshot. nullopt with *error set when the file cannot be read as a Vigil database.
-std::optional<verify_report> verify_database(const std::string& path, std::string* error);
+/// `progress` (optional) is called after each event with the events read and the number the
+/// meta table leads to expect (last_seq - pruned_through; an estimate).
+std::optional<verify_report> verify_database(
+  const std::string& path, std::string* error,
+  const std::function<void(uint64_t events_read, uint64_t events_expected)>& progress = {});
 
 /// The human-readable report printed by `vigilctl replay --verify`, ending with a newline.
 std::string format_report(const verify_report& r);

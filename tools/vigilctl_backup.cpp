@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "storage/event_store.hpp"
+#include "tools/vigilctl_progress.hpp"
 #include "tools/vigilctl_commands.hpp"
 
 namespace vigil::ctl {
@@ -145,7 +146,13 @@ int run_backup(int argc, char** argv) {
                                         + std::to_string(::getpid())))
                .string();
   remove_quietly(tmp);
-  if (!source->backup(tmp, &error)) {
+  progress_line bar; // on a terminal only
+  bool copied = source->backup(tmp, &error, [&](uint64_t done, uint64_t total) {
+    bar.update("copying: %llu of %llu pages (%.0f %%)", static_cast<unsigned long long>(done),
+               static_cast<unsigned long long>(total), total ? 100.0 * done / total : 100.0);
+  });
+  bar.clear();
+  if (!copied) {
     remove_quietly(tmp);
     return failure(error);
   }

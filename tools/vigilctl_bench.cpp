@@ -15,8 +15,10 @@
 #include <sstream>
 
 #include "domain/auth.hpp"
+#include "domain/config.hpp"
 #include "tools/vigilctl_bench.hpp"
 #include "tools/vigilctl_commands.hpp"
+#include "tools/vigilctl_progress.hpp"
 #include "tools/ws_client.hpp"
 
 namespace vigil::ctl {
@@ -80,6 +82,10 @@ const char* const usage_text =
     "  --json                 print the report as one JSON object\n"
     "  --verbose              print the phases of the run on stderr\n"
     "\n"
+    "Durations (--duration, --drain, --hold, --connect-timeout) take vigild's syntax: 250ms,\n"
+    "30s, 2m (a bare number is seconds); sizes (--payload, --stall-rcvbuf): 4096, 64KiB, 1MB.\n"
+    "On a terminal, the phases show their progress on stderr.\n"
+    "\n"
     "Exit codes: 0 the run completed (read the report for lost events), 1 it could not run\n"
     "(unreachable server, connections refused), 2 usage error.\n";
 
@@ -142,6 +148,26 @@ bool parse_number(const std::string& text, double lo, double hi, double* out) {
   return true;
 }
 
+/// A duration in vigild's syntax ("250ms", "30s", "2m"; a bare number is seconds, as before)
+/// as seconds within lo..hi.
+bool parse_seconds(const std::string& text, double lo, double hi, double* out) {
+  auto ms = parse_duration_ms(text);
+  if (!ms) return false;
+  const double s = static_cast<double>(*ms) / 1000.0;
+  if (s < lo || s > hi) return false;
+  *out = s;
+  return true;
+}
+
+/// A size in vigild's syntax ("4096", "64KiB", "1MB") within lo..hi bytes.
+template <typename Int>
+bool parse_bytes(const std::string& text, uint64_t lo, uint64_t hi, Int* out) {
+  auto n = parse_size(text);
+  if (!n || *n < lo || *n > hi) return false;
+  *out = static_cast<Int>(*n);
+  return true;
+}
+
 template <typename Int>
 bool parse_int(const std::string& text, double lo, double hi, Int* out) {
   double v = 0;
@@ -200,17 +226,17 @@ std::string parse_options(int argc, char** argv, options& o) {
     } else if (args.value("max-lag", v)) {
       if (!parse_int(v, 0, 1e7, &o.max_lag)) return bad("max-lag", v, "0..10000000");
     } else if (args.value("duration", v)) {
-      if (!parse_number(v, 0.1, max_duration_s, &o.duration)) return bad("duration", v, "0.1..300 s");
+      if (!parse_seconds(v, 0.1, max_duration_s, &o.duration)) return bad("duration", v, "100ms..5m");
     } else if (args.value("drain", v)) {
-      if (!parse_number(v, 0, 120, &o.drain)) return bad("drain", v, "0..120 s");
+      if (!parse_seconds(v, 0, 120, &o.drain)) return bad("drain", v, "0s..2m");
     } else if (args.value("payload", v)) {
-      if (!parse_int(v, 0, 400, &o.payload)) return bad("payload", v, "0..400");
+      if (!parse_bytes(v, 0, 400, &o.payload)) return bad("payload", v, "0..400 bytes");
     } else if (args.value("stall", v)) {
       if (!parse_int(v, 0, max_subscribers, &o.stall)) return bad("stall", v, "0..100000");
     } else if (args.value("stall-rcvbuf", v)) {
-      if (!parse_int(v, 0, 64 << 20, &o.stall_rcvbuf)) return bad("stall-rcvbuf", v, "0..64MiB");
+      if (!parse_bytes(v, 0, 64u << 20, &o.stall_rcvbuf)) return bad("stall-rcvbuf", v, "0..64MiB");
     } else if (args.value("hold", v)) {
-      if (!parse_number(v, 0, 600, &o.hold)) return bad("hold", v, "0..600 s");
+      if (!parse_seconds(v, 0, 600, &o.hold)) return bad("hold", v, "0s..10m");
     } else if (args.value("events", v)) {
       if (!parse_int(v, 1, 100000, &o.events)) return bad("events", v, "1..100000");
     } else if (args.value("hospital-prefix", v)) {
@@ -222,7 +248,7 @@ std::string parse_options(int argc, char** argv, options& o) {
     } else if (args.value("connect-concurrency", v)) {
       if (!parse_int(v, 1, max_subscribers, &o.connect_concurrency)) return bad("connect-concurrency", v, "1..100000");
     } else if (args.value("connect-timeout", v)) {
-      if (!parse_number(v, 1, 600, &o.connect_timeout)) return bad("connect-timeout", v, "1..600 s");
+      if (!parse_seconds(v, 1, 600, &o.connect_timeout)) return bad("connect-timeout", v, "1s..10m");
     } else if (args.value("label", v)) {
       o.label = v;
     } else if (args.failed()) {
@@ -448,8 +474,12 @@ bool connect_all_subscribers(loop& lp, const options& o, bool with_last_id, int6
   lp.set_retry_failed_connects(true);
   lp.connect_subscribers(with_last_id);
   const int wanted = static_cast<int>(lp.subscribers().size());
+  progress_line bar; // on a terminal only
   lp.run_until(
       [&] {
+        if (bar.due())
+          bar.update("connecting: %d of %d subscribers started",
+                     lp.started_count(conn_kind::subscriber), wanted);
         return lp.pending_connects() == 0 &&
                lp.started_count(conn_kind::subscriber) + static_cast<int>(std::count_if(
                    lp.subscribers().begin(), lp.subscribers().end(),
@@ -459,6 +489,7 @@ bool connect_all_subscribers(loop& lp, const options& o, bool with_last_id, int6
   // Everyone else who is open but not yet started gets a little more time only within the
   // timeout above; report what we have.
   *end = mono_ns();
+  bar.clear();
   lp.set_retry_failed_connects(false);
   progress("connect: %d of %d subscribers started in %.1f ms (%lld retries)",
            lp.started_count(conn_kind::subscriber), wanted, (*end - *start) / 1e6,
@@ -532,9 +563,22 @@ int run_publish(loop& lp, const options& o) {
   lp.watch_pid(o.pid);
   lp.set_measuring(true);
   lp.start_publishing(o.rate, o.window, o.rate > 0 ? 0 : o.max_lag, t0 + seconds_to_ns(o.duration), 1);
-  lp.run_until([&] { return !lp.publishing(); }, t0 + seconds_to_ns(o.duration) + 1'000'000'000);
+  progress_line bar; // on a terminal only; figures are computed only when the line is redrawn
+  auto show = [&](const char* phase) {
+    if (!bar.due()) return;
+    size_t sent = 0;
+    for (const auto& log : lp.sent()) sent += log.size();
+    int64_t ok = 0;
+    for (int64_t n : lp.ok_per_hospital()) ok += n;
+    bar.update("%s: %.1f of %.0f s, %zu calls sent, %lld events committed", phase,
+               (mono_ns() - t0) / 1e9, o.duration, sent, static_cast<long long>(ok));
+  };
+  lp.run_until([&] { show("publishing"); return !lp.publishing(); },
+               t0 + seconds_to_ns(o.duration) + 1'000'000'000);
   const int64_t publish_end = mono_ns();
-  const bool drained = lp.run_until([&] { return all_delivered(lp); }, publish_end + seconds_to_ns(o.drain));
+  const bool drained = lp.run_until([&] { show("draining"); return all_delivered(lp); },
+                                    publish_end + seconds_to_ns(o.drain));
+  bar.clear();
   const int64_t t1 = mono_ns();
   const auto server1 = o.pid ? read_proc(o.pid) : std::nullopt;
   const proc_sample self1 = read_self();

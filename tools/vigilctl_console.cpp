@@ -4,8 +4,8 @@
 // inspector sent. Interactive with readline (line editing, history, completion) or one-shot
 // with --exec for scripts. The protocol is described in actors/console_server.hpp.
 
-#include <readline/history.h>
-#include <readline/readline.h>
+// libedit (BSD licence) through its readline-compatible header: GNU readline is GPL-3.
+#include <editline/readline.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -19,7 +19,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <iostream>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +39,7 @@ namespace {
 constexpr const char* console_usage =
   "Usage: vigilctl console [--config FILE | --db PATH | --token-file FILE] [--host HOST]\n"
   "                        [--port PORT] [--exec \"COMMAND\"] [--json]\n"
+  "                        [--interval DURATION [--count N]]\n"
   "\n"
   "Connects to the inspector of a running vigild (admin.port, on 127.0.0.1 only) and runs\n"
   "commands: interactively with line editing and history (~/.vigilctl_history), or one\n"
@@ -51,6 +54,10 @@ constexpr const char* console_usage =
   "  --port PORT      the inspector's port, vigild's admin.port (default 3011 or the config's)\n"
   "  --exec \"CMD\"     run one command, print its answer and exit\n"
   "  --json           print answers as JSON (one line per answer) instead of tables\n"
+  "  --interval D     like `redis-cli --stat`: print one line of `stats` every D (250ms, 1s,\n"
+  "                   2m; a bare number is seconds; at least 100ms) until interrupted;\n"
+  "                   rates are over the interval, the header repeats every 20 lines\n"
+  "  --count N        with --interval: stop after N lines\n"
   "\n"
   "Exit codes: 0 success, 1 the inspector cannot be reached, refused the token or the command\n"
   "failed, 2 usage error.\n"
@@ -92,6 +99,8 @@ struct console_options {
   std::optional<std::string> config_file;
   std::optional<std::string> db;
   std::optional<std::string> token_file;
+  std::optional<int64_t> interval_ms; // --interval: refresh `stats`
+  std::optional<uint64_t> count;      // --count: lines before exiting
 };
 
 /// Where the console connects and the token it presents.
@@ -533,6 +542,76 @@ int run_line(inspector_link& link, const console_options& opts, const console_ta
   return exit_ok;
 }
 
+// ---- --interval: stats as a refreshing line -----------------------------------------------
+
+/// A number of the stats answer (0 when absent).
+double stat_number(const json::value& data, const char* key) {
+  auto* v = data.find(key);
+  return v != nullptr && v->is_number() ? v->as_double() : 0.0;
+}
+
+/// `redis-cli --stat` for vigild: one line of stats every interval (rates over that interval),
+/// the header every 20 lines; --json prints each answer as one line instead.
+int run_stat(inspector_link& link, const console_options& opts, const console_target& target) {
+  if (!connect_or_report(link, target))
+    return exit_failure;
+  const auto interval = std::chrono::milliseconds(*opts.interval_ms);
+  auto next = clock_type::now();
+  std::optional<json::value> previous;
+  clock_type::time_point previous_at;
+  for (uint64_t n = 0; !opts.count || n < *opts.count; ++n) {
+    std::this_thread::sleep_until(next);
+    next += interval;
+    std::string error;
+    auto text = link.ask({"stats"}, &error);
+    auto at = clock_type::now();
+    if (!text) {
+      std::fprintf(stderr, "vigilctl console: %s\n", error.c_str());
+      return exit_failure;
+    }
+    auto answer = json::parse(*text, &error);
+    auto* ok = answer ? answer->find("ok") : nullptr;
+    auto* data = answer ? answer->find("data") : nullptr;
+    if (ok == nullptr || !ok->as_bool() || data == nullptr || !data->is_object()) {
+      std::fprintf(stderr, "vigilctl console: unreadable answer from the inspector\n");
+      return exit_failure;
+    }
+    if (opts.json) {
+      std::printf("%s\n", json::to_string(*data).c_str());
+      std::fflush(stdout);
+      continue;
+    }
+    if (n % 20 == 0)
+      std::printf("%-8s %11s %9s %9s %10s %10s %12s %8s %11s\n", "time", "connections",
+                  "subs", "hospitals", "events", "events/s", "deliveries/s", "drops",
+                  "escalations");
+    // Rates over this interval; the first line has no previous sample: the server's own.
+    double events_rate = stat_number(*data, "events_per_sec");
+    double deliveries_rate = stat_number(*data, "deliveries_per_sec");
+    if (previous) {
+      double seconds = std::chrono::duration<double>(at - previous_at).count();
+      if (seconds > 0) {
+        events_rate = (stat_number(*data, "events_published") -
+                       stat_number(*previous, "events_published")) / seconds;
+        deliveries_rate = (stat_number(*data, "events_delivered") -
+                           stat_number(*previous, "events_delivered")) / seconds;
+      }
+    }
+    std::time_t wall = std::time(nullptr);
+    char clock_text[16];
+    std::strftime(clock_text, sizeof clock_text, "%H:%M:%S", std::localtime(&wall));
+    std::printf("%-8s %11.0f %9.0f %9.0f %10.0f %10.1f %12.1f %8.0f %11.0f\n", clock_text,
+                stat_number(*data, "connections"), stat_number(*data, "subscriptions"),
+                stat_number(*data, "hospitals"), stat_number(*data, "events_published"),
+                events_rate, deliveries_rate, stat_number(*data, "drops"),
+                stat_number(*data, "escalations_fired"));
+    std::fflush(stdout);
+    previous = std::move(*data);
+    previous_at = at;
+  }
+  return exit_ok;
+}
+
 // ---- interactive ---------------------------------------------------------------------------
 
 char* complete_command(const char* text, int state) {
@@ -736,6 +815,18 @@ int run_console(int argc, char** argv) {
       opts.port = static_cast<uint16_t>(p);
     } else if (args.value("exec", v)) {
       opts.exec = v;
+    } else if (args.value("interval", v)) {
+      auto ms = parse_duration_ms(v); // vigild's duration syntax
+      if (!ms || *ms < 100 || *ms > 24LL * 3600 * 1000)
+        return usage_error("invalid --interval \"" + v + "\" (expected a duration from 100ms "
+                           "to 24h, e.g. 1s, 500ms, 2m)");
+      opts.interval_ms = *ms;
+    } else if (args.value("count", v)) {
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || v[0] == '-' || n < 1 || n > 1000000000ULL)
+        return usage_error("invalid --count \"" + v + "\" (expected 1..1000000000)");
+      opts.count = n;
     } else if (args.value("token-file", v)) {
       if (v.empty())
         return usage_error("--token-file must not be empty");
@@ -754,6 +845,10 @@ int run_console(int argc, char** argv) {
       return usage_error("unknown option \"" + std::string(args.current()) + "\"");
     }
   }
+  if (opts.count && !opts.interval_ms)
+    return usage_error("--count needs --interval");
+  if (opts.interval_ms && opts.exec && *opts.exec != "stats")
+    return usage_error("--interval refreshes `stats`; it cannot run --exec \"" + *opts.exec + "\"");
   std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> words;
   if (opts.exec) {
@@ -773,7 +868,9 @@ int run_console(int argc, char** argv) {
   if (auto rc = resolve_target(opts, &target))
     return *rc;
   inspector_link link{target};
-  int rc = opts.exec ? run_line(link, opts, target, words) : run_interactive(link, opts, target);
+  int rc = opts.interval_ms ? run_stat(link, opts, target)
+           : opts.exec      ? run_line(link, opts, target, words)
+                            : run_interactive(link, opts, target);
   std::fflush(stdout);
   return rc;
 }

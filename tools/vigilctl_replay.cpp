@@ -29,6 +29,7 @@
 #include "domain/time.hpp"
 #include "storage/event_store.hpp"
 #include "storage/replay_verify.hpp"
+#include "tools/vigilctl_progress.hpp"
 #include "tools/vigilctl_commands.hpp"
 #include "tools/ws_client.hpp"
 
@@ -275,7 +276,15 @@ json::value report_json(const std::string& db, const storage::verify_report& r) 
 
 int run_verify(const replay_options& o) {
   std::string error;
-  auto report = storage::verify_database(o.db, &error);
+  progress_line bar; // on a terminal only
+  auto report = storage::verify_database(o.db, &error, [&](uint64_t read, uint64_t expected) {
+    if (expected > 0 && read <= expected)
+      bar.update("verifying: %llu of ~%llu events (%.0f %%)", static_cast<unsigned long long>(read),
+                 static_cast<unsigned long long>(expected), 100.0 * read / expected);
+    else
+      bar.update("verifying: %llu events", static_cast<unsigned long long>(read));
+  });
+  bar.clear();
   if (!report) {
     if (o.json) {
       json::value v = json::value::make_object();

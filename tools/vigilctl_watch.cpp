@@ -13,6 +13,7 @@
 #include <string>
 #include <variant>
 
+#include "domain/config.hpp"
 #include "domain/json.hpp"
 #include "domain/procedures.hpp"
 #include "storage/replay_verify.hpp"
@@ -38,7 +39,7 @@ constexpr const char* watch_usage =
   "  --last-event-id ID   first replay the stored events after this event id\n"
   "  --superjson          speak superjson on the wire (as the app does); output is the same\n"
   "  --count N            exit 0 after printing N events\n"
-  "  --timeout SEC        exit 0 after SEC seconds (fractions allowed)\n"
+  "  --timeout D          exit 0 after D (30, 1.5, 500ms, 2m: vigild's duration syntax)\n"
   "\n"
   "On a `reconnect` notification or a dropped connection, watch reconnects after 0.5 s, 1 s,\n"
   "2 s, ... (at most 10 s) and resumes after the last printed event; each such line on stderr\n"
@@ -88,14 +89,12 @@ std::optional<uint64_t> parse_count(const std::string& text) {
   return n;
 }
 
-/// Seconds (fractions allowed, 0 < s <= one year) as milliseconds.
+/// A duration in vigild's syntax ("500ms", "30s", "2m"; a bare number is seconds, fractions
+/// allowed), 0 < d <= one year, as milliseconds.
 std::optional<int64_t> parse_seconds(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  char* end = nullptr;
-  const double s = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size() || !std::isfinite(s) || s <= 0 || s > 31536000.0)
-    return std::nullopt;
-  return static_cast<int64_t>(std::ceil(s * 1000.0));
+  auto ms = parse_duration_ms(text);
+  if (!ms || *ms <= 0 || *ms > 31536000LL * 1000) return std::nullopt;
+  return ms;
 }
 
 /// Parses the command line; returns the exit code when it should not run.
@@ -120,7 +119,7 @@ std::optional<int> parse_options(int argc, char** argv, watch_options& o) {
       if (!o.count) return usage_error("--count must be a whole number from 1 to 999999999");
     } else if (args.value("timeout", v)) {
       o.timeout_ms = parse_seconds(v);
-      if (!o.timeout_ms) return usage_error("--timeout must be a number of seconds above 0");
+      if (!o.timeout_ms) return usage_error("--timeout must be a duration above 0 (e.g. 30, 1.5, 500ms, 2m)");
     } else if (args.failed()) return usage_error(args.error());
     else return usage_error("unknown option \"" + std::string(args.current()) + "\"");
   }

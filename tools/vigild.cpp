@@ -17,6 +17,7 @@
 #include "domain/admin_token.hpp"
 #include "domain/config.hpp"
 #include "domain/log.hpp"
+#include "domain/sd_notify.hpp"
 #include "domain/time.hpp"
 #include "storage/db_lock.hpp"
 #include "storage/event_store.hpp"
@@ -107,10 +108,20 @@ int main(int argc, char** argv) {
     std::cout << config_help();
     return 0;
   }
+  if (result.version) {
+    std::cout << "vigild " VIGIL_VERSION "\n";
+    return 0;
+  }
+  if (result.check) {
+    // Everything load_config validates (file, environment, flags, key file, static dir) passed.
+    std::cout << "configuration OK\n";
+    return 0;
+  }
   auto rt = std::make_shared<runtime>();
   rt->cfg = std::move(result.cfg);
   auto& cfg = rt->cfg;
   log::set_json(cfg.log_format == "json");
+  log::set_journal(log::stderr_is_journal());
   log::set_level(log::parse_level(cfg.log_level).value_or(log::level::info));
   if (cfg.default_secret)
     log::warn("insecure_default_secret",
@@ -210,10 +221,13 @@ int main(int argc, char** argv) {
                           {"static_dir", cfg.static_dir.empty() ? "(none)" : cfg.static_dir},
                           {"startup_ms", now_ms() - rt->started_ms}});
   srv.run();
+  // systemd (Type=notify): the store is restored and both listeners are bound.
+  sd_notify_send("READY=1\nSTATUS=listening on port " + std::to_string(srv.port()));
 
   int sig = 0;
   sigwait(&signals, &sig);
   log::info("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  sd_notify_send("STOPPING=1\nSTATUS=draining connections");
   srv.request_shutdown();
   srv.join();
   if (console)

@@ -56,6 +56,8 @@ struct counters {
   std::atomic<uint64_t> accept_pauses{0};    // accepting stopped: descriptors near the limit
   /// From the commit of an event to the write of its frame to a subscriber's socket.
   latency_histogram publish_to_write;
+  /// Duration of each SQLite group commit (storage actor), failed ones included.
+  latency_histogram storage_commit;
 
   static counters& get() {
     static counters instance;

@@ -7,6 +7,7 @@
 
 #include "actors/messages.hpp"
 #include "domain/json.hpp"
+#include "domain/process_stats.hpp"
 #include "domain/time.hpp"
 #include "transport/counters.hpp"
 
@@ -46,6 +47,24 @@ void metric(std::string& out, const char* name, const char* type, const char* he
   out += '\n';
 }
 
+/// A histogram of `h` with cumulative buckets, _sum and _count.
+void histogram(std::string& out, const char* name, const char* help, const latency_histogram& h) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= latency_histogram::bucket_count; ++i) {
+    cumulative += h.buckets[i].load(std::memory_order_relaxed);
+    char le[32] = "+Inf";
+    if (i < latency_histogram::bucket_count)
+      std::snprintf(le, sizeof le, "%g", latency_histogram::bounds[i]);
+    out += std::string(name) + "_bucket{le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  out += std::string(name) + "_sum " +
+         std::to_string(static_cast<double>(h.sum_us.load()) / 1e6) + "\n";
+  // The count is the +Inf bucket (read once above), so that a scrape racing an observation
+  // never shows a count below its own buckets.
+  out += std::string(name) + "_count " + std::to_string(cumulative) + "\n";
+}
+
 } // namespace
 
 std::string metrics_body(const runtime& rt, size_t ws_connections) {
@@ -59,8 +78,9 @@ std::string metrics_body(const runtime& rt, size_t ws_connections) {
          "Times accepting stopped because descriptors ran low (connections wait in the backlog).",
          c.accept_pauses);
   metric(out, "vigil_connections_closed_total", "counter",
-         "WebSocket connections closed by the server, by reason.", c.slow_consumer_closes,
-         "reason=\"slow_consumer\"");
+         "WebSocket connections closed, by reason: the server's (slow_consumer 4008, "
+         "frame_too_big 1009, unauthenticated 4001, token_expired 4003, keepalive) or the peer's.",
+         c.slow_consumer_closes, "reason=\"slow_consumer\"");
   metric(out, "vigil_connections_closed_total", "counter", nullptr, c.closed_frame_too_big,
          "reason=\"frame_too_big\"");
   metric(out, "vigil_connections_closed_total", "counter", nullptr, c.closed_unauthenticated,
@@ -71,10 +91,8 @@ std::string metrics_body(const runtime& rt, size_t ws_connections) {
          "reason=\"keepalive\"");
   metric(out, "vigil_connections_closed_total", "counter", nullptr, c.closed_by_peer,
          "reason=\"peer\"");
-  metric(out, "vigil_slow_consumer_closes_total", "counter",
-         "Connections closed with 4008 because their outbound queue exceeded the budget.",
-         c.slow_consumer_closes);
-  metric(out, "vigil_http_requests_total", "counter", "tRPC HTTP requests.", c.http_requests);
+  metric(out, "vigil_http_requests_total", "counter",
+         "tRPC calls over HTTP (/api/trpc; not /health, /ready, /metrics).", c.http_requests);
   metric(out, "vigil_ws_frames_received_total", "counter", "WebSocket request frames received.",
          c.frames_in);
   metric(out, "vigil_ws_frames_sent_total", "counter", "WebSocket frames written.", c.frames_out);
@@ -87,16 +105,13 @@ std::string metrics_body(const runtime& rt, size_t ws_connections) {
          "Alert event frames queued to subscribers (replay included).", c.events_delivered);
   metric(out, "vigil_escalations_fired_total", "counter", "Escalation steps fired by timers.",
          c.escalations_fired);
-  metric(out, "vigil_storage_commits_total", "counter", "SQLite transactions committed.",
-         c.storage_commits);
+  metric(out, "vigil_storage_commits_total", "counter",
+         "SQLite group-commit transactions attempted (failures included).", c.storage_commits);
   metric(out, "vigil_storage_commit_items_total", "counter",
-         "Mutations written by those transactions (batch size = items / commits).",
+         "Mutations in those transactions (batch size = items / commits).",
          c.storage_commit_items);
-  out += "# HELP vigil_storage_commit_seconds_total Time spent in SQLite commits "
-         "(mean latency = this / vigil_storage_commits_total).\n"
-         "# TYPE vigil_storage_commit_seconds_total counter\n"
-         "vigil_storage_commit_seconds_total "
-         + std::to_string(static_cast<double>(c.storage_commit_us_total.load()) / 1e6) + "\n";
+  histogram(out, "vigil_storage_commit_seconds",
+            "Duration of each SQLite group commit (failures included).", c.storage_commit);
   metric(out, "vigil_storage_commit_failures_total", "counter", "Failed SQLite commits.",
          c.storage_commit_failures);
   metric(out, "vigil_auth_failures_total", "counter", "Calls refused as UNAUTHORIZED, by reason.",
@@ -116,27 +131,18 @@ std::string metrics_body(const runtime& rt, size_t ws_connections) {
            i == 0 ? "Calls answered with an error, by tRPC code." : nullptr,
            c.rejected_by_code[i], label.c_str());
   }
-  {
-    auto& h = c.publish_to_write;
-    out += "# HELP vigil_publish_to_write_seconds From an event's commit to the write of its frame "
-           "to a subscriber's socket.\n# TYPE vigil_publish_to_write_seconds histogram\n";
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i <= latency_histogram::bucket_count; ++i) {
-      cumulative += h.buckets[i].load(std::memory_order_relaxed);
-      char le[32] = "+Inf";
-      if (i < latency_histogram::bucket_count)
-        std::snprintf(le, sizeof le, "%g", latency_histogram::bounds[i]);
-      out += std::string{"vigil_publish_to_write_seconds_bucket{le=\""} + le + "\"} "
-             + std::to_string(cumulative) + "\n";
-    }
-    out += "vigil_publish_to_write_seconds_sum "
-           + std::to_string(static_cast<double>(h.sum_us.load()) / 1e6) + "\n";
-    out += "vigil_publish_to_write_seconds_count " + std::to_string(h.count.load()) + "\n";
-  }
+  histogram(out, "vigil_publish_to_write_seconds",
+            "From an event's commit to the write of its frame to a subscriber's socket.",
+            c.publish_to_write);
   metric(out, "vigil_alert_index_size", "gauge", "Alerts known to the routing index.",
          rt.alerts.size());
   metric(out, "vigil_uptime_seconds", "gauge", "Seconds since start.",
          static_cast<uint64_t>((now_ms() - rt.started_ms) / 1000));
+  out += "# HELP vigil_build_info The running version (always 1).\n"
+         "# TYPE vigil_build_info gauge\n"
+         "vigil_build_info{version=\"" VIGIL_VERSION "\"} 1\n";
+  if (auto p = read_process_stats())
+    out += process_metrics_text(*p);
   return out;
 }
 

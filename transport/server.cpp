@@ -70,6 +70,7 @@ struct session {
     std::shared_ptr<http_request> req;
     bool body_too_large = false;
     bool options = false;
+    bool head = false;                       // HEAD: headers as for GET, no body
     bool have_response = false;
     http_response response;
     size_t written = 0;
@@ -366,6 +367,7 @@ struct server::impl {
     h.req.reset();
     h.body_too_large = false;
     h.options = false;
+    h.head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
     h.have_response = false;
     h.cors_origin = allowed_origin(wsi);
     bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
@@ -389,6 +391,7 @@ struct server::impl {
     }
     std::string uri = post ? header(wsi, WSI_TOKEN_POST_URI)
                       : get ? header(wsi, WSI_TOKEN_GET_URI)
+                      : h.head ? header(wsi, WSI_TOKEN_HEAD_URI)
                             : options ? header(wsi, WSI_TOKEN_OPTIONS_URI) : std::string{in ? in : ""};
     if (options) {
       http_response r;
@@ -398,7 +401,8 @@ struct server::impl {
       respond(s, std::move(r));
       return 0;
     }
-    if (!get && !post) {
+    // HEAD is for the operational endpoints and static files (monitoring probes), not tRPC.
+    if ((!get && !post && !h.head) || (h.head && uri.rfind("/api/trpc/", 0) == 0)) {
       http_response r;
       r.status = 405;
       r.body = R"({"error":"method not allowed"})";
@@ -415,9 +419,9 @@ struct server::impl {
     }
     static constexpr std::string_view api = "/api/trpc/";
     if (uri.compare(0, api.size(), api) != 0) {
-      if (get && handle_operational(uri, s))
+      if ((get || h.head) && handle_operational(uri, s))
         return 0;
-      if (get && !rt->cfg.static_dir.empty()) {
+      if ((get || h.head) && !rt->cfg.static_dir.empty()) {
         if (auto file = static_file(rt->cfg.static_dir, uri)) {
           respond(s, std::move(*file));
           return 0;
@@ -561,7 +565,7 @@ struct server::impl {
       if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
       h.headers_sent = true;
-      if (r.body.empty()) {
+      if (r.body.empty() || h.head) {
         h.have_response = false;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
       }

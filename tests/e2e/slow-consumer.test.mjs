@@ -22,7 +22,7 @@ const dataFrames = (raw, id) => raw.all.filter((m) => m.json?.id === id && m.jso
  * (~50 KiB), so on a busy machine it is never the one that overflows the 64 KiB budget.
  */
 async function publishUntilSlowClose(ctx, pub, H, reader) {
-  const closesBefore = await metric(ctx.port, 'vigil_slow_consumer_closes_total');
+  const closesBefore = await metric(ctx.port, 'vigil_connections_closed_total{reason="slow_consumer"}');
   const description = longText('slow-consumer', 400);
   const created = [];
   let closes = closesBefore;
@@ -32,7 +32,7 @@ async function publishUntilSlowClose(ctx, pub, H, reader) {
       `no slow-consumer close after ${created.length} events of ~1 KiB with a 64 KiB budget`);
     created.push(...await createMany(pub, H, ROUND, { inFlight: ROUND, over: { description } }));
     if (reader) await reader.until(base + created.length, 10000);
-    closes = await metric(ctx.port, 'vigil_slow_consumer_closes_total');
+    closes = await metric(ctx.port, 'vigil_connections_closed_total{reason="slow_consumer"}');
   }
   assert.equal(closes, closesBefore + 1, 'exactly one slow-consumer close (the stalled client)');
   return created;
@@ -59,9 +59,8 @@ describe('slow consumer (limits.outbound-budget=64KiB, rate limit off)', () => {
 
     stalled.ws._socket.pause();
     const created = [first, ...await publishUntilSlowClose(ctx, pub, H, reader)];
-    const closes = await metric(ctx.port, 'vigil_slow_consumer_closes_total');
-    assert.equal(await metric(ctx.port, 'vigil_connections_closed_total{reason="slow_consumer"}'), closes,
-      'the close is counted under reason="slow_consumer" too');
+    assert.ok(await metric(ctx.port, 'vigil_connections_closed_total{reason="slow_consumer"}') >= 1,
+      'the close is counted under reason="slow_consumer"');
     assert.ok(normal.isOpen, 'the reading subscriber stays connected');
 
     // The reader gets every event, in commit order, exactly once (a barrier created last ends it).

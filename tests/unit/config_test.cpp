@@ -317,6 +317,107 @@ TEST(ConfigPrecedence, EnvOverridesFileAndFlagsOverrideEnv) {
   EXPECT_EQ(with_flags.jwt.hs256_secret, "from-flag");
 }
 
+TEST(ConfigEnv, EnvNameOfEveryOption) {
+  EXPECT_EQ(env_name("limits.outbound-budget"), "VIGIL_LIMITS_OUTBOUND_BUDGET");
+  EXPECT_EQ(env_name("server.port"), "VIGIL_SERVER_PORT");
+  EXPECT_EQ(env_name("auth.jwt-secret"), "VIGIL_AUTH_JWT_SECRET");
+  EXPECT_EQ(env_name("limits.subscriptions-per-connection"),
+            "VIGIL_LIMITS_SUBSCRIPTIONS_PER_CONNECTION");
+  // --help names every option's variable, and the names are distinct.
+  const std::string help = config_help();
+  std::set<std::string> names;
+  for (const std::string& key : option_keys()) {
+    const std::string name = env_name(key);
+    EXPECT_NE(help.find("env: " + name), std::string::npos) << key;
+    EXPECT_TRUE(names.insert(name).second) << name;
+  }
+  EXPECT_EQ(names.size(), keys_in_help().size());
+}
+
+TEST(ConfigEnv, EveryOptionIsSettableFromTheEnvironment) {
+  // One variable per option, each set to a valid non-default value.
+  const env_map env = {{"VIGIL_SERVER_HOST", "127.0.0.1"},
+                       {"VIGIL_SERVER_PORT", "4321"},
+                       {"VIGIL_STORAGE_PATH", "/env/v.db"},
+                       {"VIGIL_LIMITS_OUTBOUND_BUDGET", "2MiB"},
+                       {"VIGIL_LIMITS_FRAME_SIZE", "128KiB"},
+                       {"VIGIL_KEEPALIVE_PING_INTERVAL", "45s"},
+                       {"VIGIL_SHUTDOWN_DRAIN_TIMEOUT", "1m"},
+                       {"VIGIL_ESCALATION_TIERS", "nurse:30s,doctor"},
+                       {"VIGIL_LOG_FORMAT", "json"},
+                       {"VIGIL_SCHEDULER_THREADS", "3"},
+                       {"VIGIL_ADMIN_PORT", "0"},
+                       {"VIGIL_HTTP_CORS_ORIGINS", "https://a.example"}};
+  config c = load_ok({}, env);
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 4321);
+  EXPECT_EQ(c.db_path, "/env/v.db");
+  EXPECT_EQ(c.outbound_budget, 2u << 20);
+  EXPECT_EQ(c.frame_size, 128u << 10);
+  EXPECT_EQ(c.ping_interval_ms, 45000);
+  EXPECT_EQ(c.shutdown_drain_ms, 60000);
+  ASSERT_EQ(c.escalation.tiers.size(), 2u);
+  EXPECT_EQ(c.escalation.tiers[0].timeout_ms, 30000);
+  EXPECT_EQ(c.log_format, "json");
+  EXPECT_EQ(c.worker_threads, 3u);
+  EXPECT_EQ(c.admin_port, 0);
+  EXPECT_EQ(c.cors_origins, std::vector<std::string>{"https://a.example"});
+  // Every key of the table is reachable: an invalid value through its variable is refused and
+  // the error names the variable.
+  for (const std::string& key : option_keys()) {
+    if (key == "auth.public-key-file" || key == "admin.token-file" || key == "server.host" ||
+        key == "storage.path" || key == "auth.jwt-secret" || key == "http.cors-origins")
+      continue; // free text: anything non-empty is valid
+    const std::string name = env_name(key);
+    const std::string err = load_error({}, {{name, "%bogus%"}});
+    EXPECT_NE(err.find("(from " + name + ")"), std::string::npos) << key << ": " << err;
+    EXPECT_NE(err.find(key), std::string::npos) << err;
+  }
+}
+
+TEST(ConfigEnv, LegacyNamesAreAliasesAndTheNewNameWins) {
+  EXPECT_EQ(load_ok({}, {{"WEBSOCKET_PORT", "5000"}}).port, 5000);
+  EXPECT_EQ(load_ok({}, {{"LOG_LEVEL", "warn"}}).log_level, "warn");
+  EXPECT_EQ(load_ok({}, {{"VIGIL_DB", "/old.db"}}).db_path, "/old.db");
+  EXPECT_EQ(load_ok({}, {{"AUTH_JWT_SECRET", "s1"}}).jwt.hs256_secret, "s1");
+  const env_map both = {{"WEBSOCKET_PORT", "5000"}, {"VIGIL_SERVER_PORT", "5001"},
+                        {"VIGIL_DB", "/old.db"},    {"VIGIL_STORAGE_PATH", "/new.db"}};
+  config c = load_ok({}, both);
+  EXPECT_EQ(c.port, 5001);
+  EXPECT_EQ(c.db_path, "/new.db");
+  // An empty variable counts as unset.
+  EXPECT_EQ(load_ok({}, {{"VIGIL_SERVER_PORT", ""}}).port, 3001);
+}
+
+TEST(ConfigEnv, PrecedenceDefaultsFileEnvFlags) {
+  const std::string path = write_temp("env.conf", "[limits]\noutbound-budget = 128KiB\n");
+  EXPECT_EQ(load_ok({}).outbound_budget, 1u << 20);
+  EXPECT_EQ(load_ok({"--config", path}).outbound_budget, 128u << 10);
+  const env_map env = {{"VIGIL_LIMITS_OUTBOUND_BUDGET", "256KiB"}};
+  EXPECT_EQ(load_ok({"--config", path}, env).outbound_budget, 256u << 10);
+  EXPECT_EQ(load_ok({"--config", path, "--limits.outbound-budget=512KiB"}, env).outbound_budget,
+            512u << 10);
+}
+
+TEST(ConfigFlags, VersionAndCheckConfig) {
+  for (const char* flag : {"--version", "-v"}) {
+    auto r = load({"--port=bogus", flag});
+    ASSERT_TRUE(std::holds_alternative<config_result>(r)) << flag;
+    EXPECT_TRUE(std::get<config_result>(r).version);
+  }
+  for (const char* flag : {"--check-config", "-t"}) {
+    auto r = load({flag, "--port=4000"});
+    ASSERT_TRUE(std::holds_alternative<config_result>(r)) << flag;
+    EXPECT_TRUE(std::get<config_result>(r).check);
+    EXPECT_EQ(std::get<config_result>(r).cfg.port, 4000);
+  }
+  // --check-config still validates: a bad value is the same one-line error.
+  EXPECT_EQ(load_error({"--check-config", "--port=bogus"}),
+            "invalid value \"bogus\" for server.port: expected an integer");
+  EXPECT_NE(load_error({"--check-config"}, {{"VIGIL_LIMITS_RATE", "-1"}}).find("VIGIL_LIMITS_RATE"),
+            std::string::npos);
+}
+
 TEST(ConfigPrecedence, FlagsAnywhereOnTheLineStillBeatTheFile) {
   // --config after the flag: the file is still read first, the flag still wins.
   const std::string path = write_temp("p.conf", "server.port = 4000\n");

@@ -19,7 +19,7 @@ export async function metrics(port) {
   return out;
 }
 
-/** One sample of /metrics (e.g. `vigil_slow_consumer_closes_total`); fails if it is absent. */
+/** One sample of /metrics (e.g. `vigil_connections_closed_total{reason="slow_consumer"}`); fails if it is absent. */
 export async function metric(port, name) {
   const m = await metrics(port);
   assert.ok(m.has(name), `/metrics has no sample ${name}`);
