@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
@@ -49,6 +50,36 @@ describe('graceful shutdown with a client that stopped reading', () => {
       assert.ok(existsSync(path.join(server.dbDir, 'vigil.db')));
     } finally {
       for (const s of sockets) s.terminate();
+      await server.dispose().catch(() => null);
+    }
+  });
+});
+
+describe('HTTP framing: HEAD', () => {
+  // RFC 9110 §9.3.2: a response to HEAD carries no content, whatever its status. docs/api.md
+  // "HTTP": other methods get 405; the answer must still keep the keep-alive connection framed,
+  // or the client reads the body as the start of the next response (load balancers probe with
+  // HEAD /health).
+  test('HEAD /health -> a response without a body; the next request on the connection is answered', async () => {
+    const server = await startServer();
+    try {
+      const text = await new Promise((resolve, reject) => {
+        const sock = net.connect(server.port, '127.0.0.1', () => {
+          sock.write('HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+        });
+        let buf = '';
+        const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no GET reply: ${JSON.stringify(buf)}`)); }, 5000);
+        sock.on('data', (d) => {
+          buf += d;
+          if (buf.includes('"status":"ok"')) { clearTimeout(timer); sock.destroy(); resolve(buf); }
+        });
+        sock.on('error', reject);
+      });
+      const firstHeadEnd = text.indexOf('\r\n\r\n') + 4;
+      assert.match(text.slice(0, firstHeadEnd), /^HTTP\/1\.1 \d{3} /, text);
+      assert.ok(text.startsWith('HTTP/1.1 ', firstHeadEnd),
+        `the HEAD response must end with its head; bytes after it: ${JSON.stringify(text.slice(firstHeadEnd, firstHeadEnd + 60))}`);
+    } finally {
       await server.dispose().catch(() => null);
     }
   });
