@@ -18,39 +18,43 @@ describe('graceful shutdown with a client that stopped reading', () => {
   // shutdown.drain-timeout, then the connection is closed. docs/operations.md: a clean stop leaves
   // one database file, no WAL. A client that reads nothing must not turn that into a crash.
   test('SIGTERM while a WebSocket has unread replies queued: exit 0 after the drain window, no WAL left', async () => {
-    const server = await startServer({ args: ['--limits.rate=0', '--shutdown.drain-timeout=1s'] });
-    let sockets = [];
-    try {
-      const H = newHospital();
-      const token = mintToken({ role: 'nurse', hospitals: [H] });
-      const pub = await RawWs.open(server.port, { token, label: 'publisher' });
-      const stalledReaders = [];
-      for (let i = 0; i < 3; i++) stalledReaders.push(await RawWs.open(server.port, { token, label: `stalled reader ${i}` }));
-      sockets = [pub, ...stalledReaders];
-      await createMany(pub, H, 300);
-      // Three readers stop reading and each asks for ~1.5 MB of pages (within 8x the outbound budget, so
-      // no 4008): the replies stay queued in vigild when SIGTERM comes.
-      for (const stalled of stalledReaders) {
-        stalled.ws._socket.pause();
-        for (let i = 0; i < 25; i++) {
-          stalled.send({ id: 100 + i, method: 'query', params: { path: 'healthcare.getActiveAlerts', input: { hospitalId: H, limit: 100 } } });
+    // The crash is a use-after-free (the session map is erased while it is iterated), so it
+    // does not show every time: three rounds, each with a fresh server, make a miss unlikely.
+    for (let round = 0; round < 3; round++) {
+      const server = await startServer({ args: ['--limits.rate=0', '--shutdown.drain-timeout=1s'] });
+      let sockets = [];
+      try {
+        const H = newHospital();
+        const token = mintToken({ role: 'nurse', hospitals: [H] });
+        const pub = await RawWs.open(server.port, { token, label: 'publisher' });
+        const stalledReaders = [];
+        for (let i = 0; i < 8; i++) stalledReaders.push(await RawWs.open(server.port, { token, label: `stalled reader ${i}` }));
+        sockets = [pub, ...stalledReaders];
+        await createMany(pub, H, 300);
+        // Eight readers stop reading and each asks for ~700 KB of pages (within 8x the outbound budget, so
+        // no 4008): the replies stay queued in vigild when SIGTERM comes.
+        for (const stalled of stalledReaders) {
+          stalled.ws._socket.pause();
+          for (let i = 0; i < 12; i++) {
+            stalled.send({ id: 100 + i, method: 'query', params: { path: 'healthcare.getActiveAlerts', input: { hospitalId: H, limit: 100 } } });
+          }
         }
+        // The queries left the client (bufferedAmount 0); a round trip on the publisher's socket
+        // then lets vigild read and answer them (no event on the stalled socket can be awaited).
+        await withTimeout((async () => {
+          while (stalledReaders.some((r) => r.ws.bufferedAmount > 0)) await new Promise((r) => setImmediate(r));
+        })(), 5000, 'queries sent');
+        const stats = await pub.call(1, 'query', 'healthcare.getAlertStats', { hospitalId: H });
+        assert.equal(stats.result.data.active, 300);
+        const info = await server.stop(15000);
+        assert.deepEqual(info, { code: 0, signal: null }, `vigild exit after SIGTERM; stderr tail:\n${server.tail(15)}`);
+        const files = readdirSync(server.dbDir);
+        assert.ok(!files.includes('vigil.db-wal'), `a clean stop leaves no WAL: ${files.join(', ')}`);
+        assert.ok(existsSync(path.join(server.dbDir, 'vigil.db')));
+      } finally {
+        for (const s of sockets) s.terminate();
+        await server.dispose().catch(() => null);
       }
-      // The queries left the client (bufferedAmount 0); a round trip on the publisher's socket
-      // then lets vigild read and answer them (no event on the stalled socket can be awaited).
-      await withTimeout((async () => {
-        while (stalledReaders.some((r) => r.ws.bufferedAmount > 0)) await new Promise((r) => setImmediate(r));
-      })(), 5000, 'queries sent');
-      const stats = await pub.call(1, 'query', 'healthcare.getAlertStats', { hospitalId: H });
-      assert.equal(stats.result.data.active, 300);
-      const info = await server.stop(15000);
-      assert.deepEqual(info, { code: 0, signal: null }, `vigild exit after SIGTERM; stderr tail:\n${server.tail(15)}`);
-      const files = readdirSync(server.dbDir);
-      assert.ok(!files.includes('vigil.db-wal'), `a clean stop leaves no WAL: ${files.join(', ')}`);
-      assert.ok(existsSync(path.join(server.dbDir, 'vigil.db')));
-    } finally {
-      for (const s of sockets) s.terminate();
-      await server.dispose().catch(() => null);
     }
   });
 });
