@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -457,8 +458,23 @@ struct server::impl {
     if (!post) {
       spawn_http_call(sys, rt, std::move(h.req));
       h.req.reset();
+      return 0;
     }
+    send_100_continue_if_expected(wsi);
     return 0; // POST: wait for the body
+  }
+
+  /// `Expect: 100-continue` (curl sends it for bodies over 1 KiB): the client holds the body back
+  /// until told to go on, so say so at once instead of letting it wait out its own timer (1 s in
+  /// curl). Written straight to the socket: nothing else is queued for it while its next request
+  /// is being read, which lws_partial_buffered() confirms; otherwise the client's timer decides.
+  static void send_100_continue_if_expected(lws* wsi) {
+    std::string expect = header(wsi, WSI_TOKEN_HTTP_EXPECT);
+    for (auto& c : expect) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (expect != "100-continue" || lws_partial_buffered(wsi))
+      return;
+    static constexpr char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    (void)::send(lws_get_socket_fd(wsi), line, sizeof line - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
   }
 
   bool handle_operational(const std::string& uri, session* s) {
@@ -1190,10 +1206,14 @@ void server::run() {
       if (lws_service(im.ctx, 0) < 0)
         break;
     }
-    // Close what is left after the drain window.
+    // Close what is left after the drain window. Closing synchronously runs the close callback,
+    // which erases the session from `im.sessions`: collect the sockets first, never close while
+    // walking the map (that was a use-after-free with slow readers at shutdown).
+    std::vector<lws*> left;
     for (auto& [id, s] : im.sessions)
-      if (s->ws)
-        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+      if (s->ws) left.push_back(s->wsi);
+    for (lws* wsi : left)
+      lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
   });
 }
 

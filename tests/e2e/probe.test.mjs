@@ -98,7 +98,7 @@ describe('HTTP framing: Expect: 100-continue', () => {
     try {
       const H = newHospital();
       const token = mintToken({ role: 'nurse', hospitals: [H] });
-      const body = JSON.stringify({ hospitalId: H, roomNumber: 'ICU-1', alertType: 'fire', urgencyLevel: 2, description: 'x'.repeat(1500) });
+      const body = JSON.stringify({ hospitalId: H, roomNumber: 'ICU-1', alertType: 'fire', urgencyLevel: 2, description: 'x'.repeat(500), targetDepartment: 'd'.repeat(64), patientId: 'p'.repeat(64), idempotencyKey: 'k'.repeat(100) }); // over 1 KiB, as curl sends Expect for
       const result = await new Promise((resolve, reject) => {
         const sock = net.connect(server.port, '127.0.0.1', () => {
           sock.write(`POST /api/trpc/healthcare.createAlert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n`
