@@ -61,13 +61,14 @@ struct hospital_state {
   uint64_t next_serial = 1;
   // idempotency: key -> (reply, created_at); keys whose first call is still committing
   std::unordered_map<std::string, std::pair<json::value, int64_t>> idempotent;
-  std::unordered_map<std::string, std::vector<caf::response_promise>> idempotent_pending;
-  caf::actor metrics;            // this hospital's metrics actor
+  std::unordered_map<std::string, std::vector<caf::typed_response_promise<call_result_ptr>>>
+    idempotent_pending;
+  metrics_actor metrics;         // this hospital's metrics actor
   bool presence_flush_scheduled = false;
   uint64_t presence_changes = 0; // changes of the online list
 };
 
-using hospital_actor = caf::stateful_actor<hospital_state>;
+using hospital_self = hospital_actor::stateful_pointer<hospital_state>;
 
 alert_list all_alerts(const hospital_state& st) {
   alert_list out;
@@ -231,7 +232,7 @@ void send_resync(hospital_state& st, const subscribe_ptr& req_ptr, const char* r
 // ---- metrics and presence pushes -----------------------------------------------------------
 
 /// Sends the current presence to every presence subscriber that has not seen the last change.
-void push_presence_now(hospital_actor* self) {
+void push_presence_now(hospital_self self) {
   auto& st = self->state;
   std::optional<json::value> p;
   for (auto& [k, s] : st.subs) {
@@ -246,21 +247,21 @@ void push_presence_now(hospital_actor* self) {
 
 /// The set of online users changed: the metrics actor learns the new staffOnline at once;
 /// presence subscribers get one item after the current burst of messages.
-void presence_changed(hospital_actor* self) {
+void presence_changed(hospital_self self) {
   auto& st = self->state;
   ++st.presence_changes;
-  self->send(st.metrics, presence_atom::value, static_cast<int64_t>(staff_online(st)));
+  self->send(st.metrics, staff_online_atom::value, static_cast<int64_t>(staff_online(st)));
   if (st.presence_flush_scheduled)
     return;
   st.presence_flush_scheduled = true;
-  self->send(self, metrics_atom::value);
+  self->send(self, presence_flush_atom::value);
 }
 
 // ---- escalation timers ---------------------------------------------------------------------
 
 /// Arms the alert's escalation timer (cancelling any earlier one). `min_delay_ms` keeps a retry
 /// after a failed commit from spinning while storage cannot commit.
-void schedule_escalation(hospital_actor* self, const alert& a, int64_t min_delay_ms = 0) {
+void schedule_escalation(hospital_self self, const alert& a, int64_t min_delay_ms = 0) {
   auto& st = self->state;
   auto gen = ++st.timer_gen[a.id];
   if (a.status != alert_status::active || !a.next_escalation_at)
@@ -269,15 +270,15 @@ void schedule_escalation(hospital_actor* self, const alert& a, int64_t min_delay
   if (delay <= 0) {
     // Overdue (e.g. after a restart): fire now; the mailbox keeps the order of these calls,
     // which the warm-up makes the deadline order.
-    self->send(self, escalate_atom::value, a.id, gen);
+    self->send(self, escalation_due_atom::value, a.id, gen);
     return;
   }
-  self->delayed_send(self, milliseconds(delay), escalate_atom::value, a.id, gen);
+  self->delayed_send(self, milliseconds(delay), escalation_due_atom::value, a.id, gen);
 }
 
 // ---- publishing ----------------------------------------------------------------------------
 
-void publish(hospital_actor* self, const encoded_event_ptr& ev) {
+void publish(hospital_self self, const encoded_event_ptr& ev) {
   auto& st = self->state;
   st.last_seq = ev->seq;
   st.ring.push_back(ev);
@@ -303,8 +304,8 @@ using stored_fn = std::function<void(const alert&)>;
 /// Stores a transition, then publishes its event and answers `rp` with `make_reply(next)`.
 /// The in-memory alert changes at once, so later calls see it (of N concurrent acknowledgements
 /// exactly one passes the state check); on a failed commit the change is undone.
-void commit_transition(hospital_actor* self, transition t, reply_fn make_reply,
-                       caf::response_promise rp, std::optional<std::string> idem_key = {},
+void commit_transition(hospital_self self, transition t, reply_fn make_reply,
+                       caf::typed_response_promise<call_result_ptr> rp, std::optional<std::string> idem_key = {},
                        stored_fn on_stored = {}) {
   auto& st = self->state;
   auto id = t.next.id;
@@ -379,13 +380,13 @@ void commit_transition(hospital_actor* self, transition t, reply_fn make_reply,
 
 // ---- catch-up (replay) ---------------------------------------------------------------------
 
-void pump(hospital_actor* self, sub_key key, uint64_t serial);
+void pump(hospital_self self, sub_key key, uint64_t serial);
 
 /// Sends the next chunk of a catching-up subscription, from the ring when it covers the cursor,
 /// from storage otherwise. A chunk is at most a quarter of the outbound budget, and the pump
 /// pauses while the connection's outbox is more than half full, so a large replay never trips
 /// the slow-consumer close by itself and never holds up the hospital's other work for long.
-void pump(hospital_actor* self, sub_key key, uint64_t serial) {
+void pump(hospital_self self, sub_key key, uint64_t serial) {
   auto& st = self->state;
   auto i = st.subs.find(key);
   if (i == st.subs.end() || i->second.serial != serial || i->second.live || i->second.reading)
@@ -395,10 +396,10 @@ void pump(hospital_actor* self, sub_key key, uint64_t serial) {
   auto budget = st.rt->cfg.outbound_budget;
   auto again = [&](int64_t delay_ms) {
     if (delay_ms > 0)
-      self->delayed_send(self, milliseconds(delay_ms), tick_atom::value, key.first, key.second,
-                         serial, uint64_t{0});
+      self->delayed_send(self, milliseconds(delay_ms), catch_up_atom::value, key.first,
+                         key.second, serial);
     else
-      self->send(self, tick_atom::value, key.first, key.second, serial, uint64_t{0});
+      self->send(self, catch_up_atom::value, key.first, key.second, serial);
   };
   if (out.queued_bytes(s.req->conn_id) > budget / 2) {
     again(2);
@@ -519,7 +520,7 @@ std::optional<uint64_t> parse_event_id(const std::string& id, const std::string&
   return seq;
 }
 
-void start_subscription(hospital_actor* self, const subscribe_ptr& req) {
+void start_subscription(hospital_self self, const subscribe_ptr& req) {
   auto& st = self->state;
   sub_key key{req->conn_id, req->key};
   auto& out = *st.rt->out;
@@ -564,7 +565,7 @@ void start_subscription(hospital_actor* self, const subscribe_ptr& req) {
   pump(self, key, placed.serial);
 }
 
-void stop_subscription(hospital_actor* self, uint64_t conn, const std::string& key,
+void stop_subscription(hospital_self self, uint64_t conn, const std::string& key,
                        bool send_stopped) {
   auto& st = self->state;
   auto i = st.subs.find({conn, key});
@@ -590,7 +591,7 @@ json::value success_with_alert(const alert& a) {
   return v;
 }
 
-caf::result<call_result_ptr> handle_mutation(hospital_actor* self, const call& c) {
+caf::result<call_result_ptr> handle_mutation(hospital_self self, const call& c) {
   auto& st = self->state;
   auto now = st.rt->now();
   auto& policy = st.rt->cfg.escalation;
@@ -702,7 +703,7 @@ caf::result<call_result_ptr> handle_mutation(hospital_actor* self, const call& c
   return rp;
 }
 
-caf::result<call_result_ptr> handle_query(hospital_actor* self, const call& c) {
+caf::result<call_result_ptr> handle_query(hospital_self self, const call& c) {
   auto& st = self->state;
   auto now = st.rt->now();
   auto find_alert = [&]() -> const alert* {
@@ -778,9 +779,33 @@ caf::result<call_result_ptr> handle_query(hospital_actor* self, const call& c) {
   }
 }
 
+// ---- inspection ----------------------------------------------------------------------------
+
+hospital_status hospital_status_of(hospital_self self) {
+  auto& st = self->state;
+  hospital_status s;
+  s.hospital_id = st.hospital_id;
+  s.alerts = st.alerts.size();
+  for (auto& [id, a] : st.alerts) {
+    s.open += a.status != alert_status::resolved;
+    s.active += a.status == alert_status::active;
+    if (a.status == alert_status::active && a.next_escalation_at)
+      s.escalations.push_back(pending_escalation{id, a.escalation_level, *a.next_escalation_at});
+  }
+  s.subscribers = st.subs.size();
+  for (auto& kv : st.subs) // ordered by connection
+    if (s.connections.empty() || s.connections.back() != kv.first.first)
+      s.connections.push_back(kv.first.first);
+  s.ring_depth = st.ring.size();
+  s.mailbox = self->mailbox().size();
+  s.metrics_actor = st.metrics ? static_cast<uint64_t>(st.metrics.id()) : 0;
+  return s;
+}
+
 // ---- behavior ------------------------------------------------------------------------------
 
-caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_snapshot_ptr snap) {
+hospital_actor::behavior_type hospital_behavior(hospital_self self, runtime_ptr rt,
+                                               hospital_snapshot_ptr snap) {
   auto& st = self->state;
   st.rt = std::move(rt);
   st.hospital_id = snap->hospital_id;
@@ -840,7 +865,7 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
       if (changed)
         presence_changed(self);
     },
-    [=](escalate_atom, const std::string& alert_id, uint64_t gen) {
+    [=](escalation_due_atom, const std::string& alert_id, uint64_t gen) {
       auto& st = self->state;
       auto g = st.timer_gen.find(alert_id);
       auto i = st.alerts.find(alert_id);
@@ -860,67 +885,27 @@ caf::behavior hospital_behavior(hospital_actor* self, runtime_ptr rt, hospital_s
         log::info("alert_escalated", {{"hospital", st.hospital_id}, {"alert", alert_id},
                                       {"tier", t->next.escalation_level}, {"by", "system"}});
         commit_transition(self, std::move(*t), success_with_alert,
-                          caf::response_promise{});
+                          caf::typed_response_promise<call_result_ptr>{});
       }
     },
-    [=](tick_atom, uint64_t conn, const std::string& key, uint64_t serial, uint64_t gen) {
+    [=](catch_up_atom, uint64_t conn, const std::string& key, uint64_t serial) {
       auto& st = self->state;
       auto i = st.subs.find({conn, key});
       if (i == st.subs.end() || i->second.serial != serial)
         return;
       pump(self, {conn, key}, serial); // catch-up continuation
     },
-    [=](metrics_atom) {
+    [=](presence_flush_atom) {
       self->state.presence_flush_scheduled = false;
       push_presence_now(self);
     },
-    [=](caf::get_atom) {
-      // Inspection: (alerts, subscribers, ring depth, mailbox size).
-      auto& st = self->state;
-      return std::vector<uint64_t>{st.alerts.size(), st.subs.size(), st.ring.size(),
-                                   self->mailbox().size()};
-    },
-    [=](escalate_atom) {
-      // Inspection for `vigilctl console` (actors/inspector.cpp): alert counts, the connections
-      // subscribed here, ring depth, mailbox size and the pending escalation timers, as JSON.
-      auto& st = self->state;
-      int64_t open = 0, active = 0;
-      auto pending = json::value::make_array();
-      for (auto& [id, a] : st.alerts) {
-        open += a.status != alert_status::resolved;
-        active += a.status == alert_status::active;
-        if (a.status == alert_status::active && a.next_escalation_at) {
-          auto e = json::value::make_object();
-          e.set("alert_id", id);
-          e.set("tier", a.escalation_level);
-          e.set("deadline", *a.next_escalation_at);
-          pending.push(std::move(e));
-        }
-      }
-      std::set<uint64_t> conn_ids;
-      for (auto& kv : st.subs)
-        conn_ids.insert(kv.first.first);
-      auto conns = json::value::make_array();
-      for (auto id : conn_ids)
-        conns.push(id);
-      auto v = json::value::make_object();
-      v.set("alerts", st.alerts.size());
-      v.set("open", open);
-      v.set("active", active);
-      v.set("subscribers", st.subs.size());
-      v.set("connections", std::move(conns));
-      v.set("ring_depth", st.ring.size());
-      v.set("mailbox", self->mailbox().size());
-      v.set("metrics_actor", static_cast<uint64_t>(st.metrics ? st.metrics.id() : 0));
-      v.set("escalations", std::move(pending));
-      return json::to_string(v);
-    },
+    [=](status_atom) { return hospital_status_of(self); },
   };
 }
 
 } // namespace
 
-caf::actor spawn_hospital(caf::local_actor* parent, runtime_ptr rt, hospital_snapshot_ptr snap) {
+hospital_actor spawn_hospital(caf::local_actor* parent, runtime_ptr rt, hospital_snapshot_ptr snap) {
   return parent->spawn(hospital_behavior, std::move(rt), std::move(snap));
 }
 

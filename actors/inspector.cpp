@@ -23,7 +23,6 @@ namespace vigil {
 namespace {
 
 using std::chrono::milliseconds;
-using hospital_list = std::vector<std::pair<std::string, caf::actor>>;
 
 /// How long the inspector waits for any one actor; an actor that does not answer in time is
 /// reported as such instead of holding up the whole answer.
@@ -45,7 +44,7 @@ struct inspector_state {
   std::deque<sample> samples; // oldest first, spanning at most rate_window_ms
 };
 
-using inspector_actor = caf::stateful_actor<inspector_state>;
+using inspector_self = inspector_actor::stateful_pointer<inspector_state>;
 using promise = caf::typed_response_promise<std::string>;
 
 // ---- answers -------------------------------------------------------------------------------
@@ -92,8 +91,8 @@ struct answer {
 
 /// Sends `msg` to every target with ask_timeout and calls `done` once with every answer, in
 /// target order, after the last one arrived or timed out.
-template <class T, class... Msg>
-void ask_all(inspector_actor* self, const std::vector<caf::actor>& targets,
+template <class T, class Handle, class... Msg>
+void ask_all(inspector_self self, const std::vector<Handle>& targets,
              std::function<void(std::vector<answer<T>>&)> done, Msg... msg) {
   struct gather {
     std::vector<answer<T>> answers;
@@ -137,39 +136,21 @@ void ask_all(inspector_actor* self, const std::vector<caf::actor>& targets,
 }
 
 /// Asks the directory for every loaded hospital; on failure answers `rp` with an error.
-void with_hospitals(inspector_actor* self, promise rp, std::function<void(hospital_list&)> next) {
-  self->request(self->state.rt->directory, ask_timeout, caf::get_atom::value)
+void with_hospitals(inspector_self self, promise rp, std::function<void(hospital_list&)> next) {
+  self->request(self->state.rt->directory, ask_timeout, hospitals_atom::value)
     .then([next](hospital_list& hs) { next(hs); },
           [rp](caf::error& err) mutable {
             rp.deliver(fail("the directory actor did not answer: " + caf::to_string(err)));
           });
 }
 
-/// Asks each hospital for its inspection record (hospital.cpp answers `escalate_atom` without
-/// arguments with a JSON object); unparsable or missing answers become nullopt.
-void with_hospital_details(inspector_actor* self, const hospital_list& hs,
-                           std::function<void(std::vector<answer<json::value>>&)> next) {
-  std::vector<caf::actor> targets;
+/// Asks each hospital for its status.
+void with_hospital_details(inspector_self self, const hospital_list& hs,
+                           std::function<void(std::vector<answer<hospital_status>>&)> next) {
+  std::vector<hospital_actor> targets;
   for (auto& h : hs)
     targets.push_back(h.second);
-  ask_all<std::string>(
-    self, targets,
-    [next](std::vector<answer<std::string>>& raw) {
-      std::vector<answer<json::value>> parsed(raw.size());
-      for (size_t i = 0; i < raw.size(); ++i) {
-        parsed[i].reply_us = raw[i].reply_us;
-        parsed[i].error = raw[i].error;
-        if (!raw[i].value)
-          continue;
-        std::string err;
-        if (auto v = json::parse(*raw[i].value, &err); v && v->is_object())
-          parsed[i].value = std::move(*v);
-        else
-          parsed[i].error = "unreadable answer";
-      }
-      next(parsed);
-    },
-    escalate_atom::value);
+  ask_all<hospital_status>(self, targets, std::move(next), status_atom::value);
 }
 
 int64_t int_field(const json::value& v, const char* key) {
@@ -178,7 +159,7 @@ int64_t int_field(const json::value& v, const char* key) {
 }
 
 /// The summary row of one hospital (`hospitals`, `hospital ID`).
-json::value hospital_row(const std::string& id, const answer<json::value>& a) {
+json::value hospital_row(const std::string& id, const answer<hospital_status>& a) {
   auto row = json::value::make_object();
   row.set("hospital", id);
   if (!a.value) {
@@ -186,36 +167,28 @@ json::value hospital_row(const std::string& id, const answer<json::value>& a) {
     return row;
   }
   auto& v = *a.value;
-  row.set("open_alerts", int_field(v, "open"));
-  row.set("active_alerts", int_field(v, "active"));
-  row.set("alerts", int_field(v, "alerts"));
-  row.set("subscribers", int_field(v, "subscribers"));
-  auto* conns = v.find("connections");
-  row.set("connections", conns != nullptr ? conns->size() : size_t{0});
-  auto* esc = v.find("escalations");
-  row.set("pending_escalations", esc != nullptr ? esc->size() : size_t{0});
-  row.set("ring_depth", int_field(v, "ring_depth"));
-  row.set("mailbox", int_field(v, "mailbox"));
+  row.set("open_alerts", v.open);
+  row.set("active_alerts", v.active);
+  row.set("alerts", v.alerts);
+  row.set("subscribers", v.subscribers);
+  row.set("connections", v.connections.size());
+  row.set("pending_escalations", v.escalations.size());
+  row.set("ring_depth", v.ring_depth);
+  row.set("mailbox", v.mailbox);
   return row;
 }
 
-/// The pending escalation timers of one hospital's record, as console rows.
-void escalation_rows(const std::string& hospital, const json::value& record, int64_t now,
+/// The pending escalation timers of one hospital's status, as console rows.
+void escalation_rows(const std::string& hospital, const hospital_status& status, int64_t now,
                      std::vector<json::value>& out) {
-  auto* esc = record.find("escalations");
-  if (esc == nullptr || !esc->is_array())
-    return;
-  for (auto& e : esc->as_array()) {
+  for (auto& e : status.escalations) {
     auto row = json::value::make_object();
-    auto* alert_id = e.find("alert_id");
-    row.set("alert_id", alert_id != nullptr ? alert_id->as_string() : std::string{});
+    row.set("alert_id", e.alert_id);
     row.set("hospital", hospital);
-    auto tier = int_field(e, "tier");
-    row.set("tier", tier);
-    row.set("to_tier", tier + 1);
-    auto deadline = int_field(e, "deadline");
-    row.set("deadline", format_iso(deadline));
-    row.set("due_in_ms", std::max<int64_t>(0, deadline - now));
+    row.set("tier", static_cast<int64_t>(e.tier));
+    row.set("to_tier", static_cast<int64_t>(e.tier) + 1);
+    row.set("deadline", format_iso(e.deadline_ms));
+    row.set("due_in_ms", std::max<int64_t>(0, e.deadline_ms - now));
     out.push_back(std::move(row));
   }
 }
@@ -230,7 +203,7 @@ void sort_escalations(std::vector<json::value>& rows) {
   });
 }
 
-const caf::actor* find_hospital(const hospital_list& hs, const std::string& id) {
+const hospital_actor* find_hospital(const hospital_list& hs, const std::string& id) {
   for (auto& h : hs)
     if (h.first == id)
       return &h.second;
@@ -263,7 +236,7 @@ void add_rates(const inspector_state& st, json::value& out) {
   out.set("events_delivered", delivered);
 }
 
-caf::result<std::string> cmd_stats(inspector_actor* self) {
+caf::result<std::string> cmd_stats(inspector_self self) {
   auto rp = self->make_response_promise<std::string>();
   with_hospitals(self, rp, [self, rp](hospital_list& hs) mutable {
     auto& st = self->state;
@@ -289,11 +262,11 @@ caf::result<std::string> cmd_stats(inspector_actor* self) {
   return rp;
 }
 
-caf::result<std::string> cmd_hospitals(inspector_actor* self) {
+caf::result<std::string> cmd_hospitals(inspector_self self) {
   auto rp = self->make_response_promise<std::string>();
   with_hospitals(self, rp, [self, rp](hospital_list& hs) mutable {
     std::sort(hs.begin(), hs.end(), [](auto& a, auto& b) { return a.first < b.first; });
-    with_hospital_details(self, hs, [hs, rp](std::vector<answer<json::value>>& details) mutable {
+    with_hospital_details(self, hs, [hs, rp](std::vector<answer<hospital_status>>& details) mutable {
       auto rows = json::value::make_array();
       for (size_t i = 0; i < hs.size(); ++i)
         rows.push(hospital_row(hs[i].first, details[i]));
@@ -303,7 +276,7 @@ caf::result<std::string> cmd_hospitals(inspector_actor* self) {
   return rp;
 }
 
-caf::result<std::string> cmd_hospital(inspector_actor* self, const std::string& id) {
+caf::result<std::string> cmd_hospital(inspector_self self, const std::string& id) {
   auto rp = self->make_response_promise<std::string>();
   with_hospitals(self, rp, [self, rp, id](hospital_list& hs) mutable {
     auto* h = find_hospital(hs, id);
@@ -312,7 +285,7 @@ caf::result<std::string> cmd_hospital(inspector_actor* self, const std::string& 
       return;
     }
     hospital_list one{{id, *h}};
-    with_hospital_details(self, one, [rp, id](std::vector<answer<json::value>>& details) mutable {
+    with_hospital_details(self, one, [rp, id](std::vector<answer<hospital_status>>& details) mutable {
       auto& a = details.front();
       if (!a.value) {
         rp.deliver(fail("hospital \"" + id + "\" did not answer: " + a.error));
@@ -320,9 +293,8 @@ caf::result<std::string> cmd_hospital(inspector_actor* self, const std::string& 
       }
       auto row = hospital_row(id, a);
       auto ids = json::value::make_array();
-      if (auto* conns = a.value->find("connections"); conns != nullptr && conns->is_array())
-        for (auto& c : conns->as_array())
-          ids.push(c);
+      for (auto c : a.value->connections)
+        ids.push(c);
       row.set("connection_ids", std::move(ids));
       std::vector<json::value> esc;
       escalation_rows(id, *a.value, now_ms(), esc);
@@ -335,39 +307,38 @@ caf::result<std::string> cmd_hospital(inspector_actor* self, const std::string& 
 }
 
 /// One console row for a connection from the registry entry, the outbox and the actor's
-/// inspection answer (id, user, role, subscriptions[, mailbox, peer]).
+/// status (id, user, role, subscriptions, peer).
 json::value connection_row(runtime& rt, uint64_t id, const connection_registry::entry& e,
-                           const answer<std::vector<std::string>>& a, int64_t now) {
+                           const answer<connection_status>& a, int64_t now) {
   auto row = json::value::make_object();
   row.set("id", id);
-  bool known = a.value && a.value->size() >= 4;
-  auto text_or_null = [&](size_t i) {
-    return known && !(*a.value)[i].empty() ? json::value{(*a.value)[i]} : json::value{};
+  bool known = a.value.has_value();
+  auto text_or_null = [&](const std::string& text) {
+    return known && !text.empty() ? json::value{text} : json::value{};
   };
-  row.set("user", text_or_null(1));
-  row.set("role", text_or_null(2));
-  row.set("subscriptions", known ? json::value{parse_id((*a.value)[3]).value_or(0)}
-                                 : json::value{});
+  row.set("user", text_or_null(known ? a.value->user : std::string{}));
+  row.set("role", text_or_null(known ? a.value->role : std::string{}));
+  row.set("subscriptions", known ? json::value{a.value->subscriptions} : json::value{});
   row.set("queue_bytes", rt.out->queued_bytes(id));
   row.set("age_s", std::max<int64_t>(0, now - e.opened_ms) / 1000);
   row.set("opened_at", format_iso(e.opened_ms));
-  row.set("peer", known && a.value->size() >= 6 ? json::value{(*a.value)[5]} : json::value{});
+  row.set("peer", known ? json::value{a.value->peer} : json::value{});
   if (!known)
     row.set("error", a.error.empty() ? std::string{"unexpected answer"} : a.error);
   return row;
 }
 
 /// Answers with the rows of `conns` (sorted by id), asking each connection actor.
-void reply_connections(inspector_actor* self, promise rp,
+void reply_connections(inspector_self self, promise rp,
                        std::vector<std::pair<uint64_t, connection_registry::entry>> conns,
                        bool single) {
   std::sort(conns.begin(), conns.end(), [](auto& a, auto& b) { return a.first < b.first; });
-  std::vector<caf::actor> targets;
+  std::vector<connection_actor> targets;
   for (auto& c : conns)
     targets.push_back(c.second.actor);
-  ask_all<std::vector<std::string>>(
+  ask_all<connection_status>(
     self, targets,
-    [self, rp, conns, single](std::vector<answer<std::vector<std::string>>>& answers) mutable {
+    [self, rp, conns, single](std::vector<answer<connection_status>>& answers) mutable {
       auto now = now_ms();
       auto& rt = *self->state.rt;
       if (single) {
@@ -379,10 +350,10 @@ void reply_connections(inspector_actor* self, promise rp,
         rows.push(connection_row(rt, conns[i].first, conns[i].second, answers[i], now));
       rp.deliver(ok(std::move(rows)));
     },
-    caf::get_atom::value);
+    status_atom::value);
 }
 
-caf::result<std::string> cmd_connections(inspector_actor* self,
+caf::result<std::string> cmd_connections(inspector_self self,
                                          const std::vector<std::string>& args) {
   std::optional<std::string> hospital;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -406,16 +377,15 @@ caf::result<std::string> cmd_connections(inspector_actor* self,
       return;
     }
     hospital_list one{{id, *h}};
-    with_hospital_details(self, one, [self, rp, id](std::vector<answer<json::value>>& d) mutable {
+    with_hospital_details(self, one,
+                          [self, rp, id](std::vector<answer<hospital_status>>& d) mutable {
       auto& a = d.front();
       if (!a.value) {
         rp.deliver(fail("hospital \"" + id + "\" did not answer: " + a.error));
         return;
       }
-      std::unordered_set<uint64_t> wanted;
-      if (auto* conns = a.value->find("connections"); conns != nullptr && conns->is_array())
-        for (auto& c : conns->as_array())
-          wanted.insert(static_cast<uint64_t>(c.as_int()));
+      std::unordered_set<uint64_t> wanted(a.value->connections.begin(),
+                                          a.value->connections.end());
       auto all = self->state.rt->connections.all();
       all.erase(std::remove_if(all.begin(), all.end(),
                                [&](auto& c) { return wanted.count(c.first) == 0; }),
@@ -426,7 +396,7 @@ caf::result<std::string> cmd_connections(inspector_actor* self,
   return rp;
 }
 
-caf::result<std::string> cmd_connection(inspector_actor* self, const std::string& arg) {
+caf::result<std::string> cmd_connection(inspector_self self, const std::string& arg) {
   auto id = parse_id(arg);
   if (!id)
     return fail("usage: connection ID (a connection id is a number, see `connections`)");
@@ -448,11 +418,12 @@ json::value actor_row(const char* kind, const std::string& name, uint64_t id) {
   return row;
 }
 
-uint64_t id_of(const caf::actor& a) {
+template <class Handle>
+uint64_t id_of(const Handle& a) {
   return a ? static_cast<uint64_t>(a.id()) : uint64_t{0};
 }
 
-caf::result<std::string> cmd_actors(inspector_actor* self) {
+caf::result<std::string> cmd_actors(inspector_self self) {
   // The console listener asks from a short-lived actor of its own: it is alive (and counted in
   // `running`) while this answer is made, so it gets a row too. (Read before the promise is
   // made: the promise takes the sender out of the current message.)
@@ -466,32 +437,31 @@ caf::result<std::string> cmd_actors(inspector_actor* self) {
                           .count();
     std::sort(hs.begin(), hs.end(), [](auto& a, auto& b) { return a.first < b.first; });
     with_hospital_details(self, hs, [self, rp, hs, directory_us, requester_id](
-                                      std::vector<answer<json::value>>& details) mutable {
+                                      std::vector<answer<hospital_status>>& details) mutable {
       auto conns = self->state.rt->connections.all();
       std::sort(conns.begin(), conns.end(), [](auto& a, auto& b) { return a.first < b.first; });
-      std::vector<caf::actor> targets;
+      std::vector<connection_actor> targets;
       for (auto& c : conns)
         targets.push_back(c.second.actor);
       auto hospital_rows = std::make_shared<std::vector<json::value>>();
       for (size_t i = 0; i < hs.size(); ++i) {
         auto row = actor_row("hospital", hs[i].first, id_of(hs[i].second));
         if (details[i].value) {
-          row.set("mailbox", int_field(*details[i].value, "mailbox"));
+          row.set("mailbox", details[i].value->mailbox);
           row.set("reply_us", details[i].reply_us);
         } else {
           row.set("error", details[i].error);
         }
         hospital_rows->push_back(std::move(row));
         // Each hospital has one metrics actor (a linked child); its record names it.
-        if (details[i].value)
-          if (auto metrics_id = int_field(*details[i].value, "metrics_actor"); metrics_id > 0)
-            hospital_rows->push_back(
-              actor_row("metrics", hs[i].first, static_cast<uint64_t>(metrics_id)));
+        if (details[i].value && details[i].value->metrics_actor > 0)
+          hospital_rows->push_back(
+            actor_row("metrics", hs[i].first, details[i].value->metrics_actor));
       }
-      ask_all<std::vector<std::string>>(
+      ask_all<connection_status>(
         self, targets,
         [self, rp, conns, hospital_rows, directory_us,
-         requester_id](std::vector<answer<std::vector<std::string>>>& answers) mutable {
+         requester_id](std::vector<answer<connection_status>>& answers) mutable {
           auto& st = self->state;
           auto rows = json::value::make_array();
           auto me = actor_row("inspector", "inspector", self->id());
@@ -510,9 +480,7 @@ caf::result<std::string> cmd_actors(inspector_actor* self) {
                                  id_of(conns[i].second.actor));
             auto& a = answers[i];
             if (a.value) {
-              // Connections that report their mailbox append it as a fifth element.
-              if (a.value->size() >= 5)
-                row.set("mailbox", parse_id((*a.value)[4]).value_or(0));
+              row.set("mailbox", a.value->mailbox);
               row.set("reply_us", a.reply_us);
             } else {
               row.set("error", a.error);
@@ -533,16 +501,16 @@ caf::result<std::string> cmd_actors(inspector_actor* self) {
           v.set("actors", std::move(rows));
           rp.deliver(ok(std::move(v)));
         },
-        caf::get_atom::value);
+        status_atom::value);
     });
   });
   return rp;
 }
 
-caf::result<std::string> cmd_escalations(inspector_actor* self) {
+caf::result<std::string> cmd_escalations(inspector_self self) {
   auto rp = self->make_response_promise<std::string>();
   with_hospitals(self, rp, [self, rp](hospital_list& hs) mutable {
-    with_hospital_details(self, hs, [hs, rp](std::vector<answer<json::value>>& details) mutable {
+    with_hospital_details(self, hs, [hs, rp](std::vector<answer<hospital_status>>& details) mutable {
       std::vector<json::value> rows;
       auto now = now_ms();
       for (size_t i = 0; i < hs.size(); ++i)
@@ -555,7 +523,7 @@ caf::result<std::string> cmd_escalations(inspector_actor* self) {
   return rp;
 }
 
-std::string cmd_kick(inspector_actor* self, const std::string& arg) {
+std::string cmd_kick(inspector_self self, const std::string& arg) {
   auto id = parse_id(arg);
   if (!id)
     return fail("usage: kick CONN_ID (a connection id is a number, see `connections`)");
@@ -569,7 +537,7 @@ std::string cmd_kick(inspector_actor* self, const std::string& arg) {
   return ok(std::move(v));
 }
 
-std::string cmd_reconnect_all(inspector_actor* self) {
+std::string cmd_reconnect_all(inspector_self self) {
   auto all = self->state.rt->connections.all();
   for (auto& c : all)
     self->send(c.second.actor, reconnect_atom::value);
@@ -594,7 +562,7 @@ std::string cmd_log_level(const std::string& arg) {
   return ok(std::move(v));
 }
 
-caf::result<std::string> dispatch(inspector_actor* self, const std::string& cmd,
+caf::result<std::string> dispatch(inspector_self self, const std::string& cmd,
                                   const std::vector<std::string>& args) {
   auto arity = [&](size_t n, const char* usage) -> std::optional<std::string> {
     if (args.size() != n)
@@ -651,22 +619,29 @@ void take_sample(inspector_state& st) {
     st.samples.pop_front();
 }
 
-caf::behavior inspector_behavior(inspector_actor* self, runtime_ptr rt, server_identity identity) {
+inspector_actor::behavior_type inspector_behavior(inspector_self self, runtime_ptr rt,
+                                                  server_identity identity) {
   self->state.rt = std::move(rt);
   self->state.identity = std::move(identity);
   // Anything else sent to it is answered with an error, not printed on stderr.
   self->set_default_handler(caf::drop);
   take_sample(self->state);
-  self->delayed_send(self, sample_interval, tick_atom::value);
+  self->delayed_send(self, sample_interval, sample_tick_atom::value);
   return {
     [=](inspect_atom, const std::string& cmd,
         const std::vector<std::string>& args) -> caf::result<std::string> {
       log::debug("inspector_command", {{"command", cmd}});
       return dispatch(self, cmd, args);
     },
-    [=](tick_atom) {
+    [=](sample_tick_atom) {
       take_sample(self->state);
-      self->delayed_send(self, sample_interval, tick_atom::value);
+      self->delayed_send(self, sample_interval, sample_tick_atom::value);
+    },
+    [=](status_atom) {
+      inspector_status s;
+      s.samples = self->state.samples.size();
+      s.mailbox = self->mailbox().size();
+      return s;
     },
   };
 }
@@ -684,7 +659,7 @@ std::string identity_json(const server_identity& id) {
   return json::to_string(v);
 }
 
-caf::actor spawn_inspector(caf::actor_system& sys, std::shared_ptr<runtime> rt,
+inspector_actor spawn_inspector(caf::actor_system& sys, std::shared_ptr<runtime> rt,
                            server_identity identity) {
   return sys.spawn(inspector_behavior, std::move(rt), std::move(identity));
 }
