@@ -30,7 +30,7 @@ constexpr uint64_t expiry_close_timer = 3;
 constexpr int64_t max_expiry_timer_ms = 24LL * 3600 * 1000;
 
 struct live_subscription {
-  caf::actor hospital;        // invalid while the hospital is being looked up
+  hospital_actor hospital;    // invalid while the hospital is being looked up
   bool stop_requested = false;
 };
 
@@ -61,28 +61,28 @@ struct connection_state {
   std::list<std::pair<std::string, bool>> deferred; // frames waiting for calls to finish
 };
 
-using connection_actor = caf::stateful_actor<connection_state>;
+using connection_self = connection_actor::stateful_pointer<connection_state>;
 
-void drain_deferred(connection_actor* self);
+void drain_deferred(connection_self self);
 
-void push(connection_actor* self, std::string frame) {
+void push(connection_self self, std::string frame) {
   self->state.rt->out->push_text(self->state.args.conn_id, std::move(frame));
 }
 
-void push_error(connection_actor* self, const trpc::ws_request& req, const call_error& e,
+void push_error(connection_self self, const trpc::ws_request& req, const call_error& e,
                 bool superjson) {
   counters::get().rejected_by_code[static_cast<size_t>(e.code) % 16]++;
   push(self, trpc::ws_error(req.id, req.jsonrpc, e, req.path, superjson));
 }
 
-void push_parse_error(connection_actor* self, const std::string& message) {
+void push_parse_error(connection_self self, const std::string& message) {
   push(self, trpc::ws_error(json::value{}, false, call_error{trpc_code::parse_error, message}, "",
                             self->state.any_superjson));
 }
 
 /// Arms the expiry timer: at expiry, ask the client to reconnect with a fresh token, and close
 /// after the grace period.
-void schedule_expiry(connection_actor* self) {
+void schedule_expiry(connection_self self) {
   auto& st = self->state;
   // A token may carry any exp; a timer further out than a day is re-armed when it fires (the
   // clock adds the delay in nanoseconds, which overflows past ~292 years).
@@ -90,7 +90,7 @@ void schedule_expiry(connection_actor* self) {
   self->delayed_send(self, milliseconds(ms_left), timeout_atom::value, expiry_timer);
 }
 
-void set_auth(connection_actor* self, const std::string* token) {
+void set_auth(connection_self self, const std::string* token) {
   auto& st = self->state;
   st.auth = authenticate(token, *st.rt);
   if (!st.auth.who) {
@@ -113,7 +113,7 @@ void set_auth(connection_actor* self, const std::string* token) {
 
 /// The token of a connection: connectionParams.token, connectionParams.authorization, then the
 /// upgrade request's Authorization header (first present wins).
-void resolve_token(connection_actor* self, const trpc::connection_params* params) {
+void resolve_token(connection_self self, const trpc::connection_params* params) {
   auto& st = self->state;
   std::optional<std::string> token;
   if (params != nullptr && params->token)
@@ -131,7 +131,7 @@ std::string duplicate_id_text(const json::value& id) {
   return id.is_string() ? id.as_string() : json::to_string(id);
 }
 
-void start_subscription(connection_actor* self, const trpc::ws_request& req,
+void start_subscription(connection_self self, const trpc::ws_request& req,
                         const prepared_call& pc, bool superjson) {
   auto& st = self->state;
   auto key = json::to_string(req.id);
@@ -175,7 +175,8 @@ void start_subscription(connection_actor* self, const trpc::ws_request& req,
   }
   st.subs[key] = live_subscription{};
   subscribe_ptr msg = sr;
-  st.hospitals.with(self, *st.rt, pc.hospital_id, [self, key, msg, req, superjson](caf::actor h) {
+  st.hospitals.with(self, *st.rt, pc.hospital_id,
+                    [self, key, msg, req, superjson](hospital_actor h) {
     auto& st = self->state;
     auto i = st.subs.find(key);
     if (i == st.subs.end())
@@ -195,7 +196,7 @@ void start_subscription(connection_actor* self, const trpc::ws_request& req,
   });
 }
 
-void handle_request(connection_actor* self, const trpc::ws_request& req, int64_t now) {
+void handle_request(connection_self self, const trpc::ws_request& req, int64_t now) {
   auto& st = self->state;
   if (req.method == trpc::rpc_method::subscription_stop) {
     auto key = json::to_string(req.id);
@@ -278,10 +279,10 @@ void handle_request(connection_actor* self, const trpc::ws_request& req, int64_t
            });
 }
 
-void handle_frame(connection_actor* self, const std::string& text, bool binary);
+void handle_frame(connection_self self, const std::string& text, bool binary);
 
 /// Marks a frame as processed for the inbound gauge; resumes reading when below the low mark.
-void release_inbound(connection_actor* self, size_t bytes) {
+void release_inbound(connection_self self, size_t bytes) {
   auto& st = self->state;
   auto& g = st.args.gauge;
   if (!g)
@@ -292,7 +293,7 @@ void release_inbound(connection_actor* self, size_t bytes) {
 }
 
 /// Processes deferred frames while calls may be started.
-void drain_deferred(connection_actor* self) {
+void drain_deferred(connection_self self) {
   auto& st = self->state;
   while (!st.deferred.empty() && st.calls_in_flight < max_calls_in_flight) {
     auto [text, binary] = std::move(st.deferred.front());
@@ -302,7 +303,7 @@ void drain_deferred(connection_actor* self) {
   }
 }
 
-void handle_frame(connection_actor* self, const std::string& text, bool binary) {
+void handle_frame(connection_self self, const std::string& text, bool binary) {
   auto& st = self->state;
   counters::get().frames_in++;
   if (binary) {
@@ -340,7 +341,8 @@ void handle_frame(connection_actor* self, const std::string& text, bool binary) 
   }
 }
 
-caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connection_args args) {
+connection_actor::behavior_type connection_behavior(connection_self self, runtime_ptr rt,
+                                                    connection_args args) {
   auto& st = self->state;
   st.rt = std::move(rt);
   st.args = std::move(args);
@@ -406,23 +408,25 @@ caf::behavior connection_behavior(connection_actor* self, runtime_ptr rt, connec
         self->send(h, drop_atom::value, st.args.conn_id);
       self->quit();
     },
-    [=](caf::get_atom) {
-      // Inspection: (connection id, user, role, subscriptions, mailbox size, peer address).
+    [=](status_atom) {
       auto& st = self->state;
-      std::vector<std::string> info{std::to_string(st.args.conn_id),
-                                    st.auth.who ? st.auth.who->sub : std::string{},
-                                    st.auth.who ? role_name(st.auth.who->user_role) : "",
-                                    std::to_string(st.subs.size()),
-                                    std::to_string(self->mailbox().size()),
-                                    st.args.peer};
-      return info;
+      connection_status s;
+      s.conn_id = st.args.conn_id;
+      if (st.auth.who) {
+        s.user = st.auth.who->sub;
+        s.role = role_name(st.auth.who->user_role);
+      }
+      s.subscriptions = st.subs.size();
+      s.mailbox = self->mailbox().size();
+      s.peer = st.args.peer;
+      return s;
     },
   };
 }
 
 } // namespace
 
-caf::actor spawn_connection(caf::actor_system& sys, runtime_ptr rt, connection_args args) {
+connection_actor spawn_connection(caf::actor_system& sys, runtime_ptr rt, connection_args args) {
   return sys.spawn(connection_behavior, std::move(rt), std::move(args));
 }
 

@@ -3,7 +3,6 @@
 // runs the call pipeline, rate-limits, keeps the connection's subscriptions, and writes replies
 // into the outbox. Subscription frames are written by the hospital actors themselves.
 
-#include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
 #include <string>
@@ -21,8 +20,7 @@ struct connection_args {
   inbound_gauge_ptr gauge;            // inbound bytes not yet processed (shared with lws)
 };
 
-/// Messages: ws_frame_atom(std::string text, bool binary), closed_atom(uint16_t close code),
-/// kick_atom, reconnect_atom, timeout_atom(uint64_t which).
-caf::actor spawn_connection(caf::actor_system& sys, runtime_ptr rt, connection_args args);
+/// Interface: connection_actor in actors/interfaces.hpp.
+connection_actor spawn_connection(caf::actor_system& sys, runtime_ptr rt, connection_args args);
 
 } // namespace vigil

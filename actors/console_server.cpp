@@ -126,7 +126,7 @@ std::string peer_of(const sockaddr_in& addr) {
 } // namespace
 
 std::unique_ptr<console_server> console_server::start(caf::actor_system& sys,
-                                                      caf::actor inspector, uint16_t port,
+                                                      inspector_actor inspector, uint16_t port,
                                                       std::string token,
                                                       std::string identity_json,
                                                       console_limits limits,

@@ -28,6 +28,7 @@
 #include <string>
 #include <thread>
 
+#include "actors/interfaces.hpp"
 #include "domain/console_protocol.hpp"
 
 namespace vigil {
@@ -46,7 +47,7 @@ class console_server {
 public:
   /// Binds 127.0.0.1:port and starts accepting. nullptr with *error on failure; a port in use
   /// reads "admin.port N on 127.0.0.1 is in use (another vigild?)".
-  static std::unique_ptr<console_server> start(caf::actor_system& sys, caf::actor inspector,
+  static std::unique_ptr<console_server> start(caf::actor_system& sys, inspector_actor inspector,
                                                uint16_t port, std::string token,
                                                std::string identity_json, console_limits limits,
                                                std::string* error);
@@ -66,7 +67,7 @@ private:
   void reap(bool all);
 
   caf::actor_system& sys_;
-  caf::actor inspector_;
+  inspector_actor inspector_;
   std::string token_;
   std::string identity_json_;
   console_limits limits_;

@@ -23,9 +23,10 @@ constexpr auto probe_timeout = std::chrono::seconds(1);
 struct directory_state {
   static inline const char* name = "vigil.directory";
   runtime_ptr rt;
-  std::unordered_map<std::string, caf::actor> hospitals;
-  /// Hospitals being loaded, with the get requests waiting for them.
-  std::unordered_map<std::string, std::vector<caf::response_promise>> loading;
+  std::unordered_map<std::string, hospital_actor> hospitals;
+  /// Hospitals being loaded, with the lookups waiting for them.
+  std::unordered_map<std::string, std::vector<caf::typed_response_promise<hospital_actor>>>
+    loading;
   /// Start-up restore: hospitals with escalation timers that are not running yet. Readiness
   /// waits until this is empty.
   std::unordered_set<std::string> restoring;
@@ -33,7 +34,7 @@ struct directory_state {
   int64_t restore_started_ms = 0;
 };
 
-using directory_actor = caf::stateful_actor<directory_state>;
+using directory_self = directory_actor::stateful_pointer<directory_state>;
 
 void log_restored(const directory_state& st) {
   log::info("escalations_restored", {{"hospitals", static_cast<uint64_t>(st.restore_total)},
@@ -42,7 +43,7 @@ void log_restored(const directory_state& st) {
 
 /// `hospital` is running: if it was part of the start-up restore, logs once every hospital with
 /// escalation timers has them armed.
-void restored(directory_actor* self, const std::string& hospital) {
+void restored(directory_self self, const std::string& hospital) {
   auto& st = self->state;
   if (st.restoring.erase(hospital) != 0 && st.restoring.empty())
     log_restored(st);
@@ -50,7 +51,7 @@ void restored(directory_actor* self, const std::string& hospital) {
 
 /// Loads `hospital` from storage and spawns its actor (whose start arms its escalation timers);
 /// the caller has just created its `loading` entry, so one load runs per hospital at a time.
-void load(directory_actor* self, const std::string& hospital) {
+void load(directory_self self, const std::string& hospital) {
   auto& st = self->state;
   self->request(st.rt->reader(), caf::infinite, load_atom::value, hospital)
     .then(
@@ -74,12 +75,12 @@ void load(directory_actor* self, const std::string& hospital) {
           w.deliver(err);
         st.loading.erase(hospital);
         if (st.restoring.count(hospital) != 0)
-          self->delayed_send(self, restore_retry, restore_atom::value, hospital);
+          self->delayed_send(self, restore_retry, restore_retry_atom::value, hospital);
       });
 }
 
 /// Starts loading `hospital` unless it is running or already loading.
-void ensure_loading(directory_actor* self, const std::string& hospital) {
+void ensure_loading(directory_self self, const std::string& hospital) {
   auto& st = self->state;
   if (st.hospitals.count(hospital) != 0 || st.loading.count(hospital) != 0)
     return;
@@ -87,7 +88,7 @@ void ensure_loading(directory_actor* self, const std::string& hospital) {
   load(self, hospital);
 }
 
-caf::behavior directory_behavior(directory_actor* self, runtime_ptr rt) {
+directory_actor::behavior_type directory_behavior(directory_self self, runtime_ptr rt) {
   self->state.rt = std::move(rt);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& hs = self->state.hospitals;
@@ -102,21 +103,19 @@ caf::behavior directory_behavior(directory_actor* self, runtime_ptr rt) {
     }
   });
   return {
-    [=](caf::get_atom, const std::string& hospital) -> caf::result<caf::actor> {
+    [=](lookup_atom, const std::string& hospital) -> caf::result<hospital_actor> {
       auto& st = self->state;
       if (auto i = st.hospitals.find(hospital); i != st.hospitals.end())
         return i->second;
-      auto rp = self->make_response_promise<caf::actor>();
+      auto rp = self->make_response_promise<hospital_actor>();
       bool fresh = st.loading.count(hospital) == 0;
       st.loading[hospital].push_back(rp);
       if (fresh)
         load(self, hospital);
       return rp;
     },
-    [=](caf::get_atom) {
-      std::vector<std::pair<std::string, caf::actor>> all(self->state.hospitals.begin(),
-                                                          self->state.hospitals.end());
-      return all;
+    [=](hospitals_atom) {
+      return hospital_list(self->state.hospitals.begin(), self->state.hospitals.end());
     },
     [=](restore_atom, const std::vector<std::string>& hospitals) {
       // Start-up: every hospital with a running escalation timer is loaded now, in the given
@@ -133,23 +132,32 @@ caf::behavior directory_behavior(directory_actor* self, runtime_ptr rt) {
       if (st.restoring.empty())
         log_restored(st);
     },
-    [=](restore_atom, const std::string& hospital) {
+    [=](restore_retry_atom, const std::string& hospital) {
       // Retry of a restore whose load failed.
       if (self->state.restoring.count(hospital) != 0)
         ensure_loading(self, hospital);
     },
-    [=](probe_atom) -> caf::result<std::string> {
+    [=](status_atom) -> caf::result<directory_status> {
       // Readiness (GET /ready): the directory answers, every escalation timer of the start-up
       // restore is armed, and the storage reader, by which every hospital loads, answers.
       auto& st = self->state;
-      if (!st.restoring.empty())
-        return "restoring escalation timers (" + std::to_string(st.restoring.size()) + " of "
-               + std::to_string(st.restore_total) + " hospitals left)";
-      auto rp = self->make_response_promise<std::string>();
-      self->request(st.rt->reader(), probe_timeout, probe_atom::value)
-        .then([=](bool) mutable { rp.deliver(std::string{}); },
+      directory_status s;
+      s.hospitals = st.hospitals.size();
+      s.loading = st.loading.size();
+      s.restoring = st.restoring.size();
+      s.restore_total = st.restore_total;
+      if (!st.restoring.empty()) {
+        s.not_ready = "restoring escalation timers (" + std::to_string(st.restoring.size())
+                      + " of " + std::to_string(st.restore_total) + " hospitals left)";
+        return s;
+      }
+      auto rp = self->make_response_promise<directory_status>();
+      self->request(st.rt->reader(), probe_timeout, status_atom::value)
+        .then([=](const storage_status&) mutable { rp.deliver(s); },
               [=](caf::error&) mutable {
-                rp.deliver(std::string{"storage reader did not answer"});
+                auto not_ready = s;
+                not_ready.not_ready = "storage reader did not answer";
+                rp.deliver(std::move(not_ready));
               });
       return rp;
     },
@@ -158,7 +166,7 @@ caf::behavior directory_behavior(directory_actor* self, runtime_ptr rt) {
 
 } // namespace
 
-caf::actor spawn_directory(caf::actor_system& sys, runtime_ptr rt) {
+directory_actor spawn_directory(caf::actor_system& sys, runtime_ptr rt) {
   return sys.spawn(directory_behavior, std::move(rt));
 }
 
@@ -176,7 +184,7 @@ std::optional<restore_plan> plan_escalation_restore(storage::event_store& store)
   return plan;
 }
 
-void restore_escalation_timers(const caf::actor& directory, restore_plan plan) {
+void restore_escalation_timers(const directory_actor& directory, restore_plan plan) {
   caf::anon_send(directory, restore_atom::value, std::move(plan.hospitals));
 }
 

@@ -4,7 +4,6 @@
 // at start-up every hospital with a running escalation timer (restore_atom), so that timers never
 // wait for a client to touch their hospital.
 
-#include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
 #include <optional>
@@ -16,13 +15,11 @@
 
 namespace vigil {
 
-/// Spawns the directory. Messages: get_atom(std::string hospital) -> caf::actor;
-/// get_atom -> std::vector<std::pair<std::string, caf::actor>> (all hospitals);
-/// restore_atom(std::vector<std::string> hospitals): loads these hospitals now, soonest escalation
-/// deadline first (a failed load is retried every second);
-/// probe_atom -> std::string: why the server is not ready, empty when it is (the restore is done
-/// and the storage reader answers).
-caf::actor spawn_directory(caf::actor_system& sys, runtime_ptr rt);
+/// Spawns the directory (interface: directory_actor in actors/interfaces.hpp). The start-up
+/// restore loads the given hospitals soonest escalation deadline first; a failed load is retried
+/// every second. Its status says why the server is not ready, nothing when it is (the restore is
+/// done and the storage reader answers).
+directory_actor spawn_directory(caf::actor_system& sys, runtime_ptr rt);
 
 /// What the start-up restore has to do: every hospital with a running escalation timer, soonest
 /// deadline first, and how many timers they have.
@@ -37,6 +34,6 @@ struct restore_plan {
 std::optional<restore_plan> plan_escalation_restore(storage::event_store& store);
 
 /// Has the directory load every hospital of `plan` now (restore_atom); /ready is 503 until done.
-void restore_escalation_timers(const caf::actor& directory, restore_plan plan);
+void restore_escalation_timers(const directory_actor& directory, restore_plan plan);
 
 } // namespace vigil

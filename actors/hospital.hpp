@@ -4,7 +4,6 @@
 // actor, and only after the commit is its event fanned out (encoded once, shared by every
 // subscriber) and its reply sent. Subscribers' frames go straight into the outbox.
 
-#include <caf/actor.hpp>
 #include <caf/local_actor.hpp>
 
 #include "actors/messages.hpp"
@@ -13,6 +12,6 @@
 namespace vigil {
 
 /// Spawns a hospital actor from a loaded snapshot.
-caf::actor spawn_hospital(caf::local_actor* parent, runtime_ptr rt, hospital_snapshot_ptr snap);
+hospital_actor spawn_hospital(caf::local_actor* parent, runtime_ptr rt, hospital_snapshot_ptr snap);
 
 } // namespace vigil

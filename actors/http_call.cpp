@@ -35,7 +35,7 @@ struct http_call_state {
   hospital_cache hospitals;
 };
 
-using http_call_actor = caf::stateful_actor<http_call_state>;
+using http_call_self = http_call_actor::stateful_pointer<http_call_state>;
 
 std::string lower(std::string s) {
   for (auto& c : s)
@@ -51,7 +51,7 @@ std::string trim(std::string_view s) {
   return std::string{s};
 }
 
-void respond(http_call_actor* self, int status, std::string body,
+void respond(http_call_self self, int status, std::string body,
              std::vector<std::pair<std::string, std::string>> extra = {}) {
   http_response r;
   r.status = status;
@@ -61,13 +61,13 @@ void respond(http_call_actor* self, int status, std::string body,
   self->quit();
 }
 
-void respond_error(http_call_actor* self, const call_error& e, std::string_view path,
+void respond_error(http_call_self self, const call_error& e, std::string_view path,
                    bool superjson, std::vector<std::pair<std::string, std::string>> extra = {}) {
   counters::get().rejected_by_code[static_cast<size_t>(e.code) % 16]++;
   respond(self, http_status(e.code), trpc::http_error(e, path, superjson), std::move(extra));
 }
 
-void finish(http_call_actor* self) {
+void finish(http_call_self self) {
   auto& st = self->state;
   if (!st.req->batch) {
     respond(self, st.items[0].status, std::move(st.items[0].body));
@@ -86,7 +86,7 @@ void finish(http_call_actor* self) {
   respond(self, status, std::move(body));
 }
 
-void complete(http_call_actor* self, size_t index, int status, std::string body) {
+void complete(http_call_self self, size_t index, int status, std::string body) {
   auto& st = self->state;
   auto& it = st.items[index];
   if (it.done)
@@ -98,13 +98,13 @@ void complete(http_call_actor* self, size_t index, int status, std::string body)
     finish(self);
 }
 
-void fail_item(http_call_actor* self, size_t index, const call_error& e) {
+void fail_item(http_call_self self, size_t index, const call_error& e) {
   auto& it = self->state.items[index];
   counters::get().rejected_by_code[static_cast<size_t>(e.code) % 16]++;
   complete(self, index, http_status(e.code), trpc::http_error(e, it.path, it.superjson));
 }
 
-void run(http_call_actor* self) {
+void run(http_call_self self) {
   auto& st = self->state;
   auto& req = *st.req;
   counters::get().http_requests++;
@@ -260,12 +260,22 @@ void run(http_call_actor* self) {
   }
 }
 
-caf::behavior http_call_behavior(http_call_actor* self, runtime_ptr rt, http_request_ptr req) {
+http_call_actor::behavior_type http_call_behavior(http_call_self self, runtime_ptr rt,
+                                                  http_request_ptr req) {
   self->state.rt = std::move(rt);
   self->state.req = std::move(req);
-  self->send(self, caf::ok_atom::value);
+  self->send(self, start_atom::value);
   return {
-    [=](caf::ok_atom) { run(self); },
+    [=](start_atom) { run(self); },
+    [=](status_atom) {
+      auto& st = self->state;
+      http_call_status s;
+      s.conn_id = st.req->conn_id;
+      s.items = st.items.size();
+      s.remaining = st.remaining;
+      s.mailbox = self->mailbox().size();
+      return s;
+    },
   };
 }
 

@@ -10,20 +10,17 @@
 //     {"ok":true,"data":<command-specific JSON>}   or   {"ok":false,"error":"<one line>"}.
 // docs/operations.md lists the commands and the fields of each answer.
 
-#include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
-#include <caf/atom.hpp>
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "actors/interfaces.hpp"
+
 namespace vigil {
 
 struct runtime;
-
-/// Tags a console request (see the file comment).
-using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
 
 /// Which vigild this is, so an operator cannot inspect the wrong one by accident: shown by the
 /// console when it connects and at the top of `stats`.
@@ -41,7 +38,7 @@ std::string identity_json(const server_identity& id);
 
 /// Spawns the inspector. It samples the process counters once a second (for events/s and
 /// deliveries/s) until it is stopped with an exit message.
-caf::actor spawn_inspector(caf::actor_system& sys, std::shared_ptr<runtime> rt,
+inspector_actor spawn_inspector(caf::actor_system& sys, std::shared_ptr<runtime> rt,
                            server_identity identity);
 
 } // namespace vigil

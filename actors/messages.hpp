@@ -1,23 +1,11 @@
 #pragma once
-// Every message exchanged between Vigil's actors, with the atoms that tag them. All messages are
+// Every message exchanged between Vigil's actors. All messages are
 // local to one process; payloads travel as shared pointers to immutable structs (one allocation,
 // no copies on fan-out), whitelisted with CAF_ALLOW_UNSAFE_MESSAGE_TYPE at the end of this file.
-//
-// Actors and the messages they handle:
-//   connection (one per WebSocket)   ws_frame_atom(std::string), closed_atom(uint16_t), timeout_atom(uint64_t),
-//                                    kick_atom, reconnect_atom
-//   http_call (one per HTTP request) http_request_ptr
-//   directory (one)                  get_atom(std::string hospital) -> caf::actor;
-//                                    restore_atom(std::vector<std::string> hospitals);
-//                                    probe_atom -> std::string (empty when ready)
-//   hospital (one per hospital)      call_ptr -> call_result_ptr; subscribe_ptr; unsubscribe_atom(conn, key);
-//                                    drop_atom(conn); escalate_atom(alert id, generation); tick_atom(...)
-//   storage (detached thread)        commit_atom(commit_request_ptr) -> commit_reply_ptr;
-//                                    load_atom(std::string hospital) -> hospital_snapshot_ptr;
-//                                    read_atom(read_request_ptr) -> event_page_ptr; probe_atom -> bool
+// The typed interfaces of the actors that exchange them, and their atoms, are in
+// actors/interfaces.hpp.
 
 #include <caf/allowed_unsafe_message_type.hpp>
-#include <caf/atom.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -34,25 +22,6 @@
 #include "domain/rate_limiter.hpp"
 
 namespace vigil {
-
-using ws_frame_atom = caf::atom_constant<caf::atom("wsframe")>;
-using closed_atom = caf::atom_constant<caf::atom("closed")>;
-using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
-using kick_atom = caf::atom_constant<caf::atom("kick")>;
-using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
-using unsubscribe_atom = caf::atom_constant<caf::atom("unsub")>;
-using drop_atom = caf::atom_constant<caf::atom("drop")>;
-using escalate_atom = caf::atom_constant<caf::atom("escalate")>;
-using tick_atom = caf::atom_constant<caf::atom("tick")>;
-using commit_atom = caf::atom_constant<caf::atom("commit")>;
-using flush_atom = caf::atom_constant<caf::atom("flush")>;
-using load_atom = caf::atom_constant<caf::atom("load")>;
-using read_atom = caf::atom_constant<caf::atom("read")>;
-using prune_atom = caf::atom_constant<caf::atom("prune")>;
-using probe_atom = caf::atom_constant<caf::atom("probe")>;
-using restore_atom = caf::atom_constant<caf::atom("restore")>;
-using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
-using presence_atom = caf::atom_constant<caf::atom("presence")>;
 
 /// A validated call routed to a hospital actor.
 struct call {

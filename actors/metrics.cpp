@@ -33,7 +33,7 @@ struct metrics_state {
   bool flush_scheduled = false;
 };
 
-using metrics_actor = caf::stateful_actor<metrics_state>;
+using metrics_self = metrics_actor::stateful_pointer<metrics_state>;
 
 json::value current(const metrics_state& st) {
   alert_list list;
@@ -48,17 +48,17 @@ void push_item(metrics_state& st, const subscribe_request& req, const json::valu
 }
 
 /// Records a change; one item goes to every subscriber after the current burst of messages.
-void changed(metrics_actor* self) {
+void changed(metrics_self self) {
   auto& st = self->state;
   ++st.changes;
   if (st.flush_scheduled || st.subs.empty())
     return;
   st.flush_scheduled = true;
-  self->send(self, metrics_atom::value);
+  self->send(self, metrics_flush_atom::value);
 }
 
-caf::behavior metrics_behavior(metrics_actor* self, runtime_ptr rt, std::string hospital_id,
-                               std::vector<alert> alerts) {
+metrics_actor::behavior_type metrics_behavior(metrics_self self, runtime_ptr rt,
+                                              std::string hospital_id, std::vector<alert> alerts) {
   auto& st = self->state;
   st.rt = std::move(rt);
   st.hospital_id = std::move(hospital_id);
@@ -69,7 +69,7 @@ caf::behavior metrics_behavior(metrics_actor* self, runtime_ptr rt, std::string 
       self->state.alerts[a->id] = *a;
       changed(self);
     },
-    [=](presence_atom, int64_t staff) {
+    [=](staff_online_atom, int64_t staff) {
       if (self->state.staff_online == staff)
         return;
       self->state.staff_online = staff;
@@ -82,8 +82,8 @@ caf::behavior metrics_behavior(metrics_actor* self, runtime_ptr rt, std::string 
       s.serial = st.next_serial++;
       s.change_seen = st.changes;
       push_item(st, *req, current(st));
-      self->delayed_send(self, milliseconds(req->interval_ms), tick_atom::value, req->conn_id,
-                         req->key, s.serial);
+      self->delayed_send(self, milliseconds(req->interval_ms), metrics_tick_atom::value,
+                         req->conn_id, req->key, s.serial);
     },
     [=](unsubscribe_atom, uint64_t conn, const std::string& key) {
       auto& st = self->state;
@@ -98,16 +98,16 @@ caf::behavior metrics_behavior(metrics_actor* self, runtime_ptr rt, std::string 
       for (auto i = st.subs.begin(); i != st.subs.end();)
         i = i->first.first == conn ? st.subs.erase(i) : std::next(i);
     },
-    [=](tick_atom, uint64_t conn, const std::string& key, uint64_t serial) {
+    [=](metrics_tick_atom, uint64_t conn, const std::string& key, uint64_t serial) {
       auto& st = self->state;
       auto i = st.subs.find({conn, key});
       if (i == st.subs.end() || i->second.serial != serial)
         return;
       push_item(st, *i->second.req, current(st));
-      self->delayed_send(self, milliseconds(i->second.req->interval_ms), tick_atom::value, conn,
-                         key, serial);
+      self->delayed_send(self, milliseconds(i->second.req->interval_ms), metrics_tick_atom::value,
+                         conn, key, serial);
     },
-    [=](metrics_atom) {
+    [=](metrics_flush_atom) {
       auto& st = self->state;
       st.flush_scheduled = false;
       std::optional<json::value> m;
@@ -131,17 +131,22 @@ caf::behavior metrics_behavior(metrics_actor* self, runtime_ptr rt, std::string 
       }
       return call_result::success(current(st));
     },
-    [=](caf::get_atom) {
-      return std::vector<uint64_t>{self->state.alerts.size(), self->state.subs.size(),
-                                   self->mailbox().size()};
+    [=](status_atom) {
+      auto& st = self->state;
+      metrics_status s;
+      s.hospital_id = st.hospital_id;
+      s.alerts = st.alerts.size();
+      s.subscribers = st.subs.size();
+      s.mailbox = self->mailbox().size();
+      return s;
     },
   };
 }
 
 } // namespace
 
-caf::actor spawn_metrics(caf::local_actor* parent, runtime_ptr rt, std::string hospital_id,
-                         const std::vector<alert>& alerts) {
+metrics_actor spawn_metrics(caf::local_actor* parent, runtime_ptr rt, std::string hospital_id,
+                            const std::vector<alert>& alerts) {
   return parent->spawn<caf::linked>(metrics_behavior, std::move(rt), std::move(hospital_id),
                                     alerts);
 }

@@ -2,8 +2,6 @@
 // What every actor of one vigild process shares: configuration, the outbox, the alert index and
 // the storage high-water marks. Created once at start-up and passed by shared pointer.
 
-#include <caf/actor.hpp>
-
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -15,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "actors/interfaces.hpp"
 #include "domain/config.hpp"
 #include "domain/time.hpp"
 #include "transport/outbox.hpp"
@@ -59,10 +58,10 @@ private:
 class connection_registry {
 public:
   struct entry {
-    caf::actor actor;
+    connection_actor actor;
     int64_t opened_ms = 0;
   };
-  void add(uint64_t id, caf::actor actor, int64_t opened_ms) {
+  void add(uint64_t id, connection_actor actor, int64_t opened_ms) {
     std::unique_lock<std::shared_mutex> g{mu_};
     map_[id] = entry{std::move(actor), opened_ms};
   }
@@ -102,10 +101,12 @@ struct runtime {
   std::string epoch;                           // fixed at start-up
   std::atomic<uint64_t> last_seq{0};           // newest committed seq (any hospital)
   std::atomic<uint64_t> pruned_through{0};     // events with seq <= this may be gone
-  caf::actor storage;
-  caf::actor storage_reader;                   // reads; falls back to `storage` when unset
-  const caf::actor& reader() const { return storage_reader ? storage_reader : storage; }
-  caf::actor directory;
+  storage_actor storage;
+  storage_reader_actor storage_reader;         // reads; falls back to `storage` when unset
+  storage_reader_actor reader() const {
+    return storage_reader ? storage_reader : storage_reader_actor{storage};
+  }
+  directory_actor directory;
   int64_t started_ms = 0;
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> next_conn_id{1};

@@ -28,16 +28,16 @@ struct storage_state {
   std::shared_ptr<storage::event_store> store;
   struct waiting {
     commit_request_ptr req;
-    caf::response_promise promise;
+    caf::typed_response_promise<commit_reply_ptr> promise;
   };
   std::vector<waiting> pending;
   bool flush_scheduled = false;
   int64_t last_prune_ms = 0;
 };
 
-using storage_actor = caf::stateful_actor<storage_state>;
+using storage_self = storage_actor::stateful_pointer<storage_state>;
 
-void flush(storage_actor* self) {
+void flush(storage_self self) {
   auto& st = self->state;
   st.flush_scheduled = false;
   if (st.pending.empty())
@@ -174,10 +174,9 @@ struct reader_state {
   std::shared_ptr<storage::event_store> store;
 };
 
-using reader_actor = caf::stateful_actor<reader_state>;
-
-caf::behavior reader_behavior(reader_actor* self, runtime_ptr rt,
-                              std::shared_ptr<storage::event_store> store) {
+storage_reader_actor::behavior_type
+reader_behavior(storage_reader_actor::stateful_pointer<reader_state> self, runtime_ptr rt,
+                std::shared_ptr<storage::event_store> store) {
   self->state.rt = std::move(rt);
   self->state.store = std::move(store);
   self->set_exit_handler([=](caf::exit_msg& msg) {
@@ -192,12 +191,17 @@ caf::behavior reader_behavior(reader_actor* self, runtime_ptr rt,
       return read_page(*self->state.store, *self->state.rt, *req);
     },
     // Readiness: the reader's thread serves its mailbox (hospital loads go through here).
-    [=](probe_atom) { return true; },
+    [=](status_atom) {
+      storage_status s;
+      s.ok = true;
+      s.last_seq = self->state.rt->last_seq.load();
+      return s;
+    },
   };
 }
 
-caf::behavior storage_behavior(storage_actor* self, runtime_ptr rt,
-                               std::shared_ptr<storage::event_store> store) {
+storage_actor::behavior_type storage_behavior(storage_self self, runtime_ptr rt,
+                                              std::shared_ptr<storage::event_store> store) {
   self->state.rt = std::move(rt);
   self->state.store = std::move(store);
   // A stop first commits what is still waiting for the next flush, then closes.
@@ -225,12 +229,19 @@ caf::behavior storage_behavior(storage_actor* self, runtime_ptr rt,
     [=](read_atom, const read_request_ptr& req) {
       return read_page(*self->state.store, *self->state.rt, *req);
     },
-    [=](probe_atom) -> bool {
+    // Readiness and shutdown: everything sent before it is committed when it answers, and `ok`
+    // says whether the store can commit now.
+    [=](status_atom) {
+      auto& st = self->state;
+      storage_status s;
+      s.writer = true;
       std::string err;
-      bool ok = self->state.store->probe(&err);
-      if (!ok)
+      s.ok = st.store->probe(&err);
+      if (!s.ok)
         log::warn("storage_probe_failed", {{"error", err}});
-      return ok;
+      s.pending_commits = st.pending.size();
+      s.last_seq = st.rt->last_seq.load();
+      return s;
     },
     [=](prune_atom) {
       auto& st = self->state;
@@ -254,7 +265,7 @@ caf::behavior storage_behavior(storage_actor* self, runtime_ptr rt,
 
 } // namespace
 
-caf::actor spawn_storage_reader(caf::actor_system& sys, runtime_ptr rt,
+storage_reader_actor spawn_storage_reader(caf::actor_system& sys, runtime_ptr rt,
                                 std::shared_ptr<storage::event_store> store) {
   return sys.spawn<caf::detached>(reader_behavior, std::move(rt), std::move(store));
 }
@@ -264,7 +275,7 @@ encoded_event_ptr encode_stored(const std::string& epoch, const storage::stored_
                             e.alert_type, e.payload, e.meta);
 }
 
-caf::actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
+storage_actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
                          std::shared_ptr<storage::event_store> store, bool detached) {
   auto h = detached ? sys.spawn<caf::detached>(storage_behavior, std::move(rt), std::move(store))
                     : sys.spawn(storage_behavior, std::move(rt), std::move(store));

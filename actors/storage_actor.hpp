@@ -3,7 +3,6 @@
 // never block CAF workers. Commits use group commit: every commit request that is already in the
 // mailbox when a flush runs goes into the same transaction; an idle server commits at once.
 
-#include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
 #include <memory>
@@ -16,15 +15,15 @@ namespace vigil {
 /// Spawns the storage actor on a dedicated thread; it takes ownership of `store`. With
 /// `detached = false` it runs as an ordinary scheduled actor instead (tests under CAF's
 /// deterministic test coordinator, which cannot drive detached actors).
-caf::actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
+storage_actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
                          std::shared_ptr<storage::event_store> store, bool detached = true);
 
 /// Spawns the storage reader on its own thread: hospital warm-ups (load_atom) and replay pages
 /// (read_atom) from a second, read-only SQLite connection, so reads never wait behind commits and
-/// commits never wait behind a large read (WAL lets both run at once). probe_atom -> true
-/// tells readiness probes that its thread is serving.
-caf::actor spawn_storage_reader(caf::actor_system& sys, runtime_ptr rt,
-                                std::shared_ptr<storage::event_store> store);
+/// commits never wait behind a large read (WAL lets both run at once). Its status (`ok`) tells
+/// readiness probes that its thread is serving.
+storage_reader_actor spawn_storage_reader(caf::actor_system& sys, runtime_ptr rt,
+                                          std::shared_ptr<storage::event_store> store);
 
 /// Decodes a stored event into an encoded_event.
 encoded_event_ptr encode_stored(const std::string& epoch, const storage::stored_event& e);

@@ -28,7 +28,8 @@ using namespace vigil;
 namespace {
 
 /// Stops `a` and waits (at most 5 s) until it is gone.
-void stop_and_wait(caf::scoped_actor& self, const caf::actor& a) {
+template <class Handle>
+void stop_and_wait(caf::scoped_actor& self, const Handle& a) {
   using namespace std::chrono_literals;
   if (!a)
     return;
@@ -42,16 +43,17 @@ void stop_and_wait(caf::scoped_actor& self, const caf::actor& a) {
 void stop_actors(caf::actor_system& sys, runtime& rt) {
   using namespace std::chrono_literals;
   caf::scoped_actor self{sys};
-  self->request(rt.directory, 2s, caf::get_atom::value)
+  self->request(rt.directory, 2s, hospitals_atom::value)
     .receive(
-      [&](const std::vector<std::pair<std::string, caf::actor>>& hospitals) {
+      [&](const hospital_list& hospitals) {
         for (auto& kv : hospitals)
           self->send_exit(kv.second, caf::exit_reason::user_shutdown);
       },
       [&](caf::error&) {});
   self->send_exit(rt.directory, caf::exit_reason::user_shutdown);
   // Everything sent to storage before this probe is committed when it answers.
-  self->request(rt.storage, 5s, probe_atom::value).receive([](bool) {}, [](caf::error&) {});
+  self->request(rt.storage, 5s, status_atom::value)
+    .receive([](const storage_status&) {}, [](caf::error&) {});
   // The read-only connection closes first: SQLite checkpoints the WAL into the main file and
   // removes it when the last connection closes, and only a read-write one can. A stopped server
   // thus leaves one self-contained file.
@@ -63,7 +65,7 @@ void stop_actors(caf::actor_system& sys, runtime& rt) {
 /// `vigilctl console` (nothing when admin.port is 0). False (logged) when the admin token or the
 /// port cannot be had.
 bool start_console(caf::actor_system& sys, const runtime_ptr& rt, uint16_t bound_port,
-                   caf::actor& inspector, std::unique_ptr<console_server>& console) {
+                   inspector_actor& inspector, std::unique_ptr<console_server>& console) {
   auto& cfg = rt->cfg;
   if (cfg.admin_port == 0)
     return true;
@@ -205,7 +207,7 @@ int main(int argc, char** argv) {
     _exit(1);
   }
   // After the main listener, so that the console can name the bound server.port.
-  caf::actor inspector;
+  inspector_actor inspector;
   std::unique_ptr<console_server> console;
   if (!start_console(sys, rt, srv.port(), inspector, console)) {
     stop_actors(sys, *rt);

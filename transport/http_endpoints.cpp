@@ -166,16 +166,18 @@ void answer(runtime& rt, uint64_t conn, bool ready, const std::string& reason) {
 /// none: CAF 0.17 then dereferences a null argument tuple (a UBSan report on every /ready).
 void ready_probe(caf::event_based_actor* self, runtime_ptr rt, uint64_t conn_id) {
   using namespace std::chrono_literals;
-  self->request(rt->storage, 1s, probe_atom::value)
+  self->request(rt->storage, 1s, status_atom::value)
     .then(
-      [=](bool ok) {
-        if (!ok) {
+      [=](const storage_status& storage) {
+        if (!storage.ok) {
           answer(*rt, conn_id, false, "storage cannot commit");
           return;
         }
         // The directory, not a hospital of its own: a probe must not create anything visible.
-        self->request(rt->directory, 1s, probe_atom::value)
-          .then([=](const std::string& reason) { answer(*rt, conn_id, reason.empty(), reason); },
+        self->request(rt->directory, 1s, status_atom::value)
+          .then([=](const directory_status& d) {
+                  answer(*rt, conn_id, d.not_ready.empty(), d.not_ready);
+                },
                 [=](caf::error&) { answer(*rt, conn_id, false, "directory did not answer"); });
       },
       [=](caf::error&) { answer(*rt, conn_id, false, "storage did not answer"); });

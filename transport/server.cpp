@@ -56,7 +56,7 @@ struct session {
   uint64_t id = 0;
   lws* wsi = nullptr;
   bool ws = false;
-  caf::actor actor;
+  connection_actor actor;
   inbound_gauge_ptr gauge;
   // WebSocket receive
   std::string rx;

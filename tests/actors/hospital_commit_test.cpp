@@ -160,7 +160,7 @@ protected:
   }
 
   harness h;
-  caf::actor hosp_;
+  hospital_actor hosp_;
   std::string id;
   int64_t t0 = 0;
 };
@@ -480,7 +480,7 @@ TEST(hospital_replay, UnresumableIdsGetOneResyncEvent) {
 
 /// Builds a hospital with `n` stored events (one alert, then updates), a reference subscriber on
 /// connection 1 that saw all of them live, and returns their ids (and, in `live`, the frames).
-std::vector<std::string> build_history(harness& h, caf::actor& hosp, std::string& alert_id,
+std::vector<std::string> build_history(harness& h, hospital_actor& hosp, std::string& alert_id,
                                        int n, std::vector<frame>* live = nullptr) {
   h.start_server();
   hosp = h.hospital();
@@ -502,7 +502,7 @@ std::vector<std::string> build_history(harness& h, caf::actor& hosp, std::string
 
 TEST(hospital_replay, FromStorageWhenTheRingIsTooShort) {
   harness h{"nurse:2m,doctor:3m,head_doctor", 16};
-  caf::actor hosp;
+  hospital_actor hosp;
   std::string id;
   std::vector<frame> live;
   auto all = build_history(h, hosp, id, 40, &live);
@@ -521,7 +521,7 @@ TEST(hospital_replay, FromStorageWhenTheRingIsTooShort) {
 
 TEST(hospital_replay, SeveralStoragePagesThenTheRing) {
   harness h{"nurse:2m,doctor:3m,head_doctor", 16};
-  caf::actor hosp;
+  hospital_actor hosp;
   std::string id;
   auto all = build_history(h, hosp, id, 600); // more than two 256-event pages
   h.subscribe(hosp, 2, all[0]);
@@ -535,7 +535,7 @@ TEST(hospital_replay, CatchUpWhileNewEventsCommitHasNoGapAndNoDuplicate) {
   for (unsigned seed = 1; seed <= 25; ++seed) {
     SCOPED_TRACE(seed);
     harness h{"nurse:2m,doctor:3m,head_doctor", 16};
-    caf::actor hosp;
+    hospital_actor hosp;
     std::string id;
     build_history(h, hosp, id, 40);
     auto other = h.create_alert(hosp, "B2"); // will escalate during the catch-up
@@ -626,7 +626,7 @@ TEST(hospital_replay, ReplayWithASmallBudgetDoesNotTripTheSlowConsumerClose) {
 
 TEST(hospital_replay, AfterARestartTheReplayComesFromStorage) {
   harness h;
-  caf::actor hosp;
+  hospital_actor hosp;
   std::string id;
   auto all = build_history(h, hosp, id, 12);
   h.stop_server();

@@ -62,7 +62,7 @@ protected:
   }
 
   harness h;
-  caf::actor hosp;
+  hospital_actor hosp;
 };
 
 TEST_F(escalation_test, CreateSetsTierOneDeadline) {
@@ -529,7 +529,7 @@ TEST(escalation_restart, TimersRunAfterARestartBeforeAnyClientTouchesTheHospital
   EXPECT_EQ(h.last_restore().hospitals, (std::vector<std::string>{"h-a", "h-c"}));
   EXPECT_EQ(h.last_restore().timers, 2u);
   EXPECT_EQ(h.loaded_hospitals(), (std::vector<std::string>{"h-a", "h-c"}));
-  EXPECT_EQ(h.ask<std::string>(h.rt->directory, probe_atom::value), std::string{});
+  EXPECT_EQ(h.not_ready(), std::string{});
 
   // The overdue timer fired at the restart, without waiting for anything.
   auto evs = stored_events_after(h, seq_before);
@@ -564,11 +564,11 @@ TEST(escalation_restart, NotReadyUntilEveryTimerIsRestored) {
   h.stop_server();
   h.start_server(false, /*run=*/false);
   // The probe reaches the directory before h-a's snapshot came back from storage.
-  auto reason = h.ask<std::string>(h.rt->directory, probe_atom::value);
+  auto reason = h.not_ready();
   ASSERT_TRUE(reason.has_value());
   EXPECT_EQ(*reason, "restoring escalation timers (1 of 1 hospitals left)");
   ASSERT_TRUE(h.run());
-  EXPECT_EQ(h.ask<std::string>(h.rt->directory, probe_atom::value), std::string{});
+  EXPECT_EQ(h.not_ready(), std::string{});
 }
 
 TEST(escalation_restart, ReadinessProbeCreatesNoHospital) {
@@ -576,7 +576,7 @@ TEST(escalation_restart, ReadinessProbeCreatesNoHospital) {
   h.start_server();
   EXPECT_TRUE(h.last_restore().hospitals.empty());
   for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(h.ask<std::string>(h.rt->directory, probe_atom::value), std::string{});
+    EXPECT_EQ(h.not_ready(), std::string{});
   EXPECT_TRUE(h.loaded_hospitals().empty());
 }
 

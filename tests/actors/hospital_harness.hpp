@@ -26,6 +26,7 @@
 
 #include "actors/directory.hpp"
 #include "actors/hospital.hpp"
+#include "actors/interfaces.hpp"
 #include "actors/messages.hpp"
 #include "actors/runtime.hpp"
 #include "actors/storage_actor.hpp"
@@ -46,23 +47,26 @@ struct client_box {
   struct outgoing {
     size_t ticket;
     call_ptr c;
-    caf::actor dest;
+    hospital_actor dest;
   };
   std::vector<outgoing> queue;                  // calls not yet sent
   std::map<size_t, call_result_ptr> replies;    // ticket -> reply, in arrival order of tickets
   std::vector<size_t> reply_order;              // tickets in the order their replies arrived
   size_t next_ticket = 0;
-  std::map<std::string, caf::actor> hospitals;  // from the directory
+  std::map<std::string, hospital_actor> hospitals;  // from the directory
 };
 using client_box_ptr = std::shared_ptr<client_box>;
 
-/// The client actor: on flush_atom it sends every queued call in one activation (so N calls
-/// reach the hospital's mailbox before the hospital runs any of them); on get_atom it asks the
+/// Tells the client actor to send every queued call.
+using send_calls_atom = caf::atom_constant<caf::atom("sendcalls")>;
+
+/// The client actor: on send_calls_atom it sends every queued call in one activation (so N calls
+/// reach the hospital's mailbox before the hospital runs any of them); on lookup_atom it asks the
 /// directory for a hospital.
 inline caf::behavior client_behavior(caf::event_based_actor* self, client_box_ptr box,
-                                     caf::actor directory) {
+                                     directory_actor directory) {
   return {
-    [=](flush_atom) {
+    [=](send_calls_atom) {
       auto queue = std::move(box->queue);
       box->queue.clear();
       for (auto& o : queue) {
@@ -80,9 +84,9 @@ inline caf::behavior client_behavior(caf::event_based_actor* self, client_box_pt
             });
       }
     },
-    [=](caf::get_atom, const std::string& hospital) {
-      self->request(directory, caf::infinite, caf::get_atom::value, hospital)
-        .then([=](const caf::actor& h) { box->hospitals[hospital] = h; });
+    [=](lookup_atom, const std::string& hospital) {
+      self->request(directory, caf::infinite, lookup_atom::value, hospital)
+        .then([=](const hospital_actor& h) { box->hospitals[hospital] = h; });
     },
   };
 }
@@ -242,8 +246,7 @@ public:
     // Every hospital the directory runs, as vigild does: the start-up restore runs some that no
     // client asked for.
     if (rt->directory)
-      if (auto all = ask<std::vector<std::pair<std::string, caf::actor>>>(rt->directory,
-                                                                           caf::get_atom::value))
+      if (auto all = ask<hospital_list>(rt->directory, hospitals_atom::value))
         for (auto& [id, h] : *all)
           kill(h);
     for (auto& [id, h] : box->hospitals)
@@ -251,21 +254,21 @@ public:
     box->hospitals.clear();
     kill(rt->directory);
     kill(rt->storage);
-    rt->directory = nullptr;
-    rt->storage = nullptr;
+    rt->directory = directory_actor{};
+    rt->storage = storage_actor{};
     run_messages();
   }
 
   /// The hospital actor of `id`, spawned by the directory from a storage snapshot on first use.
   /// Runs messages only, no timers (whatever a fresh hospital sends itself at start-up does run).
-  caf::actor hospital(const std::string& id = "h1") {
+  hospital_actor hospital(const std::string& id = "h1") {
     if (auto i = box->hospitals.find(id); i != box->hospitals.end())
       return i->second;
-    caf::anon_send(client_, caf::get_atom::value, id);
+    caf::anon_send(client_, lookup_atom::value, id);
     run_messages();
     auto i = box->hospitals.find(id);
     EXPECT_NE(i, box->hospitals.end());
-    return i != box->hospitals.end() ? i->second : caf::actor{};
+    return i != box->hospitals.end() ? i->second : hospital_actor{};
   }
 
   /// What the last start_server() restored (hospitals soonest deadline first, timer count).
@@ -273,8 +276,7 @@ public:
 
   /// The hospitals the directory runs now, by id (asks it; touches no hospital).
   std::vector<std::string> loaded_hospitals() {
-    auto all = ask<std::vector<std::pair<std::string, caf::actor>>>(rt->directory,
-                                                                     caf::get_atom::value);
+    auto all = ask<hospital_list>(rt->directory, hospitals_atom::value);
     std::vector<std::string> ids;
     if (all)
       for (auto& kv : *all)
@@ -283,13 +285,20 @@ public:
     return ids;
   }
 
+  /// The directory's readiness verdict (GET /ready): empty when ready; nullopt when it did not
+  /// answer.
+  std::optional<std::string> not_ready() {
+    auto s = ask<directory_status>(rt->directory, status_atom::value);
+    return s ? std::optional<std::string>{s->not_ready} : std::nullopt;
+  }
+
   /// Sends `msg` to `dest` from a one-shot actor and runs messages (no timers) until it answered;
   /// nullopt when it answered with an error or not at all.
-  template <class T, class... Ts>
-  std::optional<T> ask(const caf::actor& dest, Ts... msg) {
+  template <class T, class Handle, class... Ts>
+  std::optional<T> ask(const Handle& dest, Ts... msg) {
     auto result = std::make_shared<std::optional<T>>();
     sys_->spawn(
-      [=](caf::event_based_actor* self, caf::actor to) {
+      [=](caf::event_based_actor* self, Handle to) {
         self->request(to, caf::infinite, msg...).then([=](T& v) { *result = std::move(v); });
       },
       dest);
@@ -328,7 +337,8 @@ public:
   }
 
   /// Runs exactly one message of `a`; false when `a` has nothing to do.
-  bool step(const caf::actor& a) { return sched->prioritize(a) && sched->try_run_once(); }
+  template <class Handle>
+  bool step(const Handle& a) { return sched->prioritize(a) && sched->try_run_once(); }
 
   /// The client actor that sends the calls.
   const caf::actor& client() const { return client_; }
@@ -368,7 +378,7 @@ public:
 
   /// Validates `input_json` for `path` (fails the test when invalid) and queues the call.
   /// Returns the ticket under which the reply will be recorded.
-  size_t queue_call(const caf::actor& h, const std::string& path, const std::string& input_json,
+  size_t queue_call(const hospital_actor& h, const std::string& path, const std::string& input_json,
                     const identity& who) {
     auto* proc = find_procedure(path);
     EXPECT_NE(proc, nullptr) << path;
@@ -387,7 +397,7 @@ public:
   }
 
   /// Sends every queued call (in one activation of the client actor) without running anything.
-  void send_queued() { caf::anon_send(client_, flush_atom::value); }
+  void send_queued() { caf::anon_send(client_, send_calls_atom::value); }
 
   /// The reply recorded under `ticket`, or nullptr.
   call_result_ptr reply(size_t ticket) const {
@@ -396,7 +406,7 @@ public:
   }
 
   /// Queues, sends and runs one call; returns its reply (nullptr when none came).
-  call_result_ptr call_now(const caf::actor& h, const std::string& path,
+  call_result_ptr call_now(const hospital_actor& h, const std::string& path,
                            const std::string& input_json, const identity& who) {
     auto t = queue_call(h, path, input_json, who);
     send_queued();
@@ -405,7 +415,7 @@ public:
   }
 
   /// createAlert in hospital h1 with `room`; returns the new alert id ("" on failure).
-  std::string create_alert(const caf::actor& h, const std::string& room = "ICU-1",
+  std::string create_alert(const hospital_actor& h, const std::string& room = "ICU-1",
                            int urgency = 1) {
     auto r = call_now(h, "healthcare.createAlert",
                       R"({"hospitalId":"h1","roomNumber":")" + room
@@ -421,7 +431,7 @@ public:
   }
 
   /// getAlert (with escalations); null value when it failed.
-  json::value get_alert(const caf::actor& h, const std::string& alert_id) {
+  json::value get_alert(const hospital_actor& h, const std::string& alert_id) {
     auto r = call_now(h, "healthcare.getAlert", R"({"alertId":")" + alert_id + "\"}", viewer);
     EXPECT_NE(r, nullptr);
     EXPECT_TRUE(r && r->ok) << (r ? r->error.message : "no reply");
@@ -431,7 +441,7 @@ public:
   // ---- subscriptions and frames ------------------------------------------------------------
 
   /// Opens a fake connection in the outbox and subscribes it to the hospital's alert stream.
-  void subscribe(const caf::actor& h, uint64_t conn, std::optional<std::string> last_event_id = {},
+  void subscribe(const hospital_actor& h, uint64_t conn, std::optional<std::string> last_event_id = {},
                  event_filter filter = {}, int request_id = 1) {
     rt->out->open(conn);
     auto req = std::make_shared<subscribe_request>();
@@ -485,10 +495,11 @@ public:
   identity viewer = make_identity("u-view-1", role::viewer);
 
 private:
-  void kill(caf::actor& h) {
+  template <class Handle>
+  void kill(Handle& h) {
     if (h)
       caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
-    h = nullptr;
+    h = Handle{};
   }
 
   std::string dir_;

@@ -1,0 +1,144 @@
+#pragma once
+// The state of a hospital actor and the logic that runs on it, one concern per file:
+//   hospital.cpp           the behaviour (thin: each handler calls one method), start, status
+//   hospital_calls.cpp     queries, mutations, idempotency, commit-then-publish
+//   hospital_timers.cpp    escalation timers
+//   hospital_fanout.cpp    the ring and the frames of live subscribers, resync events
+//   hospital_catchup.cpp   subscriptions: start, stop, drop, catch-up (replay) pump
+//   hospital_presence.cpp  who is online (presence items, staffOnline)
+// Only this actor's own thread touches it.
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "actors/interfaces.hpp"
+#include "actors/runtime.hpp"
+#include "domain/alert.hpp"
+#include "domain/queries.hpp"
+
+namespace vigil {
+
+/// One live subscription of a hospital.
+struct hospital_subscriber {
+  subscribe_ptr req;
+  uint64_t serial = 0;        // distinguishes a restarted subscription with the same key
+  bool live = true;           // false while catching up (replay)
+  bool reading = false;       // a storage page request is in flight
+  uint64_t cursor = 0;        // last seq delivered or skipped during catch-up
+  uint64_t presence_seen = 0; // presence: likewise
+  // catch-up: read from storage, not sent yet. A list, not a deque: an empty std::deque
+  // allocates ~600 bytes, kept by every live subscription for its lifetime.
+  std::list<encoded_event_ptr> backlog;
+  uint64_t backlog_floor = 0; // catch-up: after the backlog, jump the cursor to this seq
+};
+
+using sub_key = std::pair<uint64_t, std::string>; // (connection, request id text)
+
+struct hospital_state;
+using hospital_self = hospital_actor::stateful_pointer<hospital_state>;
+using call_promise = caf::typed_response_promise<call_result_ptr>;
+
+struct hospital_state {
+  static inline const char* name = "vigil.hospital";
+
+  explicit hospital_state(hospital_self self) : self(self) {}
+
+  hospital_self self;
+  runtime_ptr rt;
+  std::string hospital_id;
+  std::unordered_map<std::string, alert> alerts;
+  std::unordered_map<std::string, uint64_t> timer_gen;
+  std::deque<encoded_event_ptr> ring;
+  uint64_t ring_floor = 0;    // every event of this hospital with seq > ring_floor is in the ring
+  uint64_t last_seq = 0;      // newest seq of this hospital's stream
+  std::map<sub_key, hospital_subscriber> subs; // ordered by connection: drop() finds them at once
+  std::unordered_map<std::string, int> user_refs; // live subscriptions per user (staffOnline)
+  size_t presence_subs = 0;
+  std::vector<std::pair<uint64_t, out_frame>> fanout; // reused by publish()
+  std::vector<std::pair<uint64_t, out_frame>> catch_up_frames; // reused by pump()
+  uint64_t next_serial = 1;
+  // idempotency: key -> (reply, created_at); keys whose first call is still committing
+  std::unordered_map<std::string, std::pair<json::value, int64_t>> idempotent;
+  std::unordered_map<std::string, std::vector<call_promise>> idempotent_pending;
+  metrics_actor metrics;         // this hospital's metrics actor
+  bool presence_flush_scheduled = false;
+  uint64_t presence_changes = 0; // changes of the online list
+
+  // ---- hospital.cpp
+  /// Takes over a loaded snapshot, spawns the metrics actor and arms every escalation timer.
+  void start(runtime_ptr runtime, const hospital_snapshot& snap);
+  hospital_status status() const;
+  alert_list all_alerts() const;
+
+  // ---- hospital_calls.cpp
+  /// Any call: getMetrics/getAlertStats go to the metrics actor, the rest is answered here.
+  caf::result<call_result_ptr> handle_call(const call_ptr& c);
+  caf::result<call_result_ptr> handle_mutation(const call& c);
+  caf::result<call_result_ptr> handle_query(const call& c);
+  using reply_fn = std::function<json::value(const alert&)>;
+  /// Called with the stored alert once a transition is durable (the audit log line).
+  using stored_fn = std::function<void(const alert&)>;
+  /// Stores a transition, then publishes its event and answers `rp` with `make_reply(next)`.
+  void commit_transition(transition t, reply_fn make_reply, call_promise rp,
+                         std::optional<std::string> idem_key = {}, stored_fn on_stored = {});
+
+  // ---- hospital_timers.cpp
+  /// Arms the alert's escalation timer (cancelling any earlier one).
+  void schedule_escalation(const alert& a, int64_t min_delay_ms = 0);
+  /// The timer (alert, generation) fired.
+  void escalation_due(const std::string& alert_id, uint64_t gen);
+
+  // ---- hospital_fanout.cpp
+  /// A committed event: into the ring, then one frame per matching live subscriber.
+  void publish(const encoded_event_ptr& ev);
+  bool deliver(const subscribe_ptr& req, const encoded_event_ptr& ev);
+  /// The resync event (docs/api.md "Event ids and resume").
+  void send_resync(const subscribe_ptr& req, const char* reason, int64_t now);
+
+  // ---- hospital_catchup.cpp
+  void start_subscription(const subscribe_ptr& req);
+  void stop_subscription(uint64_t conn, const std::string& key, bool send_stopped);
+  /// The connection closed: forget its subscriptions.
+  void drop_connection(uint64_t conn);
+  /// Sends the next chunk of a catching-up subscription.
+  void pump(sub_key key, uint64_t serial);
+
+  // ---- hospital_presence.cpp
+  /// Counts a new subscription of its user; true when presence subscribers must hear of it.
+  bool add_user(const subscribe_request& req);
+  /// Uncounts a subscription; true when presence subscribers must hear of it.
+  bool remove_user(const subscribe_request& req);
+  int staff_online() const;
+  json::value presence_json(int64_t now) const;
+  /// The set of online users changed.
+  void presence_changed();
+  /// Sends the current presence to every presence subscriber behind.
+  void push_presence_now();
+};
+
+/// `{"success":true,"alert":…}`: the reply of most mutations.
+json::value success_with_alert(const alert& a);
+
+/// A data frame carrying a non-event item (metrics, presence).
+std::string item_frame(const subscribe_request& req, const json::value& data);
+
+/// Whether subscription `req` wants event `ev`.
+bool matches(const subscribe_request& req, const encoded_event& ev);
+
+/// The frame of `ev` for subscription `req`: its prefix (shared with the request, not copied),
+/// then the event's tail in the subscription's encoding.
+out_frame event_frame_for(const subscribe_ptr& req, const encoded_event_ptr& ev);
+
+} // namespace vigil
