@@ -70,6 +70,7 @@ struct session {
   struct http_state {
     std::shared_ptr<http_request> req;
     bool body_too_large = false;
+    int body_completions = 0;                // of the current request: a second one = pipelining
     bool options = false;
     bool head = false;                       // HEAD: headers as for GET, no body
     bool have_response = false;
@@ -367,6 +368,7 @@ struct server::impl {
     auto& h = s->http();
     h.req.reset();
     h.body_too_large = false;
+    h.body_completions = 0;
     h.options = false;
     h.head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
     h.have_response = false;
@@ -512,9 +514,22 @@ struct server::impl {
   }
 
   int on_http_body_done(session* s) {
-    if (s == nullptr || !s->http().req)
+    if (s == nullptr)
       return 0;
     auto& h = s->http();
+    // lws 4.1 reports the end of the body again for every service round in which bytes of a
+    // next request (a pipelining client) wait behind a request we have not answered yet, without
+    // ever consuming them: the service thread spun at 100 % and the whole server stopped
+    // answering. HTTP pipelining is not supported: such a connection is closed (its pending reply
+    // is dropped); a client sends its next request after the reply, as browsers and Node do.
+    if (++h.body_completions > 1) {
+      if (h.body_completions == 2)
+        log::info("http_pipelining_refused", {{"conn", s->id},
+                                              {"peer", peer_address(lws_get_socket_fd(s->wsi))}});
+      return -1;
+    }
+    if (!h.req)
+      return 0;
     if (h.body_too_large) {
       h.req.reset();
       http_response r;

@@ -122,3 +122,38 @@ describe('HTTP framing: Expect: 100-continue', () => {
     }
   });
 });
+
+describe('HTTP pipelining', () => {
+  // lws 4.1 re-reported the end of a body for every service round while the bytes of a pipelined
+  // next request waited behind an unanswered one: the service thread spun and every client of the
+  // server went unanswered (found with `vigilctl bench --transport http`). Pipelining is refused
+  // by closing that connection; the server keeps serving everyone else.
+  test('POSTs pipelined on one connection: that connection is closed, the server keeps answering', async () => {
+    const server = await startServer();
+    try {
+      const H = newHospital();
+      const token = mintToken({ role: 'nurse', hospitals: [H] });
+      const body = JSON.stringify({ hospitalId: H, roomNumber: 'P-1', alertType: 'fire', urgencyLevel: 2 });
+      const one = `POST /api/trpc/healthcare.createAlert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n`
+        + `Authorization: Bearer ${token}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      const closed = await new Promise((resolve, reject) => {
+        const sock = net.connect(server.port, '127.0.0.1', () => sock.write(one.repeat(3)));
+        const timer = setTimeout(() => { sock.destroy(); resolve(false); }, 5000);
+        sock.on('data', () => {});
+        sock.on('close', () => { clearTimeout(timer); resolve(true); });
+        sock.on('error', () => {});
+        void reject;
+      });
+      assert.ok(closed, 'the pipelining connection is closed');
+      const t0 = Date.now();
+      const res = await fetch(`${server.httpUrl}/health`, { signal: AbortSignal.timeout(3000) });
+      assert.equal(res.status, 200);
+      assert.ok(Date.now() - t0 < 2000, 'the server still answers at once');
+      const list = await fetch(`${server.httpUrl}/api/trpc/healthcare.getActiveAlerts?input=${encodeURIComponent(JSON.stringify({ hospitalId: H }))}`,
+        { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(3000) });
+      assert.equal(list.status, 200);
+    } finally {
+      await server.dispose().catch(() => null);
+    }
+  });
+});
