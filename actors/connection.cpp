@@ -213,9 +213,9 @@ void handle_request(connection_actor* self, const trpc::ws_request& req, int64_t
   bool superjson = req.has_input && trpc::is_superjson_envelope(req.input);
   if (superjson)
     st.any_superjson = true;
-  if (st.rt->cfg.transformer == "superjson")
+  if (st.rt->cfg.transformer == transformer_mode::superjson)
     superjson = true;
-  else if (st.rt->cfg.transformer == "json")
+  else if (st.rt->cfg.transformer == transformer_mode::json)
     superjson = false;
   // 0) rate limit
   if (st.rate) {

@@ -189,9 +189,9 @@ void run(http_call_actor* self) {
       it.input = parsed;
     }
     it.superjson = it.has_input && trpc::is_superjson_envelope(it.input);
-    if (st.rt->cfg.transformer == "superjson")
+    if (st.rt->cfg.transformer == transformer_mode::superjson)
       it.superjson = true;
-    else if (st.rt->cfg.transformer == "json")
+    else if (st.rt->cfg.transformer == transformer_mode::json)
       it.superjson = false;
   }
   auto auth_header = trim(req.authorization);
