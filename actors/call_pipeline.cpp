@@ -8,14 +8,16 @@ auth_state authenticate(const std::optional<std::string>& token, const runtime& 
   return authenticate(token, rt.cfg.jwt, rt.now());
 }
 
+alert_lookup alert_lookup_of(const runtime& rt) {
+  return [alerts = &rt.alerts](const std::string& alert_id) { return alerts->hospital_of(alert_id); };
+}
+
 call_context make_context(const runtime& rt, call_transport transport, int64_t now_ms) {
   call_context ctx;
   ctx.transport = transport;
   ctx.now_ms = now_ms;
   ctx.transformer = rt.cfg.transformer;
-  ctx.hospital_of = [alerts = &rt.alerts](const std::string& alert_id) {
-    return alerts->hospital_of(alert_id);
-  };
+  ctx.hospital_of = alert_lookup_of(rt);
   return ctx;
 }
 

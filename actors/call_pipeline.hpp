@@ -14,6 +14,9 @@ namespace vigil {
 /// Verifies a bearer token against the runtime's JWT configuration and clock.
 auth_state authenticate(const std::optional<std::string>& token, const runtime& rt);
 
+/// The runtime's alert index as the pipeline's lookup (the runtime must outlive it).
+alert_lookup alert_lookup_of(const runtime& rt);
+
 /// A call_context for `transport` at `now_ms` with the runtime's transformer and alert index
 /// (the runtime must outlive the context).
 call_context make_context(const runtime& rt, call_transport transport, int64_t now_ms);
