@@ -90,7 +90,7 @@ void schedule_expiry(connection_self self) {
   self->delayed_send(self, milliseconds(ms_left), timeout_atom::value, expiry_timer);
 }
 
-void set_auth(connection_self self, const std::string* token) {
+void set_auth(connection_self self, const std::optional<std::string>& token) {
   auto& st = self->state;
   st.auth = authenticate(token, *st.rt);
   if (!st.auth.who) {
@@ -115,26 +115,17 @@ void set_auth(connection_self self, const std::string* token) {
 /// upgrade request's Authorization header (first present wins).
 void resolve_token(connection_self self, const trpc::connection_params* params) {
   auto& st = self->state;
-  std::optional<std::string> token;
-  if (params != nullptr && params->token)
-    token = params->token;
-  else if (params != nullptr && params->authorization)
-    token = bearer_token(*params->authorization).value_or(std::string{"\x01invalid"});
-  else if (!st.args.header_authorization.empty())
-    token = bearer_token(st.args.header_authorization).value_or(std::string{"\x01invalid"});
-  set_auth(self, token ? &*token : nullptr);
+  set_auth(self, ws_token(params, st.args.header_authorization));
   // Not needed any more; a bearer token is a few hundred bytes kept per connection otherwise.
   std::string{}.swap(st.args.header_authorization);
 }
 
-std::string duplicate_id_text(const json::value& id) {
-  return id.is_string() ? id.as_string() : json::to_string(id);
-}
-
-void start_subscription(connection_self self, const trpc::ws_request& req,
-                        const prepared_call& pc, bool superjson) {
+void start_subscription(connection_self self, const trpc::ws_request& req, routed_call& rc,
+                        bool superjson) {
   auto& st = self->state;
   auto key = json::to_string(req.id);
+  auto spec = subscription_of(rc.proc->id, rc.input, req.last_event_id,
+                              st.rt->cfg.metrics_interval_ms);
   auto sr = std::make_shared<subscribe_request>();
   sr->conn_id = st.args.conn_id;
   sr->key = key;
@@ -142,40 +133,16 @@ void start_subscription(connection_self self, const trpc::ws_request& req,
   sr->id = req.id;
   sr->jsonrpc = req.jsonrpc;
   sr->superjson = superjson;
-  sr->who = pc.c->who;
+  sr->who = std::move(rc.who);
   sr->since_ms = st.rt->now();
-  auto& in = pc.c->input;
-  switch (pc.c->proc->id) {
-    case procedure::subscribe_to_alerts: sr->kind = stream_kind::alerts; break;
-    case procedure::subscribe_to_alert: sr->kind = stream_kind::alert; break;
-    case procedure::subscribe_to_metrics: sr->kind = stream_kind::metrics; break;
-    default: sr->kind = stream_kind::presence; break;
-  }
-  if (auto* a = in.find("alertId"); a != nullptr && a->is_string())
-    sr->alert_id = a->as_string();
-  if (req.last_event_id)
-    sr->last_event_id = req.last_event_id;
-  else if (auto* l = in.find("lastEventId"); l != nullptr && l->is_string())
-    sr->last_event_id = l->as_string();
-  if (auto* iv = in.find("interval"); iv != nullptr && iv->is_number())
-    sr->interval_ms = iv->as_int();
-  else
-    sr->interval_ms = st.rt->cfg.metrics_interval_ms;
-  if (auto* f = in.find("filter"); f != nullptr && f->is_object()) {
-    if (auto* t = f->find("types"); t != nullptr && t->is_array())
-      for (auto& x : t->as_array())
-        if (x.is_string())
-          sr->filter.types.push_back(x.as_string());
-    if (auto* m = f->find("maxUrgencyLevel"); m != nullptr && m->is_number())
-      sr->filter.max_urgency = static_cast<int>(m->as_int());
-    if (auto* t = f->find("alertTypes"); t != nullptr && t->is_array())
-      for (auto& x : t->as_array())
-        if (x.is_string())
-          sr->filter.alert_types.push_back(x.as_string());
-  }
+  sr->kind = spec.kind;
+  sr->alert_id = std::move(spec.alert_id);
+  sr->last_event_id = std::move(spec.last_event_id);
+  sr->interval_ms = spec.interval_ms;
+  sr->filter = std::move(spec.filter);
   st.subs[key] = live_subscription{};
   subscribe_ptr msg = sr;
-  st.hospitals.with(self, *st.rt, pc.hospital_id,
+  st.hospitals.with(self, *st.rt, rc.hospital_id,
                     [self, key, msg, req, superjson](hospital_actor h) {
     auto& st = self->state;
     auto i = st.subs.find(key);
@@ -211,62 +178,37 @@ void handle_request(connection_self self, const trpc::ws_request& req, int64_t n
     st.subs.erase(i);
     return;
   }
-  bool superjson = req.has_input && trpc::is_superjson_envelope(req.input);
-  if (superjson)
+  // Checks 0–7 of docs/api.md "Order of checks" in one decision.
+  auto ctx = make_context(*st.rt, call_transport::websocket, now);
+  if (st.rate)
+    ctx.rate_limited = st.rate->take(now);
+  if (req.method == trpc::rpc_method::subscription) {
+    ctx.duplicate_id = st.subs.count(json::to_string(req.id)) > 0;
+    ctx.open_subscriptions = st.subs.size();
+    ctx.max_subscriptions = st.rt->cfg.subscriptions_per_connection;
+  }
+  ctx.connection_token_expired = st.token_expired;
+  auto d = decide(call_request{req.method, req.path, req.has_input ? &req.input : nullptr, &req.id},
+                  st.auth, ctx);
+  if (d.envelope)
     st.any_superjson = true;
-  if (st.rt->cfg.transformer == "superjson")
-    superjson = true;
-  else if (st.rt->cfg.transformer == "json")
-    superjson = false;
-  // 0) rate limit
-  if (st.rate) {
-    if (auto limited = st.rate->take(now)) {
-      push_error(self, req, *limited, superjson);
-      return;
-    }
-  }
-  auto found = lookup(req.path, req.method);
-  if (found.proc == nullptr) {
-    push_error(self, req, unknown_procedure(call_transport::websocket, req.method, req.path),
-               superjson);
+  bool superjson = d.superjson;
+  if (auto* r = d.refused()) {
+    count_refusal(*r);
+    push_error(self, req, r->error, superjson);
     return;
   }
+  auto& rc = *d.routed();
   if (req.method == trpc::rpc_method::subscription) {
-    auto key = json::to_string(req.id);
-    if (st.subs.count(key) > 0) {
-      push_error(self, req,
-                 call_error{trpc_code::bad_request, "Duplicate id " + duplicate_id_text(req.id)},
-                 superjson);
-      return;
-    }
-    if (st.subs.size() >= st.rt->cfg.subscriptions_per_connection) {
-      push_error(self, req,
-                 call_error{trpc_code::bad_request,
-                            "Too many subscriptions on this connection (max "
-                              + std::to_string(st.rt->cfg.subscriptions_per_connection) + ")"},
-                 superjson);
-      return;
-    }
-  }
-  if (st.token_expired) {
-    push_error(self, req, call_error{trpc_code::unauthorized, "Token expired"}, superjson);
+    start_subscription(self, req, rc, superjson);
     return;
   }
-  auto prepared = prepare_call(*found.proc, st.auth, req.has_input, req.input, *st.rt, now);
-  if (auto* err = std::get_if<call_error>(&prepared)) {
-    push_error(self, req, *err, superjson);
-    return;
-  }
-  auto& pc = std::get<prepared_call>(prepared);
-  if (req.method == trpc::rpc_method::subscription) {
-    start_subscription(self, req, pc, superjson);
-    return;
-  }
+  auto hospital_id = std::move(rc.hospital_id);
   auto id = req.id;
   auto jsonrpc = req.jsonrpc;
   auto path = req.path;
   ++st.calls_in_flight;
-  run_call(self, st.rt, st.hospitals, pc.c, pc.hospital_id,
+  run_call(self, st.rt, st.hospitals, to_call(std::move(rc)), hospital_id,
            [self, id, jsonrpc, path, superjson](call_result_ptr r) {
              --self->state.calls_in_flight;
              drain_deferred(self);

@@ -7,6 +7,7 @@
 
 #include "actors/call_pipeline.hpp"
 #include "actors/routing.hpp"
+#include "domain/http_call_parse.hpp"
 #include "domain/log.hpp"
 #include "domain/time.hpp"
 #include "domain/trpc.hpp"
@@ -36,20 +37,6 @@ struct http_call_state {
 };
 
 using http_call_self = http_call_actor::stateful_pointer<http_call_state>;
-
-std::string lower(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-    s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-    s.remove_suffix(1);
-  return std::string{s};
-}
 
 void respond(http_call_self self, int status, std::string body,
              std::vector<std::pair<std::string, std::string>> extra = {}) {
@@ -108,101 +95,38 @@ void run(http_call_self self) {
   auto& st = self->state;
   auto& req = *st.req;
   counters::get().http_requests++;
-  auto method = req.post ? trpc::rpc_method::mutation : trpc::rpc_method::query;
-  // Paths: comma-separated (batch), one otherwise.
-  std::vector<std::string> paths;
-  if (req.batch) {
-    size_t start = 0;
-    while (true) {
-      auto comma = req.path.find(',', start);
-      paths.push_back(req.path.substr(start, comma == std::string::npos ? comma : comma - start));
-      if (comma == std::string::npos)
-        break;
-      start = comma + 1;
-    }
-  } else {
-    paths.push_back(req.path);
-  }
-  std::string first_path = paths.empty() ? std::string{} : paths[0];
-  if (!req.trpc_accept.empty() && lower(req.trpc_accept).find("application/jsonl") != std::string::npos) {
-    respond_error(self, call_error{trpc_code::bad_request,
-                                   "Streaming responses (trpc-accept: application/jsonl) are not "
-                                   "supported"},
-                  first_path, false);
+  http_call_view view;
+  view.post = req.post;
+  view.path = req.path;
+  view.batch = req.batch;
+  view.has_input = req.has_input;
+  view.input = req.input;
+  view.body = req.body;
+  view.content_type = req.content_type;
+  view.trpc_accept = req.trpc_accept;
+  auto parsed = parse_http_call(view, st.rt->cfg.transformer);
+  if (auto* refused = std::get_if<http_refusal>(&parsed)) {
+    if (refused->counted)
+      counters::get().rejected_by_code[static_cast<size_t>(*refused->counted) % 16]++;
+    respond(self, refused->status, std::move(refused->body));
     return;
   }
-  if (req.post && !acceptable_content_type(req.content_type)) {
-    respond_error(self, call_error{trpc_code::unsupported_media_type,
-                                   "Unsupported content-type \"" + req.content_type + "\""},
-                  "", false);
-    return;
-  }
-  // Inputs.
-  const std::string& raw = req.post ? req.body : req.input;
-  bool have_raw = req.post ? !trim(req.body).empty() : req.has_input;
-  json::value parsed;
-  if (have_raw) {
-    std::string err;
-    auto v = json::parse(raw, &err);
-    if (!v) {
-      call_error e{trpc_code::bad_request, err};
-      if (req.batch) {
-        std::string body = "[";
-        for (size_t i = 0; i < paths.size(); ++i) {
-          if (i > 0)
-            body += ',';
-          body += trpc::http_error(e, paths[i], false);
-        }
-        body += ']';
-        respond(self, 400, std::move(body));
-      } else {
-        respond_error(self, e, first_path, false);
-      }
-      return;
-    }
-    parsed = std::move(*v);
-  }
-  if (req.batch && have_raw && !parsed.is_object()) {
-    call_error e{trpc_code::bad_request, "\"input\" needs to be an object when doing a batch call"};
-    std::string body = "[";
-    for (size_t i = 0; i < paths.size(); ++i) {
-      if (i > 0)
-        body += ',';
-      body += trpc::http_error(e, paths[i], false);
-    }
-    body += ']';
-    respond(self, 400, std::move(body));
-    return;
-  }
-  st.items.resize(paths.size());
-  st.remaining = paths.size();
-  for (size_t i = 0; i < paths.size(); ++i) {
+  auto& calls = std::get<http_calls>(parsed);
+  st.items.resize(calls.items.size());
+  st.remaining = calls.items.size();
+  for (size_t i = 0; i < calls.items.size(); ++i) {
     auto& it = st.items[i];
-    it.path = paths[i];
-    if (req.batch) {
-      if (auto* x = parsed.find(std::to_string(i))) {
-        it.has_input = true;
-        it.input = *x;
-      }
-    } else if (have_raw) {
-      it.has_input = true;
-      it.input = parsed;
-    }
-    it.superjson = it.has_input && trpc::is_superjson_envelope(it.input);
-    if (st.rt->cfg.transformer == "superjson")
-      it.superjson = true;
-    else if (st.rt->cfg.transformer == "json")
-      it.superjson = false;
+    it.path = std::move(calls.items[i].path);
+    it.has_input = calls.items[i].has_input;
+    it.input = std::move(calls.items[i].input);
+    it.superjson = calls.items[i].superjson;
   }
-  auto auth_header = trim(req.authorization);
-  std::optional<std::string> token;
-  if (!auth_header.empty())
-    token = bearer_token(auth_header).value_or(std::string{"\x01invalid"});
-  auto auth = authenticate(token ? &*token : nullptr, *st.rt);
+  auto auth = authenticate(http_token(req.authorization), *st.rt);
   if (!auth.who)
     log::info("auth_failed", {{"conn", req.conn_id}, {"peer", req.peer}, {"transport", "http"},
                               {"reason", auth_reason_label(auth.reason)}});
   auto now = st.rt->now();
+  auto ctx = make_context(*st.rt, call_transport::http, now);
   // As over WebSocket (limits.requests-per-frame): items after the limit are refused, each
   // with its own error, and do not count against the rate; the first ones run.
   size_t limit = st.rt->cfg.requests_per_frame;
@@ -212,46 +136,28 @@ void run(http_call_self self) {
       fail_item(self, i, call_error{trpc_code::bad_request, "Batch call exceeds maximum size"});
       continue;
     }
-    if (req.rate) {
-      if (auto limited = req.rate->take(now)) {
-        fail_item(self, i, *limited);
-        continue;
+    ctx.rate_limited = req.rate ? req.rate->take(now) : std::nullopt;
+    auto d = decide(call_request{calls.method, it.path, it.has_input ? &it.input : nullptr,
+                                 nullptr},
+                    auth, ctx);
+    if (auto* r = d.refused()) {
+      count_refusal(*r);
+      // A single call with the wrong verb is answered at once, with an Allow header.
+      if (r->error.code == trpc_code::method_not_supported && !req.batch) {
+        std::vector<std::pair<std::string, std::string>> extra;
+        if (r->allow != nullptr)
+          extra.emplace_back("Allow", r->allow);
+        respond_error(self, r->error, it.path, it.superjson, std::move(extra));
+        return;
       }
-    }
-    auto found = lookup(it.path, method);
-    if (found.proc == nullptr) {
-      auto* any = find_procedure(it.path);
-      if (any != nullptr) {
-        std::string verb = req.post ? "POST" : "GET";
-        std::string kind = any->kind == proc_kind::query ? "query"
-                           : any->kind == proc_kind::mutation ? "mutation" : "subscription";
-        call_error e{trpc_code::method_not_supported, "Unsupported " + verb + "-request to " + kind
-                                                        + " procedure at path \"" + it.path + "\""};
-        if (!req.batch) {
-          std::string allow = any->kind == proc_kind::query ? "GET"
-                              : any->kind == proc_kind::mutation ? "POST" : "";
-          std::vector<std::pair<std::string, std::string>> extra;
-          if (!allow.empty())
-            extra.emplace_back("Allow", allow);
-          respond_error(self, e, it.path, it.superjson, std::move(extra));
-          return;
-        }
-        fail_item(self, i, e);
-      } else {
-        fail_item(self, i, unknown_procedure(call_transport::http, method, it.path));
-      }
+      fail_item(self, i, r->error);
       continue;
     }
-    auto prepared = prepare_call(*found.proc, auth, it.has_input, it.input, *st.rt, now);
-    if (auto* err = std::get_if<call_error>(&prepared)) {
-      fail_item(self, i, *err);
-      continue;
-    }
-    auto& pc = std::get<prepared_call>(prepared);
+    auto& rc = *d.routed();
+    auto hospital_id = std::move(rc.hospital_id);
     bool sj = it.superjson;
-    std::string path = it.path;
-    run_call(self, st.rt, st.hospitals, pc.c, pc.hospital_id,
-             [self, i, sj, path](call_result_ptr r) {
+    run_call(self, st.rt, st.hospitals, to_call(std::move(rc)), hospital_id,
+             [self, i, sj](call_result_ptr r) {
                if (r->ok)
                  complete(self, i, 200, trpc::http_result(r->data, sj));
                else
@@ -280,25 +186,6 @@ http_call_actor::behavior_type http_call_behavior(http_call_self self, runtime_p
 }
 
 } // namespace
-
-bool acceptable_content_type(const std::string& value) {
-  auto v = trim(value);
-  if (v.empty())
-    return true;
-  size_t start = 0;
-  while (start <= v.size()) {
-    auto comma = v.find(',', start);
-    auto part = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    auto semi = part.find(';');
-    auto media = lower(trim(part.substr(0, semi)));
-    if (media != "application/json")
-      return false;
-    if (comma == std::string::npos)
-      break;
-    start = comma + 1;
-  }
-  return true;
-}
 
 void spawn_http_call(caf::actor_system& sys, runtime_ptr rt, http_request_ptr req) {
   sys.spawn(http_call_behavior, std::move(rt), std::move(req));

@@ -13,8 +13,4 @@ namespace vigil {
 
 void spawn_http_call(caf::actor_system& sys, runtime_ptr rt, http_request_ptr req);
 
-/// True when a POST Content-Type is acceptable: absent, or every comma-separated part is
-/// application/json (any case, parameters allowed).
-bool acceptable_content_type(const std::string& value);
-
 } // namespace vigil

@@ -20,6 +20,7 @@
 #include "domain/json.hpp"
 #include "domain/procedures.hpp"
 #include "domain/rate_limiter.hpp"
+#include "domain/subscription.hpp" // stream_kind, event_filter
 
 namespace vigil {
 
@@ -49,17 +50,6 @@ struct call_result {
   }
 };
 using call_result_ptr = std::shared_ptr<const call_result>;
-
-/// Which stream a subscription follows.
-enum class stream_kind { alerts, alert, metrics, presence };
-
-/// Event filter of subscribeToAlerts (empty lists = no restriction).
-struct event_filter {
-  std::vector<std::string> types;
-  int max_urgency = 0;                       // 0 = any
-  std::vector<std::string> alert_types;
-  bool empty() const { return types.empty() && max_urgency == 0 && alert_types.empty(); }
-};
 
 /// A subscription handed to a hospital actor, which from then on writes its frames (started,
 /// replay, live data, stopped) straight into the connection's outbox.

@@ -8,12 +8,13 @@
 
 #include <functional>
 #include <memory>
-#include <set>
 #include <string>
 #include <unordered_map>
 
+#include "actors/call_pipeline.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/runtime.hpp"
+#include "domain/batch.hpp"
 #include "domain/procedures.hpp"
 
 namespace vigil {
@@ -53,6 +54,7 @@ struct batch_run {
   json::value done = json::value::make_array();
   json::value errors = json::value::make_array();
   const procedure_info* single = nullptr;
+  alert_lookup hospital_of;    // the alert index
   std::function<void(call_result_ptr)> k;
 };
 
@@ -67,29 +69,16 @@ void batch_step(Self* self, runtime_ptr rt, hospital_cache* cache,
   };
   while (run->next < run->ids.size()) {
     auto id = run->ids[run->next++];
-    auto hospital = rt->alerts.hospital_of(id);
-    if (!hospital) {
-      fail(id, "Alert not found");
-      continue;
-    }
-    if (!run->original->who->has_hospital(*hospital)) {
-      fail(id, "Access denied to this hospital");
+    std::string hospital;
+    if (auto refused = check_batch_alert(id, *run->original->who, run->hospital_of, &hospital)) {
+      fail(id, *refused);
       continue;
     }
     auto single = std::make_shared<call>();
     single->proc = run->single;
     single->who = run->original->who;
-    auto in = json::value::make_object();
-    in.set("alertId", id);
-    if (run->single->id == procedure::acknowledge_alert) {
-      if (auto* n = run->original->input.find("notes"))
-        in.set("notes", *n);
-      in.set("urgencyAssessment", "maintain");
-    } else if (auto* r = run->original->input.find("resolution")) {
-      in.set("resolution", *r);
-    }
-    single->input = std::move(in);
-    cache->with(self, *rt, *hospital, [=](hospital_actor h) {
+    single->input = batch_single_input(run->original->proc->id, run->original->input, id);
+    cache->with(self, *rt, hospital, [=](hospital_actor h) {
       if (!h) {
         fail(id, "Internal server error");
         batch_step(self, rt, cache, run);
@@ -111,12 +100,8 @@ void batch_step(Self* self, runtime_ptr rt, hospital_cache* cache,
     });
     return; // continues in the reply handler
   }
-  auto v = json::value::make_object();
-  bool ack = run->single->id == procedure::acknowledge_alert;
-  v.set("success", run->done.size() > 0);
-  v.set(ack ? "acknowledged" : "resolved", std::move(run->done));
-  v.set("errors", std::move(run->errors));
-  run->k(call_result::success(std::move(v)));
+  run->k(call_result::success(
+    batch_reply(run->original->proc->id, std::move(run->done), std::move(run->errors))));
 }
 
 } // namespace detail
@@ -131,14 +116,9 @@ void run_call(Self* self, const runtime_ptr& rt, hospital_cache& cache,
     auto run = std::make_shared<detail::batch_run>();
     run->original = c;
     run->k = std::move(k);
-    run->single = find_procedure(c->proc->id == procedure::batch_acknowledge_alerts
-                                   ? "healthcare.acknowledgeAlert"
-                                   : "healthcare.resolveAlert");
-    std::set<std::string> seen;
-    if (auto* ids = c->input.find("alertIds"); ids != nullptr && ids->is_array())
-      for (auto& x : ids->as_array())
-        if (x.is_string() && seen.insert(x.as_string()).second)
-          run->ids.push_back(x.as_string());
+    run->single = batch_single_procedure(c->proc->id);
+    run->ids = batch_alert_ids(c->input);
+    run->hospital_of = alert_lookup_of(*rt);
     detail::batch_step(self, rt, &cache, run);
     return;
   }

@@ -239,7 +239,10 @@ const std::vector<option>& options() {
     {"server.transformer", nullptr, nullptr, "auto",
      "reply encoding: auto (per request), superjson or json",
      [](staged& c, std::string_view v) {
-       return set_choice(c.transformer, v, {"auto", "superjson", "json"});
+       auto m = parse_transformer(v);
+       if (!m) return std::optional<std::string>{"expected one of auto, superjson, json"};
+       c.transformer = *m;
+       return std::optional<std::string>{};
      }},
     {"storage.path", "db", "VIGIL_DB", "./data/vigil.db", "SQLite database file",
      [](staged& c, std::string_view v) { return set_non_empty(c.db_path, v); }},
@@ -619,6 +622,22 @@ std::optional<std::string> check_whole(staged& c) {
 }
 
 } // namespace
+
+const char* transformer_name(transformer_mode m) {
+  switch (m) {
+    case transformer_mode::auto_detect: return "auto";
+    case transformer_mode::superjson: return "superjson";
+    case transformer_mode::json: return "json";
+  }
+  return "auto";
+}
+
+std::optional<transformer_mode> parse_transformer(std::string_view s) {
+  if (s == "auto") return transformer_mode::auto_detect;
+  if (s == "superjson") return transformer_mode::superjson;
+  if (s == "json") return transformer_mode::json;
+  return std::nullopt;
+}
 
 std::string default_admin_token_file(const std::string& db_path) {
   auto slash = db_path.rfind('/');

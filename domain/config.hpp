@@ -20,6 +20,19 @@ namespace vigil {
 /// starts vigild).
 inline constexpr const char* default_static_dir = "web/dist";
 
+/// How replies are encoded (server.transformer). Inputs are decoded by their shape in every mode:
+/// a superjson envelope is unwrapped, anything else is taken as it is.
+enum class transformer_mode {
+  auto_detect, // "auto": a reply is superjson when its request's input was a superjson envelope
+  superjson,   // "superjson": every reply and error is superjson
+  json,        // "json": every reply and error is plain JSON
+};
+
+/// "auto", "superjson", "json".
+const char* transformer_name(transformer_mode m);
+/// Parses "auto", "superjson" or "json"; nullopt otherwise.
+std::optional<transformer_mode> parse_transformer(std::string_view s);
+
 struct config {
   // [server]
   std::string host = "0.0.0.0";          // server.host, --host
@@ -27,7 +40,7 @@ struct config {
   std::string db_path = "./data/vigil.db"; // storage.path, --db, VIGIL_DB
   std::string log_level = "info";        // log.level, --log-level, LOG_LEVEL: debug|info|warn|error
   std::string log_format = "logfmt";     // log.format: logfmt|json
-  std::string transformer = "auto";      // server.transformer: auto|superjson|json
+  transformer_mode transformer = transformer_mode::auto_detect; // server.transformer
   /// http.static-dir (the web dashboard, built by scripts/build-web), empty = none. The default
   /// is relative to the working directory and may be missing (then nothing is served at /); a
   /// directory set explicitly must exist.

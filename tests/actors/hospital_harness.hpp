@@ -343,6 +343,9 @@ public:
   /// The client actor that sends the calls.
   const caf::actor& client() const { return client_; }
 
+  /// The actor system (to spawn connection and http_call actors under test).
+  caf::actor_system& system() { return *sys_; }
+
   /// Advances in steps of `step` up to `total`, running everything due after each step, so that
   /// timers observe the clock at (about) their own deadlines.
   bool advance_stepwise(std::chrono::milliseconds total, std::chrono::milliseconds step) {

@@ -458,6 +458,17 @@ TEST(ConfigFlags, FormsAndAliases) {
   EXPECT_EQ(load_ok({"--auth.jwt-secret=a=b"}).jwt.hs256_secret, "a=b");
 }
 
+TEST(ConfigFlags, TransformerIsAnEnum) {
+  EXPECT_EQ(config{}.transformer, transformer_mode::auto_detect);
+  EXPECT_EQ(load_ok({"--server.transformer=auto"}).transformer, transformer_mode::auto_detect);
+  EXPECT_EQ(load_ok({"--server.transformer=superjson"}).transformer, transformer_mode::superjson);
+  EXPECT_EQ(load_ok({"--server.transformer=json"}).transformer, transformer_mode::json);
+  for (auto m : {transformer_mode::auto_detect, transformer_mode::superjson, transformer_mode::json})
+    EXPECT_EQ(parse_transformer(transformer_name(m)), m);
+  EXPECT_EQ(parse_transformer("JSON"), std::nullopt);
+  EXPECT_EQ(parse_transformer(""), std::nullopt);
+}
+
 TEST(ConfigFlags, Errors) {
   EXPECT_EQ(load_error({"--bogus=1"}), "unknown option \"bogus\"");
   EXPECT_EQ(load_error({"--server.bogus", "1"}), "unknown option \"server.bogus\"");
