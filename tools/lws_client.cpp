@@ -28,11 +28,11 @@ std::string host_header(const std::string& host, int port) {
 }
 
 lws* connect(const connect_options& opts) {
-  const std::string host = host_header(opts.host, opts.port);
+  const std::string host = host_header(opts.address, opts.port);
   lws_client_connect_info ci;
   std::memset(&ci, 0, sizeof ci);
   ci.context = opts.context;
-  ci.address = opts.host.c_str();
+  ci.address = opts.address;
   ci.port = opts.port;
   ci.host = host.c_str();
   ci.origin = nullptr;
@@ -47,7 +47,7 @@ lws* connect(const connect_options& opts) {
     ci.method = "RAW";
     ci.path = "";
   } else {
-    ci.path = opts.path.c_str();
+    ci.path = opts.path;
   }
   return lws_client_connect_via_info(&ci);
 }

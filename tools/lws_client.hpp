@@ -36,12 +36,14 @@ lws_context* make_context(const context_options& opts, std::string* error);
 /// `host:port`, IPv6 literals in brackets: the Host header.
 std::string host_header(const std::string& host, int port);
 
-/// One client connection to open.
+/// One client connection to open. `address`, `path` and `iface` are not copied: they must stay
+/// valid until the connection is established or fails (lws keeps the pointers for its
+/// asynchronous DNS and connect; only the Host header is copied at once).
 struct connect_options {
   lws_context* context = nullptr;
-  std::string host;
+  const char* address = nullptr;       // host name or address literal (no brackets)
   int port = 0;
-  std::string path;                    // WebSocket: the upgrade path; ignored for raw
+  const char* path = "";               // WebSocket: the upgrade path; ignored for raw
   const char* local_protocol = nullptr;  // the name in the context's protocol table
   void* userdata = nullptr;            // the callback's `user`
   lws** pwsi = nullptr;                // set by lws as soon as the wsi exists

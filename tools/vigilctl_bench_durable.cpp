@@ -350,7 +350,7 @@ conn& pool::connect(std::string hospital) {
   conns_.push_back(std::move(c));
   lwsc::connect_options ci;
   ci.context = ctx_;
-  ci.host = host_;
+  ci.address = host_.c_str();
   ci.port = port_;
   ci.path = "/api/trpc?connectionParams=1";
   ci.local_protocol = protocols[0].name;

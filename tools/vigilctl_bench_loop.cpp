@@ -248,7 +248,7 @@ void loop::connect_one(conn& c) {
   }
   lwsc::connect_options ci;
   ci.context = ctx_;
-  ci.host = cfg_.host;
+  ci.address = cfg_.host.c_str();
   ci.port = cfg_.port;
   ci.userdata = &c;
   ci.pwsi = &c.wsi;
@@ -257,7 +257,7 @@ void loop::connect_one(conn& c) {
   // servers' own text PING/PONG keep-alive is answered in on_ws_message.
   ci.no_validity_checks = true;
   ci.raw = c.kind != conn_kind::ws_publisher;
-  ci.path = ci.raw ? std::string() : cfg_.ws_path;
+  ci.path = ci.raw ? "" : cfg_.ws_path.c_str();
   ci.local_protocol = ci.raw ? raw_protocol : ws_protocol;
   if (lwsc::connect(ci) == nullptr && c.state == conn_state::connecting) {
     // Failed synchronously without a callback.

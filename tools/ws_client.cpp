@@ -329,9 +329,9 @@ std::unique_ptr<ws_client> ws_client::connect(const options& opts, std::string* 
   const std::string host_header = lwsc::host_header(ep.host, ep.port);
   lwsc::connect_options ci;
   ci.context = st.context;
-  ci.host = ep.host;
+  ci.address = ep.host.c_str();  // `opts` outlives the connect wait below
   ci.port = ep.port;
-  ci.path = ep.path;
+  ci.path = ep.path.c_str();
   ci.local_protocol = protocol_name;
   ci.pwsi = &st.wsi;
   if (lwsc::connect(ci) == nullptr) {
