@@ -12,14 +12,16 @@
 #
 # Usage: bench/durable.sh [throughput] [replay] [startup]     (default: all three)
 # Environment:
-#   BUILD     build directory with vigild and bench/durable_{load,gen}
+#   BUILD     build directory with vigild, vigilctl and bench/durable_gen
 #             (default build-measure; configure it with -DCMAKE_BUILD_TYPE=RelWithDebInfo
-#             -DVIGIL_BUILD_BENCH=ON and build vigild durable_load durable_gen)
+#             -DVIGIL_BUILD_BENCH=ON and build vigild vigilctl durable_gen)
 #   WORK      scratch directory (default /tmp/vigil-durable-bench); the generated 1M-event
 #             database (~1 GB, about a minute to generate) is kept there and reused for a day
 #   DURATION  measured seconds of the throughput run (default 10)
 #   VIGILD    the vigild binary (default $BUILD/vigild); VIGILD_SOURCE says what it was built
 #             from (printed in the header, e.g. "commit f44656a")
+#   VIGILCTL  the vigilctl binary whose `bench durable` is the load client (default
+#             $BUILD/vigilctl)
 #
 # Every run is bounded: each step has a deadline inside the tools, and every vigild started here
 # is stopped on exit. Only loopback is used.
@@ -28,17 +30,20 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-measure}
 VIGILD=${VIGILD:-$BUILD/vigild}
-LOAD=${LOAD:-$BUILD/bench/durable_load}
+VIGILCTL=${VIGILCTL:-$BUILD/vigilctl}
 GEN=${GEN:-$BUILD/bench/durable_gen}
 WORK=${WORK:-/tmp/vigil-durable-bench}
 DURATION=${DURATION:-10}
 SECRET=durable-bench-secret
 TESTS=${*:-throughput replay startup}
 
-for f in "$VIGILD" "$LOAD" "$GEN"; do
+for f in "$VIGILD" "$VIGILCTL" "$GEN"; do
   [[ -x $f ]] || { echo "durable.sh: $f is missing (see the header of this script)" >&2; exit 2; }
 done
 mkdir -p "$WORK"
+
+# load MODE [options]: the load client (`vigilctl bench durable`).
+load() { "$VIGILCTL" bench durable "$@"; }
 
 VIGILD_PID=
 stop_vigild() {
@@ -92,7 +97,7 @@ run_throughput() {
   rm -f "$db" "$db-wal" "$db-shm"
   loadavg
   start_vigild "$db" "$WORK/throughput.log"
-  "$LOAD" create --port "$PORT" --pid "$VIGILD_PID" --secret "$SECRET" --connections 100 \
+  load create --port "$PORT" --pid "$VIGILD_PID" --secret "$SECRET" --connections 100 \
     --window 64 --hospitals 10 --warmup 2 --duration "$DURATION" | tee "$out"
   loadavg
   stop_vigild
@@ -108,12 +113,12 @@ run_replay() {
   rm -f "$db" "$db-wal" "$db-shm"
   loadavg
   start_vigild "$db" "$WORK/replay.log"
-  "$LOAD" replay --port "$PORT" --secret "$SECRET" --hospital durable-replay --events 10001 \
+  load replay --port "$PORT" --secret "$SECRET" --hospital durable-replay --events 10001 \
     --repeats 3 | tee "$out"
   echo "-- after a restart (hospital actor cold: every event from SQLite)"
   stop_vigild
   start_vigild "$db" "$WORK/replay-restart.log"
-  "$LOAD" resume --port "$PORT" --secret "$SECRET" --hospital durable-replay \
+  load resume --port "$PORT" --secret "$SECRET" --hospital durable-replay \
     --after "$(value replay_after_id "$out")" --until "$(value replay_until_id "$out")" \
     --repeats 1 | tee -a "$out"
   loadavg
@@ -151,7 +156,7 @@ run_startup() {
     [[ $cache == cold ]] && evict "$run"
     echo "-- $cache page cache ($(du -h "$run" | cut -f1) database)"
     loadavg
-    "$LOAD" startup --vigild "$VIGILD" --db "$run" --secret "$SECRET" --hospital-prefix gen-h \
+    load startup --vigild "$VIGILD" --db "$run" --secret "$SECRET" --hospital-prefix gen-h \
       --hospitals 20 --log "$WORK/startup-$cache.log" | sed "s/^/$cache./" | tee -a "$out"
   done
   printf 'RESULT startup (cold cache): listening %s ms, first getActiveAlerts %s ms, /ready %s ms, all 20 hospitals %s ms (target: ready < 1000 ms)\n' \

@@ -9,6 +9,7 @@
 #include <random>
 #include <utility>
 
+#include "domain/json_fields.hpp"
 #include "domain/time.hpp"
 
 namespace vigil {
@@ -48,65 +49,11 @@ json::value input_or_null(const json::value& in, std::string_view key) {
 
 // ---- Reading stored alert JSON ------------------------------------------------------------------
 
-/// A required string member.
-bool read_string(const json::value& v, std::string_view key, std::string& out) {
-  const json::value* m = v.find(key);
-  if (!m || !m->is_string()) return false;
-  out = m->as_string();
-  return true;
-}
-
-/// A nullable string member: absent or null -> nullopt. False on a wrong type.
-bool read_opt_string(const json::value& v, std::string_view key, std::optional<std::string>& out) {
-  const json::value* m = v.find(key);
-  if (!m || m->is_null()) {
-    out.reset();
-    return true;
-  }
-  if (!m->is_string()) return false;
-  out = m->as_string();
-  return true;
-}
-
-bool read_int(const json::value& v, std::string_view key, int& out) {
-  const json::value* m = v.find(key);
-  if (!m || !m->is_number()) return false;
-  double d = m->as_double();
-  if (std::floor(d) != d || d < -2147483648.0 || d > 2147483647.0) return false;
-  out = static_cast<int>(m->as_int());
-  return true;
-}
-
-/// A timestamp: an ISO string, date-flagged (in memory) or plain (after a text round trip).
-bool read_time(const json::value& v, std::string_view key, int64_t& out) {
-  const json::value* m = v.find(key);
-  if (!m || !m->is_string()) return false;
-  auto ms = parse_iso(m->as_string());
-  if (!ms) return false;
-  out = *ms;
-  return true;
-}
-
-bool read_opt_time(const json::value& v, std::string_view key, std::optional<int64_t>& out) {
-  const json::value* m = v.find(key);
-  if (!m || m->is_null()) {
-    out.reset();
-    return true;
-  }
-  int64_t ms = 0;
-  if (!read_time(v, key, ms)) return false;
-  out = ms;
-  return true;
-}
-
-std::optional<escalation_record> record_from_json(const json::value& v) {
-  escalation_record r;
-  if (!v.is_object() || !read_int(v, "fromTier", r.from_tier) || !read_int(v, "toTier", r.to_tier) ||
-      !read_string(v, "toRole", r.to_role) || !read_time(v, "escalatedAt", r.escalated_at) ||
-      !read_string(v, "escalatedBy", r.escalated_by) || !read_opt_string(v, "reason", r.reason))
-    return std::nullopt;
-  return r;
-}
+using json::read_int;
+using json::read_opt_string;
+using json::read_opt_time;
+using json::read_string;
+using json::read_time;
 
 // ---- Events -------------------------------------------------------------------------------------
 
@@ -126,6 +73,15 @@ alert_event make_event(const alert& a, const char* type, int64_t now, json::valu
 bool may_transfer_any(role r) { return r == role::head_doctor || r == role::admin; }
 
 } // namespace
+
+std::optional<escalation_record> escalation_from_json(const json::value& v) {
+  escalation_record r;
+  if (!v.is_object() || !read_int(v, "fromTier", r.from_tier) || !read_int(v, "toTier", r.to_tier) ||
+      !read_string(v, "toRole", r.to_role) || !read_time(v, "escalatedAt", r.escalated_at) ||
+      !read_string(v, "escalatedBy", r.escalated_by) || !read_opt_string(v, "reason", r.reason))
+    return std::nullopt;
+  return r;
+}
 
 const char* status_name(alert_status s) {
   switch (s) {
@@ -215,7 +171,7 @@ std::optional<alert> alert_from_json(const json::value& v) {
   if (const json::value* list = v.find("escalations"); list && !list->is_null()) {
     if (!list->is_array()) return std::nullopt;
     for (const auto& item : list->as_array()) {
-      auto r = record_from_json(item);
+      auto r = escalation_from_json(item);
       if (!r) return std::nullopt;
       a.escalations.push_back(std::move(*r));
     }

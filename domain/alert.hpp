@@ -59,6 +59,9 @@ json::value to_json(const alert& a, bool with_escalations = false);
 json::value to_json(const escalation_record& r);
 /// Reverse of to_json(a, true) (storage reload). nullopt when a required key is missing.
 std::optional<alert> alert_from_json(const json::value& v);
+/// Reverse of to_json(r): an escalation record (stored in an alert, or an alert.escalated
+/// event's data). nullopt when a key is missing or of the wrong type.
+std::optional<escalation_record> escalation_from_json(const json::value& v);
 
 /// One escalation tier: the role it reaches and, except for the last tier, its timeout.
 struct escalation_tier {

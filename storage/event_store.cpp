@@ -10,6 +10,8 @@
 #include <random>
 #include <system_error>
 
+#include "domain/event_id.hpp"
+#include "storage/rows.hpp"
 #include "storage/schema.hpp"
 
 namespace vigil::storage {
@@ -20,7 +22,7 @@ constexpr int busy_timeout_ms = 5000;
 constexpr int64_t idempotency_window_ms = 24LL * 60 * 60 * 1000;
 constexpr int backup_pages_per_step = 256;
 constexpr int backup_max_busy_retries = 500;
-constexpr size_t epoch_length = 8;
+constexpr size_t epoch_length = event_epoch_length;
 constexpr char epoch_alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 
 /// A statement prepared once (SQLITE_PREPARE_PERSISTENT) and finalized with the store.
@@ -78,42 +80,6 @@ bool bind_int(sqlite3_stmt* s, int index, int64_t value) {
 }
 bool bind_null(sqlite3_stmt* s, int index) { return sqlite3_bind_null(s, index) == SQLITE_OK; }
 
-std::string column_text(sqlite3_stmt* s, int index) {
-  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, index));
-  if (text == nullptr) return {};
-  return std::string(text, static_cast<size_t>(sqlite3_column_bytes(s, index)));
-}
-
-uint64_t column_seq(sqlite3_stmt* s, int index) {
-  const int64_t v = sqlite3_column_int64(s, index);
-  return v < 0 ? 0 : static_cast<uint64_t>(v);
-}
-
-stored_event read_event(sqlite3_stmt* s) {
-  stored_event e;
-  e.seq = column_seq(s, 0);
-  e.hospital_id = column_text(s, 1);
-  e.alert_id = column_text(s, 2);
-  e.type = column_text(s, 3);
-  e.ts = sqlite3_column_int64(s, 4);
-  e.payload = column_text(s, 5);
-  e.meta = column_text(s, 6);
-  e.urgency_level = sqlite3_column_int(s, 7);  // NULL reads as 0
-  e.alert_type = column_text(s, 8);
-  return e;
-}
-
-alert_row read_alert(sqlite3_stmt* s) {
-  alert_row a;
-  a.id = column_text(s, 0);
-  a.hospital_id = column_text(s, 1);
-  a.status = column_text(s, 2);
-  a.created_at = sqlite3_column_int64(s, 3);
-  if (sqlite3_column_type(s, 4) != SQLITE_NULL) a.next_escalation_at = sqlite3_column_int64(s, 4);
-  a.json = column_text(s, 5);
-  return a;
-}
-
 bool bind_event(sqlite3_stmt* s, const stored_event& e) {
   // 0 and "" mean "unknown" in stored_event; store them as NULL so they read back the same.
   return bind_int(s, 1, to_sql_int(e.seq)) && bind_text(s, 2, e.hospital_id) &&
@@ -141,20 +107,6 @@ std::string make_epoch() {
   std::string epoch(epoch_length, 'a');
   for (char& c : epoch) c = epoch_alphabet[pick(device)];
   return epoch;
-}
-
-bool valid_epoch(const std::string& epoch) {
-  return epoch.size() == epoch_length &&
-         std::all_of(epoch.begin(), epoch.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-         });
-}
-
-bool parse_u64(const std::string& text, uint64_t* out) {
-  if (text.empty()) return false;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, *out);
-  return ec == std::errc() && ptr == end;
 }
 
 bool is_in_memory(const std::string& path) { return path == ":memory:"; }
@@ -356,7 +308,7 @@ bool event_store::load_state(std::string* error) {
 
   bool found = false;
   if (!read_meta(meta_key::epoch, &epoch_, &found)) return false;
-  if (!found || !valid_epoch(epoch_)) {
+  if (!found || !is_valid_epoch(epoch_)) {
     *error = found ? "meta epoch is malformed: '" + epoch_ + "'" : "database has no epoch";
     return false;
   }

@@ -7,7 +7,6 @@
 
 #include <filesystem>
 #include <functional>
-#include <limits>
 #include <map>
 #include <set>
 #include <system_error>
@@ -15,58 +14,23 @@
 
 #include "domain/alert.hpp"
 #include "domain/json.hpp"
+#include "domain/json_fields.hpp"
 #include "domain/time.hpp"
+#include "storage/rows.hpp"
 #include "storage/schema.hpp"
 
 namespace vigil::storage {
 
 namespace {
 
-constexpr size_t epoch_length = 8;
-constexpr size_t max_seq_digits = 19;
-
-bool is_epoch_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
 // ---- Reading event data -------------------------------------------------------------------------
 
 const json::value* member(const json::value& v, std::string_view key) { return v.find(key); }
 
-bool read_string(const json::value& v, std::string_view key, std::string& out) {
-  const json::value* m = member(v, key);
-  if (m == nullptr || !m->is_string()) return false;
-  out = m->as_string();
-  return true;
-}
-
-/// Absent or null → nullopt; a string → the string; anything else fails.
-bool read_opt_string(const json::value& v, std::string_view key, std::optional<std::string>& out) {
-  const json::value* m = member(v, key);
-  if (m == nullptr || m->is_null()) {
-    out.reset();
-    return true;
-  }
-  if (!m->is_string()) return false;
-  out = m->as_string();
-  return true;
-}
-
-bool read_int(const json::value& v, std::string_view key, int& out) {
-  const json::value* m = member(v, key);
-  if (m == nullptr || !m->is_int()) return false;
-  const int64_t i = m->as_int();
-  if (i < std::numeric_limits<int>::min() || i > std::numeric_limits<int>::max()) return false;
-  out = static_cast<int>(i);
-  return true;
-}
-
-bool read_time(const json::value& v, std::string_view key, int64_t& out) {
-  const json::value* m = member(v, key);
-  if (m == nullptr || !m->is_string()) return false;
-  auto ms = parse_iso(m->as_string());
-  if (!ms) return false;
-  out = *ms;
-  return true;
-}
+using json::read_int;
+using json::read_opt_string;
+using json::read_string;
+using json::read_time;
 
 // ---- Rendering values for the report --------------------------------------------------------------
 
@@ -125,12 +89,10 @@ std::optional<std::string> apply_event(alert& a, const std::string& type, const 
     a.next_escalation_at.reset();
   } else if (type == "alert.escalated") {
     if (a.status != alert_status::active) return wrong_state("active");
-    escalation_record r;
-    if (!read_int(data, "fromTier", r.from_tier) || !read_int(data, "toTier", r.to_tier) ||
-        !read_string(data, "toRole", r.to_role) || !read_time(data, "escalatedAt", r.escalated_at) ||
-        !read_string(data, "escalatedBy", r.escalated_by) ||
-        !read_opt_string(data, "reason", r.reason))
+    auto parsed = escalation_from_json(data);
+    if (!parsed)
       return std::string("its data is not an escalation record");
+    escalation_record& r = *parsed;
     if (r.from_tier != a.escalation_level || r.to_tier != r.from_tier + 1)
       return "it escalates from tier " + std::to_string(r.from_tier) + " to " +
              std::to_string(r.to_tier) + " but the alert was at tier " +
@@ -164,26 +126,6 @@ std::optional<std::string> apply_event(alert& a, const std::string& type, const 
 }
 
 } // namespace
-
-// ---- Event ids ------------------------------------------------------------------------------------
-
-std::optional<event_id> parse_event_id(std::string_view text) {
-  if (text.size() < epoch_length + 2 || text[epoch_length] != '-') return std::nullopt;
-  for (size_t i = 0; i < epoch_length; ++i)
-    if (!is_epoch_char(text[i])) return std::nullopt;
-  const std::string_view digits = text.substr(epoch_length + 1);
-  if (digits.empty() || digits.size() > max_seq_digits) return std::nullopt;
-  uint64_t seq = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return std::nullopt;
-    seq = seq * 10 + static_cast<uint64_t>(c - '0');  // 19 digits cannot overflow uint64
-  }
-  return event_id{std::string(text.substr(0, epoch_length)), seq};
-}
-
-std::string format_event_id(std::string_view epoch, uint64_t seq) {
-  return std::string(epoch) + "-" + std::to_string(seq);
-}
 
 // ---- The verifier ---------------------------------------------------------------------------------
 
@@ -475,7 +417,7 @@ public:
   std::optional<std::string> meta(const char* key, bool* ok, std::string* error) {
     std::optional<std::string> out;
     *ok = query(sql::get_meta, [&](sqlite3_stmt* s) { sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC); },
-                [&](sqlite3_stmt* s) { out = text(s, 0); }, error);
+                [&](sqlite3_stmt* s) { out = column_text(s, 0); }, error);
     return out;
   }
 
@@ -486,35 +428,14 @@ public:
           sqlite3_bind_int64(s, 1, 0);
           sqlite3_bind_int64(s, 2, -1);  // LIMIT -1: no limit
         },
-        [&](sqlite3_stmt* s) {
-          stored_event e;
-          e.seq = static_cast<uint64_t>(std::max<sqlite3_int64>(0, sqlite3_column_int64(s, 0)));
-          e.hospital_id = text(s, 1);
-          e.alert_id = text(s, 2);
-          e.type = text(s, 3);
-          e.ts = sqlite3_column_int64(s, 4);
-          e.payload = text(s, 5);
-          e.meta = text(s, 6);
-          e.urgency_level = sqlite3_column_int(s, 7);
-          e.alert_type = text(s, 8);
-          each(e);
-        },
+        [&](sqlite3_stmt* s) { each(read_event(s)); },
         error);
   }
 
   bool alerts(std::vector<alert_row>* out, std::string* error) {
     return query(
         sql::load_all_alerts, [](sqlite3_stmt*) {},
-        [&](sqlite3_stmt* s) {
-          alert_row a;
-          a.id = text(s, 0);
-          a.hospital_id = text(s, 1);
-          a.status = text(s, 2);
-          a.created_at = sqlite3_column_int64(s, 3);
-          if (sqlite3_column_type(s, 4) != SQLITE_NULL) a.next_escalation_at = sqlite3_column_int64(s, 4);
-          a.json = text(s, 5);
-          out->push_back(std::move(a));
-        },
+        [&](sqlite3_stmt* s) { out->push_back(read_alert(s)); },
         error);
   }
 
@@ -522,11 +443,6 @@ private:
   static bool fail(const std::string& message, std::string* error) {
     if (error != nullptr) *error = message;
     return false;
-  }
-  static std::string text(sqlite3_stmt* s, int index) {
-    const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(s, index));
-    return t != nullptr ? std::string(t, static_cast<size_t>(sqlite3_column_bytes(s, index)))
-                        : std::string();
   }
 
   template <typename Bind, typename Row>
@@ -547,15 +463,10 @@ private:
   bool in_transaction_ = false;
 };
 
-bool parse_u64_text(const std::optional<std::string>& text, uint64_t* out) {
+/// A meta value that may be absent (0), else a non-negative integer.
+bool parse_meta_u64(const std::optional<std::string>& text, uint64_t* out) {
   *out = 0;
-  if (!text) return true;
-  if (text->empty() || text->size() > 19) return false;
-  for (char c : *text) {
-    if (c < '0' || c > '9') return false;
-    *out = *out * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return true;
+  return !text || parse_u64(*text, out);
 }
 
 } // namespace
@@ -573,15 +484,15 @@ std::optional<verify_report> verify_database(
   bool ok = false;
   auto epoch = db.meta(meta_key::epoch, &ok, &message);
   if (!ok) return failed(message);
-  if (!epoch || !parse_event_id(*epoch + "-0")) return failed("the database has no valid epoch");
+  if (!epoch || !is_valid_epoch(*epoch)) return failed("the database has no valid epoch");
   uint64_t meta_last_seq = 0, pruned_through = 0;
   auto last_text = db.meta(meta_key::last_seq, &ok, &message);
   if (!ok) return failed(message);
-  if (!parse_u64_text(last_text, &meta_last_seq))
+  if (!parse_meta_u64(last_text, &meta_last_seq))
     return failed("meta last_seq is not a non-negative integer");
   auto pruned_text = db.meta(meta_key::pruned_through, &ok, &message);
   if (!ok) return failed(message);
-  if (!parse_u64_text(pruned_text, &pruned_through))
+  if (!parse_meta_u64(pruned_text, &pruned_through))
     return failed("meta pruned_through is not a non-negative integer");
 
   replay_verifier verifier(*epoch, meta_last_seq, pruned_through);

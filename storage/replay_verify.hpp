@@ -1,5 +1,5 @@
 #pragma once
-// Event ids and `vigilctl replay --verify`: checks that the alerts table equals the state derived
+// `vigilctl replay --verify`: checks that the alerts table equals the state derived
 // from the event log, that sequence numbers have no gaps and that the stored high-water mark is
 // not behind the log (docs/api.md "Alert state machine", "Event ids and resume", "Durability").
 
@@ -11,21 +11,10 @@
 #include <string_view>
 #include <vector>
 
+#include "domain/event_id.hpp"
 #include "storage/event_store.hpp"
 
 namespace vigil::storage {
-
-/// An event id `<epoch>-<seq>` (docs/api.md "Event ids and resume").
-struct event_id {
-  std::string epoch;  // 8 characters [a-z0-9]
-  uint64_t seq = 0;
-};
-
-/// Parses `<epoch>-<seq>`: an epoch of 8 characters [a-z0-9], a dash, and a decimal seq of at
-/// most 19 digits (no sign). nullopt for anything else.
-std::optional<event_id> parse_event_id(std::string_view text);
-/// `<epoch>-<seq>`.
-std::string format_event_id(std::string_view epoch, uint64_t seq);
 
 /// What `--verify` found. Difference texts name alert ids, event ids and field names; the values
 /// of free-text fields (description, notes, resolution, patientId) are never included.

@@ -40,6 +40,8 @@ const char* const usage_text =
     "createAlert, all in one event loop. Publishers write `bench:<pub>:<seq>:<ns>` into the alert\n"
     "description; subscribers use it for end-to-end latency and for lost/duplicated events.\n"
     "Only loopback targets are accepted (127.0.0.0/8, ::1).\n"
+    "`vigilctl bench durable MODE …` runs the durable event log benchmarks instead\n"
+    "(bench/durable.sh; see `vigilctl bench durable --help`).\n"
     "\n"
     "Load:\n"
     "  --subscribers N        subscriber connections (default 100, max 100000)\n"
@@ -779,6 +781,8 @@ int run_storm(loop& lp, const options& o) {
 } // namespace
 
 int run_bench(int argc, char** argv) {
+  // `vigilctl bench durable MODE …`: the durable event log benchmarks have options of their own.
+  if (argc >= 2 && std::string_view(argv[1]) == "durable") return durable::run(argc - 1, argv + 1);
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (a == "--help" || a == "-h") {

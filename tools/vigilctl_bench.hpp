@@ -5,7 +5,10 @@
 //   tools/vigilctl_bench_loop.cpp   the event loop holding every connection in one thread:
 //                                   subscribers on their own sockets (epoll), WS and HTTP
 //                                   publishers in a libwebsockets client context
-//   tools/vigilctl_bench_stats.cpp  latency histogram, frame scanning, /proc sampling
+//   tools/vigilctl_bench_stats.cpp  latency histogram, frame scanning and building, /proc
+//   tools/vigilctl_bench_durable.cpp  `vigilctl bench durable`: the durable event log benchmarks
+//                                   (bench/durable.sh) on their own small lws connection pool
+//   tools/lws_client.{hpp,cpp}      the lws client plumbing all of them (and ws_client) share
 //
 // Publishers put `bench:<publisher>:<seq>:<send_ns>` in each alert's description, so every
 // subscriber can tell which mutation an event came from (lost and duplicated events) and how long
@@ -85,6 +88,17 @@ struct scanned_frame {
 /// nearly always found there at once, without reading the ~450 bytes before it; a miss costs the
 /// full scan and updates the hint.
 scanned_frame scan_frame(std::string_view text, size_t* marker_hint = nullptr);
+
+// ---- frames the bench sends -------------------------------------------------------------------------
+
+/// Appends `s` as a JSON string, escaping quotes and backslashes only: enough for the bench's
+/// own hospital ids, event ids and tokens.
+void append_json_string(std::string& out, std::string_view s);
+/// `{"method":"connectionParams","data":{"authorization":"Bearer <token>"}}`.
+std::string connection_params_frame(std::string_view token);
+/// subscribeToAlerts for `hospital` with request id 1, resuming after `last_event_id` unless it
+/// is empty.
+std::string subscribe_alerts_frame(std::string_view hospital, std::string_view last_event_id);
 
 /// The decimal number after the last '-' of an event id (`<epoch>-<seq>`), -1 when none.
 int64_t event_seq(std::string_view event_id);

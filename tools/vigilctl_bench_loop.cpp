@@ -34,6 +34,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tools/lws_client.hpp"
+
 namespace vigil::ctl::bench {
 
 namespace {
@@ -87,15 +89,6 @@ std::string ws_client_frame(unsigned char opcode, std::string_view payload) {
   return f;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    out += ch;
-  }
-  out += '"';
-}
-
 } // namespace
 
 loop::loop(loop_config cfg) : cfg_(std::move(cfg)) {}
@@ -109,21 +102,14 @@ loop::~loop() {
 
 bool loop::init(std::string* error) {
   lws_set_log_level(0, nullptr);
-  lws_context_creation_info info;
-  std::memset(&info, 0, sizeof info);
-  info.port = CONTEXT_PORT_NO_LISTEN;
-  info.protocols = protocols;
-  info.gid = -1;
-  info.uid = -1;
-  info.user = this;
-  info.fd_limit_per_thread = static_cast<unsigned int>(cfg_.max_fds);
-  info.pt_serv_buf_size = 65536;  // publishers: one read() takes many replies
-  info.timeout_secs = 30;
-  ctx_ = lws_create_context(&info);
-  if (ctx_ == nullptr) {
-    *error = "cannot create the libwebsockets client context";
-    return false;
-  }
+  lwsc::context_options co;
+  co.protocols = protocols;
+  co.user = this;
+  co.fd_limit = static_cast<unsigned int>(cfg_.max_fds);
+  co.service_buffer = 65536;  // publishers: one read() takes many replies
+  co.timeout_secs = 30;
+  ctx_ = lwsc::make_context(co, error);
+  if (ctx_ == nullptr) return false;
 
   // Source addresses first: the target's address must be of their family.
   addrinfo hints{};
@@ -260,33 +246,20 @@ void loop::connect_one(conn& c) {
     sub_connect(c, cfg_.source_ips.empty() ? nullptr : &source_addrs_[source]);
     return;
   }
-  const bool v6 = cfg_.host.find(':') != std::string::npos;
-  const std::string host_header = (v6 ? "[" + cfg_.host + "]" : cfg_.host) + ":" + std::to_string(cfg_.port);
-  lws_client_connect_info ci;
-  std::memset(&ci, 0, sizeof ci);
+  lwsc::connect_options ci;
   ci.context = ctx_;
   ci.address = cfg_.host.c_str();
   ci.port = cfg_.port;
-  ci.host = host_header.c_str();
-  ci.origin = nullptr;
-  ci.protocol = nullptr;
   ci.userdata = &c;
   ci.pwsi = &c.wsi;
   ci.iface = c.source_ip.empty() ? nullptr : c.source_ip.c_str();
-  // No lws validity (ping/hang-up) timers: each one is an entry in a sorted list that every
-  // new connection walks, which made connecting 15,000 clients quadratic. The servers' own
-  // text PING/PONG keep-alive is answered in on_ws_message.
-  static const lws_retry_bo_t no_validity_checks = {};
-  ci.retry_and_idle_policy = &no_validity_checks;
-  if (c.kind != conn_kind::ws_publisher) {
-    ci.method = "RAW";
-    ci.path = "";
-    ci.local_protocol_name = raw_protocol;
-  } else {
-    ci.path = cfg_.ws_path.c_str();
-    ci.local_protocol_name = ws_protocol;
-  }
-  if (lws_client_connect_via_info(&ci) == nullptr && c.state == conn_state::connecting) {
+  // Connecting 15,000 clients with lws' validity timers was quadratic (lws_client.hpp); the
+  // servers' own text PING/PONG keep-alive is answered in on_ws_message.
+  ci.no_validity_checks = true;
+  ci.raw = c.kind != conn_kind::ws_publisher;
+  ci.path = ci.raw ? "" : cfg_.ws_path.c_str();
+  ci.local_protocol = ci.raw ? raw_protocol : ws_protocol;
+  if (lwsc::connect(ci) == nullptr && c.state == conn_state::connecting) {
     // Failed synchronously without a callback.
     ++connect_errors_["connect failed"];
     c.close_code = -1;
@@ -725,25 +698,13 @@ void loop::queue_text(conn& c, std::string text) {
 }
 
 std::string loop::connection_params(const conn& c) const {
-  const std::string& token =
-      c.kind == conn_kind::subscriber ? cfg_.subscriber_tokens[c.hospital] : cfg_.publisher_token;
-  std::string params = "{\"method\":\"connectionParams\",\"data\":{\"authorization\":";
-  append_json_string(params, "Bearer " + token);
-  params += "}}";
-  return params;
+  return connection_params_frame(c.kind == conn_kind::subscriber ? cfg_.subscriber_tokens[c.hospital]
+                                                                 : cfg_.publisher_token);
 }
 
 std::string loop::subscription(const conn& c) const {
-  std::string sub = "{\"id\":1,\"method\":\"subscription\",\"params\":{\"path\":"
-                    "\"healthcare.subscribeToAlerts\",\"input\":{\"hospitalId\":";
-  append_json_string(sub, cfg_.hospital_ids[c.hospital]);
-  sub += '}';
-  if (resubscribe_with_last_id_ && !c.last_event_id.empty()) {
-    sub += ",\"lastEventId\":";
-    append_json_string(sub, c.last_event_id);
-  }
-  sub += "}}";
-  return sub;
+  return subscribe_alerts_frame(cfg_.hospital_ids[c.hospital],
+                                resubscribe_with_last_id_ ? c.last_event_id : std::string());
 }
 
 void loop::on_upgraded(conn& c) {
@@ -1089,13 +1050,8 @@ int loop::on_writeable(conn& c) {
     }
     return 0;
   }
-  const std::string& frame = c.outbox.front();
-  write_buffer_.resize(LWS_PRE + frame.size());
-  std::memcpy(write_buffer_.data() + LWS_PRE, frame.data(), frame.size());
   const auto mode = c.kind == conn_kind::ws_publisher ? LWS_WRITE_TEXT : LWS_WRITE_RAW;
-  if (lws_write(c.wsi, write_buffer_.data() + LWS_PRE, frame.size(), mode) < static_cast<int>(frame.size()))
-    return -1;
-  c.outbox.pop_front();
+  if (!lwsc::write_front(c.wsi, c.outbox, write_buffer_, mode)) return -1;
   if (!c.outbox.empty() || c.close_requested) want_writeable(c.wsi);
   return 0;
 }
@@ -1135,20 +1091,11 @@ int loop::on_event(lws* wsi, int reason_int, conn* c, void* in, size_t len) {
       on_closed(*c);
       return 0;
     }
-    case LWS_CALLBACK_CLIENT_RECEIVE: {
-      const bool final = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
-      if (c->rx.empty() && final) {
-        on_ws_message(*c, std::string_view(static_cast<const char*>(in), len), mono_ns());
-        return 0;
-      }
-      if (c->rx.size() + len > max_message_bytes) return -1;
-      c->rx.append(static_cast<const char*>(in), len);
-      if (!final) return 0;
-      std::string message;
-      message.swap(c->rx);
-      on_ws_message(*c, message, mono_ns());
-      return 0;
-    }
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+      return lwsc::receive(c->rx, wsi, in, len, max_message_bytes,
+                           [&](std::string_view message) { on_ws_message(*c, message, mono_ns()); })
+                 ? 0
+                 : -1;
     case LWS_CALLBACK_RAW_RX:
       c->rx.append(static_cast<const char*>(in), len);
       on_http_bytes(*c);
@@ -1156,11 +1103,9 @@ int loop::on_event(lws* wsi, int reason_int, conn* c, void* in, size_t len) {
     case LWS_CALLBACK_CLIENT_WRITEABLE:
     case LWS_CALLBACK_RAW_WRITEABLE:
       return on_writeable(*c);
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
-      const auto* bytes = static_cast<const unsigned char*>(in);
-      c->close_code = (bytes != nullptr && len >= 2) ? ((bytes[0] << 8) | bytes[1]) : 1005;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+      c->close_code = lwsc::peer_close_code(in, len);
       return 0;
-    }
     case LWS_CALLBACK_CLIENT_CLOSED:
     case LWS_CALLBACK_RAW_CLOSE:
       on_closed(*c);

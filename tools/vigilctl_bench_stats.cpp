@@ -198,6 +198,35 @@ bool scan_vigild_data(std::string_view text, scanned_frame& f, size_t* marker_hi
 
 } // namespace
 
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  out += '"';
+}
+
+std::string connection_params_frame(std::string_view token) {
+  std::string params = "{\"method\":\"connectionParams\",\"data\":{\"authorization\":";
+  append_json_string(params, "Bearer " + std::string(token));
+  params += "}}";
+  return params;
+}
+
+std::string subscribe_alerts_frame(std::string_view hospital, std::string_view last_event_id) {
+  std::string sub = "{\"id\":1,\"method\":\"subscription\",\"params\":{\"path\":"
+                    "\"healthcare.subscribeToAlerts\",\"input\":{\"hospitalId\":";
+  append_json_string(sub, hospital);
+  sub += '}';
+  if (!last_event_id.empty()) {
+    sub += ",\"lastEventId\":";
+    append_json_string(sub, last_event_id);
+  }
+  sub += "}}";
+  return sub;
+}
+
 int64_t event_seq(std::string_view event_id) {
   // The digits after the last '-', up to the end.
   size_t start = event_id.size();

@@ -46,6 +46,12 @@ int run_restore(int argc, char** argv);
 /// duplicated events, and the server's memory and CPU. Loopback targets only.
 int run_bench(int argc, char** argv);
 
+namespace durable {
+/// `vigilctl bench durable MODE …`: the durable event log benchmarks (bench/durable.sh;
+/// tools/vigilctl_bench_durable.cpp). `argv[0]` is "durable", `argv[1]` the mode.
+int run(int argc, char** argv);
+} // namespace durable
+
 /// Walks a subcommand's arguments in the forms `--name=value`, `--name value` and `--flag`.
 /// Typical loop:
 ///

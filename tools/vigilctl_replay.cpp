@@ -24,6 +24,7 @@
 #include <string>
 #include <variant>
 
+#include "domain/event_id.hpp"
 #include "domain/json.hpp"
 #include "domain/procedures.hpp"
 #include "domain/time.hpp"
@@ -157,16 +158,16 @@ void print_summary(uint64_t printed, const std::optional<std::string>& before,
 /// Warns that replay cannot resume after `from`: the events after it are lost to this consumer.
 /// One text for the server's resync answer, a checkpoint newer than the newest event and the
 /// offline equivalents. `who` is "the server" or "the database".
-void warn_history_lost(const std::string& who, const storage::event_id& from,
+void warn_history_lost(const std::string& who, const event_id& from,
                        const std::string& reason, const std::string& to) {
-  warn(who + " cannot resume after " + storage::format_event_id(from.epoch, from.seq) + " (" +
+  warn(who + " cannot resume after " + format_event_id(from.epoch, from.seq) + " (" +
        reason + "): events were lost; the checkpoint is now " + to);
 }
 
 /// The reason text for a checkpoint newer than the hospital's newest event.
-std::string ahead_reason(const storage::event_id& newest) {
+std::string ahead_reason(const event_id& newest) {
   return "the checkpoint is newer than the hospital's newest event " +
-         storage::format_event_id(newest.epoch, newest.seq) +
+         format_event_id(newest.epoch, newest.seq) +
          ": was the database restored from a backup?";
 }
 
@@ -231,7 +232,7 @@ std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
     if (!o.checkpoint.empty() && offline_only)
       return usage_error("--checkpoint replaces --since, --from and --to; give one or the other");
     if (o.since && o.from_text) return usage_error("give either --since or --from, not both");
-    if (o.since && !storage::parse_event_id(*o.since))
+    if (o.since && !parse_event_id(*o.since))
       return usage_error("--since must be an event id <epoch>-<seq>, e.g. k3x9q2ab-1043");
     if (o.from_text && !(o.from_ms = parse_iso(*o.from_text)))
       return usage_error("--from must be an ISO-8601 time, e.g. 2026-01-05T10:00:00.000Z");
@@ -307,11 +308,11 @@ int run_verify(const replay_options& o) {
 
 /// The checkpoint's event id; nullopt when the file does not exist; a message when it exists but
 /// cannot be read or does not hold an event id.
-std::variant<std::optional<storage::event_id>, std::string> read_checkpoint(const std::string& path) {
+std::variant<std::optional<event_id>, std::string> read_checkpoint(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     if (ec) return "cannot read checkpoint " + path + ": " + ec.message();
-    return std::optional<storage::event_id>();
+    return std::optional<event_id>();
   }
   std::ifstream in(path);
   if (!in) return "cannot read checkpoint " + path + ": " + std::strerror(errno);
@@ -319,11 +320,11 @@ std::variant<std::optional<storage::event_id>, std::string> read_checkpoint(cons
   buffer << in.rdbuf();
   std::string text = buffer.str();
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-  auto id = storage::parse_event_id(text);
+  auto id = parse_event_id(text);
   if (!id)
     return "checkpoint " + path + " does not hold an event id <epoch>-<seq> (remove it to start "
            "from now, or with --from-start)";
-  return std::optional<storage::event_id>(*id);
+  return std::optional<event_id>(*id);
 }
 
 /// Replaces the checkpoint atomically: a crash leaves either the old or the new id, never a
@@ -370,22 +371,22 @@ public:
   std::optional<std::string> load() {
     auto read = read_checkpoint(path_);
     if (auto* message = std::get_if<std::string>(&read)) return *message;
-    saved_ = std::get<std::optional<storage::event_id>>(read);
-    if (saved_) before_ = after_ = storage::format_event_id(saved_->epoch, saved_->seq);
+    saved_ = std::get<std::optional<event_id>>(read);
+    if (saved_) before_ = after_ = format_event_id(saved_->epoch, saved_->seq);
     return std::nullopt;
   }
 
   /// The id in the file when the run started; nullopt when there was no file.
-  const std::optional<storage::event_id>& saved() const { return saved_; }
+  const std::optional<event_id>& saved() const { return saved_; }
   const std::string& path() const { return path_; }
   /// For the summary: the id at the start ("none" without a file) and the id now.
   const std::string& before() const { return before_; }
   const std::string& after() const { return after_; }
 
   /// Writes `id`; prints the failure and returns false when it cannot.
-  bool save(const storage::event_id& id) {
+  bool save(const event_id& id) {
     std::string error;
-    const std::string text = storage::format_event_id(id.epoch, id.seq);
+    const std::string text = format_event_id(id.epoch, id.seq);
     if (!write_checkpoint(path_, text, &error)) {
       failure(error);
       return false;
@@ -396,14 +397,14 @@ public:
 
 private:
   std::string path_;
-  std::optional<storage::event_id> saved_;
+  std::optional<event_id> saved_;
   std::string before_ = "none";
   std::string after_ = "none";
 };
 
 /// Where a checkpointed replay starts, online and offline alike.
 struct resume_point {
-  storage::event_id position;
+  event_id position;
   /// Set when the checkpoint cannot be resumed from: the events after it are lost to this
   /// consumer and `position` is the newest event instead.
   std::optional<std::string> lost_reason;
@@ -414,9 +415,9 @@ struct resume_point {
 /// newer than `newest` can only come from a database restored from a backup (or an edited file):
 /// its sequence numbers are issued again, and resuming after it would silently skip the events
 /// that get them. Another epoch is left to the caller (the server answers it with a resync).
-resume_point find_resume_point(const checkpoint& cp, const storage::event_id& newest,
+resume_point find_resume_point(const checkpoint& cp, const event_id& newest,
                                bool from_start) {
-  if (!cp.saved()) return {from_start ? storage::event_id{newest.epoch, 0} : newest, {}};
+  if (!cp.saved()) return {from_start ? event_id{newest.epoch, 0} : newest, {}};
   if (from_start)
     warn("--from-start is ignored: the checkpoint " + cp.path() + " exists (" + cp.before() +
          "); remove the file to replay every stored event");
@@ -445,14 +446,14 @@ int run_offline(const replay_options& o) {
     // it has none); so does the offline mode, so that both agree on one checkpoint file.
     uint64_t newest_seq = store->last_seq_of_hospital(o.hospital);
     if (newest_seq == 0) newest_seq = store->last_seq();
-    const storage::event_id newest{store->epoch(), newest_seq};
+    const event_id newest{store->epoch(), newest_seq};
     resume_point start = find_resume_point(*cp, newest, o.from_start);
     if (cp->saved() && cp->saved()->epoch != store->epoch())
       start = {newest, "unknown_event_id: epoch " + cp->saved()->epoch +
                            " is not this database's epoch " + store->epoch()};
     if (start.lost_reason) {
       warn_history_lost("the database", *cp->saved(), *start.lost_reason,
-                        storage::format_event_id(newest.epoch, newest.seq));
+                        format_event_id(newest.epoch, newest.seq));
       const bool saved = cp->save(newest);
       print_summary(0, cp->before(), cp->after());
       return saved ? exit_history_lost : exit_failure;
@@ -464,7 +465,7 @@ int run_offline(const replay_options& o) {
              std::to_string(store->pruned_through()) +
              " were removed by retention; the events printed are the ones that remain";
   } else if (o.since) {
-    const auto id = *storage::parse_event_id(*o.since);
+    const auto id = *parse_event_id(*o.since);
     if (id.epoch != store->epoch())
       return failure("event id " + *o.since + " is from epoch " + id.epoch +
                      ", but this database's epoch is " + store->epoch() +
@@ -555,7 +556,7 @@ private:
     if (!client) return failure(error);
     auto newest = probe(*client);
     if (auto* code = std::get_if<int>(&newest)) return *code;
-    target_ = std::get<storage::event_id>(newest);
+    target_ = std::get<event_id>(newest);
 
     const resume_point start = find_resume_point(checkpoint_, target_, o_.from_start);
     if (start.lost_reason) {
@@ -610,7 +611,7 @@ private:
 
   /// Learns the hospital's newest event id (and the epoch) from the resync event that answers an
   /// invalid lastEventId; then stops that subscription. Returns the id or an exit code.
-  std::variant<storage::event_id, int> probe(ws_client& client) {
+  std::variant<event_id, int> probe(ws_client& client) {
     client.send_text(subscription_frame(probe_subscription, "healthcare.subscribeToAlerts",
                                         input(), std::string(probe_last_event_id), false));
     const int64_t deadline = monotonic_ms() + answer_timeout_ms;
@@ -633,7 +634,7 @@ private:
         return failure("the server asked to reconnect while replay was starting; try again");
       if (f->type != server_frame::kind::data || f->id != probe_subscription) continue;
       const std::string id = event_id_of(*f);
-      auto parsed = storage::parse_event_id(id);
+      auto parsed = parse_event_id(id);
       if (!is_resync_event(f->data) || !parsed)
         return failure("the server did not answer an invalid lastEventId with a resync event");
       client.send_text(stop_frame(probe_subscription));
@@ -648,8 +649,8 @@ private:
   /// The checkpoint cannot be resumed from: warns, moves it to `to` and ends replay with exit 3
   /// (--follow goes on with live events after `to`). One path for the server's resync events
   /// and for a checkpoint newer than the hospital's newest event.
-  std::optional<int> history_lost(const storage::event_id& to, const std::string& reason) {
-    warn_history_lost("the server", position_, reason, storage::format_event_id(to.epoch, to.seq));
+  std::optional<int> history_lost(const event_id& to, const std::string& reason) {
+    warn_history_lost("the server", position_, reason, format_event_id(to.epoch, to.seq));
     position_ = to;
     if (!checkpoint_.save(position_)) return exit_failure;
     if (!o_.follow) return exit_history_lost;
@@ -658,7 +659,7 @@ private:
 
   /// Runs one connection; returns the exit code when done, or nullopt (with *why) to reconnect.
   std::optional<int> session(ws_client& client, std::string* why, backoff& delays) {
-    const std::string resume = storage::format_event_id(position_.epoch, position_.seq);
+    const std::string resume = format_event_id(position_.epoch, position_.seq);
     if (!client.send_text(subscription_frame(replay_subscription, "healthcare.subscribeToAlerts",
                                              input(), resume, false))) {
       *why = "connection lost: " + client.close_reason();
@@ -728,7 +729,7 @@ private:
   /// Prints an event and advances the checkpoint; returns an exit code when replay is done.
   std::optional<int> on_event(const server_frame& f) {
     const std::string id = event_id_of(f);
-    auto parsed = storage::parse_event_id(id);
+    auto parsed = parse_event_id(id);
     if (!parsed) return failure("the server sent an event without a valid id");
     if (is_resync_event(f.data)) return history_lost(*parsed, resync_reason(f.data));
     // Never print an event twice, whatever the server sends.
@@ -745,8 +746,8 @@ private:
   ws_endpoint endpoint_;
   checkpoint checkpoint_;
   uint64_t printed_ = 0;
-  storage::event_id target_;    // the hospital's newest event when replay started
-  storage::event_id position_;  // the checkpoint: the last printed (or skipped-to) event
+  event_id target_;    // the hospital's newest event when replay started
+  event_id position_;  // the checkpoint: the last printed (or skipped-to) event
 };
 
 } // namespace

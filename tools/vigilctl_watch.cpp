@@ -16,7 +16,7 @@
 #include "domain/config.hpp"
 #include "domain/json.hpp"
 #include "domain/procedures.hpp"
-#include "storage/replay_verify.hpp"
+#include "domain/event_id.hpp"
 #include "tools/vigilctl_commands.hpp"
 #include "tools/ws_client.hpp"
 
@@ -270,7 +270,7 @@ private:
     if (id.empty())
       if (const json::value* v = f.data.find("id"); v != nullptr && v->is_string())
         id = v->as_string();
-    auto parsed = storage::parse_event_id(id);
+    auto parsed = parse_event_id(id);
     // A replay after a reconnect starts after the last printed id; this guard only matters if a
     // server ever sent an event again.
     if (parsed && last_ && parsed->epoch == last_->epoch && parsed->seq <= last_->seq &&
@@ -289,7 +289,7 @@ private:
 
   watch_options o_;
   std::optional<std::string> resume_id_;
-  std::optional<storage::event_id> last_;
+  std::optional<event_id> last_;
   uint64_t printed_ = 0;
   bool ever_subscribed_ = false;  // a token that worked once may be rotated (--token-file)
   std::optional<int64_t> deadline_;

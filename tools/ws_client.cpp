@@ -2,9 +2,7 @@
 //
 // Each ws_client owns one lws context with one client connection. All lws calls happen inside
 // the public member functions, on the caller's thread: they run lws_service() until the awaited
-// condition holds or a deadline passes. The deadline is an lws timer (sul) whose callback calls
-// lws_cancel_service(), so the poll() inside lws_service() wakes up on time even when lws itself
-// has nothing scheduled.
+// condition holds or a deadline passes (lwsc::service_until, tools/lws_client.hpp).
 
 #include "tools/ws_client.hpp"
 
@@ -28,6 +26,7 @@
 #include <vector>
 
 #include "domain/trpc.hpp"
+#include "tools/lws_client.hpp"
 
 namespace vigil::ctl {
 
@@ -159,12 +158,6 @@ bool resolves_to_loopback(const std::string& host) {
 // ---- The connection -------------------------------------------------------------------------------
 
 struct ws_client::state {
-  /// The deadline timer. `sul` must stay the first member: the callback casts back from it.
-  struct deadline_timer {
-    lws_sorted_usec_list_t sul;
-    state* owner;
-  };
-
   lws_context* context = nullptr;
   lws* wsi = nullptr;
   bool established = false;
@@ -178,8 +171,7 @@ struct ws_client::state {
   std::deque<std::string> inbox;       // complete text messages, oldest first
   std::deque<std::string> outbox;      // frames waiting for a WRITEABLE callback
   std::vector<unsigned char> write_buffer;
-  deadline_timer timer{};
-  bool timer_fired = false;
+  lwsc::deadline_timer timer;
   int64_t last_rx_ms = 0;
 
   void mark_closed(std::string reason) {
@@ -190,53 +182,37 @@ struct ws_client::state {
 
 namespace {
 
-void on_timer(lws_sorted_usec_list_t* sul) {
-  auto* timer = reinterpret_cast<ws_client::state::deadline_timer*>(sul);
-  timer->owner->timer_fired = true;
-  // Wakes the poll() of the current or next lws_service() at once (see the file comment).
-  lws_cancel_service(timer->owner->context);
-}
-
 ws_client::state* state_of(lws* wsi) {
   return static_cast<ws_client::state*>(lws_context_user(lws_get_context(wsi)));
 }
 
 /// Appends a received chunk; a complete text message goes to the inbox (PING is answered).
 int on_receive(ws_client::state& st, lws* wsi, const void* in, size_t len) {
-  if (st.partial.size() + len > st.max_message_bytes) {
-    st.mark_closed("a message from the server exceeds " + std::to_string(st.max_message_bytes) +
-                   " bytes");
-    return -1;
-  }
   const bool binary = lws_frame_is_binary(wsi) != 0;
-  st.partial.append(static_cast<const char*>(in), len);
-  if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0) return 0;
-  std::string message;
-  message.swap(st.partial);
-  st.last_rx_ms = monotonic_ms();
-  if (binary) return 0;  // the server sends text only; ignore anything else
-  if (message == "PING") {
-    st.outbox.emplace_back("PONG");
-    lws_callback_on_writable(wsi);
-    return 0;
-  }
-  if (message == "PONG") return 0;
-  st.inbox.push_back(std::move(message));
-  return 0;
+  const bool fits = lwsc::receive(st.partial, wsi, in, len, st.max_message_bytes,
+                                  [&](std::string_view message) {
+    st.last_rx_ms = monotonic_ms();
+    if (binary) return;  // the server sends text only; ignore anything else
+    if (message == "PING") {
+      st.outbox.emplace_back("PONG");
+      lws_callback_on_writable(wsi);
+      return;
+    }
+    if (message == "PONG") return;
+    st.inbox.emplace_back(message);
+  });
+  if (fits) return 0;
+  st.mark_closed("a message from the server exceeds " + std::to_string(st.max_message_bytes) +
+                 " bytes");
+  return -1;
 }
 
 int on_writeable(ws_client::state& st, lws* wsi) {
   if (!st.outbox.empty()) {
-    const std::string& frame = st.outbox.front();
-    st.write_buffer.resize(LWS_PRE + frame.size());
-    std::memcpy(st.write_buffer.data() + LWS_PRE, frame.data(), frame.size());
-    const int written =
-        lws_write(wsi, st.write_buffer.data() + LWS_PRE, frame.size(), LWS_WRITE_TEXT);
-    if (written < static_cast<int>(frame.size())) {
+    if (!lwsc::write_front(wsi, st.outbox, st.write_buffer, LWS_WRITE_TEXT)) {
       st.mark_closed("write to the server failed");
       return -1;
     }
-    st.outbox.pop_front();
     // One lws_write per WRITEABLE callback: ask again for the rest.
     if (!st.outbox.empty() || st.close_requested) lws_callback_on_writable(wsi);
     return 0;
@@ -280,10 +256,9 @@ int lws_callback(lws* wsi, lws_callback_reasons reason, void* /*user*/, void* in
     case LWS_CALLBACK_CLIENT_WRITEABLE:
       return on_writeable(*st, wsi);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
-      const auto* bytes = static_cast<const unsigned char*>(in);
-      if (bytes != nullptr && len >= 2) {
-        st->close_code = (bytes[0] << 8) | bytes[1];
-        std::string text(reinterpret_cast<const char*>(bytes + 2), len - 2);
+      if (in != nullptr && len >= 2) {
+        st->close_code = lwsc::peer_close_code(in, len);
+        std::string text(static_cast<const char*>(in) + 2, len - 2);
         st->mark_closed("closed by the server (code " + std::to_string(st->close_code) +
                         (text.empty() ? "" : " " + text) + ")");
       } else {
@@ -313,7 +288,7 @@ ws_client::ws_client() : state_(std::make_unique<state>()) {}
 
 ws_client::~ws_client() {
   if (state_->context != nullptr) {
-    lws_sul_cancel(&state_->timer.sul);
+    state_->timer.cancel();
     lws_context_destroy(state_->context);  // callbacks may still run: state_ is alive here
   }
 }
@@ -321,20 +296,11 @@ ws_client::~ws_client() {
 template <typename Done>
 bool ws_client::service_until(Done done, int timeout_ms) {
   state& st = *state_;
-  if (done()) return true;
-  st.timer_fired = false;
-  lws_sul_schedule(st.context, 0, &st.timer.sul, on_timer,
-                   static_cast<lws_usec_t>(std::max(timeout_ms, 0)) * LWS_US_PER_MS);
-  const int64_t deadline = monotonic_ms() + std::max(timeout_ms, 0);
+  bool failed = false;
   // A signal interrupts lws's poll(); the stop flag then ends the wait.
-  while (!done() && !st.timer_fired && monotonic_ms() < deadline && !stop_requested()) {
-    if (lws_service(st.context, 0) < 0) {
-      st.mark_closed("the event loop failed");
-      break;
-    }
-  }
-  lws_sul_cancel(&st.timer.sul);
-  return done();
+  const bool ok = lwsc::service_until(st.context, st.timer, done, timeout_ms, stop_requested, &failed);
+  if (failed) st.mark_closed("the event loop failed");
+  return ok;
 }
 
 std::unique_ptr<ws_client> ws_client::connect(const options& opts, std::string* error) {
@@ -348,38 +314,27 @@ std::unique_ptr<ws_client> ws_client::connect(const options& opts, std::string* 
   state& st = *client->state_;
   st.authorization = opts.authorization;
   st.max_message_bytes = opts.max_message_bytes;
-  st.timer.owner = &st;
 
-  lws_context_creation_info info;
-  std::memset(&info, 0, sizeof info);
-  info.port = CONTEXT_PORT_NO_LISTEN;
-  info.protocols = protocols;
-  info.gid = -1;
-  info.uid = -1;
-  info.user = &st;
-  info.fd_limit_per_thread = 16;  // one socket plus lws's own; no need for a 20000-entry table
-  st.context = lws_create_context(&info);
+  lwsc::context_options co;
+  co.protocols = protocols;
+  co.user = &st;
+  co.fd_limit = 16;  // one socket plus lws's own; no need for a 20000-entry table
+  st.context = lwsc::make_context(co, nullptr);
   if (st.context == nullptr) {
     fail(error, "cannot create the WebSocket client context");
     return nullptr;
   }
 
   const ws_endpoint& ep = opts.endpoint;
-  const bool v6 = ep.host.find(':') != std::string::npos;
-  const std::string host_header =
-      (v6 ? "[" + ep.host + "]" : ep.host) + ":" + std::to_string(ep.port);
-  lws_client_connect_info ci;
-  std::memset(&ci, 0, sizeof ci);
+  const std::string host_header = lwsc::host_header(ep.host, ep.port);
+  lwsc::connect_options ci;
   ci.context = st.context;
-  ci.address = ep.host.c_str();
+  ci.address = ep.host.c_str();  // `opts` outlives the connect wait below
   ci.port = ep.port;
   ci.path = ep.path.c_str();
-  ci.host = host_header.c_str();
-  ci.origin = nullptr;
-  ci.protocol = nullptr;  // the server takes no subprotocol
-  ci.local_protocol_name = protocol_name;
+  ci.local_protocol = protocol_name;
   ci.pwsi = &st.wsi;
-  if (lws_client_connect_via_info(&ci) == nullptr) {
+  if (lwsc::connect(ci) == nullptr) {
     fail(error, "cannot connect to " + host_header + ": " +
                     (st.close_reason.empty() ? "connection failed" : st.close_reason));
     return nullptr;

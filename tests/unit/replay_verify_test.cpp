@@ -1,4 +1,4 @@
-// Unit tests of storage/replay_verify.hpp: event id parsing and `vigilctl replay --verify`.
+// Unit tests of storage/replay_verify.hpp: `vigilctl replay --verify` (event ids: event_id_test).
 // Databases are written through the real event store with events made by the real alert state
 // machine (domain/alert.hpp), exactly as the storage actor writes them; tampering goes through a
 // second, raw SQLite connection.
@@ -26,37 +26,6 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 constexpr int64_t t0 = 1767607200000;  // 2026-01-05T10:00:00.000Z
-
-// ---- Event ids ------------------------------------------------------------------------------------
-
-TEST(EventId, ParsesEpochAndSeq) {
-  auto id = parse_event_id("k3x9q2ab-1043");
-  ASSERT_TRUE(id);
-  EXPECT_EQ(id->epoch, "k3x9q2ab");
-  EXPECT_EQ(id->seq, 1043u);
-  auto zero = parse_event_id("abcdefgh-0");
-  ASSERT_TRUE(zero);
-  EXPECT_EQ(zero->seq, 0u);
-  auto big = parse_event_id("00000000-9999999999999999999");
-  ASSERT_TRUE(big);
-  EXPECT_EQ(big->seq, 9999999999999999999ull);
-}
-
-TEST(EventId, RejectsMalformedIds) {
-  for (const char* bad : {"", "k3x9q2ab", "k3x9q2ab-", "-1", "k3x9q2a-1", "k3x9q2abc-1",
-                          "K3X9Q2AB-1", "k3x9q2ab-+1", "k3x9q2ab--1", "k3x9q2ab-1a", "k3x9q2ab-1 ",
-                          " k3x9q2ab-1", "k3x9_2ab-1", "k3x9q2ab-12345678901234567890",
-                          "k3x9q2ab_1", "k3x9q2ab-1-2"})
-    EXPECT_FALSE(parse_event_id(bad)) << '"' << bad << '"';
-}
-
-TEST(EventId, FormatRoundTrips) {
-  EXPECT_EQ(format_event_id("k3x9q2ab", 7), "k3x9q2ab-7");
-  auto back = parse_event_id(format_event_id("zz99zz99", 123456789012345ull));
-  ASSERT_TRUE(back);
-  EXPECT_EQ(back->epoch, "zz99zz99");
-  EXPECT_EQ(back->seq, 123456789012345ull);
-}
 
 // ---- Test databases -----------------------------------------------------------------------------
 

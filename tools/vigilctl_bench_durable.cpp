@@ -1,4 +1,7 @@
-// durable_load: the load client of the durable event log benchmarks (bench/durable.sh).
+// `vigilctl bench durable`: the load client of the durable event log benchmarks
+// (bench/durable.sh; formerly bench/durable_load). Its connections are a small pool on one
+// libwebsockets client context (the lws plumbing is tools/lws_client.hpp, shared with the bench
+// loop and ws_client); frames are scanned by prefix, no JSON tree.
 //
 //   create  N WebSocket connections on one libwebsockets event loop, each keeping a window of
 //           createAlert mutations in flight (spread over H hospitals); counts success replies
@@ -12,7 +15,6 @@
 // Output: `key=value` lines on stdout (bench/durable.sh reads them), diagnostics on stderr.
 // Loopback only; every phase has a deadline, so a run is bounded whatever the server does.
 
-#include <libwebsockets.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -44,16 +46,23 @@
 #include <vector>
 
 #include "domain/auth.hpp"
+#include "tools/lws_client.hpp"
+#include "tools/vigilctl_bench.hpp"
+#include "tools/vigilctl_commands.hpp"
+
+namespace vigil::ctl::durable {
 
 namespace {
 
-// ---- small helpers ------------------------------------------------------------------------------
+using bench::append_json_string;
+using bench::connection_params_frame;
+using bench::event_seq;
+using bench::mono_ns;
+using bench::subscribe_alerts_frame;
 
-int64_t mono_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-           std::chrono::steady_clock::now().time_since_epoch())
-    .count();
-}
+constexpr const char* program = "vigilctl bench durable";
+
+// ---- small helpers ------------------------------------------------------------------------------
 
 double ms_between(int64_t from_ns, int64_t to_ns) {
   return static_cast<double>(to_ns - from_ns) / 1e6;
@@ -69,15 +78,6 @@ void print_kv(const std::string& key, double value) {
 
 void print_kv(const std::string& key, int64_t value) {
   std::printf("%s=%lld\n", key.c_str(), static_cast<long long>(value));
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    out += ch;
-  }
-  out += '"';
 }
 
 /// CPU seconds (user + system) of this process.
@@ -257,13 +257,6 @@ frame_info scan_frame(std::string_view t) {
   return f;
 }
 
-/// The seq of an event id `<epoch>-<seq>`, -1 when there is none.
-int64_t seq_of(std::string_view event_id) {
-  auto dash = event_id.rfind('-');
-  if (dash == std::string_view::npos) return -1;
-  return std::strtoll(std::string(event_id.substr(dash + 1)).c_str(), nullptr, 10);
-}
-
 // ---- the connection pool -----------------------------------------------------------------------
 
 struct conn {
@@ -293,7 +286,7 @@ public:
   ~pool() {
     if (ctx_ != nullptr) {
       shutting_down_ = true; // the closes that follow are ours
-      lws_sul_cancel(&tick_.sul);
+      timer_.cancel();
       lws_context_destroy(ctx_);
     }
   }
@@ -309,28 +302,21 @@ public:
 
   int on_event(lws* wsi, lws_callback_reasons reason, conn* c, void* in, size_t len);
 
-  // lws calls back through this (first member: the timer callback casts back from it).
-  struct tick_timer {
-    lws_sorted_usec_list_t sul;
-    lws_context* context = nullptr;
-  };
-
 private:
   int on_writeable(conn& c);
-  void on_receive(conn& c, lws* wsi, const char* in, size_t len);
 
   std::string host_;
   int port_;
   std::string token_;
   handlers h_;
   lws_context* ctx_ = nullptr;
-  tick_timer tick_{};
+  lwsc::deadline_timer timer_;
   std::vector<std::unique_ptr<conn>> conns_;
   std::vector<unsigned char> write_buffer_;
   bool shutting_down_ = false;
 };
 
-constexpr int64_t tick_us = 2000; // lws_service() returns at least this often
+constexpr size_t max_message_bytes = 1 << 20;  // a server frame larger than this is a bug
 
 int pool_callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len) {
   auto* owner = static_cast<pool*>(lws_context_user(lws_get_context(wsi)));
@@ -343,32 +329,16 @@ const lws_protocols protocols[] = {
   {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 
-void on_tick(lws_sorted_usec_list_t* sul) {
-  auto* timer = reinterpret_cast<pool::tick_timer*>(sul);
-  lws_sul_schedule(timer->context, 0, sul, on_tick, tick_us);
-}
-
 bool pool::init(handlers h, std::string* error) {
   h_ = std::move(h);
   lws_set_log_level(LLL_ERR, nullptr);
-  lws_context_creation_info info;
-  std::memset(&info, 0, sizeof info);
-  info.port = CONTEXT_PORT_NO_LISTEN;
-  info.protocols = protocols;
-  info.gid = -1;
-  info.uid = -1;
-  info.user = this;
-  info.pt_serv_buf_size = 65536; // one read() takes up to 64 KiB: many frames per syscall
-  info.timeout_secs = 10;
-  ctx_ = lws_create_context(&info);
-  if (ctx_ == nullptr) {
-    *error = "cannot create the libwebsockets client context";
-    return false;
-  }
-  std::memset(&tick_.sul, 0, sizeof tick_.sul);
-  tick_.context = ctx_;
-  lws_sul_schedule(ctx_, 0, &tick_.sul, on_tick, tick_us);
-  return true;
+  lwsc::context_options co;
+  co.protocols = protocols;
+  co.user = this;
+  co.service_buffer = 65536; // one read() takes up to 64 KiB: many frames per syscall
+  co.timeout_secs = 10;
+  ctx_ = lwsc::make_context(co, error);
+  return ctx_ != nullptr;
 }
 
 conn& pool::connect(std::string hospital) {
@@ -378,18 +348,15 @@ conn& pool::connect(std::string hospital) {
   c->send_ns.assign(4096, 0);
   conn& ref = *c;
   conns_.push_back(std::move(c));
-  const std::string host_header = host_ + ":" + std::to_string(port_);
-  lws_client_connect_info ci;
-  std::memset(&ci, 0, sizeof ci);
+  lwsc::connect_options ci;
   ci.context = ctx_;
   ci.address = host_.c_str();
   ci.port = port_;
-  ci.host = host_header.c_str();
   ci.path = "/api/trpc?connectionParams=1";
-  ci.local_protocol_name = protocols[0].name;
+  ci.local_protocol = protocols[0].name;
   ci.userdata = &ref;
   ci.pwsi = &ref.wsi;
-  if (lws_client_connect_via_info(&ci) == nullptr) ref.closed = true;
+  if (lwsc::connect(ci) == nullptr) ref.closed = true;
   return ref;
 }
 
@@ -399,11 +366,8 @@ void pool::send(conn& c, std::string frame) {
 }
 
 bool pool::run_until(const std::function<bool()>& done, int64_t deadline_ns) {
-  while (!done()) {
-    if (mono_ns() >= deadline_ns) return false;
-    lws_service(ctx_, 0);
-  }
-  return true;
+  const int64_t timeout_ms = (deadline_ns - mono_ns() + 999'999) / 1'000'000;
+  return lwsc::service_until(ctx_, timer_, done, timeout_ms, [] { return false; }, nullptr);
 }
 
 int pool::open_count() const {
@@ -417,29 +381,9 @@ int pool::closed_count() const {
 }
 
 int pool::on_writeable(conn& c) {
-  if (c.outbox.empty()) return 0;
-  const std::string& frame = c.outbox.front();
-  write_buffer_.resize(LWS_PRE + frame.size());
-  std::memcpy(write_buffer_.data() + LWS_PRE, frame.data(), frame.size());
-  if (lws_write(c.wsi, write_buffer_.data() + LWS_PRE, frame.size(), LWS_WRITE_TEXT) <
-      static_cast<int>(frame.size()))
-    return -1;
-  c.outbox.pop_front();
+  if (!lwsc::write_front(c.wsi, c.outbox, write_buffer_, LWS_WRITE_TEXT)) return -1;
   if (!c.outbox.empty()) lws_callback_on_writable(c.wsi);
   return 0;
-}
-
-void pool::on_receive(conn& c, lws* wsi, const char* in, size_t len) {
-  const bool final = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
-  if (c.rx.empty() && final) {
-    h_.on_message(c, std::string_view(in, len));
-    return;
-  }
-  c.rx.append(in, len);
-  if (!final) return;
-  std::string message;
-  message.swap(c.rx);
-  h_.on_message(c, message);
 }
 
 int pool::on_event(lws* wsi, lws_callback_reasons reason, conn* c, void* in, size_t len) {
@@ -447,26 +391,23 @@ int pool::on_event(lws* wsi, lws_callback_reasons reason, conn* c, void* in, siz
     case LWS_CALLBACK_CLIENT_ESTABLISHED: {
       c->wsi = wsi;
       c->open = true;
-      std::string params = "{\"method\":\"connectionParams\",\"data\":{\"authorization\":";
-      append_json_string(params, "Bearer " + token_);
-      params += "}}";
-      c->outbox.push_front(std::move(params));
+      c->outbox.push_front(connection_params_frame(token_));
       h_.on_open(*c);
       lws_callback_on_writable(wsi);
       return 0;
     }
     case LWS_CALLBACK_CLIENT_RECEIVE:
-      on_receive(*c, wsi, static_cast<const char*>(in), len);
-      return 0;
+      return lwsc::receive(c->rx, wsi, in, len, max_message_bytes,
+                           [&](std::string_view message) { h_.on_message(*c, message); })
+                 ? 0
+                 : -1;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
       return on_writeable(*c);
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
-      const auto* bytes = static_cast<const unsigned char*>(in);
-      c->close_code = (bytes != nullptr && len >= 2) ? ((bytes[0] << 8) | bytes[1]) : 1005;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+      c->close_code = lwsc::peer_close_code(in, len);
       return 0;
-    }
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-      std::fprintf(stderr, "durable_load: connection %d failed: %s\n", c->index,
+      std::fprintf(stderr, "%s: connection %d failed: %s\n", program, c->index,
                    in != nullptr ? static_cast<const char*>(in) : "?");
       c->open = false;
       c->closed = true;
@@ -475,7 +416,7 @@ int pool::on_event(lws* wsi, lws_callback_reasons reason, conn* c, void* in, siz
     case LWS_CALLBACK_CLIENT_CLOSED:
     case LWS_CALLBACK_WSI_DESTROY:
       if (c->open && !c->closed && !shutting_down_)
-        std::fprintf(stderr, "durable_load: connection %d closed (code %d)\n", c->index,
+        std::fprintf(stderr, "%s: connection %d closed (code %d)\n", program, c->index,
                      c->close_code);
       c->open = false;
       c->closed = true;
@@ -516,7 +457,11 @@ struct options {
 };
 
 constexpr const char* usage =
-  "Usage: durable_load MODE --port P [options]\n"
+  "Usage: vigilctl bench durable MODE --port P [options]\n"
+  "\n"
+  "The durable event log benchmarks (bench/durable.sh, docs/benchmarks.md): key=value lines on\n"
+  "stdout, diagnostics on stderr. Loopback (127.0.0.1) only; every phase has a deadline.\n"
+  "\n"
   "  MODE create | replay | resume | startup\n"
   "  --port P           vigild's port on 127.0.0.1 (required)\n"
   "  --secret S         HS256 secret of vigild (default: the development secret)\n"
@@ -673,7 +618,7 @@ void report_thread_cpu(const std::map<std::string, double>& before,
   }
 }
 
-int run_create(const options& o) {
+int mode_create(const options& o) {
   std::vector<std::string> hospitals;
   for (int i = 0; i < o.hospitals; ++i) hospitals.push_back(o.hospital_prefix + std::to_string(i));
   pool p(o.host, o.port, mint_token(o, hospitals));
@@ -704,14 +649,14 @@ int run_create(const options& o) {
   };
   std::string error;
   if (!p.init(std::move(h), &error)) {
-    std::fprintf(stderr, "durable_load: %s\n", error.c_str());
+    std::fprintf(stderr, "%s: %s\n", program, error.c_str());
     return 1;
   }
   for (int i = 0; i < o.connections; ++i) p.connect(hospitals[static_cast<size_t>(i % o.hospitals)]);
   const int64_t connect_deadline = mono_ns() + 10'000'000'000LL;
   p.run_until([&] { return p.open_count() + p.closed_count() >= o.connections; }, connect_deadline);
   if (p.open_count() < o.connections) {
-    std::fprintf(stderr, "durable_load: only %d of %d connections opened\n", p.open_count(),
+    std::fprintf(stderr, "%s: only %d of %d connections opened\n", program, p.open_count(),
                  o.connections);
     return 1;
   }
@@ -788,31 +733,18 @@ struct resume_result {
   int64_t resyncs = 0;
 };
 
-std::string subscribe_frame(const std::string& hospital, const std::string& last_event_id) {
-  std::string f = "{\"id\":1,\"method\":\"subscription\",\"params\":{\"path\":"
-                  "\"healthcare.subscribeToAlerts\",\"input\":{\"hospitalId\":";
-  append_json_string(f, hospital);
-  f += '}';
-  if (!last_event_id.empty()) {
-    f += ",\"lastEventId\":";
-    append_json_string(f, last_event_id);
-  }
-  f += "}}";
-  return f;
-}
-
 resume_result timed_resume(const options& o, const std::string& token, const std::string& after,
                            const std::string& until) {
   resume_result r;
   pool p(o.host, o.port, token);
   int64_t t0 = 0;
-  int64_t last_seq = seq_of(after);
-  const int64_t until_seq = seq_of(until);
+  int64_t last_seq = event_seq(after);
+  const int64_t until_seq = event_seq(until);
   bool done = false;
   pool::handlers h;
   h.on_open = [&](conn& c) {
     t0 = mono_ns();
-    p.send(c, subscribe_frame(o.hospital, after));
+    p.send(c, subscribe_alerts_frame(o.hospital, after));
   };
   h.on_message = [&](conn& c, std::string_view text) {
     auto f = scan_frame(text);
@@ -825,7 +757,7 @@ resume_result timed_resume(const options& o, const std::string& token, const std
       if (text.find("\"resync\":true") != std::string_view::npos) ++r.resyncs;
       ++r.events;
       r.bytes += static_cast<int64_t>(text.size());
-      const int64_t seq = seq_of(f.event_id);
+      const int64_t seq = event_seq(f.event_id);
       if (seq <= last_seq) r.ordered = false;
       last_seq = seq;
       if (f.event_id == until || seq >= until_seq) {
@@ -833,14 +765,14 @@ resume_result timed_resume(const options& o, const std::string& token, const std
         done = true;
       }
     } else if (f.kind == frame_kind::error) {
-      std::fprintf(stderr, "durable_load: subscription error %.*s\n",
+      std::fprintf(stderr, "%s: subscription error %.*s\n", program,
                    static_cast<int>(f.error_code.size()), f.error_code.data());
       done = true;
     }
   };
   std::string error;
   if (!p.init(std::move(h), &error)) {
-    std::fprintf(stderr, "durable_load: %s\n", error.c_str());
+    std::fprintf(stderr, "%s: %s\n", program, error.c_str());
     return r;
   }
   p.connect(o.hospital);
@@ -871,7 +803,7 @@ bool fill_hospital(const options& o, const std::string& token, std::vector<std::
   pool::handlers h;
   h.on_open = [&](conn& c) {
     if (&c == subscriber) {
-      p.send(c, subscribe_frame(o.hospital, ""));
+      p.send(c, subscribe_alerts_frame(o.hospital, ""));
       return;
     }
   };
@@ -896,7 +828,7 @@ bool fill_hospital(const options& o, const std::string& token, std::vector<std::
   };
   std::string error;
   if (!p.init(std::move(h), &error)) {
-    std::fprintf(stderr, "durable_load: %s\n", error.c_str());
+    std::fprintf(stderr, "%s: %s\n", program, error.c_str());
     return false;
   }
   subscriber = &p.connect(o.hospital);
@@ -916,12 +848,12 @@ bool fill_hospital(const options& o, const std::string& token, std::vector<std::
   return done && failed == 0 && static_cast<int64_t>(ids->size()) == o.events;
 }
 
-int run_replay(const options& o) {
+int mode_replay(const options& o) {
   const std::string token = mint_token(o, {o.hospital});
   std::vector<std::string> ids;
   const int64_t f0 = mono_ns();
   if (!fill_hospital(o, token, &ids)) {
-    std::fprintf(stderr, "durable_load: could not create %d events in %s\n", o.events,
+    std::fprintf(stderr, "%s: could not create %d events in %s\n", program, o.events,
                  o.hospital.c_str());
     return 1;
   }
@@ -939,7 +871,7 @@ int run_replay(const options& o) {
   return failures == 0 ? 0 : 1;
 }
 
-int run_resume(const options& o) {
+int mode_resume(const options& o) {
   const std::string token = mint_token(o, {o.hospital});
   int failures = 0;
   for (int i = 0; i < o.repeats; ++i) {
@@ -1060,19 +992,19 @@ int stop_child(pid_t pid) {
   return status;
 }
 
-int run_startup(const options& o) {
+int mode_startup(const options& o) {
   std::vector<std::string> hospitals;
   for (int i = 0; i < o.hospitals; ++i) hospitals.push_back(o.hospital_prefix + std::to_string(i));
   const std::string token = mint_token(o, hospitals);
   std::FILE* log = std::fopen(o.log.c_str(), "w");
   if (log == nullptr) {
-    std::fprintf(stderr, "durable_load: cannot write %s\n", o.log.c_str());
+    std::fprintf(stderr, "%s: cannot write %s\n", program, o.log.c_str());
     return 1;
   }
   const int64_t t0 = mono_ns();
   auto c = spawn_vigild(o);
   if (!c) {
-    std::fprintf(stderr, "durable_load: cannot start %s\n", o.vigild.c_str());
+    std::fprintf(stderr, "%s: cannot start %s\n", program, o.vigild.c_str());
     return 1;
   }
   std::string line;
@@ -1086,7 +1018,7 @@ int run_startup(const options& o) {
   });
   int failures = 0;
   if (port == 0) {
-    std::fprintf(stderr, "durable_load: vigild did not log event=listening (see %s)\n",
+    std::fprintf(stderr, "%s: vigild did not log event=listening (see %s)\n", program,
                  o.log.c_str());
     ++failures;
   } else {
@@ -1133,15 +1065,25 @@ int run_startup(const options& o) {
 
 } // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--") break;
+    if (a == "--help" || a == "-h") {
+      std::printf("%s", usage);
+      return exit_ok;
+    }
+  }
   std::string error;
   auto o = parse_options(argc, argv, &error);
   if (!o) {
-    std::fprintf(stderr, "durable_load: %s\n%s", error.c_str(), usage);
-    return 2;
+    std::fprintf(stderr, "%s: %s\n%s", program, error.c_str(), usage);
+    return exit_usage;
   }
-  if (o->mode == "create") return run_create(*o);
-  if (o->mode == "replay") return run_replay(*o);
-  if (o->mode == "startup") return run_startup(*o);
-  return run_resume(*o);
+  if (o->mode == "create") return mode_create(*o);
+  if (o->mode == "replay") return mode_replay(*o);
+  if (o->mode == "startup") return mode_startup(*o);
+  return mode_resume(*o);
 }
+
+} // namespace vigil::ctl::durable
