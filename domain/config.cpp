@@ -365,6 +365,11 @@ const std::vector<option>& options() {
      [](staged& c, std::string_view v) {
        return set_duration(c.http_write_timeout_ms, v, 1000, 600000, "1s", "10m");
      }},
+    {"http.body-timeout", nullptr, nullptr, "30s",
+     "a POST whose whole body has not arrived this long after its head gets 408, 1s..10m",
+     [](staged& c, std::string_view v) {
+       return set_duration(c.http_body_timeout_ms, v, 1000, 600000, "1s", "10m");
+     }},
     {"admin.port", nullptr, nullptr, "3011",
      "port of the inspection console on 127.0.0.1, 0..65535 (0 = disabled)",
      [](staged& c, std::string_view v) { return set_port(c.admin_port, v); }},

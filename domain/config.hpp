@@ -48,6 +48,7 @@ struct config {
   bool static_dir_is_default = true;     // http.static-dir was not set anywhere
   std::vector<std::string> cors_origins = {"*"}; // http.cors-origins (comma-separated)
   int64_t http_write_timeout_ms = 30000; // http.write-timeout (a reply not taken by then: close)
+  int64_t http_body_timeout_ms = 30000;  // http.body-timeout (a POST body not complete by then: 408)
   size_t worker_threads = 2;             // scheduler.threads (CAF workers, >= 1)
   std::string scheduler_policy = "sharing"; // scheduler.policy: sharing | stealing
   uint16_t admin_port = 3011;            // admin.port (0 disables the inspector)

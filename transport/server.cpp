@@ -174,6 +174,7 @@ bool url_too_long(lws* wsi) {
 const char* reason_phrase(int status) {
   switch (status) {
     case 400: return "Bad Request";
+    case 408: return "Request Timeout";
     case 411: return "Length Required";
     case 414: return "URI Too Long";
     case 431: return "Request Header Fields Too Large";
@@ -463,7 +464,9 @@ struct server::impl {
       return 0;
     }
     send_100_continue_if_expected(wsi);
-    return 0; // POST: wait for the body
+    // POST: wait for the body, but not forever (slowloris); on_http_timer answers 408.
+    lws_set_timer_usecs(wsi, rt->cfg.http_body_timeout_ms * LWS_US_PER_MS);
+    return 0;
   }
 
   /// `Expect: 100-continue` (curl sends it for bodies over 1 KiB): the client holds the body back
@@ -516,6 +519,7 @@ struct server::impl {
   int on_http_body_done(session* s) {
     if (s == nullptr)
       return 0;
+    lws_set_timer_usecs(s->wsi, LWS_SET_TIMER_USEC_CANCEL); // the body came in time
     auto& h = s->http();
     // lws 4.1 reports the end of the body again for every service round in which bytes of a
     // next request (a pipelining client) wait behind a request we have not answered yet, without
@@ -544,6 +548,18 @@ struct server::impl {
     spawn_http_call(sys, rt, std::move(h.req));
     h.req.reset();
     return 0;
+  }
+
+  /// http.body-timeout passed before the whole body of a POST arrived: answer 408 and close
+  /// (where the next request would start is unknown).
+  int on_http_timer(lws* wsi, session* s) {
+    if (s == nullptr || s->ws || !s->http().req)
+      return 0;
+    s->http().req.reset();
+    answer_and_close(wsi, 408, "Request body not received within http.body-timeout ("
+                                 + std::to_string(rt->cfg.http_body_timeout_ms) + " ms)",
+                     s->http().cors_origin);
+    return -1;
   }
 
   int on_http_writeable(lws* wsi, session* s) {
@@ -1001,6 +1017,8 @@ struct server::impl {
         return from(wsi)->on_http_body(http_session(wsi), static_cast<const char*>(in), len);
       case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         return from(wsi)->on_http_body_done(http_session(wsi));
+      case LWS_CALLBACK_TIMER:
+        return from(wsi)->on_http_timer(wsi, http_session(wsi));
       case LWS_CALLBACK_HTTP_WRITEABLE:
         return from(wsi)->on_http_writeable(wsi, http_session(wsi));
       case LWS_CALLBACK_CLOSED_HTTP:

@@ -170,7 +170,7 @@ TEST(Config, HelpFlag) {
 TEST(Config, HelpListsEveryOptionWithDefault) {
   const std::string help = config_help();
   std::set<std::string> keys = keys_in_help();
-  EXPECT_EQ(keys.size(), 34u);
+  EXPECT_EQ(keys.size(), 35u);
   for (const char* key : {"server.host", "server.port", "server.transformer", "storage.path",
                           "storage.synchronous", "storage.ring-size", "retention.days",
                           "log.level", "log.format", "auth.jwt-secret", "auth.public-key-file",
@@ -180,7 +180,8 @@ TEST(Config, HelpListsEveryOptionWithDefault) {
                           "limits.rate-burst", "limits.outbound-budget", "limits.max-connections",
                           "keepalive.ping-interval", "keepalive.pong-wait", "escalation.tiers",
                           "metrics.interval", "http.cors-origins", "http.static-dir",
-                          "http.write-timeout", "admin.port", "admin.token-file",
+                          "http.write-timeout", "http.body-timeout", "admin.port",
+                          "admin.token-file",
                           "scheduler.threads", "scheduler.policy",
                           "shutdown.drain-timeout"})
     EXPECT_EQ(keys.count(key), 1u) << key;
@@ -532,6 +533,8 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
     {"http.static-dir", "/nonexistent/dir", "not a directory"},
     {"http.write-timeout", "500ms", "must be between 1s and 10m"},
     {"http.write-timeout", "11m", "must be between 1s and 10m"},
+    {"http.body-timeout", "500ms", "must be between 1s and 10m"},
+    {"http.body-timeout", "11m", "must be between 1s and 10m"},
     {"admin.port", "70000", "must be between 0 and 65535"},
     {"admin.token-file", "", "must not be empty"},
     {"scheduler.threads", "0", "must be between 1 and 64"},
@@ -557,7 +560,8 @@ TEST(ConfigValidation, RangeBoundariesAreAccepted) {
                       "--limits.requests-per-frame=1000", "--limits.rate=0",
                       "--limits.rate-burst=0", "--auth.expiry-grace=0", "--metrics.interval=60s",
                       "--retention.days=3650", "--limits.max-connections=1000000",
-                      "--http.cors-origins=", "--http.write-timeout=10m"});
+                      "--http.cors-origins=", "--http.write-timeout=10m",
+                      "--http.body-timeout=1s"});
   EXPECT_EQ(c.port, 0);
   EXPECT_EQ(c.admin_port, 0);
   EXPECT_EQ(c.worker_threads, 64u);
@@ -571,6 +575,7 @@ TEST(ConfigValidation, RangeBoundariesAreAccepted) {
   EXPECT_EQ(c.max_connections, 1000000u);
   EXPECT_TRUE(c.cors_origins.empty());
   EXPECT_EQ(c.http_write_timeout_ms, 600000);
+  EXPECT_EQ(c.http_body_timeout_ms, 1000);
 }
 
 /// Runs `body` with the working directory set to a fresh temporary directory.
