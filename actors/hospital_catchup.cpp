@@ -13,6 +13,8 @@
 #include "domain/trpc.hpp"
 #include "transport/counters.hpp"
 
+#include "domain/event_id.hpp"
+
 namespace vigil {
 
 namespace {
@@ -20,23 +22,6 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr size_t catch_up_chunk = 256;
-
-/// Parses "<epoch>-<seq>" of this database; nullopt otherwise.
-std::optional<uint64_t> parse_event_id(const std::string& id, const std::string& epoch) {
-  if (id.size() <= epoch.size() + 1 || id.compare(0, epoch.size(), epoch) != 0
-      || id[epoch.size()] != '-')
-    return std::nullopt;
-  uint64_t seq = 0;
-  auto digits = std::string_view{id}.substr(epoch.size() + 1);
-  if (digits.size() > 19)
-    return std::nullopt;
-  for (char c : digits) {
-    if (c < '0' || c > '9')
-      return std::nullopt;
-    seq = seq * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return seq;
-}
 
 } // namespace
 
@@ -192,7 +177,7 @@ void hospital_state::start_subscription(const subscribe_ptr& req) {
   }
   if (!req->last_event_id)
     return;
-  auto seq = parse_event_id(*req->last_event_id, st.rt->epoch);
+  auto seq = event_id_seq(*req->last_event_id, st.rt->epoch);
   if (!seq || *seq > st.rt->last_seq.load()) {
     send_resync(req, "unknown_event_id", now);
     return;

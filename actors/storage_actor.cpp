@@ -8,6 +8,8 @@
 #include "domain/time.hpp"
 #include "transport/counters.hpp"
 
+#include "domain/event_id.hpp"
+
 namespace vigil {
 
 namespace {
@@ -16,10 +18,6 @@ int64_t steady_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
            std::chrono::steady_clock::now().time_since_epoch())
     .count();
-}
-
-std::string event_id(const std::string& epoch, uint64_t seq) {
-  return epoch + "-" + std::to_string(seq);
 }
 
 struct storage_state {
@@ -56,7 +54,7 @@ void flush(storage_self self) {
       storage::write_item item;
       storage::stored_event ev;
       ev.seq = seq++;
-      auto id = event_id(epoch, ev.seq);
+      auto id = format_event_id(epoch, ev.seq);
       alert_event e = pw.event;
       e.seq = ev.seq;
       e.id = id;
@@ -271,7 +269,7 @@ storage_reader_actor spawn_storage_reader(caf::actor_system& sys, runtime_ptr rt
 }
 
 encoded_event_ptr encode_stored(const std::string& epoch, const storage::stored_event& e) {
-  return make_encoded_event(e.seq, event_id(epoch, e.seq), e.type, e.alert_id, e.urgency_level,
+  return make_encoded_event(e.seq, format_event_id(epoch, e.seq), e.type, e.alert_id, e.urgency_level,
                             e.alert_type, e.payload, e.meta);
 }
 
