@@ -3,7 +3,7 @@
 #include <cctype>
 
 #include "domain/time.hpp"
-#include "transport/counters.hpp"
+#include "delivery/counters.hpp"
 
 namespace vigil {
 

@@ -16,7 +16,7 @@
 #include "domain/queries.hpp"
 #include "domain/time.hpp"
 #include "domain/trpc.hpp"
-#include "transport/counters.hpp"
+#include "delivery/counters.hpp"
 
 namespace vigil {
 

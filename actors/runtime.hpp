@@ -15,9 +15,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "actors/messages.hpp"
+#include "delivery/outbox.hpp"
 #include "domain/config.hpp"
 #include "domain/time.hpp"
-#include "transport/outbox.hpp"
 
 namespace vigil {
 

@@ -8,7 +8,7 @@
 #include "actors/messages.hpp"
 #include "domain/json.hpp"
 #include "domain/time.hpp"
-#include "transport/counters.hpp"
+#include "delivery/counters.hpp"
 
 namespace vigil {
 

@@ -28,7 +28,7 @@
 #include "domain/log.hpp"
 #include "domain/time.hpp"
 #include "domain/trpc.hpp"
-#include "transport/counters.hpp"
+#include "delivery/counters.hpp"
 #include "transport/http_endpoints.hpp"
 #include "transport/peer_address.hpp"
 
@@ -1175,7 +1175,8 @@ bool server::start(std::string* error) {
   getsockname(im.listen_fd, reinterpret_cast<sockaddr*>(&addr), &addr_len);
   port_ = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
                                            : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  im.rt->out->set_context(im.ctx);
+  im.rt->out->set_waker([](void* ctx) { lws_cancel_service(static_cast<lws_context*>(ctx)); },
+                        im.ctx);
   return true;
 }
 
