@@ -108,8 +108,6 @@ struct runtime {
   const caf::actor& reader() const { return storage_reader ? storage_reader : storage; }
   caf::actor directory;
   int64_t started_ms = 0;
-  std::atomic<bool> stopping{false};
-  std::atomic<uint64_t> next_conn_id{1};
 };
 
 using runtime_ptr = std::shared_ptr<runtime>;

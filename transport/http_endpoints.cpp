@@ -1,22 +1,18 @@
 #include "transport/http_endpoints.hpp"
 
-#include <caf/all.hpp>
-
-#include <chrono>
 #include <cstdio>
 
-#include "actors/messages.hpp"
+#include "delivery/counters.hpp"
 #include "domain/json.hpp"
 #include "domain/time.hpp"
-#include "delivery/counters.hpp"
 
 namespace vigil {
 
-std::string health_body(const runtime& rt) {
+std::string health_body(const process_status& st) {
   auto v = json::value::make_object();
   v.set("status", "ok");
   v.set("version", VIGIL_VERSION);
-  v.set("uptimeSec", (now_ms() - rt.started_ms) / 1000);
+  v.set("uptimeSec", (now_ms() - st.started_ms) / 1000);
   return json::to_string(v);
 }
 
@@ -48,7 +44,7 @@ void metric(std::string& out, const char* name, const char* type, const char* he
 
 } // namespace
 
-std::string metrics_body(const runtime& rt, size_t ws_connections) {
+std::string metrics_body(const process_status& st, size_t ws_connections) {
   auto& c = counters::get();
   std::string out;
   out.reserve(4096);
@@ -134,51 +130,10 @@ std::string metrics_body(const runtime& rt, size_t ws_connections) {
     out += "vigil_publish_to_write_seconds_count " + std::to_string(h.count.load()) + "\n";
   }
   metric(out, "vigil_alert_index_size", "gauge", "Alerts known to the routing index.",
-         rt.alerts.size());
+         st.alert_index_size);
   metric(out, "vigil_uptime_seconds", "gauge", "Seconds since start.",
-         static_cast<uint64_t>((now_ms() - rt.started_ms) / 1000));
+         static_cast<uint64_t>((now_ms() - st.started_ms) / 1000));
   return out;
-}
-
-namespace {
-
-void answer(runtime& rt, uint64_t conn, bool ready, const std::string& reason) {
-  http_response r;
-  auto v = json::value::make_object();
-  if (ready) {
-    v.set("status", "ready");
-  } else {
-    r.status = 503;
-    v.set("status", "not_ready");
-    v.set("reason", reason);
-  }
-  r.body = json::to_string(v);
-  rt.out->respond(conn, std::move(r));
-}
-
-/// The probe's one-shot actor. A function with arguments, not a capturing lambda spawned with
-/// none: CAF 0.17 then dereferences a null argument tuple (a UBSan report on every /ready).
-void ready_probe(caf::event_based_actor* self, runtime_ptr rt, uint64_t conn_id) {
-  using namespace std::chrono_literals;
-  self->request(rt->storage, 1s, probe_atom::value)
-    .then(
-      [=](bool ok) {
-        if (!ok) {
-          answer(*rt, conn_id, false, "storage cannot commit");
-          return;
-        }
-        // The directory, not a hospital of its own: a probe must not create anything visible.
-        self->request(rt->directory, 1s, probe_atom::value)
-          .then([=](const std::string& reason) { answer(*rt, conn_id, reason.empty(), reason); },
-                [=](caf::error&) { answer(*rt, conn_id, false, "directory did not answer"); });
-      },
-      [=](caf::error&) { answer(*rt, conn_id, false, "storage did not answer"); });
-}
-
-} // namespace
-
-void spawn_ready_probe(caf::actor_system& sys, runtime_ptr rt, uint64_t conn_id) {
-  sys.spawn(ready_probe, std::move(rt), conn_id);
 }
 
 } // namespace vigil

@@ -1,6 +1,5 @@
 #include "transport/server.hpp"
 
-#include <caf/all.hpp>
 #include <libwebsockets.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -21,14 +20,15 @@
 #include <optional>
 #include <unordered_map>
 
-#include "actors/connection.hpp"
-#include "actors/http_call.hpp"
-#include "actors/messages.hpp"
+#include "delivery/close_codes.hpp"
+#include "delivery/counters.hpp"
+#include "delivery/outbox.hpp"
+#include "delivery/session.hpp"
 #include "domain/http_framing.hpp"
+#include "domain/json.hpp"
 #include "domain/log.hpp"
 #include "domain/time.hpp"
 #include "domain/trpc.hpp"
-#include "delivery/counters.hpp"
 #include "transport/http_endpoints.hpp"
 #include "transport/peer_address.hpp"
 
@@ -55,7 +55,7 @@ struct session {
   uint64_t id = 0;
   lws* wsi = nullptr;
   bool ws = false;
-  caf::actor actor;
+  std::unique_ptr<ws_session> handler; // WebSocket only
   inbound_gauge_ptr gauge;
   // WebSocket receive
   std::string rx;
@@ -267,8 +267,11 @@ std::optional<http_response> static_file(const std::string& dir, const std::stri
 } // namespace
 
 struct server::impl {
-  caf::actor_system& sys;
-  runtime_ptr rt;
+  const config& cfg;
+  outbox_ptr out;
+  session_factory& factory;
+  std::atomic<bool> stopping{false};
+  uint64_t next_conn_id = 1;
   lws_context* ctx = nullptr;
   lws_vhost* vhost = nullptr;
   lws_protocols protocols[3];
@@ -293,7 +296,8 @@ struct server::impl {
   int64_t shutdown_deadline = 0;
   bool done = false;
 
-  impl(caf::actor_system& s, runtime_ptr r) : sys(s), rt(std::move(r)) {}
+  impl(const config& c, outbox_ptr o, session_factory& f)
+    : cfg(c), out(std::move(o)), factory(f) {}
 
   static impl* from(lws* wsi) {
     return static_cast<impl*>(lws_context_user(lws_get_context(wsi)));
@@ -301,18 +305,18 @@ struct server::impl {
 
   session* new_session(lws* wsi, bool ws) {
     auto* s = new session;
-    s->id = rt->next_conn_id++;
+    s->id = next_conn_id++;
     s->wsi = wsi;
     s->ws = ws;
     s->last_rx_ms = now_ms();
     sessions[s->id] = s;
-    rt->out->open(s->id);
+    out->open(s->id);
     return s;
   }
 
   void delete_session(session* s) {
     sessions.erase(s->id);
-    rt->out->forget(s->id);
+    out->forget(s->id);
     delete s;
   }
 
@@ -322,7 +326,7 @@ struct server::impl {
     auto origin = header(wsi, WSI_TOKEN_ORIGIN);
     if (origin.empty())
       return {};
-    for (auto& o : rt->cfg.cors_origins)
+    for (auto& o : cfg.cors_origins)
       if (o == "*")
         return "*";
       else if (o == origin)
@@ -405,7 +409,7 @@ struct server::impl {
       respond(s, std::move(r));
       return 0;
     }
-    if (rt->stopping) {
+    if (stopping) {
       http_response r;
       r.status = 503;
       r.headers.emplace_back("Retry-After", "5");
@@ -417,8 +421,8 @@ struct server::impl {
     if (uri.compare(0, api.size(), api) != 0) {
       if (get && handle_operational(uri, s))
         return 0;
-      if (get && !rt->cfg.static_dir.empty()) {
-        if (auto file = static_file(rt->cfg.static_dir, uri)) {
+      if (get && !cfg.static_dir.empty()) {
+        if (auto file = static_file(cfg.static_dir, uri)) {
           respond(s, std::move(*file));
           return 0;
         }
@@ -447,11 +451,11 @@ struct server::impl {
     req->trpc_accept = custom_header(wsi, "trpc-accept:");
     req->origin = header(wsi, WSI_TOKEN_ORIGIN);
     if (!h.rate)
-      h.rate = std::make_shared<rate_limiter>(rt->cfg.rate, rt->cfg.rate_burst);
+      h.rate = std::make_shared<rate_limiter>(cfg.rate, cfg.rate_burst);
     req->rate = h.rate;
     h.req = req;
     if (!post) {
-      spawn_http_call(sys, rt, std::move(h.req));
+      factory.handle_http(std::move(h.req));
       h.req.reset();
     }
     return 0; // POST: wait for the body
@@ -461,19 +465,19 @@ struct server::impl {
     auto path = uri.substr(0, uri.find('?'));
     if (path == "/health") {
       http_response r;
-      r.body = health_body(*rt);
+      r.body = health_body(factory.status());
       respond(s, std::move(r));
       return true;
     }
     if (path == "/metrics") {
       http_response r;
       r.content_type = "text/plain; version=0.0.4";
-      r.body = metrics_body(*rt, ws_count);
+      r.body = metrics_body(factory.status(), ws_count);
       respond(s, std::move(r));
       return true;
     }
     if (path == "/ready") {
-      spawn_ready_probe(sys, rt, s->id);
+      factory.probe_ready(s->id);
       return true;
     }
     return false;
@@ -483,7 +487,7 @@ struct server::impl {
     if (s == nullptr || !s->http().req)
       return 0;
     auto& h = s->http();
-    if (h.req->body.size() + len > rt->cfg.http_body) {
+    if (h.req->body.size() + len > cfg.http_body) {
       h.body_too_large = true;
       return 0;
     }
@@ -501,12 +505,12 @@ struct server::impl {
       r.status = 413;
       r.body = trpc::http_error(call_error{trpc_code::payload_too_large,
                                            "Request body exceeds "
-                                             + std::to_string(rt->cfg.http_body) + " bytes"},
+                                             + std::to_string(cfg.http_body) + " bytes"},
                                 "", false);
       respond(s, std::move(r));
       return 0;
     }
-    spawn_http_call(sys, rt, std::move(h.req));
+    factory.handle_http(std::move(h.req));
     h.req.reset();
     return 0;
   }
@@ -517,7 +521,7 @@ struct server::impl {
     auto& h = s->http();
     if (!h.have_response) {
       http_response r;
-      if (!rt->out->take_response(s->id, r))
+      if (!out->take_response(s->id, r))
         return 0;
       h.response = std::move(r);
       h.have_response = true;
@@ -530,7 +534,7 @@ struct server::impl {
     // so every call here is progress and restarts the clock. After the last write, lws's own
     // keep-alive timeout replaces it.
     lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
-                    static_cast<int>((rt->cfg.http_write_timeout_ms + 999) / 1000));
+                    static_cast<int>((cfg.http_write_timeout_ms + 999) / 1000));
     if (!h.headers_sent) {
       std::vector<unsigned char> buf(LWS_PRE + 4096);
       unsigned char* start = buf.data() + LWS_PRE;
@@ -593,7 +597,7 @@ struct server::impl {
       lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, nullptr);
       return 1;
     }
-    if (rt->stopping || ws_count >= max_connections) {
+    if (stopping || ws_count >= max_connections) {
       unsigned char buf[LWS_PRE + 512];
       unsigned char* start = buf + LWS_PRE;
       unsigned char* p = start;
@@ -629,20 +633,19 @@ struct server::impl {
     auto& c = counters::get();
     c.connections_current++;
     c.connections_opened++;
-    connection_args args;
-    args.conn_id = s->id;
-    args.peer = peer_address(fd);
+    ws_upgrade up;
+    up.conn_id = s->id;
+    up.peer = peer_address(fd);
     for (auto& a : url_args(wsi))
       if (a == "connectionParams=1")
-        args.expects_params = true;
-    args.header_authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+        up.expects_params = true;
+    up.header_authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     s->gauge = std::make_shared<inbound_gauge>();
-    args.gauge = s->gauge;
-    s->actor = spawn_connection(sys, rt, std::move(args));
-    rt->connections.add(s->id, s->actor, now_ms());
+    up.gauge = s->gauge;
+    s->handler = factory.open_websocket(std::move(up));
     if (shutdown_started) {
-      rt->out->push_text(s->id, trpc::ws_reconnect());
-      rt->out->close(s->id, close_code::going_away, "server shutdown", true);
+      out->push_text(s->id, trpc::ws_reconnect());
+      out->close(s->id, close_code::going_away, "server shutdown", true);
     }
   }
 
@@ -655,7 +658,7 @@ struct server::impl {
     s->ping_outstanding = false;
     if (s->rx.empty())
       s->rx_binary = lws_frame_is_binary(wsi) != 0;
-    if (s->rx.size() + len > rt->cfg.frame_size) {
+    if (s->rx.size() + len > cfg.frame_size) {
       counters::get().closed_frame_too_big++;
       s->close_code = close_code::too_big;
       static const char reason[] = "frame too big";
@@ -671,7 +674,7 @@ struct server::impl {
     msg.swap(s->rx);
     if (!s->rx_binary) {
       if (msg == "PING") {
-        rt->out->push_text(s->id, "PONG");
+        out->push_text(s->id, "PONG");
         return 0;
       }
       if (msg == "PONG")
@@ -682,7 +685,7 @@ struct server::impl {
                   + static_cast<int64_t>(msg.size());
     if (queued > inbound_gauge::high_mark && !s->gauge->paused.exchange(true))
       lws_rx_flow_control(wsi, 0);
-    caf::anon_send(s->actor, ws_frame_atom::value, std::move(msg), s->rx_binary);
+    s->handler->on_frame(std::move(msg), s->rx_binary);
     return 0;
   }
 
@@ -743,7 +746,7 @@ struct server::impl {
       return 0;
     if (s->slow_close_sent)
       return 0;
-    auto close = rt->out->close_state(s->id);
+    auto close = out->close_state(s->id);
     if (close.requested && !close.drain && close.code == close_code::slow_consumer) {
       send_slow_consumer_close(wsi, s);
       return 0;
@@ -757,7 +760,7 @@ struct server::impl {
     bool more = false;
     do {
       scratch.clear();
-      more = rt->out->take_bytes(s->id, scratch, ws_coalesce_bytes);
+      more = out->take_bytes(s->id, scratch, ws_coalesce_bytes);
       if (scratch.empty())
         break;
       wbuf.resize(LWS_PRE);
@@ -800,10 +803,9 @@ struct server::impl {
       counters::get().connections_current--;
       // For the connection's log line: the code we asked for, else the peer's, else 1006
       // (the socket went away without a close frame).
-      auto close = rt->out->close_state(s->id);
+      auto close = out->close_state(s->id);
       uint16_t code = close.requested ? close.code : s->close_code != 0 ? s->close_code : 1006;
-      caf::anon_send(s->actor, closed_atom::value, code);
-      rt->connections.remove(s->id);
+      s->handler->on_closed(code);
     }
     delete_session(s);
   }
@@ -878,16 +880,16 @@ struct server::impl {
   // ---- wake-ups and timers -------------------------------------------------------------------
 
   void on_wake() {
-    if (rt->stopping && !shutdown_started)
+    if (stopping && !shutdown_started)
       begin_shutdown();
     // A slow consumer's socket does not report room (its reader stopped), so its close frame is
     // written now; TCP_NOTSENT_LOWAT has kept room for it in the kernel's buffer.
-    for (auto id : rt->out->take_culled()) {
+    for (auto id : out->take_culled()) {
       auto i = sessions.find(id);
       if (i != sessions.end() && i->second->ws && !i->second->slow_close_sent)
         send_slow_consumer_close(i->second->wsi, i->second);
     }
-    for (auto id : rt->out->take_dirty()) {
+    for (auto id : out->take_dirty()) {
       auto i = sessions.find(id);
       if (i == sessions.end())
         continue;
@@ -903,13 +905,13 @@ struct server::impl {
 
   void begin_shutdown() {
     shutdown_started = true;
-    shutdown_deadline = now_ms() + rt->cfg.shutdown_drain_ms;
+    shutdown_deadline = now_ms() + cfg.shutdown_drain_ms;
     log::info("shutdown_started", {{"connections", static_cast<uint64_t>(ws_count)}});
     for (auto& [id, s] : sessions) {
       if (!s->ws)
         continue;
-      rt->out->push_text(id, trpc::ws_reconnect());
-      rt->out->close(id, close_code::going_away, "server shutdown", true);
+      out->push_text(id, trpc::ws_reconnect());
+      out->close(id, close_code::going_away, "server shutdown", true);
     }
   }
 
@@ -922,9 +924,8 @@ struct server::impl {
   /// Keep-alive: PING after ping-interval of silence, drop when nothing came back in pong-wait.
   void tick() {
     auto now = now_ms();
-    auto& cfg = rt->cfg;
     if (++ticks % 4 == 0) {
-      rt->out->trim_idle(); // once a second: idle connections keep no queue storage
+      out->trim_idle(); // once a second: idle connections keep no queue storage
       // After accept() itself failed, descriptors may come back from outside lws (SQLite, CAF)
       // without any socket closing: try the backlog again once a second (no spin).
       if (accept_failed)
@@ -941,7 +942,7 @@ struct server::impl {
       } else if (now - s->last_rx_ms >= cfg.ping_interval_ms) {
         s->ping_outstanding = true;
         s->ping_sent_ms = now;
-        rt->out->push_text(id, "PING");
+        out->push_text(id, "PING");
       }
     }
     if (shutdown_started && (ws_count == 0 || now >= shutdown_deadline))
@@ -1022,8 +1023,8 @@ void lws_log(int level, const char* line) {
 
 } // namespace
 
-server::server(caf::actor_system& sys, runtime_ptr rt)
-  : impl_(std::make_unique<impl>(sys, std::move(rt))) {
+server::server(const config& cfg, outbox_ptr out, session_factory& sessions)
+  : impl_(std::make_unique<impl>(cfg, std::move(out), sessions)) {
 }
 
 server::~server() {
@@ -1086,7 +1087,7 @@ int open_listen_socket(const std::string& host, uint16_t port, std::string* erro
 
 bool server::start(std::string* error) {
   auto& im = *impl_;
-  auto& cfg = im.rt->cfg;
+  auto& cfg = im.cfg;
   lws_set_log_level(LLL_ERR, lws_log);
   // Use every descriptor we may.
   rlimit rl{};
@@ -1175,8 +1176,8 @@ bool server::start(std::string* error) {
   getsockname(im.listen_fd, reinterpret_cast<sockaddr*>(&addr), &addr_len);
   port_ = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
                                            : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  im.rt->out->set_waker([](void* ctx) { lws_cancel_service(static_cast<lws_context*>(ctx)); },
-                        im.ctx);
+  im.out->set_waker([](void* ctx) { lws_cancel_service(static_cast<lws_context*>(ctx)); },
+                     im.ctx);
   return true;
 }
 
@@ -1195,7 +1196,7 @@ void server::run() {
 }
 
 void server::request_shutdown() {
-  impl_->rt->stopping = true;
+  impl_->stopping = true;
   lws_cancel_service(impl_->ctx);
 }
 
