@@ -66,8 +66,9 @@ void ready_probe(caf::event_based_actor* self, runtime_ptr rt, uint64_t conn_id)
         }
         // The directory, not a hospital of its own: a probe must not create anything visible.
         self->request(rt->directory, 1s, probe_atom::value)
-          .then([=](const std::string& reason) { answer_ready(*rt, conn_id, reason.empty(), reason); },
-                [=](caf::error&) { answer_ready(*rt, conn_id, false, "directory did not answer"); });
+          .then(
+            [=](const std::string& reason) { answer_ready(*rt, conn_id, reason.empty(), reason); },
+            [=](caf::error&) { answer_ready(*rt, conn_id, false, "directory did not answer"); });
       },
       [=](caf::error&) { answer_ready(*rt, conn_id, false, "storage did not answer"); });
 }
@@ -139,7 +140,8 @@ std::unique_ptr<session_factory> make_session_factory(caf::actor_system& sys, ru
   return std::make_unique<actor_session_factory>(sys, std::move(rt));
 }
 
-std::unique_ptr<console_handler> make_console_handler(caf::actor_system& sys, caf::actor inspector) {
+std::unique_ptr<console_handler> make_console_handler(caf::actor_system& sys,
+                                                      caf::actor inspector) {
   return std::make_unique<inspector_console>(sys, std::move(inspector));
 }
 
