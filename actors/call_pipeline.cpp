@@ -1,6 +1,9 @@
 #include "actors/call_pipeline.hpp"
 
-#include "transport/counters.hpp"
+#include <cctype>
+
+#include "domain/time.hpp"
+#include "delivery/counters.hpp"
 
 namespace vigil {
 

@@ -15,7 +15,7 @@
 #include "domain/rate_limiter.hpp"
 #include "domain/time.hpp"
 #include "domain/trpc.hpp"
-#include "transport/counters.hpp"
+#include "delivery/counters.hpp"
 
 namespace vigil {
 

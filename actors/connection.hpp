@@ -8,7 +8,7 @@
 #include <string>
 
 #include "actors/runtime.hpp"
-#include "transport/outbox.hpp"
+#include "delivery/outbox.hpp"
 
 namespace vigil {
 

@@ -11,7 +11,7 @@
 
 #include "domain/log.hpp"
 #include "domain/trpc.hpp"
-#include "transport/counters.hpp"
+#include "delivery/counters.hpp"
 
 #include "domain/event_id.hpp"
 

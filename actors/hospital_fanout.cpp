@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "domain/trpc.hpp"
-#include "transport/counters.hpp"
+#include "delivery/counters.hpp"
 
 namespace vigil {
 

@@ -8,7 +8,7 @@
 #include <chrono>
 
 #include "domain/log.hpp"
-#include "transport/counters.hpp"
+#include "delivery/counters.hpp"
 
 namespace vigil {
 

@@ -11,7 +11,7 @@
 #include "domain/log.hpp"
 #include "domain/time.hpp"
 #include "domain/trpc.hpp"
-#include "transport/counters.hpp"
+#include "delivery/counters.hpp"
 
 namespace vigil {
 

@@ -19,7 +19,7 @@
 #include "domain/json.hpp"
 #include "domain/log.hpp"
 #include "domain/time.hpp"
-#include "transport/counters.hpp"
+#include "delivery/counters.hpp"
 
 namespace vigil {
 

@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "delivery/encoded_event.hpp"
+#include "delivery/http_request.hpp"
 #include "domain/alert.hpp"
 #include "domain/auth.hpp"
 #include "domain/errors.hpp"
@@ -84,31 +86,6 @@ struct commit_request {
 };
 using commit_request_ptr = std::shared_ptr<const commit_request>;
 
-/// An event as committed and encoded once for every subscriber.
-struct encoded_event {
-  uint64_t seq = 0;
-  std::string id;                            // "<epoch>-<seq>"
-  std::string type;
-  std::string alert_id;
-  int urgency_level = 0;
-  std::string alert_type;
-  std::string plain;                         // plain JSON of the event object
-  std::string meta;                          // superjson meta of the event (may be empty)
-  /// `"id":"<id>","data":<plain>}}` — the tail of a plain data frame.
-  std::string plain_tail;
-  /// `"id":"<id>","data":{"json":<plain>,"meta":<meta>}}` — the tail of a superjson data frame.
-  std::string superjson_tail;
-  /// Steady-clock microseconds when the commit holding the event finished (0 for events read
-  /// back from storage): the start of the publish-to-write latency.
-  int64_t committed_us = 0;
-};
-using encoded_event_ptr = std::shared_ptr<const encoded_event>;
-
-/// Builds an encoded_event (tails included) from stored parts.
-std::shared_ptr<encoded_event> make_encoded_event(uint64_t seq, std::string id, std::string type,
-                                     std::string alert_id, int urgency, std::string alert_type,
-                                     std::string plain, std::string meta);
-
 struct commit_reply {
   bool ok = false;
   std::string error;
@@ -141,24 +118,6 @@ struct event_page {
   std::string error;
 };
 using event_page_ptr = std::shared_ptr<const event_page>;
-
-/// An HTTP request on /api/trpc, as the lws thread read it.
-struct http_request {
-  uint64_t conn_id = 0;
-  std::string peer;                          // the client's IP:port (for the log)
-  bool post = false;
-  std::string path;                          // after /api/trpc/ (URL-decoded), e.g. "healthcare.a,healthcare.b"
-  bool batch = false;
-  bool has_input = false;
-  std::string input;                         // ?input= (URL-decoded) for GET
-  std::string body;                          // POST body
-  std::string authorization;
-  std::string content_type;
-  std::string trpc_accept;
-  std::string origin;
-  std::shared_ptr<rate_limiter> rate;        // the keep-alive connection's request rate limit
-};
-using http_request_ptr = std::shared_ptr<const http_request>;
 
 } // namespace vigil
 

@@ -14,9 +14,10 @@
 #include <vector>
 
 #include "actors/interfaces.hpp"
+#include "actors/messages.hpp"
+#include "delivery/outbox.hpp"
 #include "domain/config.hpp"
 #include "domain/time.hpp"
-#include "transport/outbox.hpp"
 
 namespace vigil {
 
@@ -108,8 +109,6 @@ struct runtime {
   }
   directory_actor directory;
   int64_t started_ms = 0;
-  std::atomic<bool> stopping{false};
-  std::atomic<uint64_t> next_conn_id{1};
 };
 
 using runtime_ptr = std::shared_ptr<runtime>;

@@ -6,7 +6,7 @@
 
 #include "domain/log.hpp"
 #include "domain/time.hpp"
-#include "transport/counters.hpp"
+#include "delivery/counters.hpp"
 
 #include "domain/event_id.hpp"
 

@@ -1,6 +1,6 @@
 #pragma once
 // The admin token: the shared secret `vigilctl console` presents to vigild's console listener
-// (actors/console_server.hpp). vigild creates it on first start in admin.token-file (mode 0600,
+// (transport/console_server.hpp). vigild creates it on first start in admin.token-file (mode 0600,
 // 32 random bytes as 64 hex digits); vigilctl reads the same file. Whoever can read the file may
 // use the console, so its permissions are the console's access control.
 

@@ -1,6 +1,6 @@
 #pragma once
 // The wire format of `vigilctl console` <-> vigild's console listener, shared by both ends
-// (the exchange itself is described in actors/console_server.hpp).
+// (the exchange itself is described in transport/console_server.hpp).
 
 #include <optional>
 #include <string>

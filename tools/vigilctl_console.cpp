@@ -2,7 +2,7 @@
 // vigild's console listener on 127.0.0.1:admin.port, authenticates with the admin token, sends
 // one request per command and prints the answer as text tables or, with --json, as the JSON the
 // inspector sent. Interactive with readline (line editing, history, completion) or one-shot
-// with --exec for scripts. The protocol is described in actors/console_server.hpp.
+// with --exec for scripts. The protocol is described in transport/console_server.hpp.
 
 // libedit (BSD licence) through its readline-compatible header: GNU readline is GPL-3.
 #include <editline/readline.h>
@@ -259,7 +259,7 @@ void print_text(const json::value& data) {
 
 // ---- the connection ------------------------------------------------------------------------
 
-/// The console's connection to vigild's console listener (actors/console_server.hpp).
+/// The console's connection to vigild's console listener (transport/console_server.hpp).
 class inspector_link {
 public:
   explicit inspector_link(const console_target& target) : target_(target) {}

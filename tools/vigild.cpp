@@ -8,11 +8,11 @@
 #include <iostream>
 #include <unistd.h>
 
-#include "actors/console_server.hpp"
 #include "actors/directory.hpp"
 #include "actors/inspector.hpp"
 #include "actors/messages.hpp"
 #include "actors/runtime.hpp"
+#include "actors/sessions.hpp"
 #include "actors/storage_actor.hpp"
 #include "domain/admin_token.hpp"
 #include "domain/config.hpp"
@@ -21,6 +21,7 @@
 #include "domain/time.hpp"
 #include "storage/db_lock.hpp"
 #include "storage/event_store.hpp"
+#include "transport/console_server.hpp"
 #include "transport/server.hpp"
 
 using namespace vigil;
@@ -65,7 +66,8 @@ void stop_actors(caf::actor_system& sys, runtime& rt) {
 /// `vigilctl console` (nothing when admin.port is 0). False (logged) when the admin token or the
 /// port cannot be had.
 bool start_console(caf::actor_system& sys, const runtime_ptr& rt, uint16_t bound_port,
-                   inspector_actor& inspector, std::unique_ptr<console_server>& console) {
+                   inspector_actor& inspector, std::unique_ptr<console_handler>& handler,
+                   std::unique_ptr<console_server>& console) {
   auto& cfg = rt->cfg;
   if (cfg.admin_port == 0)
     return true;
@@ -84,7 +86,8 @@ bool start_console(caf::actor_system& sys, const runtime_ptr& rt, uint16_t bound
   id.epoch = rt->epoch;
   auto identity = identity_json(id);
   inspector = spawn_inspector(sys, rt, std::move(id));
-  console = console_server::start(sys, inspector, cfg.admin_port, std::move(*token),
+  handler = make_console_handler(sys, inspector);
+  console = console_server::start(*handler, cfg.admin_port, std::move(*token),
                                   std::move(identity), console_limits{}, &error);
   if (!console) {
     log::error("admin_listen_failed", {{"error", error}});
@@ -199,7 +202,9 @@ int main(int argc, char** argv) {
   auto restore_hospitals = restore->hospitals.size();
   restore_escalation_timers(rt->directory, std::move(*restore));
 
-  server srv{sys, rt};
+  // The transport reaches the actors only through this factory (delivery/session.hpp).
+  auto sessions = make_session_factory(sys, rt);
+  server srv{rt->cfg, rt->out, *sessions};
   if (!srv.start(&error)) {
     log::error("listen_failed", {{"error", error}});
     stop_actors(sys, *rt);
@@ -208,8 +213,9 @@ int main(int argc, char** argv) {
   }
   // After the main listener, so that the console can name the bound server.port.
   inspector_actor inspector;
+  std::unique_ptr<console_handler> console_inspect; // outlives `console`
   std::unique_ptr<console_server> console;
-  if (!start_console(sys, rt, srv.port(), inspector, console)) {
+  if (!start_console(sys, rt, srv.port(), inspector, console_inspect, console)) {
     stop_actors(sys, *rt);
     std::fflush(stderr);
     _exit(1);

@@ -1,23 +1,19 @@
 #include "transport/http_endpoints.hpp"
 
-#include <caf/all.hpp>
-
-#include <chrono>
 #include <cstdio>
 
-#include "actors/messages.hpp"
+#include "delivery/counters.hpp"
 #include "domain/json.hpp"
 #include "domain/process_stats.hpp"
 #include "domain/time.hpp"
-#include "transport/counters.hpp"
 
 namespace vigil {
 
-std::string health_body(const runtime& rt) {
+std::string health_body(const process_status& st) {
   auto v = json::value::make_object();
   v.set("status", "ok");
   v.set("version", VIGIL_VERSION);
-  v.set("uptimeSec", (now_ms() - rt.started_ms) / 1000);
+  v.set("uptimeSec", (now_ms() - st.started_ms) / 1000);
   return json::to_string(v);
 }
 
@@ -67,7 +63,7 @@ void histogram(std::string& out, const char* name, const char* help, const laten
 
 } // namespace
 
-std::string metrics_body(const runtime& rt, size_t ws_connections) {
+std::string metrics_body(const process_status& st, size_t ws_connections) {
   auto& c = counters::get();
   std::string out;
   out.reserve(4096);
@@ -135,58 +131,15 @@ std::string metrics_body(const runtime& rt, size_t ws_connections) {
             "From an event's commit to the write of its frame to a subscriber's socket.",
             c.publish_to_write);
   metric(out, "vigil_alert_index_size", "gauge", "Alerts known to the routing index.",
-         rt.alerts.size());
+         st.alert_index_size);
   metric(out, "vigil_uptime_seconds", "gauge", "Seconds since start.",
-         static_cast<uint64_t>((now_ms() - rt.started_ms) / 1000));
+         static_cast<uint64_t>((now_ms() - st.started_ms) / 1000));
   out += "# HELP vigil_build_info The running version (always 1).\n"
          "# TYPE vigil_build_info gauge\n"
          "vigil_build_info{version=\"" VIGIL_VERSION "\"} 1\n";
   if (auto p = read_process_stats())
     out += process_metrics_text(*p);
   return out;
-}
-
-namespace {
-
-void answer(runtime& rt, uint64_t conn, bool ready, const std::string& reason) {
-  http_response r;
-  auto v = json::value::make_object();
-  if (ready) {
-    v.set("status", "ready");
-  } else {
-    r.status = 503;
-    v.set("status", "not_ready");
-    v.set("reason", reason);
-  }
-  r.body = json::to_string(v);
-  rt.out->respond(conn, std::move(r));
-}
-
-/// The probe's one-shot actor. A function with arguments, not a capturing lambda spawned with
-/// none: CAF 0.17 then dereferences a null argument tuple (a UBSan report on every /ready).
-void ready_probe(caf::event_based_actor* self, runtime_ptr rt, uint64_t conn_id) {
-  using namespace std::chrono_literals;
-  self->request(rt->storage, 1s, status_atom::value)
-    .then(
-      [=](const storage_status& storage) {
-        if (!storage.ok) {
-          answer(*rt, conn_id, false, "storage cannot commit");
-          return;
-        }
-        // The directory, not a hospital of its own: a probe must not create anything visible.
-        self->request(rt->directory, 1s, status_atom::value)
-          .then([=](const directory_status& d) {
-                  answer(*rt, conn_id, d.not_ready.empty(), d.not_ready);
-                },
-                [=](caf::error&) { answer(*rt, conn_id, false, "directory did not answer"); });
-      },
-      [=](caf::error&) { answer(*rt, conn_id, false, "storage did not answer"); });
-}
-
-} // namespace
-
-void spawn_ready_probe(caf::actor_system& sys, runtime_ptr rt, uint64_t conn_id) {
-  sys.spawn(ready_probe, std::move(rt), conn_id);
 }
 
 } // namespace vigil

@@ -1,21 +1,23 @@
 #pragma once
 // The libwebsockets server: one service thread, one port, WebSocket on /api/trpc (and /), the
 // tRPC HTTP endpoint /api/trpc/<path>, and /health, /ready, /metrics. The lws thread is the only
-// thread that calls lws; actors reach it through the outbox (see outbox.hpp).
-
-#include <caf/actor_system.hpp>
+// thread that calls lws; actors reach it through the outbox (see delivery/outbox.hpp), and it
+// reaches them through a session_factory (delivery/session.hpp).
 
 #include <memory>
 #include <string>
 #include <thread>
 
-#include "actors/runtime.hpp"
+#include "delivery/outbox.hpp"
+#include "delivery/session.hpp"
+#include "domain/config.hpp"
 
 namespace vigil {
 
 class server {
 public:
-  server(caf::actor_system& sys, runtime_ptr rt);
+  /// `cfg` and `sessions` must outlive the server.
+  server(const config& cfg, outbox_ptr out, session_factory& sessions);
   ~server();
 
   /// Creates the lws context and binds the port. False with *error on failure.

@@ -34,7 +34,7 @@
 #include "domain/procedures.hpp"
 #include "domain/time.hpp"
 #include "storage/event_store.hpp"
-#include "transport/outbox.hpp"
+#include "delivery/outbox.hpp"
 
 namespace vigil::test {
 

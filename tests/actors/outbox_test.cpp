@@ -1,8 +1,8 @@
-// The outbox between the actors and the network thread (transport/outbox.hpp): per-connection
+// The outbox between the actors and the network thread (delivery/outbox.hpp): per-connection
 // byte budget and culling, shared frame heads, order of frames, storage released when idle.
-// No lws context is set, so pushes do not wake anything.
+// No waker is set, so pushes do not wake anything.
 
-#include "transport/outbox.hpp"
+#include "delivery/outbox.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,14 +1,13 @@
-#include "transport/outbox.hpp"
+#include "delivery/outbox.hpp"
 
-#include <libwebsockets.h>
-
-#include "transport/counters.hpp"
+#include "delivery/counters.hpp"
 
 namespace vigil {
 
-void outbox::set_context(lws_context* ctx) {
+void outbox::set_waker(waker wake, void* arg) {
   std::lock_guard<std::mutex> g{mu_};
-  ctx_ = ctx;
+  waker_ = wake;
+  waker_arg_ = arg;
 }
 
 void outbox::mark_dirty_locked(uint64_t conn, std::unique_lock<std::mutex>& lock) {
@@ -20,10 +19,11 @@ void outbox::mark_dirty_locked(uint64_t conn, std::unique_lock<std::mutex>& lock
 void outbox::wake_locked(std::unique_lock<std::mutex>& lock) {
   bool wake = !wake_pending_;
   wake_pending_ = true;
-  auto* ctx = ctx_;
+  auto* fn = waker_;
+  auto* arg = waker_arg_;
   lock.unlock();
-  if (wake && ctx != nullptr)
-    lws_cancel_service(ctx);
+  if (wake && fn != nullptr)
+    fn(arg);
 }
 
 bool outbox::push_locked(uint64_t conn, out_frame&& f, bool* dirty) {

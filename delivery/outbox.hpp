@@ -1,7 +1,8 @@
 #pragma once
 // The one place where CAF threads hand frames to the libwebsockets thread. Producers (connection,
-// hospital and http_call actors) push frames under a mutex and wake the lws thread with
-// lws_cancel_service(), the only lws call made off the lws thread. Wake-ups are coalesced: one
+// hospital and http_call actors) push frames under a mutex and wake the network thread with the
+// waker the transport installs (lws_cancel_service(), the only lws call made off the lws
+// thread; the outbox itself knows neither lws nor CAF). Wake-ups are coalesced: one
 // pending wake-up serves any number of pushes. Each connection's queue has a byte budget; a push
 // that would exceed it closes that connection with 4008 (slow consumer) instead of growing.
 
@@ -15,77 +16,12 @@
 #include <utility>
 #include <vector>
 
-#include "actors/messages.hpp"
-
-struct lws_context;
+#include "delivery/close_codes.hpp"
+#include "delivery/http_request.hpp"
+#include "delivery/inbound_gauge.hpp"
+#include "delivery/out_frame.hpp"
 
 namespace vigil {
-
-/// One outbound WebSocket text frame: a head, then optionally a shared event tail. The head is
-/// either the frame's own text (replies, control frames) or a subscription's prefix shared by
-/// every frame of that subscription, so a fan-out allocates nothing per frame.
-struct out_frame {
-  std::string head;
-  std::shared_ptr<const std::string> shared_head; // when set, used instead of `head`
-  encoded_event_ptr event;     // when set, the frame continues with the event's tail
-  bool superjson = false;      // which tail
-
-  /// A frame of its own text.
-  static out_frame text(std::string t) {
-    out_frame f;
-    f.head = std::move(t);
-    return f;
-  }
-  /// An event frame of a subscription: its shared prefix, then the event's tail.
-  static out_frame event_frame(std::shared_ptr<const std::string> prefix, encoded_event_ptr ev,
-                               bool superjson) {
-    out_frame f;
-    f.shared_head = std::move(prefix);
-    f.event = std::move(ev);
-    f.superjson = superjson;
-    return f;
-  }
-  const std::string& head_text() const { return shared_head ? *shared_head : head; }
-  size_t size() const {
-    return head_text().size()
-           + (event ? (superjson ? event->superjson_tail.size() : event->plain_tail.size()) : 0);
-  }
-  void append_to(std::string& out) const {
-    out += head_text();
-    if (event)
-      out += superjson ? event->superjson_tail : event->plain_tail;
-  }
-};
-
-/// A complete HTTP response.
-struct http_response {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-};
-
-/// Inbound back-pressure for one WebSocket: bytes handed to the connection actor and not yet
-/// processed. The lws thread stops reading the socket (lws_rx_flow_control) above the high mark;
-/// the actor asks for reading to resume (outbox::wake) once it is below the low mark. So neither
-/// the actor's mailbox nor its list of deferred frames can grow without bound.
-struct inbound_gauge {
-  std::atomic<int64_t> bytes{0};
-  std::atomic<bool> paused{false};
-  static constexpr int64_t high_mark = 256 * 1024;
-  static constexpr int64_t low_mark = 64 * 1024;
-};
-using inbound_gauge_ptr = std::shared_ptr<inbound_gauge>;
-
-/// Close codes (docs/api.md "Close codes").
-namespace close_code {
-constexpr uint16_t going_away = 1001;      // server shutdown
-constexpr uint16_t too_big = 1009;         // frame too big
-constexpr uint16_t unauthenticated = 4001;
-constexpr uint16_t token_expired = 4003;
-constexpr uint16_t slow_consumer = 4008;
-constexpr uint16_t kicked = 4000;          // operator kick
-} // namespace close_code
 
 class outbox {
 public:
@@ -94,7 +30,11 @@ public:
 
   explicit outbox(size_t budget_bytes) : budget_(budget_bytes) {}
 
-  void set_context(lws_context* ctx);
+  /// Wakes the network thread; called off that thread, without the outbox's lock held.
+  using waker = void (*)(void* arg);
+  /// Installs the waker (the transport, once its event loop exists). Without one, pushes wake
+  /// nothing (tests read the queues directly).
+  void set_waker(waker wake, void* arg);
 
   // ---- producers (any thread) ----------------------------------------------------------------
 
@@ -192,7 +132,8 @@ private:
   std::vector<uint64_t> dirty_;
   std::vector<uint64_t> culled_;
   bool wake_pending_ = false;
-  lws_context* ctx_ = nullptr;
+  waker waker_ = nullptr;
+  void* waker_arg_ = nullptr;
 };
 
 using outbox_ptr = std::shared_ptr<outbox>;

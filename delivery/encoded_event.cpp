@@ -1,4 +1,6 @@
-#include "actors/messages.hpp"
+#include "delivery/encoded_event.hpp"
+
+#include "domain/json.hpp"
 
 namespace vigil {
 

@@ -16,9 +16,6 @@
 // never sends anything before the greeting, so its token does not go to a port that is not a
 // vigild console.
 
-#include <caf/actor.hpp>
-#include <caf/actor_system.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -28,7 +25,7 @@
 #include <string>
 #include <thread>
 
-#include "actors/interfaces.hpp"
+#include "delivery/console_handler.hpp"
 #include "domain/console_protocol.hpp"
 
 namespace vigil {
@@ -47,7 +44,8 @@ class console_server {
 public:
   /// Binds 127.0.0.1:port and starts accepting. nullptr with *error on failure; a port in use
   /// reads "admin.port N on 127.0.0.1 is in use (another vigild?)".
-  static std::unique_ptr<console_server> start(caf::actor_system& sys, inspector_actor inspector,
+  /// Commands go to `handler`, which must outlive the server.
+  static std::unique_ptr<console_server> start(console_handler& handler,
                                                uint16_t port, std::string token,
                                                std::string identity_json, console_limits limits,
                                                std::string* error);
@@ -61,13 +59,12 @@ public:
   struct session;
 
 private:
-  explicit console_server(caf::actor_system& sys);
+  explicit console_server(console_handler& handler);
   void accept_loop();
   void serve(session& s);
   void reap(bool all);
 
-  caf::actor_system& sys_;
-  inspector_actor inspector_;
+  console_handler& handler_;
   std::string token_;
   std::string identity_json_;
   console_limits limits_;

@@ -1,6 +1,4 @@
-#include "actors/console_server.hpp"
-
-#include <caf/all.hpp>
+#include "transport/console_server.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,7 +11,6 @@
 #include <cstring>
 #include <optional>
 
-#include "actors/inspector.hpp"
 #include "domain/admin_token.hpp"
 #include "domain/console_protocol.hpp"
 #include "domain/json.hpp"
@@ -125,14 +122,12 @@ std::string peer_of(const sockaddr_in& addr) {
 
 } // namespace
 
-std::unique_ptr<console_server> console_server::start(caf::actor_system& sys,
-                                                      inspector_actor inspector, uint16_t port,
+std::unique_ptr<console_server> console_server::start(console_handler& handler, uint16_t port,
                                                       std::string token,
                                                       std::string identity_json,
                                                       console_limits limits,
                                                       std::string* error) {
-  std::unique_ptr<console_server> s{new console_server(sys)};
-  s->inspector_ = std::move(inspector);
+  std::unique_ptr<console_server> s{new console_server(handler)};
   s->token_ = std::move(token);
   s->identity_json_ = std::move(identity_json);
   s->limits_ = limits;
@@ -170,7 +165,7 @@ std::unique_ptr<console_server> console_server::start(caf::actor_system& sys,
   return s;
 }
 
-console_server::console_server(caf::actor_system& sys) : sys_(sys) {}
+console_server::console_server(console_handler& handler) : handler_(handler) {}
 
 console_server::~console_server() {
   stop();
@@ -295,19 +290,7 @@ void console_server::serve(session& s) {
     std::vector<std::string> args(words->begin() + 1, words->end());
     if (proto::is_mutating(command))
       log::info("console_command", {{"peer", s.peer}, {"command", command}});
-    std::string answer;
-    // One actor per request, not per session: an idle console holds no actor, and the one in
-    // flight is the `console` row of `actors`.
-    caf::scoped_actor self{sys_};
-    self->request(inspector_, limits_.reply_timeout, inspect_atom::value, command, args)
-      .receive([&](std::string& text) { answer = std::move(text); },
-               [&](caf::error& err) {
-                 answer = error_reply(err == caf::sec::request_timeout
-                                        ? "the inspector did not answer within "
-                                            + std::to_string(limits_.reply_timeout.count())
-                                            + " s"
-                                        : "the inspector failed: " + caf::to_string(err));
-               });
+    auto answer = handler_.inspect(command, args, limits_.reply_timeout);
     open = send_all(s.fd, proto::frame_reply(answer));
   }
   --authenticated_;
