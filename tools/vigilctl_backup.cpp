@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "storage/event_store.hpp"
+#include "storage/file_check.hpp"
 #include "tools/vigilctl_progress.hpp"
 #include "tools/vigilctl_commands.hpp"
 
@@ -48,34 +49,6 @@ int usage_error(const std::string& message) {
 int failure(const std::string& message) {
   std::fprintf(stderr, "vigilctl backup: %s\n", message.c_str());
   return exit_failure;
-}
-
-/// PRAGMA quick_check on a closed database file; empty when it answers "ok".
-std::string quick_check(const std::string& path) {
-  sqlite3* db = nullptr;
-  std::string problem;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    problem = db != nullptr ? sqlite3_errmsg(db) : "cannot open";
-    sqlite3_close_v2(db);
-    return problem;
-  }
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &s, nullptr) != SQLITE_OK) {
-    problem = sqlite3_errmsg(db);
-  } else {
-    int rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW) {
-      problem = sqlite3_errmsg(db);
-    } else {
-      auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-      std::string answer = text != nullptr ? text : "";
-      if (answer != "ok")
-        problem = answer;
-    }
-  }
-  sqlite3_finalize(s);
-  sqlite3_close_v2(db);
-  return problem;
 }
 
 /// Makes a rename in `dir` durable.
@@ -157,7 +130,7 @@ int run_backup(int argc, char** argv) {
     return failure(error);
   }
   source.reset();
-  if (auto problem = quick_check(tmp); !problem.empty()) {
+  if (auto problem = storage::check_file(tmp, "quick_check"); !problem.empty()) {
     remove_quietly(tmp);
     return failure("the copy failed its integrity check: " + problem);
   }

@@ -27,6 +27,7 @@
 
 #include "storage/db_lock.hpp"
 #include "storage/event_store.hpp"
+#include "storage/file_check.hpp"
 #include "storage/replay_verify.hpp"
 #include "tools/vigilctl_commands.hpp"
 
@@ -106,33 +107,6 @@ std::string copy_database(const std::string& from, const std::string& to) {
   return done("");
 }
 
-/// PRAGMA integrity_check of a closed database file; empty when it answers "ok", else the
-/// first problems it reports.
-std::string integrity_check(const std::string& path) {
-  sqlite3* db = nullptr;
-  std::string problem;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    problem = db != nullptr ? sqlite3_errmsg(db) : "cannot open";
-    sqlite3_close_v2(db);
-    return problem;
-  }
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db, "PRAGMA integrity_check(5)", -1, &s, nullptr) != SQLITE_OK) {
-    problem = sqlite3_errmsg(db);
-  } else {
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-      std::string line = text != nullptr ? text : "";
-      if (line != "ok") problem += (problem.empty() ? "" : "; ") + line;
-    }
-    if (rc != SQLITE_DONE) problem = sqlite3_errmsg(db);
-  }
-  sqlite3_finalize(s);
-  sqlite3_close_v2(db);
-  return problem;
-}
-
 /// `YYYYMMDDTHHMMSSZ` of now.
 std::string utc_stamp() {
   std::time_t now = std::time(nullptr);
@@ -152,7 +126,7 @@ struct restored {
 /// Steps 2 and 3 on the temporary copy `tmp`; empty on success, else why the backup is refused.
 std::string prepare_copy(const std::string& from, const std::string& tmp, restored* out) {
   if (auto problem = copy_database(from, tmp); !problem.empty()) return problem;
-  if (auto problem = integrity_check(tmp); !problem.empty())
+  if (auto problem = storage::check_file(tmp, "integrity_check(5)"); !problem.empty())
     return "the backup " + from + " fails PRAGMA integrity_check: " + problem;
   std::string error;
   // Opening read-write refuses a foreign or newer file and migrates an older one.
