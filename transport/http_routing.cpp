@@ -65,6 +65,15 @@ void answer_and_close(lws* wsi, int status, const std::string& message, const st
 
 } // namespace
 
+bool server::impl::head_too_large(lws* wsi, const std::string& cors_origin) {
+  if (head_size(wsi) <= static_cast<size_t>(http_head_limit))
+    return false;
+  answer_and_close(wsi, 431, "Request head too large: the request line and headers exceed "
+                               + std::to_string(http_head_limit) + " bytes",
+                   cors_origin);
+  return true;
+}
+
 std::string server::impl::allowed_origin(lws* wsi) {
   auto origin = header(wsi, WSI_TOKEN_ORIGIN);
   if (origin.empty())
@@ -138,6 +147,8 @@ int server::impl::on_http(lws* wsi, const char* in) {
                      h.cors_origin);
     return -1;
   }
+  if (head_too_large(wsi, h.cors_origin))
+    return -1;
   std::optional<std::string> transfer_encoding;
   if (auto te = header_lines(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING); !te.empty())
     transfer_encoding = te.front();

@@ -8,10 +8,15 @@
 
 namespace vigil {
 
-/// The request line and headers of an HTTP request, as lws stores them (the URL, header values
-/// and the names of headers lws does not know), may take this much (api.md §6). lws keeps them
-/// in a buffer of exactly this size; a request that does not fit is dropped by lws itself.
+/// The request line and header lines of an HTTP request or WebSocket upgrade may take this
+/// much (api.md "Limits"), as measured by head_size(); a longer head gets 431.
 constexpr int http_head_limit = 16 * 1024;
+/// lws's buffer for a request head (one per header-pool slot, allocated while a head is read):
+/// twice the limit, so that heads somewhat over it reach vigild and get their 431. Each header
+/// lws knows is cut at http_head_limit + 1 bytes (still over the limit), so a single huge header
+/// cannot fill it; what fills it anyway (headers lws does not know, very many lines) makes lws
+/// close the connection itself, without a response (operations.md "Hostile input").
+constexpr int http_head_buffer = 2 * http_head_limit;
 /// The URL path and each query argument must be shorter than this; longer ones get 414. lws
 /// truncates such a part at this length instead of failing the whole request, so a long URL
 /// (a tRPC GET carries its input in the query) is answered instead of silently dropped.
@@ -26,6 +31,11 @@ std::string custom_header(lws* wsi, const char* name);
 /// Every value of a header that may appear more than once (lws keeps each line's value as a
 /// fragment of the same token).
 std::vector<std::string> header_lines(lws* wsi, lws_token_indexes token);
+/// The size of the request head as sent, reconstructed from what lws kept: the request line
+/// (method, URL with its query, version, CRLF) plus `name: value` CRLF for every header line lws
+/// knows. Header lines lws does not know are not visible (lws 4.1 cannot list them); they count
+/// only towards http_head_buffer.
+size_t head_size(lws* wsi);
 /// True when the URL path or one of its query arguments reached http_url_part_limit (lws then
 /// kept only that much of it).
 bool url_too_long(lws* wsi);

@@ -201,12 +201,13 @@ bool server::start(std::string* error) {
   info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
   info.protocols = im.protocols;
   info.user = &im;
-  info.max_http_header_data = http_head_limit;
+  info.max_http_header_data = http_head_buffer;
   // Per-token limits: the URL parts get http_url_part_limit (see url_too_long); every other
-  // token the whole head, which leaves the head limit to decide.
+  // token one byte over the head limit, so that one huge header is cut (and still answered
+  // 431 by on_http) instead of filling lws's buffer, which makes lws drop the connection.
   static lws_token_limits token_limits;
   for (auto& l : token_limits.token_limit)
-    l = static_cast<unsigned short>(http_head_limit);
+    l = static_cast<unsigned short>(http_head_limit + 1);
   for (auto t : {WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI, WSI_TOKEN_OPTIONS_URI, WSI_TOKEN_PUT_URI,
                  WSI_TOKEN_PATCH_URI, WSI_TOKEN_DELETE_URI, WSI_TOKEN_HEAD_URI,
                  WSI_TOKEN_HTTP_URI_ARGS})

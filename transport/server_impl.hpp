@@ -148,6 +148,9 @@ struct server::impl {
   // ---- HTTP (http_routing.cpp, http_writer.cpp) ----------------------------------------------
 
   std::string allowed_origin(lws* wsi);
+  /// A request or upgrade whose head is over http_head_limit: answers 431 straight to the
+  /// socket and returns true; the caller then has lws close the connection.
+  bool head_too_large(lws* wsi, const std::string& cors_origin);
   void respond(session* s, http_response r);
   /// Ends an HTTP connection's session (closed, or upgraded to a WebSocket).
   void drop_http_session(lws* wsi);
