@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <deque>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -19,6 +20,11 @@ namespace {
 constexpr auto restore_retry = std::chrono::seconds(1);
 /// How long a readiness probe waits for the storage reader (the path every hospital loads by).
 constexpr auto probe_timeout = std::chrono::seconds(1);
+/// A hospital actor that died abnormally is reloaded at once (its start arms its escalation
+/// timers again) at most this many times per restart_window; a crash loop beyond that waits
+/// until the window allows the next restart instead of spinning.
+constexpr size_t restart_limit = 5;
+constexpr int64_t restart_window_ms = 60 * 1000;
 
 struct directory_state {
   static inline const char* name = "vigil.directory";
@@ -32,6 +38,10 @@ struct directory_state {
   std::unordered_set<std::string> restoring;
   size_t restore_total = 0;
   int64_t restore_started_ms = 0;
+  /// Hospitals being reloaded after their actor died abnormally; a failed load is retried.
+  std::unordered_set<std::string> restarting;
+  /// Per hospital, the times (ms) of its restarts within the last restart window.
+  std::unordered_map<std::string, std::deque<int64_t>> restarts;
 };
 
 using directory_self = directory_actor::stateful_pointer<directory_state>;
@@ -65,6 +75,7 @@ void load(directory_self self, const std::string& hospital) {
         for (auto& w : st.loading[hospital])
           w.deliver(h);
         st.loading.erase(hospital);
+        st.restarting.erase(hospital);
         restored(self, hospital);
       },
       [=](caf::error& err) {
@@ -76,6 +87,9 @@ void load(directory_self self, const std::string& hospital) {
         st.loading.erase(hospital);
         if (st.restoring.count(hospital) != 0)
           self->delayed_send(self, restore_retry, restore_retry_atom::value, hospital);
+        else if (st.restarting.count(hospital) != 0)
+          self->delayed_send(self, restore_retry, restart_atom::value, hospital,
+                             "reload failed: " + caf::to_string(err));
       });
 }
 
@@ -88,16 +102,47 @@ void ensure_loading(directory_self self, const std::string& hospital) {
   load(self, hospital);
 }
 
+/// Reloads `hospital`, whose actor died abnormally for `reason`, so that its escalation timers
+/// keep running without waiting for a client: at once while it restarted fewer than
+/// restart_limit times in the last restart window, else (a crash loop) when the window allows.
+void restart(directory_self self, const std::string& hospital, const std::string& reason) {
+  auto& st = self->state;
+  if (st.hospitals.count(hospital) != 0 || st.loading.count(hospital) != 0)
+    return; // a lookup loaded it meanwhile
+  auto now = st.rt->now();
+  auto& times = st.restarts[hospital];
+  while (!times.empty() && now - times.front() >= restart_window_ms)
+    times.pop_front();
+  st.restarting.insert(hospital);
+  if (times.size() >= restart_limit) {
+    auto wait_ms = times.front() + restart_window_ms - now;
+    log::error("hospital_restart_delayed", {{"hospital", hospital},
+                                            {"reason", reason},
+                                            {"restarts", static_cast<uint64_t>(times.size())},
+                                            {"delay_ms", wait_ms}});
+    self->delayed_send(self, std::chrono::milliseconds(wait_ms), restart_atom::value, hospital,
+                       reason);
+    return;
+  }
+  times.push_back(now);
+  log::warn("hospital_restarted", {{"hospital", hospital},
+                                   {"reason", reason},
+                                   {"restarts", static_cast<uint64_t>(times.size())}});
+  ensure_loading(self, hospital);
+}
+
 directory_actor::behavior_type directory_behavior(directory_self self, runtime_ptr rt) {
   self->state.rt = std::move(rt);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& hs = self->state.hospitals;
     for (auto i = hs.begin(); i != hs.end(); ++i) {
       if (i->second.address() == dm.source) {
-        if (dm.reason != caf::exit_reason::user_shutdown && dm.reason != caf::exit_reason::normal)
-          log::error("hospital_actor_down", {{"hospital", i->first},
-                                             {"reason", caf::to_string(dm.reason)}});
+        auto hospital = i->first;
         hs.erase(i);
+        // Stopped for shutdown: gone. Anything else (an exception, a bug) is a crash: the
+        // hospital's alerts still need their escalation timers.
+        if (dm.reason != caf::exit_reason::user_shutdown && dm.reason != caf::exit_reason::normal)
+          restart(self, hospital, caf::to_string(dm.reason));
         break;
       }
     }
@@ -136,6 +181,10 @@ directory_actor::behavior_type directory_behavior(directory_self self, runtime_p
       // Retry of a restore whose load failed.
       if (self->state.restoring.count(hospital) != 0)
         ensure_loading(self, hospital);
+    },
+    [=](restart_atom, const std::string& hospital, const std::string& reason) {
+      if (self->state.restarting.count(hospital) != 0)
+        restart(self, hospital, reason);
     },
     [=](status_atom) -> caf::result<directory_status> {
       // Readiness (GET /ready): the directory answers, every escalation timer of the start-up

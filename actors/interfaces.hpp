@@ -50,6 +50,7 @@ using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
 using hospitals_atom = caf::atom_constant<caf::atom("hospitals")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using restore_retry_atom = caf::atom_constant<caf::atom("restretry")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
 // storage
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
@@ -138,6 +139,9 @@ using directory_actor = caf::typed_actor<
   caf::reacts_to<restore_atom, std::vector<std::string>>,
   /// (internal) Retry the start-up load of a hospital that failed.
   caf::reacts_to<restore_retry_atom, std::string>,
+  /// (internal) Reload a hospital whose actor died abnormally (hospital, exit reason): a restart
+  /// the rate limit held back, or a reload that failed.
+  caf::reacts_to<restart_atom, std::string, std::string>,
   /// Readiness (GET /ready) and counts.
   caf::replies_to<status_atom>::with<directory_status>>;
 

@@ -580,5 +580,52 @@ TEST(escalation_restart, ReadinessProbeCreatesNoHospital) {
   EXPECT_TRUE(h.loaded_hospitals().empty());
 }
 
+TEST(hospital_crash, TimersStillFireAfterTheHospitalActorDiedAbnormally) {
+  // The defect: the directory dropped a hospital actor that died abnormally (an exception, a
+  // bug), and its escalation timers stopped until a client touched the hospital again.
+  harness h{"nurse:5s,doctor:5s,head_doctor"};
+  h.start_server();
+  int64_t t0 = h.now();
+  auto id = create_in(h, "h-a", "A1");                   // deadline t0+5s
+  uint64_t seq_before = h.rt->last_seq.load();
+  ASSERT_TRUE(h.advance(seconds(1)));
+
+  h.crash_hospital("h-a", caf::exit_reason::unhandled_exception);
+  // Reloaded from storage at once, nobody asking for it.
+  EXPECT_EQ(h.loaded_hospitals(), (std::vector<std::string>{"h-a"}));
+
+  ASSERT_TRUE(h.advance(milliseconds(4000 - 1)));
+  EXPECT_TRUE(stored_events_after(h, seq_before).empty());
+  ASSERT_TRUE(h.advance(milliseconds(1)));
+  auto evs = stored_events_after(h, seq_before);
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].type, "alert.escalated");
+  EXPECT_EQ(evs[0].alert_id, id);
+  EXPECT_EQ(evs[0].ts, t0 + 5000);
+
+  // A stop for shutdown is not a crash: nothing is restarted.
+  h.crash_hospital("h-a", caf::exit_reason::user_shutdown);
+  EXPECT_TRUE(h.loaded_hospitals().empty());
+}
+
+TEST(hospital_crash, ACrashLoopIsRestartedAtMostFiveTimesAMinute) {
+  harness h{"nurse:5m,doctor:5m,head_doctor"};
+  h.start_server();
+  create_in(h, "h-a", "A1");
+  for (int i = 0; i < 5; ++i) {
+    h.crash_hospital("h-a", caf::exit_reason::unhandled_exception);
+    ASSERT_EQ(h.loaded_hospitals(), (std::vector<std::string>{"h-a"})) << "restart " << i + 1;
+    ASSERT_TRUE(h.advance(seconds(1)));
+  }
+  // The sixth crash within the minute: no restart until the first one is a minute old.
+  int64_t first_restart = h.now() - 5000;
+  h.crash_hospital("h-a", caf::exit_reason::unhandled_exception);
+  EXPECT_TRUE(h.loaded_hospitals().empty());
+  ASSERT_TRUE(h.advance(milliseconds(first_restart + 60000 - h.now() - 1)));
+  EXPECT_TRUE(h.loaded_hospitals().empty());
+  ASSERT_TRUE(h.advance(milliseconds(1)));
+  EXPECT_EQ(h.loaded_hospitals(), (std::vector<std::string>{"h-a"}));
+}
+
 } // namespace
 } // namespace vigil::test

@@ -271,6 +271,18 @@ public:
     return i != box->hospitals.end() ? i->second : hospital_actor{};
   }
 
+  /// Ends hospital `id`'s actor with the abnormal exit `reason` (as an exception escaping a
+  /// handler does), forgets the client's handle to it and runs messages (no timers).
+  void crash_hospital(const std::string& id, caf::exit_reason reason) {
+    auto all = ask<hospital_list>(rt->directory, hospitals_atom::value);
+    ASSERT_TRUE(all.has_value());
+    auto i = std::find_if(all->begin(), all->end(), [&](auto& kv) { return kv.first == id; });
+    ASSERT_NE(i, all->end()) << id << " is not running";
+    caf::anon_send_exit(i->second, reason);
+    box->hospitals.erase(id);
+    run_messages();
+  }
+
   /// What the last start_server() restored (hospitals soonest deadline first, timer count).
   const restore_plan& last_restore() const { return restore_plan_; }
 
