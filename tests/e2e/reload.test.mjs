@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 
 import { assertHttpError, enc, http, newHospital, RawWs, WAIT_MS } from './lib/clients.mjs';
 import { parseLogfmt, startServer, VIGIL_BIN } from './lib/server.mjs';
@@ -69,11 +69,13 @@ describe('SIGHUP reload', () => {
     '[http]', 'cors-origins = https://a.example',
   ];
   let srv;
-
-  test('starts with the secret file and survives SIGHUP (it used to exit 129)', async () => {
+  before(async () => {
     writeConf(baseConf);
     srv = await startServer({ secret: null, args: [`--config=${conf}`] });
-    after(() => srv.dispose());
+  });
+  after(() => srv?.dispose());
+
+  test('starts with the secret file and survives SIGHUP (it used to exit 129)', async () => {
     const tokenA = mintToken({ secret: SECRET_A, role: 'viewer', hospitals: [H] });
     await assertAccepted(srv, tokenA, H, 'token of the secret file');
     const { end } = await hup(srv);
