@@ -25,15 +25,20 @@ public:
   /// cannot be taken. `:memory:` needs no lock (an object that holds nothing).
   static std::unique_ptr<db_lock> acquire(const std::string& db_path, std::string* error);
 
-  /// Releases the lock. The lock file stays: removing it would let a process that opened it just
-  /// before lock the removed file while a third process creates and locks a new one.
+  /// Releases the lock. The lock file stays: a server that ran leaves it for the next one.
   ~db_lock();
+  /// For a database refused before use (not a vigil database, unreadable): releases the lock
+  /// and removes the lock file if this acquire created it, so that a refused start leaves
+  /// nothing behind. A lock file that was there before stays.
+  void release_refused();
   db_lock(const db_lock&) = delete;
   db_lock& operator=(const db_lock&) = delete;
 
 private:
   db_lock() = default;
   int fd_ = -1;
+  std::string path_;
+  bool created_ = false;
 };
 
 } // namespace vigil::storage

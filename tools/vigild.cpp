@@ -228,6 +228,7 @@ int main(int argc, char** argv) {
   std::shared_ptr<storage::event_store> store{storage::event_store::open(cfg.db_path, opts, &error)};
   if (!store) {
     log::error("storage_open_failed", {{"path", cfg.db_path}, {"error", error}});
+    lock->release_refused(); // a refused database keeps no lock file of ours beside it
     return 1;
   }
   rt->epoch = store->epoch();

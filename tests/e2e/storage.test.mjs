@@ -124,6 +124,14 @@ describe('one vigild per database', () => {
       assert.equal(code, 1, logs);
       assert.match(logs, new RegExp(`database ${escapeRe(first.dbPath)} in use by pid ${first.pid}`));
       assert.doesNotMatch(logs, /event=listening/);
+      // The lock file is the first server's: the refused one leaves it in place, still locked.
+      assert.equal(readFileSync(`${first.dbPath}.lock`, 'utf8'), `${first.pid}\n`);
+      const third = new VigilServer({ dbDir: first.dbDir });
+      try {
+        assert.match((await expectStartRefused(third)).logs, new RegExp(`in use by pid ${first.pid}`));
+      } finally {
+        await third.dispose();
+      }
 
       // The first server still commits, with consecutive seqs.
       await createAlerts(first, T, H, 1, 'S');
@@ -198,6 +206,7 @@ describe('the database file at start-up', () => {
       assert.equal(logs.split('\n').filter((l) => /level=error/.test(l)).length, 1, logs);
       assert.deepEqual(readFileSync(server.dbPath), FOREIGN_DB, 'the foreign file is unchanged');
       assert.ok(!existsSync(`${server.dbPath}-wal`), 'not switched to WAL');
+      assert.ok(!existsSync(`${server.dbPath}.lock`), 'no lock file left behind');
     } finally {
       await server.dispose();
     }
