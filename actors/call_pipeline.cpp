@@ -35,11 +35,13 @@ void count_refusal(const refusal& r) {
   }
 }
 
-call_ptr to_call(routed_call&& r) {
+call_ptr to_call(routed_call&& r, uint64_t conn_id, const std::string& remote) {
   auto c = std::make_shared<call>();
   c->proc = r.proc;
   c->input = std::move(r.input);
   c->who = std::move(r.who);
+  c->conn_id = conn_id;
+  c->remote = remote;
   return c;
 }
 

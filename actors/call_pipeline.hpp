@@ -24,7 +24,8 @@ call_context make_context(const runtime& rt, call_transport transport, int64_t n
 /// Counts what a refusal says in the metrics (authentication failures).
 void count_refusal(const refusal& r);
 
-/// The message a routed call is sent to its hospital as.
-call_ptr to_call(routed_call&& r);
+/// The message a routed call is sent to its hospital as, with the caller's connection (or HTTP
+/// request) id and peer address for the audit trail.
+call_ptr to_call(routed_call&& r, uint64_t conn_id, const std::string& remote);
 
 } // namespace vigil

@@ -8,6 +8,7 @@
 #include <list>
 #include <map>
 
+#include "actors/audit.hpp"
 #include "actors/call_pipeline.hpp"
 #include "actors/messages.hpp"
 #include "actors/routing.hpp"
@@ -188,13 +189,14 @@ void handle_request(connection_self self, const trpc::ws_request& req, int64_t n
     ctx.max_subscriptions = st.rt->cfg.subscriptions_per_connection;
   }
   ctx.connection_token_expired = st.token_expired;
-  auto d = decide(call_request{req.method, req.path, req.has_input ? &req.input : nullptr, &req.id},
-                  st.auth, ctx);
+  call_request creq{req.method, req.path, req.has_input ? &req.input : nullptr, &req.id};
+  auto d = decide(creq, st.auth, ctx);
   if (d.envelope)
     st.any_superjson = true;
   bool superjson = d.superjson;
   if (auto* r = d.refused()) {
     count_refusal(*r);
+    audit_refusal(*st.rt, creq, *r, st.auth, ctx, st.args.conn_id, st.args.peer);
     push_error(self, req, r->error, superjson);
     return;
   }
@@ -208,7 +210,8 @@ void handle_request(connection_self self, const trpc::ws_request& req, int64_t n
   auto jsonrpc = req.jsonrpc;
   auto path = req.path;
   ++st.calls_in_flight;
-  run_call(self, st.rt, st.hospitals, to_call(std::move(rc)), hospital_id,
+  run_call(self, st.rt, st.hospitals, to_call(std::move(rc), st.args.conn_id, st.args.peer),
+           hospital_id,
            [self, id, jsonrpc, path, superjson](call_result_ptr r) {
              --self->state.calls_in_flight;
              drain_deferred(self);

@@ -5,6 +5,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/audit.hpp"
 #include "domain/dates.hpp"
 #include "domain/log.hpp"
 #include "domain/time.hpp"
@@ -39,7 +40,8 @@ caf::result<call_result_ptr> hospital_state::handle_call(const call_ptr& c) {
 /// The in-memory alert changes at once, so later calls see it (of N concurrent acknowledgements
 /// exactly one passes the state check); on a failed commit the change is undone.
 void hospital_state::commit_transition(transition t, reply_fn make_reply, call_promise rp,
-                                       std::optional<std::string> idem_key, stored_fn on_stored) {
+                                       audit_record audit, std::optional<std::string> idem_key,
+                                       stored_fn on_stored) {
   auto& st = self->state;
   auto id = t.next.id;
   std::optional<alert> previous;
@@ -55,6 +57,7 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
   pending_write w;
   w.event = std::move(t.event);
   w.next = t.next;
+  w.audit = std::move(audit);
   if (idem_key) {
     w.idempotency_key = idem_key;
     json::write(w.idempotency_reply, reply);
@@ -111,6 +114,10 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
       [=](caf::error& err) mutable { undo(caf::to_string(err)); });
 }
 
+void hospital_state::audit_refused(const call& c, const std::string& alert_id, trpc_code code) {
+  send_audit(*rt, {audit_of(c, hospital_id, alert_id, rt->now(), audit_outcome(code))});
+}
+
 json::value success_with_alert(const alert& a) {
   auto v = json::value::make_object();
   v.set("success", true);
@@ -142,21 +149,25 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
       st.idempotent_pending[*key];
     }
     auto t = create_alert(c.input, who, now, policy, make_uuid_v4());
-    commit_transition(std::move(t), success_with_alert, rp, key);
+    auto audit = audit_of(c, st.hospital_id, t.next.id, now, audit_ok);
+    commit_transition(std::move(t), success_with_alert, rp, std::move(audit), key);
     return rp;
   }
   auto* id_value = c.input.find("alertId");
   auto i = id_value != nullptr ? st.alerts.find(id_value->as_string()) : st.alerts.end();
-  if (i == st.alerts.end())
+  if (i == st.alerts.end()) {
+    audit_refused(c, id_value != nullptr && id_value->is_string() ? id_value->as_string() : "",
+                  trpc_code::not_found);
     return call_result::failure(trpc_code::not_found, "Alert not found");
+  }
   const alert& a = i->second;
   transition_result r;
   reply_fn reply = success_with_alert;
-  // Who changed which alert, for the operator's audit: ids, the subject and the role only,
-  // never the alert's text (descriptions, notes, reasons).
-  stored_fn audit;
+  // Who changed which alert, for the operator's log line: ids, the subject and the role only,
+  // never the alert's text (descriptions, notes, reasons). The audit trail's record is apart.
+  stored_fn log_line;
   auto audit_as = [&](const char* event) {
-    audit = [event, hospital = st.hospital_id, by = who.sub,
+    log_line = [event, hospital = st.hospital_id, by = who.sub,
              role = role_name(who.user_role)](const alert& next) {
       log::info(event, {{"hospital", hospital}, {"alert", next.id}, {"by", by}, {"role", role}});
     };
@@ -183,7 +194,7 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
       break;
     case procedure::transfer_alert: {
       r = transfer_alert(a, c.input, who, now);
-      audit = [hospital = st.hospital_id, by = who.sub,
+      log_line = [hospital = st.hospital_id, by = who.sub,
                role = role_name(who.user_role)](const alert& next) {
         log::info("alert_transferred", {{"hospital", hospital}, {"alert", next.id}, {"by", by},
                                         {"role", role}, {"to", next.acknowledged_by.value_or("")}});
@@ -203,7 +214,7 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
         reason = rs->as_string();
       int from = a.escalation_level;
       r = escalate_alert(a, policy, who.sub, reason, now);
-      audit = [hospital = st.hospital_id, by = who.sub,
+      log_line = [hospital = st.hospital_id, by = who.sub,
                role = role_name(who.user_role)](const alert& next) {
         log::info("alert_escalated", {{"hospital", hospital}, {"alert", next.id},
                                       {"tier", next.escalation_level}, {"by", by}, {"role", role}});
@@ -222,11 +233,14 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
     default:
       return call_result::failure(trpc_code::internal_server_error, "Unsupported procedure");
   }
-  if (auto* err = std::get_if<call_error>(&r))
+  if (auto* err = std::get_if<call_error>(&r)) {
+    audit_refused(c, a.id, err->code);
     return call_result::failure(err->code, err->message);
+  }
   auto rp = self->make_response_promise<call_result_ptr>();
-  commit_transition(std::move(std::get<transition>(r)), reply, rp, std::nullopt,
-                    std::move(audit));
+  auto record = audit_of(c, st.hospital_id, a.id, now, audit_ok);
+  commit_transition(std::move(std::get<transition>(r)), reply, rp, std::move(record),
+                    std::nullopt, std::move(log_line));
   return rp;
 }
 
@@ -263,6 +277,38 @@ caf::result<call_result_ptr> hospital_state::handle_query(const call& c) {
       return call_result::success(active_escalations(all_alerts(), st.rt->cfg.escalation, now));
     case procedure::get_alert_history:
       return call_result::success(alert_history(all_alerts(), c.input));
+    case procedure::get_audit_log: {
+      // Reading the audit trail is itself an audited access; sent first, so it is on the page.
+      send_audit(*st.rt, {audit_of(c, st.hospital_id, "", now, audit_ok)});
+      auto req = std::make_shared<audit_page_request>();
+      req->hospital_id = st.hospital_id;
+      auto* cursor = c.input.find("cursor");
+      req->before_seq = cursor != nullptr && cursor->is_number()
+                          ? static_cast<uint64_t>(cursor->as_int())
+                          : static_cast<uint64_t>(INT64_MAX);
+      auto* limit_value = c.input.find("limit");
+      size_t limit = limit_value != nullptr && limit_value->is_number()
+                       ? static_cast<size_t>(limit_value->as_int())
+                       : 50;
+      req->limit = limit + 1;  // one more tells whether there is a next page
+      auto rp = self->make_response_promise<call_result_ptr>();
+      self->request(st.rt->storage, caf::infinite, audit_page_atom::value,
+                    audit_page_request_ptr{req})
+        .then(
+          [=](const audit_page_ptr& page) mutable {
+            if (!page->error.empty()) {
+              rp.deliver(call_result::failure(trpc_code::internal_server_error,
+                                              "Failed to read the audit log"));
+              return;
+            }
+            rp.deliver(call_result::success(audit_log_reply(page->records, limit)));
+          },
+          [=](caf::error&) mutable {
+            rp.deliver(call_result::failure(trpc_code::internal_server_error,
+                                            "Failed to read the audit log"));
+          });
+      return rp;
+    }
     case procedure::get_alert_timeline: {
       auto* a = find_alert();
       if (a == nullptr)

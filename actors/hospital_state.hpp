@@ -90,9 +90,12 @@ struct hospital_state {
   using reply_fn = std::function<json::value(const alert&)>;
   /// Called with the stored alert once a transition is durable (the audit log line).
   using stored_fn = std::function<void(const alert&)>;
-  /// Stores a transition, then publishes its event and answers `rp` with `make_reply(next)`.
-  void commit_transition(transition t, reply_fn make_reply, call_promise rp,
+  /// Stores a transition with its audit record (one transaction), then publishes its event and
+  /// answers `rp` with `make_reply(next)`.
+  void commit_transition(transition t, reply_fn make_reply, call_promise rp, audit_record audit,
                          std::optional<std::string> idem_key = {}, stored_fn on_stored = {});
+  /// Sends the audit record of a mutation refused here (not found, state, input rules).
+  void audit_refused(const call& c, const std::string& alert_id, trpc_code code);
 
   // ---- hospital_timers.cpp
   /// Arms the alert's escalation timer (cancelling any earlier one).

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "actors/audit.hpp"
 #include "domain/log.hpp"
 #include "delivery/counters.hpp"
 
@@ -50,7 +51,8 @@ void hospital_state::escalation_due(const std::string& alert_id, uint64_t gen) {
     counters::get().escalations_fired++;
     log::info("alert_escalated", {{"hospital", st.hospital_id}, {"alert", alert_id},
                                   {"tier", t->next.escalation_level}, {"by", "system"}});
-    commit_transition(std::move(*t), success_with_alert, call_promise{});
+    commit_transition(std::move(*t), success_with_alert, call_promise{},
+                      timer_escalation_audit(st.hospital_id, alert_id, now));
   }
 }
 

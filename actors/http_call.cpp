@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "actors/audit.hpp"
 #include "actors/call_pipeline.hpp"
 #include "actors/routing.hpp"
 #include "domain/http_call_parse.hpp"
@@ -137,11 +138,11 @@ void run(http_call_self self) {
       continue;
     }
     ctx.rate_limited = req.rate ? req.rate->take(now) : std::nullopt;
-    auto d = decide(call_request{calls.method, it.path, it.has_input ? &it.input : nullptr,
-                                 nullptr},
-                    auth, ctx);
+    call_request creq{calls.method, it.path, it.has_input ? &it.input : nullptr, nullptr};
+    auto d = decide(creq, auth, ctx);
     if (auto* r = d.refused()) {
       count_refusal(*r);
+      audit_refusal(*st.rt, creq, *r, auth, ctx, req.conn_id, req.peer);
       // A single call with the wrong verb is answered at once, with an Allow header.
       if (r->error.code == trpc_code::method_not_supported && !req.batch) {
         std::vector<std::pair<std::string, std::string>> extra;
@@ -156,7 +157,8 @@ void run(http_call_self self) {
     auto& rc = *d.routed();
     auto hospital_id = std::move(rc.hospital_id);
     bool sj = it.superjson;
-    run_call(self, st.rt, st.hospitals, to_call(std::move(rc)), hospital_id,
+    run_call(self, st.rt, st.hospitals, to_call(std::move(rc), req.conn_id, req.peer),
+             hospital_id,
              [self, i, sj](call_result_ptr r) {
                if (r->ok)
                  complete(self, i, 200, trpc::http_result(r->data, sj));

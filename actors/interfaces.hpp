@@ -57,6 +57,8 @@ using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using read_atom = caf::atom_constant<caf::atom("read")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
+using audit_atom = caf::atom_constant<caf::atom("audit")>;
+using audit_page_atom = caf::atom_constant<caf::atom("auditpage")>;
 // inspector
 using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
 using sample_tick_atom = caf::atom_constant<caf::atom("sample")>;
@@ -126,8 +128,12 @@ using storage_actor = storage_reader_actor::extend<
   caf::replies_to<commit_atom, commit_request_ptr>::with<commit_reply_ptr>,
   /// (internal) Commit every request queued so far in one transaction.
   caf::reacts_to<flush_atom>,
-  /// (internal) Prune events older than the retention, a batch at a time.
-  caf::reacts_to<prune_atom>>;
+  /// (internal) Prune events (and audit records) older than their retention, a batch at a time.
+  caf::reacts_to<prune_atom>,
+  /// Audit records of refused actions: appended to the chain with the next commit (batched).
+  caf::reacts_to<audit_atom, audit_records_ptr>,
+  /// A page of a hospital's audit trail (getAuditLog), read after committing what is queued.
+  caf::replies_to<audit_page_atom, audit_page_request_ptr>::with<audit_page_ptr>>;
 
 /// The directory (actors/directory.cpp): hospital id -> hospital actor.
 using directory_actor = caf::typed_actor<

@@ -17,6 +17,7 @@
 #include "delivery/encoded_event.hpp"
 #include "delivery/http_request.hpp"
 #include "domain/alert.hpp"
+#include "domain/audit.hpp"
 #include "domain/auth.hpp"
 #include "domain/errors.hpp"
 #include "domain/json.hpp"
@@ -31,6 +32,8 @@ struct call {
   const procedure_info* proc = nullptr;
   json::value input;                         // validated, normalised
   std::shared_ptr<const identity> who;       // never null here (auth checked before routing)
+  uint64_t conn_id = 0;                      // the caller's connection or HTTP request (audit)
+  std::string remote;                        // its peer address "ip:port" (audit)
 };
 using call_ptr = std::shared_ptr<const call>;
 
@@ -79,6 +82,7 @@ struct pending_write {
   alert next;                                // the alert after the change
   std::optional<std::string> idempotency_key;
   std::string idempotency_reply;             // plain JSON of the first reply
+  std::optional<audit_record> audit;         // the action, stored in the same transaction
 };
 
 struct commit_request {
@@ -119,8 +123,28 @@ struct event_page {
 };
 using event_page_ptr = std::shared_ptr<const event_page>;
 
+/// Audit records of refused actions, appended by the storage writer with its next commit.
+using audit_records_ptr = std::shared_ptr<const std::vector<audit_record>>;
+
+/// A page of one hospital's audit records, newest first, with seq < before_seq.
+struct audit_page_request {
+  std::string hospital_id;
+  uint64_t before_seq = 0;
+  size_t limit = 50;
+};
+using audit_page_request_ptr = std::shared_ptr<const audit_page_request>;
+
+struct audit_page {
+  std::vector<audit_record> records;
+  std::string error;                         // non-empty: reading failed
+};
+using audit_page_ptr = std::shared_ptr<const audit_page>;
+
 } // namespace vigil
 
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::audit_records_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::audit_page_request_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::audit_page_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::call_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::call_result_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::subscribe_ptr)

@@ -11,6 +11,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "actors/audit.hpp"
 #include "actors/call_pipeline.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/runtime.hpp"
@@ -71,12 +72,21 @@ void batch_step(Self* self, runtime_ptr rt, hospital_cache* cache,
     auto id = run->ids[run->next++];
     std::string hospital;
     if (auto refused = check_batch_alert(id, *run->original->who, run->hospital_of, &hospital)) {
+      // Refused before any hospital (no such alert, or another hospital's): the single action's
+      // record; the hospitals audit the rest.
+      auto target = run->hospital_of(id);
+      auto rec = audit_of(*run->original, target.value_or(""), id, rt->now(),
+                          audit_outcome(target ? trpc_code::forbidden : trpc_code::not_found));
+      rec.action = audit_action(*run->single);
+      send_audit(*rt, {std::move(rec)});
       fail(id, *refused);
       continue;
     }
     auto single = std::make_shared<call>();
     single->proc = run->single;
     single->who = run->original->who;
+    single->conn_id = run->original->conn_id;
+    single->remote = run->original->remote;
     single->input = batch_single_input(run->original->proc->id, run->original->input, id);
     cache->with(self, *rt, hospital, [=](hospital_actor h) {
       if (!h) {

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "domain/log.hpp"
+#include "storage/audit_store.hpp"
 #include "domain/time.hpp"
 #include "delivery/counters.hpp"
 
@@ -29,19 +30,40 @@ struct storage_state {
     caf::typed_response_promise<commit_reply_ptr> promise;
   };
   std::vector<waiting> pending;
+  /// Audit records of refused actions, appended with the next flush (bounded: see audit_cap).
+  std::vector<audit_record> audit_pending;
   bool flush_scheduled = false;
   int64_t last_prune_ms = 0;
 };
 
 using storage_self = storage_actor::stateful_pointer<storage_state>;
 
+/// Refused actions waiting for a flush, at most. Clients can cause refusals (each connection is
+/// rate limited, but many connections add up), so the queue is bounded; beyond it records are
+/// dropped, counted and logged, never blocking anyone.
+constexpr size_t audit_cap = 65536;
+constexpr size_t audit_prune_batch = 1000;
+
+void schedule_flush(storage_self self) {
+  auto& st = self->state;
+  if (st.flush_scheduled)
+    return;
+  // Runs after every request already queued: that is the group commit.
+  st.flush_scheduled = true;
+  self->send(self, flush_atom::value);
+}
+
 void flush(storage_self self) {
   auto& st = self->state;
   st.flush_scheduled = false;
-  if (st.pending.empty())
+  if (st.pending.empty() && st.audit_pending.empty())
     return;
   auto batch = std::move(st.pending);
   st.pending.clear();
+  // The chain's order: the mutations of this batch, then the refusals queued since the last one.
+  std::vector<audit_record> audit;
+  auto refused = std::move(st.audit_pending);
+  st.audit_pending.clear();
   auto& epoch = st.rt->epoch;
   // Assign seqs and encode every event once.
   std::vector<storage::write_item> items;
@@ -75,6 +97,8 @@ void flush(storage_self self) {
       row.next_escalation_at = pw.next.next_escalation_at;
       json::write(row.json, to_json(pw.next, true));
       item.alert = std::move(row);
+      if (pw.audit)
+        audit.push_back(*pw.audit);
       if (pw.idempotency_key) {
         storage::idempotency_row idem;
         idem.hospital_id = pw.next.hospital_id;
@@ -92,9 +116,11 @@ void flush(storage_self self) {
     }
     replies.push_back(std::move(reply));
   }
+  audit.insert(audit.end(), std::make_move_iterator(refused.begin()),
+               std::make_move_iterator(refused.end()));
   auto t0 = std::chrono::steady_clock::now();
   std::string error;
-  bool ok = st.store->commit(items, &error);
+  bool ok = st.store->commit(items, &audit, &error);
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(
               std::chrono::steady_clock::now() - t0).count();
   auto& c = counters::get();
@@ -109,7 +135,8 @@ void flush(storage_self self) {
       e->committed_us = done_us;
   } else {
     c.storage_commit_failures++;
-    log::error("storage_commit_failed", {{"error", error}, {"items", items.size()}});
+    log::error("storage_commit_failed", {{"error", error}, {"items", items.size()},
+                                         {"audit_records", audit.size()}});
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& r = replies[i];
@@ -213,14 +240,31 @@ storage_actor::behavior_type storage_behavior(storage_self self, runtime_ptr rt,
       auto& st = self->state;
       auto rp = self->make_response_promise<commit_reply_ptr>();
       st.pending.push_back({req, rp});
-      if (!st.flush_scheduled) {
-        // Runs after every commit request already queued: that is the group commit.
-        st.flush_scheduled = true;
-        self->send(self, flush_atom::value);
-      }
+      schedule_flush(self);
       return rp;
     },
     [=](flush_atom) { flush(self); },
+    [=](audit_atom, const audit_records_ptr& records) {
+      auto& st = self->state;
+      size_t room = audit_cap - std::min(audit_cap, st.audit_pending.size());
+      size_t take = std::min(room, records->size());
+      st.audit_pending.insert(st.audit_pending.end(), records->begin(), records->begin() + take);
+      if (take < records->size())
+        log::warn("audit_records_dropped", {{"records", records->size() - take},
+                                            {"reason", "queue_full"}});
+      schedule_flush(self);
+    },
+    [=](audit_page_atom, const audit_page_request_ptr& req) {
+      auto& st = self->state;
+      // What was refused or committed before this request is in the page (read your writes).
+      flush(self);
+      auto page = std::make_shared<audit_page>();
+      page->records = st.store->audit().hospital_page(req->hospital_id, req->before_seq,
+                                                      req->limit, &page->error);
+      if (!page->error.empty())
+        log::error("audit_read_failed", {{"error", page->error}});
+      return audit_page_ptr{page};
+    },
     [=](load_atom, const std::string& hospital) {
       return load_snapshot(*self->state.store, *self->state.rt, hospital);
     },
@@ -252,6 +296,15 @@ storage_actor::behavior_type storage_behavior(storage_self self, runtime_ptr rt,
         log::warn("storage_prune_failed", {{"error", err}});
       else if (n > 0)
         log::info("storage_pruned", {{"events", static_cast<uint64_t>(n)}});
+      // The audit trail has its own, longer retention; a batch per round as for events.
+      std::string audit_err;
+      auto audit_before = now - static_cast<int64_t>(st.rt->cfg.audit_retention_days) * 86400000LL;
+      size_t audited = st.store->audit().prune(audit_before, audit_prune_batch, &audit_err);
+      if (!audit_err.empty())
+        log::warn("audit_prune_failed", {{"error", audit_err}});
+      else if (audited > 0)
+        log::info("audit_pruned", {{"records", static_cast<uint64_t>(audited)}});
+      n = std::max(n, audited);
       // Small batches keep writers waiting at most one short transaction; come back soon while
       // there is more to prune, otherwise in a minute.
       self->delayed_send(self, n >= 1000 ? std::chrono::milliseconds(50)

@@ -188,6 +188,7 @@ const char* permission_name(permission p) {
     case permission::update: return "update_alerts";
     case permission::acknowledge: return "acknowledge_alerts";
     case permission::escalate: return "escalate_alerts";
+    case permission::view_audit: return "view_audit_log";
   }
   return "view_alerts";
 }
@@ -203,6 +204,8 @@ bool role_has(role r, permission p) {
       return r == role::doctor || r == role::nurse || r == role::head_doctor || r == role::admin;
     case permission::escalate:
       return r == role::head_doctor || r == role::admin;
+    case permission::view_audit:
+      return r == role::admin;
   }
   return false;
 }

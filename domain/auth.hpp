@@ -17,9 +17,10 @@ enum class role { admin, head_doctor, doctor, nurse, operator_, viewer };
 const char* role_name(role r);
 std::optional<role> parse_role(std::string_view s);
 
-enum class permission { view, create, update, acknowledge, escalate };
+enum class permission { view, create, update, acknowledge, escalate, view_audit };
 
-/// "view_alerts", "create_alerts", "update_alerts", "acknowledge_alerts", "escalate_alerts".
+/// "view_alerts", "create_alerts", "update_alerts", "acknowledge_alerts", "escalate_alerts",
+/// "view_audit_log".
 const char* permission_name(permission p);
 /// The permission table (docs/api.md "Authorization and tenancy").
 bool role_has(role r, permission p);

@@ -266,6 +266,11 @@ const std::vector<option>& options() {
      [](staged& c, std::string_view v) { return set_integer(c.ring_size, v, 16, 1000000); }},
     {"retention.days", nullptr, nullptr, "30", "days of event log kept for replay, 1..3650",
      [](staged& c, std::string_view v) { return set_integer(c.retention_days, v, 1, 3650); }},
+    {"audit.retention-days", nullptr, nullptr, "2190",
+     "days of audit trail kept (apart from the event log), 1..36500",
+     [](staged& c, std::string_view v) {
+       return set_integer(c.audit_retention_days, v, 1, 36500);
+     }},
     {"log.level", "log-level", "LOG_LEVEL", "info", "debug, info, warn or error",
      [](staged& c, std::string_view v) {
        return set_choice(c.log_level, v, {"debug", "info", "warn", "error"});

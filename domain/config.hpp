@@ -85,6 +85,7 @@ struct config {
   bool synchronous_full = false;         // storage.synchronous: normal|full
   size_t ring_size = 1024;               // storage.ring-size (recent events kept per hospital)
   int retention_days = 30;               // retention.days
+  int audit_retention_days = 2190;       // audit.retention-days (6 years)
 
   // [escalation]
   escalation_policy escalation;          // escalation.tiers, e.g. "nurse:2m,doctor:3m,head_doctor"

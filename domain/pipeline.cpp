@@ -9,15 +9,17 @@ namespace {
 /// Stands for an Authorization value that is not `Bearer <token>`: never verifies.
 const std::string unusable_token{"\x01invalid"};
 
+std::string lower_ascii(std::string s) {
+  for (auto& ch : s)
+    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
 /// Alert ids are lowercase UUIDs; inputs may use any case.
 void lowercase_alert_ids(json::value& input) {
   auto lower = [](json::value& v) {
-    if (!v.is_string())
-      return;
-    std::string s = v.as_string();
-    for (auto& ch : s)
-      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    v = json::value{std::move(s)};
+    if (v.is_string())
+      v = json::value{lower_ascii(v.as_string())};
   };
   if (auto* a = input.find("alertId"))
     lower(*a);
@@ -97,6 +99,51 @@ std::variant<routed_call, refusal> check_call(const procedure_info& proc, const 
 }
 
 } // namespace
+
+std::string audit_action(const procedure_info& proc) {
+  std::string_view path = proc.path;
+  auto dot = path.rfind('.');
+  return std::string(dot == std::string_view::npos ? path : path.substr(dot + 1));
+}
+
+std::optional<audit_record> refusal_audit(const call_request& c, const refusal& r,
+                                          const auth_state& auth, const call_context& ctx) {
+  if (r.error.code == trpc_code::too_many_requests)
+    return std::nullopt;
+  const procedure_info* proc = find_procedure(c.path);
+  if (proc == nullptr || !lookup(c.path, c.method).proc)
+    return std::nullopt;
+  if (proc->kind != proc_kind::mutation && proc->id != procedure::get_audit_log &&
+      r.error.code != trpc_code::unauthorized)
+    return std::nullopt;
+  audit_record rec;
+  rec.ts = ctx.now_ms;
+  rec.action = audit_action(*proc);
+  rec.outcome = audit_outcome(r.error.code);
+  if (auth.who) {
+    rec.user_id = auth.who->sub;
+    rec.role = role_name(auth.who->user_role);
+  }
+  // The target, from the raw input (a superjson envelope carries it under "json").
+  const json::value* input = c.input;
+  if (input != nullptr && trpc::is_superjson_envelope(*input))
+    input = input->find("json");
+  if (input == nullptr || !input->is_object())
+    return rec;
+  if (proc->scope == proc_scope::hospital) {
+    if (auto* h = input->find("hospitalId"); h != nullptr && h->is_string() &&
+                                              valid_hospital_id(h->as_string()))
+      rec.hospital_id = h->as_string();
+  } else if (proc->scope == proc_scope::alert) {
+    if (auto* a = input->find("alertId"); a != nullptr && a->is_string() &&
+                                           valid_uuid(a->as_string())) {
+      rec.alert_id = lower_ascii(a->as_string());
+      if (ctx.hospital_of)
+        rec.hospital_id = ctx.hospital_of(rec.alert_id).value_or("");
+    }
+  }
+  return rec;
+}
 
 auth_state authenticate(const std::optional<std::string>& token, const jwt_config& cfg,
                         int64_t now_ms) {

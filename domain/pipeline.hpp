@@ -14,6 +14,7 @@
 #include <string_view>
 #include <variant>
 
+#include "domain/audit.hpp"
 #include "domain/auth.hpp"
 #include "domain/config.hpp"
 #include "domain/errors.hpp"
@@ -116,6 +117,21 @@ struct decision {
 /// invalid or expired at ctx.now_ms); 4 role (FORBIDDEN); 5 input: superjson decoding and
 /// validation (BAD_REQUEST); 6 the alert exists (NOT_FOUND); 7 hospital access (FORBIDDEN).
 decision decide(const call_request& c, const auth_state& auth, const call_context& ctx);
+
+// ---- the audit trail -----------------------------------------------------------------------
+
+/// The audit action of a procedure: its name without the router ("acknowledgeAlert").
+std::string audit_action(const procedure_info& proc);
+
+/// The audit record of a refusal (docs/operations.md "Audit trail"), or nullopt when the refusal
+/// is not audited. Audited: refusals of known mutations and of getAuditLog, and every
+/// UNAUTHORIZED refusal of a known procedure; never a rate-limit refusal (a flood must not turn
+/// into a flood of records) nor an unknown path. The user is the verified identity only (none
+/// for a token that did not verify); the hospital and alert are the call's target when the input
+/// names a well-formed one (an alert's hospital from the alert index). conn_id and remote are
+/// left for the caller. Only ids and codes, never input text.
+std::optional<audit_record> refusal_audit(const call_request& c, const refusal& r,
+                                          const auth_state& auth, const call_context& ctx);
 
 // ---- the parts, for callers that need one -------------------------------------------------
 

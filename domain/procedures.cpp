@@ -66,6 +66,8 @@ constexpr procedure_info procedure_table[] = {
    permission::view, proc_scope::hospital},
   {procedure::subscribe_to_presence, "healthcare.subscribeToPresence", proc_kind::subscription,
    permission::view, proc_scope::hospital},
+  {procedure::get_audit_log, "healthcare.getAuditLog", proc_kind::query, permission::view_audit,
+   proc_scope::hospital},
 };
 
 // ---- Field specs --------------------------------------------------------------------------------
@@ -248,6 +250,10 @@ std::vector<field_spec> build_schema(procedure p) {
     }
     case procedure::subscribe_to_alert:
       return {alert_field(), last_event_field()};
+    case procedure::get_audit_log:
+      // cursor: the seq of the last record of the previous page (pages go newest first).
+      return {hospital_field(), integer("cursor", 1, max_safe_integer),
+              with_default(integer("limit", 1, 500), 50)};
     case procedure::subscribe_to_metrics:
       // No default here: an absent interval means the server's `metrics.interval`.
       return {hospital_field(), integer("interval", 1000, 60000)};

@@ -20,6 +20,7 @@ enum class procedure {
   get_active_alerts, get_alert, get_metrics, get_escalation_status, get_active_escalations,
   get_alert_timeline, get_alert_history, get_alert_stats,
   subscribe_to_alerts, subscribe_to_alert, subscribe_to_metrics, subscribe_to_presence,
+  get_audit_log,
 };
 
 /// How a call finds its hospital (tenancy check, routing).

@@ -11,6 +11,9 @@ VIGIL_APT_PACKAGES=(
   build-essential cmake pkg-config
   libcaf-dev libwebsockets-dev libsimdjson-dev libsqlite3-dev
   libgtest-dev libgmock-dev libjwt-dev libedit-dev
+  # The sqlite3 CLI: tests/e2e/audit-trail.test.mjs tampers with a live database file with it
+  # (node has no SQLite binding without a native npm package).
+  sqlite3
   nodejs npm
 )
 

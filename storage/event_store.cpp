@@ -11,8 +11,10 @@
 #include <system_error>
 
 #include "domain/event_id.hpp"
+#include "storage/audit_store.hpp"
 #include "storage/rows.hpp"
 #include "storage/schema.hpp"
+#include "storage/statement.hpp"
 
 namespace vigil::storage {
 
@@ -24,61 +26,6 @@ constexpr int backup_pages_per_step = 256;
 constexpr int backup_max_busy_retries = 500;
 constexpr size_t epoch_length = event_epoch_length;
 constexpr char epoch_alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-
-/// A statement prepared once (SQLITE_PREPARE_PERSISTENT) and finalized with the store.
-class statement {
-public:
-  statement() = default;
-  statement(const statement&) = delete;
-  statement& operator=(const statement&) = delete;
-  ~statement() { sqlite3_finalize(stmt_); }
-
-  bool prepare(sqlite3* db, const char* sql) {
-    return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) ==
-           SQLITE_OK;
-  }
-  sqlite3_stmt* get() const { return stmt_; }
-
-private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-/// Resets a statement and drops its bindings when a use of it ends (text is bound without a
-/// copy, so no binding may outlive the strings it points to).
-class use_of {
-public:
-  explicit use_of(const statement& s) : stmt_(s.get()) {}
-  use_of(const use_of&) = delete;
-  use_of& operator=(const use_of&) = delete;
-  ~use_of() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  sqlite3_stmt* get() const { return stmt_; }
-
-private:
-  sqlite3_stmt* stmt_;
-};
-
-int64_t to_sql_int(uint64_t v) {
-  constexpr auto max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  return static_cast<int64_t>(std::min(v, max));
-}
-
-// Bind helpers return true on success so binds chain with &&.
-bool bind_text(sqlite3_stmt* s, int index, const std::string& text) {
-  return sqlite3_bind_text64(s, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8) ==
-         SQLITE_OK;
-}
-// For string literals (meta keys): static storage, so no copy is needed either.
-bool bind_text(sqlite3_stmt* s, int index, const char* text) {
-  return sqlite3_bind_text64(s, index, text, std::strlen(text), SQLITE_STATIC, SQLITE_UTF8) ==
-         SQLITE_OK;
-}
-bool bind_int(sqlite3_stmt* s, int index, int64_t value) {
-  return sqlite3_bind_int64(s, index, value) == SQLITE_OK;
-}
-bool bind_null(sqlite3_stmt* s, int index) { return sqlite3_bind_null(s, index) == SQLITE_OK; }
 
 bool bind_event(sqlite3_stmt* s, const stored_event& e) {
   // 0 and "" mean "unknown" in stored_event; store them as NULL so they read back the same.
@@ -128,9 +75,6 @@ void set_error(std::string* error, const std::string& message) {
   if (error != nullptr) *error = message;
 }
 
-/// Runs a statement that returns no rows; false when it does not reach SQLITE_DONE.
-bool step_done(sqlite3_stmt* s) { return sqlite3_step(s) == SQLITE_DONE; }
-
 } // namespace
 
 struct event_store::statements {
@@ -177,7 +121,7 @@ std::unique_ptr<event_store> event_store::open(const std::string& path, const op
     return nullptr;  // the destructor closes the half-opened handle
   }
   if (!store->configure(opts, &message) || !store->prepare_statements(&message) ||
-      !store->load_state(&message)) {
+      !store->load_state(&message) || !(store->audit_ = audit_store::open(store->db_, &message))) {
     set_error(error, "open database " + path + ": " + message);
     return nullptr;
   }
@@ -189,6 +133,7 @@ event_store::~event_store() { close(nullptr); }
 bool event_store::close(std::string* error) {
   if (db_ == nullptr) return true;
   st_.reset();  // statements must be finalized before the connection closes
+  audit_.reset();
   // sqlite3_close (not _v2) reports a statement still open instead of deferring the close.
   if (sqlite3_close(db_) == SQLITE_OK) {
     db_ = nullptr;
@@ -351,7 +296,13 @@ void event_store::rollback() {
 // Writing
 
 bool event_store::commit(const std::vector<write_item>& items, std::string* error) {
+  return commit(items, nullptr, error);
+}
+
+bool event_store::commit(const std::vector<write_item>& items, std::vector<audit_record>* audit,
+                         std::string* error) {
   if (read_only_) return fail("commit: the store is read-only", error);
+  const bool audited = audit != nullptr && !audit->empty();
   // Check the seqs up front: a mismatch is a caller bug and must not touch the database.
   uint64_t expected = last_seq_;
   for (size_t i = 0; i < items.size(); ++i) {
@@ -363,7 +314,7 @@ bool event_store::commit(const std::vector<write_item>& items, std::string* erro
                       std::to_string(expected),
                   error);
   }
-  if (items.empty()) return true;
+  if (items.empty() && !audited) return true;
 
   {
     use_of u(st_->begin);
@@ -405,7 +356,19 @@ bool event_store::commit(const std::vector<write_item>& items, std::string* erro
            },
            "store last_seq", no_item))
     return false;
-  if (!run(st_->commit, [](sqlite3_stmt*) { return true; }, "commit", no_item)) return false;
+  if (audited) {
+    std::string message;
+    if (!audit_->append(*audit, &message)) {
+      rollback();
+      audit_->rolled_back();
+      return fail("commit: " + message, error);
+    }
+  }
+  if (!run(st_->commit, [](sqlite3_stmt*) { return true; }, "commit", no_item)) {
+    if (audited) audit_->rolled_back();
+    return false;
+  }
+  if (audited) audit_->committed();
   last_seq_ = expected;
   return true;
 }

@@ -12,10 +12,14 @@
 #include <utility>
 #include <vector>
 
+#include "domain/audit.hpp"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
 namespace vigil::storage {
+
+class audit_store;
 
 /// One stored event. `payload` is the plain JSON text of the event object
 /// (`{id,type,alertId,hospitalId,timestamp,data}`); `meta` its superjson meta text (may be empty).
@@ -103,6 +107,14 @@ public:
   /// the payload. Commit verifies that each event's seq equals the expected next seq. On failure
   /// rolls back, leaves last_seq() unchanged, returns false and sets *error.
   bool commit(const std::vector<write_item>& items, std::string* error);
+  /// The same, and appends `audit` (may be null or empty) to the audit trail in the same
+  /// transaction: each record gets its seq, prev_hash and hash here (the one global order).
+  /// Either both are stored or neither; `audit` alone (no items) is a transaction of its own.
+  bool commit(const std::vector<write_item>& items, std::vector<audit_record>* audit,
+              std::string* error);
+
+  /// The audit trail on this connection (reads, pruning, the chain's head).
+  audit_store& audit() { return *audit_; }
 
   /// Events of a hospital with seq > after_seq, oldest first, at most `limit`.
   std::vector<stored_event> events_after(const std::string& hospital_id, uint64_t after_seq,
@@ -181,6 +193,7 @@ private:
   uint64_t probe_count_ = 0;
   struct statements;
   std::unique_ptr<statements> st_;
+  std::unique_ptr<audit_store> audit_;
 };
 
 } // namespace vigil::storage

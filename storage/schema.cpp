@@ -48,6 +48,29 @@ CREATE TABLE idempotency(
 INSERT INTO meta(key, value) VALUES('last_seq', '0'), ('pruned_through', '0');
 )sql";
 
+// Version 4: the audit trail. Empty texts are '' (never NULL) so a record reads back exactly as
+// it was hashed. audit_last_seq is the writer's high-water mark (removing the newest rows is a
+// detectable gap); audit_anchor_* is the last pruned record, where verification starts.
+constexpr const char* schema_v4_audit_trail = R"sql(
+CREATE TABLE audit(
+  seq INTEGER PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  user_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  hospital_id TEXT NOT NULL,
+  alert_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  conn_id INTEGER NOT NULL,
+  remote TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX audit_hospital_seq ON audit(hospital_id, seq);
+INSERT OR IGNORE INTO meta(key, value) VALUES('audit_last_seq', '0'), ('audit_anchor_seq', '0'),
+  ('audit_anchor_hash', '0000000000000000000000000000000000000000000000000000000000000000');
+)sql";
+
 std::string sqlite_error(sqlite3* db, const std::string& what) {
   return what + ": " + sqlite3_errmsg(db) + " (sqlite code " +
          std::to_string(sqlite3_extended_errcode(db)) + ")";
@@ -186,6 +209,9 @@ const std::vector<migration>& migrations() {
       {3, "CREATE INDEX IF NOT EXISTS alerts_escalating "
           "ON alerts(hospital_id, next_escalation_at, status) "
           "WHERE status = 'active' AND next_escalation_at IS NOT NULL;"},
+      // The audit trail (storage/audit_store.hpp): hash-chained records of every lifecycle
+      // action and every refused one, with its own retention and a prune anchor in meta.
+      {4, schema_v4_audit_trail},
   };
   return all;
 }

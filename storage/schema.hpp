@@ -124,6 +124,25 @@ inline constexpr const char* move_events_to_epoch =
     "WHERE substr(payload, 1, length('{\"id\":\"' || ?1 || '-' || seq || '\"')) = "
     "'{\"id\":\"' || ?1 || '-' || seq || '\"'";
 inline constexpr const char* count_events = "SELECT count(*) FROM events";
+
+// The audit trail (schema version 4).
+#define VIGIL_AUDIT_COLUMNS \
+  "seq, ts, user_id, role, hospital_id, alert_id, action, outcome, conn_id, remote, prev_hash, hash"
+inline constexpr const char* insert_audit =
+    "INSERT INTO audit(" VIGIL_AUDIT_COLUMNS ") "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+inline constexpr const char* audit_after =
+    "SELECT " VIGIL_AUDIT_COLUMNS " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+// Newest first: a hospital's page before a cursor (index audit_hospital_seq, no sort).
+inline constexpr const char* audit_of_hospital_before =
+    "SELECT " VIGIL_AUDIT_COLUMNS " FROM audit WHERE hospital_id = ?1 AND seq < ?2 "
+    "ORDER BY seq DESC LIMIT ?3";
+#undef VIGIL_AUDIT_COLUMNS
+inline constexpr const char* audit_head = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+// The oldest records, for retention: pruning removes a prefix of the chain, never a hole.
+inline constexpr const char* audit_oldest =
+    "SELECT seq, ts, hash FROM audit ORDER BY seq LIMIT ?1";
+inline constexpr const char* prune_audit = "DELETE FROM audit WHERE seq <= ?1";
 } // namespace sql
 
 /// Keys of the meta table.
@@ -132,6 +151,9 @@ inline constexpr const char* epoch = "epoch";
 inline constexpr const char* last_seq = "last_seq";
 inline constexpr const char* pruned_through = "pruned_through";
 inline constexpr const char* probe = "probe";
+inline constexpr const char* audit_last_seq = "audit_last_seq";       // audit high-water mark
+inline constexpr const char* audit_anchor_seq = "audit_anchor_seq";   // last pruned audit seq
+inline constexpr const char* audit_anchor_hash = "audit_anchor_hash"; // … and its hash
 } // namespace meta_key
 
 } // namespace vigil::storage

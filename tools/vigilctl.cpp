@@ -27,6 +27,7 @@ constexpr subcommand subcommands[] = {
    run_console},
   {"backup", "copy the live database safely (SQLite online backup)", run_backup},
   {"restore", "put a backup in place of the database (vigild stopped; new epoch)", run_restore},
+  {"audit", "print the audit trail from the database, or --verify its hash chain", run_audit},
 };
 
 const subcommand* find_subcommand(std::string_view name) {

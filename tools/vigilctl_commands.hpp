@@ -41,6 +41,10 @@ int run_backup(int argc, char** argv);
 /// epoch, keeping the old files aside (tools/vigilctl_restore.cpp).
 int run_restore(int argc, char** argv);
 
+/// `vigilctl audit`: prints the audit trail from the database file, or verifies its hash chain
+/// with --verify (tools/vigilctl_audit.cpp).
+int run_audit(int argc, char** argv);
+
 /// `vigilctl bench`: the load generator (tools/vigilctl_bench*.cpp): many subscribers and
 /// publishers in one event loop; reports delivered events/s, end-to-end latency, lost and
 /// duplicated events, and the server's memory and CPU. Loopback targets only.

@@ -126,6 +126,47 @@ TEST_F(escalation_test, TimerStepsThroughEveryTierExactlyAtItsDeadline) {
   EXPECT_EQ(date_ms(at(a, "updatedAt")), t0 + 300000);
 }
 
+TEST_F(escalation_test, TimerEscalationsAndRefusalsAreInTheAuditTrailInOrder) {
+  int64_t t0 = h.now();
+  auto id = h.create_alert(hosp);
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(h.advance(minutes(2)));
+  // A refused action (resolve before acknowledge: CONFLICT) and a successful one.
+  auto refused = h.call_now(hosp, "healthcare.resolveAlert",
+                            R"({"alertId":")" + id + R"(","resolution":"secret resolution"})",
+                            h.nurse);
+  ASSERT_TRUE(refused && !refused->ok);
+  auto ack = h.call_now(hosp, "healthcare.acknowledgeAlert", R"({"alertId":")" + id + ""}",
+                        h.nurse);
+  ASSERT_TRUE(ack && ack->ok);
+  auto req = std::make_shared<audit_page_request>();
+  req->hospital_id = "h1";
+  req->before_seq = UINT64_MAX >> 1;
+  req->limit = 10;
+  auto page = h.ask<audit_page_ptr>(h.rt->storage, audit_page_atom::value,
+                                    audit_page_request_ptr{req});
+  ASSERT_TRUE(page && *page);
+  auto& recs = (*page)->records;
+  ASSERT_EQ(recs.size(), 4u);
+  // Newest first.
+  EXPECT_EQ(recs[3].action, "createAlert");
+  EXPECT_EQ(recs[3].user_id, "u-op-1");
+  EXPECT_EQ(recs[3].ts, t0);
+  EXPECT_EQ(recs[2].action, "escalationTimeout");
+  EXPECT_EQ(recs[2].user_id, "system");
+  EXPECT_EQ(recs[2].ts, t0 + 120000);
+  EXPECT_EQ(recs[1].action, "resolveAlert");
+  EXPECT_EQ(recs[1].outcome, "CONFLICT");
+  EXPECT_EQ(recs[1].user_id, "u-nurse-1");
+  EXPECT_EQ(recs[0].action, "acknowledgeAlert");
+  EXPECT_EQ(recs[0].outcome, "ok");
+  for (size_t i = 0; i + 1 < recs.size(); ++i) {
+    EXPECT_EQ(recs[i].seq, recs[i + 1].seq + 1);
+    EXPECT_EQ(recs[i].prev_hash, recs[i + 1].hash);
+    EXPECT_EQ(recs[i].alert_id, id);
+  }
+}
+
 TEST_F(escalation_test, ManyAlertsEscalateIndependentlyInDeadlineOrder) {
   int64_t t0 = h.now();
   auto a = h.create_alert(hosp, "A1");

@@ -571,20 +571,21 @@ TEST(Permissions, Names) {
   EXPECT_STREQ(permission_name(permission::update), "update_alerts");
   EXPECT_STREQ(permission_name(permission::acknowledge), "acknowledge_alerts");
   EXPECT_STREQ(permission_name(permission::escalate), "escalate_alerts");
+  EXPECT_STREQ(permission_name(permission::view_audit), "view_audit_log");
 }
 
 TEST(Permissions, TableMatchesApiSection4) {
   struct row {
     role r;
-    bool view, create, update, acknowledge, escalate;
+    bool view, create, update, acknowledge, escalate, view_audit;
   };
   const row table[] = {
-    {role::admin, true, true, true, true, true},
-    {role::head_doctor, true, true, true, true, true},
-    {role::doctor, true, true, true, true, false},
-    {role::nurse, true, true, true, true, false},
-    {role::operator_, true, true, true, false, false},
-    {role::viewer, true, false, false, false, false},
+    {role::admin, true, true, true, true, true, true},
+    {role::head_doctor, true, true, true, true, true, false},
+    {role::doctor, true, true, true, true, false, false},
+    {role::nurse, true, true, true, true, false, false},
+    {role::operator_, true, true, true, false, false, false},
+    {role::viewer, true, false, false, false, false, false},
   };
   for (const row& x : table) {
     SCOPED_TRACE(role_name(x.r));
@@ -593,6 +594,7 @@ TEST(Permissions, TableMatchesApiSection4) {
     EXPECT_EQ(role_has(x.r, permission::update), x.update);
     EXPECT_EQ(role_has(x.r, permission::acknowledge), x.acknowledge);
     EXPECT_EQ(role_has(x.r, permission::escalate), x.escalate);
+    EXPECT_EQ(role_has(x.r, permission::view_audit), x.view_audit);
   }
 }
 

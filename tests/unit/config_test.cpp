@@ -112,6 +112,7 @@ void expect_defaults(const config& c) {
   EXPECT_EQ(c.synchronous_full, d.synchronous_full);
   EXPECT_EQ(c.ring_size, d.ring_size);
   EXPECT_EQ(c.retention_days, d.retention_days);
+  EXPECT_EQ(c.audit_retention_days, d.audit_retention_days);
   expect_same_tiers(c.escalation, d.escalation);
   EXPECT_EQ(c.metrics_interval_ms, d.metrics_interval_ms);
 }
@@ -173,12 +174,12 @@ TEST(Config, HelpFlag) {
 TEST(Config, HelpListsEveryOptionWithDefault) {
   const std::string help = config_help();
   std::set<std::string> keys = keys_in_help();
-  EXPECT_EQ(keys.size(), 38u);
+  EXPECT_EQ(keys.size(), 39u);
   for (const char* key : {"server.host", "server.port", "server.transformer", "storage.path",
                           "storage.synchronous", "storage.ring-size", "retention.days",
-                          "log.level", "log.format", "auth.jwt-secret", "auth.jwt-secret-file",
-                          "auth.jwt-previous-secret", "auth.jwt-previous-secret-file",
-                          "auth.public-key-file",
+                          "audit.retention-days", "log.level", "log.format", "auth.jwt-secret",
+                          "auth.jwt-secret-file", "auth.jwt-previous-secret",
+                          "auth.jwt-previous-secret-file", "auth.public-key-file",
                           "auth.algorithm", "auth.anonymous-timeout", "auth.expiry-grace",
                           "limits.frame-size", "limits.http-body", "limits.requests-per-frame",
                           "limits.subscriptions-per-connection", "limits.rate",
@@ -508,6 +509,7 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
     {"storage.ring-size", "1000001", "must be between 16 and 1000000"},
     {"retention.days", "0", "must be between 1 and 3650"},
     {"retention.days", "1.5", "expected an integer"},
+    {"audit.retention-days", "0", "must be between 1 and 36500"},
     {"log.level", "INFO", "expected one of debug, info, warn, error"},
     {"log.format", "text", "expected one of logfmt, json"},
     {"auth.jwt-secret", "", "must not be empty"},
@@ -569,7 +571,8 @@ TEST(ConfigValidation, RangeBoundariesAreAccepted) {
                       "--storage.ring-size=16", "--limits.frame-size=1KiB",
                       "--limits.requests-per-frame=1000", "--limits.rate=0",
                       "--limits.rate-burst=0", "--auth.expiry-grace=0", "--metrics.interval=60s",
-                      "--retention.days=3650", "--limits.max-connections=1000000",
+                      "--retention.days=3650", "--audit.retention-days=36500",
+                      "--limits.max-connections=1000000",
                       "--http.cors-origins=", "--http.write-timeout=10m",
                       "--http.body-timeout=1s"});
   EXPECT_EQ(c.port, 0);
@@ -582,6 +585,7 @@ TEST(ConfigValidation, RangeBoundariesAreAccepted) {
   EXPECT_EQ(c.expiry_grace_ms, 0);
   EXPECT_EQ(c.metrics_interval_ms, 60000);
   EXPECT_EQ(c.retention_days, 3650);
+  EXPECT_EQ(c.audit_retention_days, 36500);
   EXPECT_EQ(c.max_connections, 1000000u);
   EXPECT_TRUE(c.cors_origins.empty());
   EXPECT_EQ(c.http_write_timeout_ms, 600000);

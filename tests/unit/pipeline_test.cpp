@@ -364,3 +364,81 @@ TEST(decide, BatchProceduresAreRoutedPerAlertLater) {
 
 } // namespace
 } // namespace vigil
+
+// ---- the audit trail ------------------------------------------------------------------------
+
+namespace vigil {
+namespace {
+
+std::optional<audit_record> audit_of_call(trpc::rpc_method m, std::string_view path,
+                                          const std::string& input, const auth_state& auth,
+                                          call_context ctx = context()) {
+  fixture f;
+  f.input = parse(input);
+  auto req = f.req(m, path);
+  auto d = decide(req, auth, ctx);
+  auto* r = d.refused();
+  EXPECT_NE(r, nullptr) << "the call was routed";
+  if (r == nullptr)
+    return std::nullopt;
+  return refusal_audit(req, *r, auth, ctx);
+}
+
+TEST(refusal_audit, AForeignHospitalsAlertIsRecordedForThatHospitalWithTheVerifiedUser) {
+  auto rec = audit_of_call(trpc::rpc_method::mutation, "healthcare.acknowledgeAlert",
+                           R"({"alertId":")" + alert_h2 + R"(","notes":"secret text"})",
+                           signed_in(role::nurse));
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->action, "acknowledgeAlert");
+  EXPECT_EQ(rec->outcome, "FORBIDDEN");
+  EXPECT_EQ(rec->user_id, "u-1");
+  EXPECT_EQ(rec->role, "nurse");
+  EXPECT_EQ(rec->hospital_id, "h2");
+  EXPECT_EQ(rec->alert_id, alert_h2);
+  EXPECT_EQ(rec->ts, now_ms);
+  EXPECT_EQ(audit_canonical(*rec).find("secret"), std::string::npos);
+}
+
+TEST(refusal_audit, AnUnverifiedTokenRecordsNoUserButTheTarget) {
+  auth_state anonymous;  // no token
+  auto upper = alert_h1;
+  for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  auto rec = audit_of_call(trpc::rpc_method::mutation, "healthcare.resolveAlert",
+                           R"({"json":{"alertId":")" + upper + R"("}})", anonymous);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->outcome, "UNAUTHORIZED");
+  EXPECT_EQ(rec->user_id, "");
+  EXPECT_EQ(rec->role, "");
+  EXPECT_EQ(rec->alert_id, alert_h1) << "lower-cased, from the superjson envelope";
+  EXPECT_EQ(rec->hospital_id, "h1");
+  // Unauthenticated queries and subscriptions are recorded too; a malformed hospital id is not.
+  auto query = audit_of_call(trpc::rpc_method::query, "healthcare.getActiveAlerts",
+                             R"({"hospitalId":"bad id with spaces"})", anonymous);
+  ASSERT_TRUE(query);
+  EXPECT_EQ(query->action, "getActiveAlerts");
+  EXPECT_EQ(query->hospital_id, "");
+}
+
+TEST(refusal_audit, RefusedMutationsAndAuditReadsOnlyNeverRateLimitsOrUnknownPaths) {
+  auto nurse = signed_in(role::nurse);
+  auto bad = audit_of_call(trpc::rpc_method::mutation, "healthcare.createAlert",
+                           R"({"hospitalId":"h1","description":"secret"})", nurse);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->outcome, "BAD_REQUEST");
+  EXPECT_EQ(bad->hospital_id, "h1");
+  auto read = audit_of_call(trpc::rpc_method::query, "healthcare.getAuditLog",
+                            R"({"hospitalId":"h1"})", nurse);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->outcome, "FORBIDDEN");
+  // A refused query by a signed-in user is not an action.
+  EXPECT_FALSE(audit_of_call(trpc::rpc_method::query, "healthcare.getActiveAlerts",
+                             R"({"hospitalId":"h2"})", nurse));
+  EXPECT_FALSE(audit_of_call(trpc::rpc_method::mutation, "healthcare.noSuchThing", "{}", nurse));
+  auto limited = context();
+  limited.rate_limited = call_error{trpc_code::too_many_requests, "Rate limit exceeded"};
+  EXPECT_FALSE(audit_of_call(trpc::rpc_method::mutation, "healthcare.acknowledgeAlert",
+                             R"({"alertId":")" + alert_h2 + R"("})", auth_state{}, limited));
+}
+
+} // namespace
+} // namespace vigil

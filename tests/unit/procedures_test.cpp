@@ -137,6 +137,8 @@ const table_row expected_table[] = {
    permission::view, proc_scope::hospital},
   {procedure::subscribe_to_presence, "healthcare.subscribeToPresence", proc_kind::subscription,
    permission::view, proc_scope::hospital},
+  {procedure::get_audit_log, "healthcare.getAuditLog", proc_kind::query, permission::view_audit,
+   proc_scope::hospital},
 };
 
 TEST(ProcedureTable, EveryProcedureHasItsPathKindPermissionAndScope) {
@@ -151,7 +153,7 @@ TEST(ProcedureTable, EveryProcedureHasItsPathKindPermissionAndScope) {
     EXPECT_EQ(info->scope, row.scope) << row.path;
     seen.insert(row.id);
   }
-  EXPECT_EQ(seen.size(), 20u);
+  EXPECT_EQ(seen.size(), 21u);
 }
 
 TEST(ProcedureTable, UnknownPathsAreNotFound) {
@@ -601,6 +603,18 @@ TEST(TriggerEscalationInput, ReasonIsOptionalUpTo500) {
             "Invalid input: alertId: Invalid uuid; reason: Expected string, received boolean");
 }
 
+TEST(GetAuditLogInput, LimitDefaultsTo50AndIsBoundedCursorIsASeq) {
+  EXPECT_EQ(valid_text(procedure::get_audit_log, "{\"hospitalId\":\"h1\"}"),
+            "{\"hospitalId\":\"h1\",\"limit\":50}");
+  EXPECT_EQ(valid_text(procedure::get_audit_log, "{\"hospitalId\":\"h1\",\"cursor\":7,\"limit\":500}"),
+            "{\"hospitalId\":\"h1\",\"cursor\":7,\"limit\":500}");
+  EXPECT_EQ(invalid(procedure::get_audit_log, "{\"hospitalId\":\"h1\",\"limit\":501}"),
+            "Invalid input: limit: Number must be less than or equal to 500");
+  EXPECT_EQ(invalid(procedure::get_audit_log, "{\"hospitalId\":\"h1\",\"cursor\":0}"),
+            "Invalid input: cursor: Number must be greater than or equal to 1");
+  EXPECT_EQ(invalid(procedure::get_audit_log, "{}"), "Invalid input: hospitalId: Required");
+}
+
 TEST(UpdateAlertInput, NeedsDescriptionOrUrgency) {
   const std::string msg =
       "Invalid input: input: At least one of description, urgencyLevel is required";
@@ -990,13 +1004,14 @@ TEST(ValidateInput, EveryProcedureHasAMinimalValidInput) {
     {procedure::subscribe_to_alert, with_alert()},
     {procedure::subscribe_to_metrics, with_hospital()},
     {procedure::subscribe_to_presence, with_hospital()},
+    {procedure::get_audit_log, with_hospital()},
   };
   std::set<procedure> covered;
   for (const auto& c : cases) {
     valid(c.p, c.text);
     covered.insert(c.p);
   }
-  EXPECT_EQ(covered.size(), 20u);
+  EXPECT_EQ(covered.size(), 21u);
 }
 
 
