@@ -249,7 +249,7 @@ for (const sj of [true, false]) {
       const { alert } = await c.h.createAlert.mutate(alertInput(H));
       assertAlertShape(alert, sj, 'createAlert over WS');
       const got = await c.h.getAlert.query({ alertId: alert.id });
-      assert.deepEqual(got, { ...alert, escalations: [] });
+      assert.deepEqual(got, { ...alert, escalations: [], receipts: [], seenBy: {}, attendedTier: 0 });
       const ack = await c.h.acknowledgeAlert.mutate({ alertId: alert.id });
       assert.equal(ack.alert.status, 'acknowledged');
       assert.equal(ack.alert.acknowledgementNotes, null);

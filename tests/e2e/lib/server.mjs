@@ -138,6 +138,9 @@ export class VigilServer {
    * @param {string} [opts.dbDir] directory for vigil.db (a fresh temp dir by default)
    * @param {string} [opts.secret] HS256 secret
    * @param {string} [opts.tiers] value for --escalation.tiers
+   * @param {'on'|'off'} [opts.failsafe] escalation.failsafe; 'off' unless given: most tests raise
+   *   alerts with nobody of the tier's role online, which the failsafe escalates at once (tests of
+   *   the failsafe and of receipts pass 'on')
    * @param {string[]} [opts.args] extra --key=value arguments
    * @param {object} [opts.env] extra environment variables
    * @param {number} [opts.fdLimit] start under `ulimit -n <fdLimit>` (soft and hard), via bash + exec
@@ -149,6 +152,7 @@ export class VigilServer {
     this.dbDir = opts.dbDir || mkdtempSync(path.join(os.tmpdir(), 'vigil-e2e-'));
     this.secret = opts.secret || SECRET;
     this.tiers = opts.tiers;
+    this.failsafe = opts.failsafe ?? 'off';
     this.extraArgs = opts.args || [];
     this.extraEnv = opts.env || {};
     this.fdLimit = opts.fdLimit;
@@ -181,6 +185,7 @@ export class VigilServer {
       '--admin.port=0',
     ];
     if (this.tiers) a.push(`--escalation.tiers=${this.tiers}`);
+    a.push(`--escalation.failsafe=${this.failsafe}`);
     return a.concat(this.extraArgs);
   }
 
