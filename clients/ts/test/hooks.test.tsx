@@ -23,8 +23,7 @@ import { mintToken, newHospital, startVigil, TcpProxy, type Vigil } from './help
 
 let vigil: Vigil;
 beforeAll(async () => {
-  // The failsafe would escalate these alerts at once (their head doctors are in no tier).
-  vigil = await startVigil(['--escalation.failsafe=off']);
+  vigil = await startVigil();
 });
 afterAll(async () => {
   await vigil?.stop();
