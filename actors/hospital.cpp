@@ -45,6 +45,16 @@ void hospital_state::start(runtime_ptr runtime, const hospital_snapshot& snap) {
   });
   for (auto* a : due)
     schedule_escalation(*a);
+  // The failsafe: clients reconnect after a restart, so presence is trusted, and receipt
+  // deadlines may fall, only a full receipt timeout after the server started.
+  auto& fs = rt->cfg.failsafe;
+  bool any_active = std::any_of(alerts.begin(), alerts.end(), [](auto& kv) {
+    return kv.second.status == alert_status::active;
+  });
+  if (any_active && rt->started_ms > 0)
+    presence_trusted_from = rt->started_ms + fs.receipt_timeout_ms;
+  for (auto& [id, a] : alerts)
+    arm_failsafe(a, false);
 }
 
 hospital_status hospital_state::status() const {
@@ -81,6 +91,12 @@ hospital_actor::behavior_type hospital_behavior(hospital_self self, runtime_ptr 
     [=](drop_atom, uint64_t conn) { self->state.drop_connection(conn); },
     [=](escalation_due_atom, const std::string& alert_id, uint64_t gen) {
       self->state.escalation_due(alert_id, gen);
+    },
+    [=](failsafe_due_atom, const std::string& alert_id, uint64_t gen, bool nobody_online) {
+      self->state.failsafe_due(alert_id, gen, nobody_online);
+    },
+    [=](seen_by_flush_atom, const std::string& alert_id) {
+      self->state.seen_by_flush(alert_id);
     },
     [=](catch_up_atom, uint64_t conn, const std::string& key, uint64_t serial) {
       auto& st = self->state;

@@ -31,6 +31,8 @@ caf::result<call_result_ptr> hospital_state::handle_call(const call_ptr& c) {
             });
     return rp;
   }
+  if (c->proc->id == procedure::confirm_delivery)
+    return confirm_delivery(*c);
   if (c->proc->kind == proc_kind::mutation)
     return handle_mutation(*c);
   return handle_query(*c);
@@ -76,8 +78,10 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
         st.alerts.erase(i);
         st.rt->alerts.erase(id);
       }
-      if (previous)
+      if (previous) {
         schedule_escalation(*previous, failed_commit_retry_ms);
+        arm_failsafe(*previous, false, failed_commit_retry_ms);
+      }
     }
     if (idem_key) {
       for (auto& p : st.idempotent_pending[*idem_key])
@@ -97,6 +101,10 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
           return;
         }
         publish(r->events.front());
+        // A new tier (or a new alert): the failsafe looks at who can see it.
+        if (!previous || previous->escalation_level != committed->escalation_level)
+          if (auto i = self->state.alerts.find(id); i != self->state.alerts.end())
+            arm_failsafe(i->second, true);
         if (on_stored)
           on_stored(*committed);
         self->send(self->state.metrics, committed);

@@ -65,6 +65,11 @@ json::value hospital_state::presence_json(int64_t now) const {
   return v;
 }
 
+bool hospital_state::role_online(const std::string& role) const {
+  auto i = role_refs.find(role);
+  return i != role_refs.end() && i->second > 0;
+}
+
 int hospital_state::staff_online() const {
   return static_cast<int>(user_refs.size());
 }
@@ -75,6 +80,7 @@ bool hospital_state::add_user(const subscribe_request& req) {
   auto& st = *this;
   if (req.kind == stream_kind::presence)
     ++st.presence_subs;
+  ++st.role_refs[role_name(req.who->user_role)];
   return ++st.user_refs[req.who->sub] == 1;
 }
 
@@ -84,6 +90,9 @@ bool hospital_state::remove_user(const subscribe_request& req) {
   auto& st = *this;
   if (req.kind == stream_kind::presence)
     --st.presence_subs;
+  if (auto r = st.role_refs.find(role_name(req.who->user_role));
+      r != st.role_refs.end() && --r->second <= 0)
+    st.role_refs.erase(r);
   auto i = st.user_refs.find(req.who->sub);
   if (i == st.user_refs.end())
     return false;

@@ -5,7 +5,8 @@
 //   hospital_timers.cpp    escalation timers
 //   hospital_fanout.cpp    the ring and the frames of live subscribers, resync events
 //   hospital_catchup.cpp   subscriptions: start, stop, drop, catch-up (replay) pump
-//   hospital_presence.cpp  who is online (presence items, staffOnline)
+//   hospital_presence.cpp  who is online (presence items, staffOnline, online roles)
+//   hospital_receipts.cpp  confirmDelivery, seenBy updates, the unattended-alert failsafe
 // Only this actor's own thread touches it.
 
 #include <caf/stateful_actor.hpp>
@@ -65,6 +66,13 @@ struct hospital_state {
   uint64_t last_seq = 0;      // newest seq of this hospital's stream
   std::map<sub_key, hospital_subscriber> subs; // ordered by connection: drop() finds them at once
   std::unordered_map<std::string, int> user_refs; // live subscriptions per user (staffOnline)
+  std::unordered_map<std::string, int> role_refs; // live subscriptions per role (failsafe)
+  std::unordered_map<std::string, uint64_t> failsafe_gen; // like timer_gen, for failsafe timers
+  std::unordered_map<std::string, int64_t> seen_by_last; // alert -> last seenBy update
+  std::unordered_map<std::string, bool> seen_by_pending; // alert -> a seenBy update is scheduled
+  /// Until then presence is not trusted (clients are reconnecting after a restart): no
+  /// "nobody online" escalation, and receipt deadlines are not earlier. 0 = trusted.
+  int64_t presence_trusted_from = 0;
   size_t presence_subs = 0;
   std::vector<std::pair<uint64_t, out_frame>> fanout; // reused by publish()
   std::vector<std::pair<uint64_t, out_frame>> catch_up_frames; // reused by pump()
@@ -102,6 +110,24 @@ struct hospital_state {
   void schedule_escalation(const alert& a, int64_t min_delay_ms = 0);
   /// The timer (alert, generation) fired.
   void escalation_due(const std::string& alert_id, uint64_t gen);
+
+  // ---- hospital_receipts.cpp
+  /// confirmDelivery: records receipts for the alert events named (ring, else storage).
+  caf::result<call_result_ptr> confirm_delivery(const call& c);
+  /// Records the receipts of (alert id, event id) pairs, stores them and answers `rp`.
+  void apply_confirmations(std::shared_ptr<const identity> who,
+                           std::vector<std::pair<std::string, std::string>> found, size_t ignored,
+                           call_promise rp);
+  /// The alert entered its current tier (or the hospital started): arms the failsafe.
+  /// `check_online`: escalate at once when nobody of the tier's role is online.
+  void arm_failsafe(const alert& a, bool check_online, int64_t min_delay_ms = 0);
+  /// The failsafe timer (alert, generation) fired.
+  void failsafe_due(const std::string& alert_id, uint64_t gen, bool nobody_online);
+  /// A new receipt changed the alert's seenBy: publish it, at most once a second.
+  void seen_by_changed(const std::string& alert_id);
+  void seen_by_flush(const std::string& alert_id);
+  /// Whether a user with `role` has a live subscription to this hospital.
+  bool role_online(const std::string& role) const;
 
   // ---- hospital_fanout.cpp
   /// A committed event: into the ring, then one frame per matching live subscriber.

@@ -119,6 +119,8 @@ caf::result<std::string> cmd_stats(inspector_self self) {
     add_rates(st, v);
     v.set("drops", c.slow_consumer_closes.load());
     v.set("escalations_fired", c.escalations_fired.load());
+    v.set("failsafe_escalations", c.failsafe_escalations.load());
+    v.set("alerts_unattended", c.alerts_unattended.load());
     v.set("alerts_indexed", st.rt->alerts.size());
     v.set("uptime_s", (now_ms() - st.rt->started_ms) / 1000);
     v.set("log_level", log::level_name(log::current_level()));

@@ -42,6 +42,8 @@ using drop_atom = caf::atom_constant<caf::atom("drop")>;
 using escalation_due_atom = caf::atom_constant<caf::atom("escdue")>;
 using catch_up_atom = caf::atom_constant<caf::atom("catchup")>;
 using presence_flush_atom = caf::atom_constant<caf::atom("presflush")>;
+using failsafe_due_atom = caf::atom_constant<caf::atom("failsafe")>;
+using seen_by_flush_atom = caf::atom_constant<caf::atom("seenflush")>;
 using staff_online_atom = caf::atom_constant<caf::atom("staffon")>;
 using metrics_tick_atom = caf::atom_constant<caf::atom("mtick")>;
 using metrics_flush_atom = caf::atom_constant<caf::atom("mflush")>;
@@ -101,6 +103,11 @@ using hospital_actor = caf::typed_actor<
   caf::reacts_to<drop_atom, uint64_t>,
   /// (internal) The escalation timer (alert id, generation) is due.
   caf::reacts_to<escalation_due_atom, std::string, uint64_t>,
+  /// (internal) The failsafe of (alert id, generation) is due; true: nobody of the tier's role
+  /// was online when the alert entered it, false: the receipt deadline passed.
+  caf::reacts_to<failsafe_due_atom, std::string, uint64_t, bool>,
+  /// (internal) Publish the alert's changed `seenBy` (at most once a second per alert).
+  caf::reacts_to<seen_by_flush_atom, std::string>,
   /// (internal) Continue the catch-up of subscription (connection, key, serial).
   caf::reacts_to<catch_up_atom, uint64_t, std::string, uint64_t>,
   /// (internal) A burst of presence changes is over: tell presence subscribers.

@@ -83,6 +83,8 @@ struct pending_write {
   std::optional<std::string> idempotency_key;
   std::string idempotency_reply;             // plain JSON of the first reply
   std::optional<audit_record> audit;         // the action, stored in the same transaction
+  /// false: only the alert row is written (delivery receipts), no event, no seq.
+  bool store_event = true;
 };
 
 struct commit_request {
@@ -93,7 +95,7 @@ using commit_request_ptr = std::shared_ptr<const commit_request>;
 struct commit_reply {
   bool ok = false;
   std::string error;
-  std::vector<encoded_event_ptr> events;     // one per write, in order
+  std::vector<encoded_event_ptr> events;     // one per write that stores an event, in order
   uint64_t last_seq = 0;
 };
 using commit_reply_ptr = std::shared_ptr<const commit_reply>;

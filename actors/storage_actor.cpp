@@ -38,6 +38,18 @@ struct storage_state {
 
 using storage_self = storage_actor::stateful_pointer<storage_state>;
 
+/// The alerts-table row of `a` (its json is the stored form, to_json(a, true)).
+storage::alert_row alert_row_of(const alert& a) {
+  storage::alert_row row;
+  row.id = a.id;
+  row.hospital_id = a.hospital_id;
+  row.status = status_name(a.status);
+  row.created_at = a.created_at;
+  row.next_escalation_at = a.next_escalation_at;
+  json::write(row.json, to_json(a, true));
+  return row;
+}
+
 /// Refused actions waiting for a flush, at most. Clients can cause refusals (each connection is
 /// rate limited, but many connections add up), so the queue is bounded; beyond it records are
 /// dropped, counted and logged, never blocking anyone.
@@ -74,6 +86,11 @@ void flush(storage_self self) {
     auto reply = std::make_shared<commit_reply>();
     for (auto& pw : w.req->writes) {
       storage::write_item item;
+      if (!pw.store_event) { // an alert row alone (delivery receipts)
+        item.alert = alert_row_of(pw.next);
+        items.push_back(std::move(item));
+        continue;
+      }
       storage::stored_event ev;
       ev.seq = seq++;
       auto id = format_event_id(epoch, ev.seq);
@@ -89,14 +106,7 @@ void flush(storage_self self) {
       ev.ts = e.timestamp;
       ev.urgency_level = e.urgency_level;
       ev.alert_type = e.alert_type;
-      storage::alert_row row;
-      row.id = pw.next.id;
-      row.hospital_id = pw.next.hospital_id;
-      row.status = status_name(pw.next.status);
-      row.created_at = pw.next.created_at;
-      row.next_escalation_at = pw.next.next_escalation_at;
-      json::write(row.json, to_json(pw.next, true));
-      item.alert = std::move(row);
+      item.alert = alert_row_of(pw.next);
       if (pw.audit)
         audit.push_back(*pw.audit);
       if (pw.idempotency_key) {

@@ -53,6 +53,9 @@ struct counters {
   std::atomic<uint64_t> storage_commit_us_total{0};
   std::atomic<uint64_t> storage_commit_failures{0};
   std::atomic<uint64_t> escalations_fired{0};
+  std::atomic<uint64_t> failsafe_escalations{0}; // failsafe steps (no recipient online, no receipt)
+  std::atomic<uint64_t> alerts_unattended{0};    // failsafe at the last tier: hospital-wide call
+  std::atomic<uint64_t> delivery_receipts{0};    // receipts recorded (new user per alert)
   std::atomic<uint64_t> accept_pauses{0};    // accepting stopped: descriptors near the limit
   /// From the commit of an event to the write of its frame to a subscriber's socket.
   latency_histogram publish_to_write;

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "domain/json_fields.hpp"
+#include "domain/receipts.hpp"
 #include "domain/time.hpp"
 
 namespace vigil {
@@ -57,8 +58,9 @@ using json::read_time;
 
 // ---- Events -------------------------------------------------------------------------------------
 
-/// An uncommitted event about `a` (after its change): `seq` and `id` come from storage.
-alert_event make_event(const alert& a, const char* type, int64_t now, json::value data) {
+} // namespace
+
+alert_event make_alert_event(const alert& a, const char* type, int64_t now, json::value data) {
   alert_event e;
   e.type = type;
   e.alert_id = a.id;
@@ -68,6 +70,12 @@ alert_event make_event(const alert& a, const char* type, int64_t now, json::valu
   e.urgency_level = a.urgency_level;
   e.alert_type = a.alert_type;
   return e;
+}
+
+namespace {
+
+alert_event make_event(const alert& a, const char* type, int64_t now, json::value data) {
+  return make_alert_event(a, type, now, std::move(data));
 }
 
 bool may_transfer_any(role r) { return r == role::head_doctor || r == role::admin; }
@@ -80,6 +88,10 @@ std::optional<escalation_record> escalation_from_json(const json::value& v) {
       !read_string(v, "toRole", r.to_role) || !read_time(v, "escalatedAt", r.escalated_at) ||
       !read_string(v, "escalatedBy", r.escalated_by) || !read_opt_string(v, "reason", r.reason))
     return std::nullopt;
+  if (const json::value* u = v.find("unattended"); u && !u->is_null()) {
+    if (!u->is_bool()) return std::nullopt;
+    r.unattended = u->as_bool();
+  }
   return r;
 }
 
@@ -107,6 +119,8 @@ json::value to_json(const escalation_record& r) {
   v.set("escalatedAt", json::value::date(r.escalated_at));
   v.set("escalatedBy", r.escalated_by);
   v.set("reason", json::value::string_or_null(r.reason));
+  // Only on the failsafe's last-tier record: every other record keeps its documented shape.
+  if (r.unattended) v.set("unattended", true);
   return v;
 }
 
@@ -137,6 +151,11 @@ json::value to_json(const alert& a, bool with_escalations) {
     json::value list = json::value::make_array();
     for (const auto& r : a.escalations) list.push(to_json(r));
     v.set("escalations", std::move(list));
+    json::value receipts = json::value::make_array();
+    for (const auto& r : a.receipts) receipts.push(to_json(r));
+    v.set("receipts", std::move(receipts));
+    v.set("seenBy", seen_by_json(a));
+    v.set("attendedTier", a.attended_tier);
   }
   return v;
 }
@@ -176,6 +195,17 @@ std::optional<alert> alert_from_json(const json::value& v) {
       a.escalations.push_back(std::move(*r));
     }
   }
+  // Receipts and attendedTier are optional too: rows stored before delivery receipts have none.
+  if (const json::value* list = v.find("receipts"); list && !list->is_null()) {
+    if (!list->is_array()) return std::nullopt;
+    for (const auto& item : list->as_array()) {
+      auto r = receipt_from_json(item);
+      if (!r) return std::nullopt;
+      a.receipts.push_back(std::move(*r));
+    }
+  }
+  if (const json::value* t = v.find("attendedTier"); t && !t->is_null())
+    if (!read_int(v, "attendedTier", a.attended_tier)) return std::nullopt;
   return a;
 }
 
@@ -288,6 +318,28 @@ transition_result escalate_alert(const alert& a, const escalation_policy& policy
   r.reason = std::move(reason);
   next.escalations.push_back(r);
 
+  alert_event e = make_event(next, "alert.escalated", now, to_json(r));
+  return transition{std::move(next), std::move(e)};
+}
+
+transition_result unattended_alert(const alert& a, const escalation_policy& policy,
+                                   std::string reason, int64_t now) {
+  if (a.status != alert_status::active) return conflict(msg_escalate_not_active);
+  if (!a.escalations.empty() && a.escalations.back().unattended &&
+      a.escalations.back().to_tier == a.escalation_level)
+    return conflict(msg_max_tier);
+  int tier = std::max(1, a.escalation_level);
+  alert next = a;
+  next.updated_at = now;
+  escalation_record r;
+  r.from_tier = tier;
+  r.to_tier = tier;
+  r.to_role = tier <= policy.max_tier() ? policy.tiers[static_cast<size_t>(tier - 1)].role : "";
+  r.escalated_at = now;
+  r.escalated_by = "system";
+  r.reason = std::move(reason);
+  r.unattended = true;
+  next.escalations.push_back(r);
   alert_event e = make_event(next, "alert.escalated", now, to_json(r));
   return transition{std::move(next), std::move(e)};
 }

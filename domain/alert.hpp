@@ -26,7 +26,18 @@ struct escalation_record {
   std::string to_role;
   int64_t escalated_at = 0;
   std::string escalated_by;             // a user's sub, or "system"
-  std::optional<std::string> reason;    // "timeout" for timers
+  std::optional<std::string> reason;    // "timeout" for timers; failsafe: "no_recipient_online",
+                                        // "no_receipt"
+  /// The failsafe found nobody at the last tier: from_tier == to_tier, a hospital-wide call.
+  bool unattended = false;
+};
+
+/// A person was shown an event of the alert (confirmDelivery); one per user, the first kept.
+struct delivery_receipt {
+  std::string user_id;                  // the token's sub
+  std::string role;                     // the token's role
+  int64_t seen_at = 0;                  // when the server took the first confirmation
+  std::string event_id;                 // the event that user confirmed first
 };
 
 struct alert {
@@ -51,10 +62,17 @@ struct alert {
   std::optional<int64_t> resolved_at;
   std::optional<std::string> resolution;
   std::vector<escalation_record> escalations; // oldest first
+  /// At most max_receipts_per_alert (domain/receipts.hpp), first come first kept.
+  std::vector<delivery_receipt> receipts;
+  /// The last tier at which a user of that tier's role confirmed a delivery while the alert was
+  /// active at that tier (0: none); the failsafe's receipt deadline is met when it equals
+  /// escalation_level.
+  int attended_tier = 0;
 };
 
 /// The Alert shape of docs/api.md "Alert" (every key present, timestamps as dates). With
-/// `with_escalations` the `escalations` array is appended (getAlert).
+/// `with_escalations` the `escalations` array is appended, and `receipts`, `seenBy` and
+/// `attendedTier` (getAlert, getAlertTimeline, the stored row).
 json::value to_json(const alert& a, bool with_escalations = false);
 json::value to_json(const escalation_record& r);
 /// Reverse of to_json(a, true) (storage reload). nullopt when a required key is missing.
@@ -95,6 +113,9 @@ struct alert_event {
 /// `{id,type,alertId,hospitalId,timestamp,data}`.
 json::value to_json(const alert_event& e);
 
+/// An uncommitted event about `a` (after its change): `seq` and `id` come from storage.
+alert_event make_alert_event(const alert& a, const char* type, int64_t now, json::value data);
+
 /// A successful transition: the new alert state and the event to emit.
 struct transition {
   alert next;
@@ -117,6 +138,11 @@ transition_result resolve_alert(const alert& a, const json::value& input, const 
 transition_result escalate_alert(const alert& a, const escalation_policy& policy,
                                  const std::string& by, std::optional<std::string> reason,
                                  int64_t now);
+/// The failsafe at the last tier (or beyond the configured tiers): the alert stays where it is and
+/// an `alert.escalated` with `unattended: true` (fromTier == toTier) calls the whole hospital.
+/// CONFLICT when the alert is not active or its current tier already went unattended.
+transition_result unattended_alert(const alert& a, const escalation_policy& policy,
+                                   std::string reason, int64_t now);
 /// updateAlert.
 transition_result update_alert(const alert& a, const json::value& input, const identity& who,
                                int64_t now);

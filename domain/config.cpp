@@ -377,6 +377,28 @@ const std::vector<option>& options() {
        c.escalation = std::get<escalation_policy>(std::move(r));
        return std::nullopt;
      }},
+    {"escalation.failsafe", nullptr, nullptr, "on",
+     "unattended-alert failsafe: escalate at once when nobody of the tier's role is online, or "
+     "when nobody of it confirmed delivery within escalation.receipt-timeout (on or off)",
+     [](staged& c, std::string_view v) -> std::optional<std::string> {
+       if (v == "on") c.failsafe.enabled = true;
+       else if (v == "off") c.failsafe.enabled = false;
+       else return std::string("expected one of on, off");
+       return std::nullopt;
+     }},
+    {"escalation.receipt-timeout", nullptr, nullptr, "30s",
+     "failsafe: a tier with nobody of its role confirming delivery this long escalates, 100ms..1h",
+     [](staged& c, std::string_view v) {
+       return set_duration(c.failsafe.receipt_timeout_ms, v, 100, 3600000, "100ms", "1h");
+     }},
+    {"escalation.failsafe-urgencies", nullptr, nullptr, "1,2,3,4,5",
+     "urgency levels the failsafe covers, comma-separated; must contain 1 and 2",
+     [](staged& c, std::string_view v) -> std::optional<std::string> {
+       auto r = parse_failsafe_urgencies(v);
+       if (auto* err = std::get_if<std::string>(&r)) return *err;
+       c.failsafe.urgency_mask = std::get<unsigned>(r);
+       return std::nullopt;
+     }},
     {"metrics.interval", nullptr, nullptr, "5s",
      "default subscribeToMetrics push interval, 1s..60s",
      [](staged& c, std::string_view v) {

@@ -13,6 +13,7 @@
 
 #include "domain/alert.hpp"
 #include "domain/auth.hpp"
+#include "domain/receipts.hpp"
 
 namespace vigil {
 
@@ -89,6 +90,8 @@ struct config {
 
   // [escalation]
   escalation_policy escalation;          // escalation.tiers, e.g. "nurse:2m,doctor:3m,head_doctor"
+  /// escalation.failsafe (on|off), escalation.receipt-timeout, escalation.failsafe-urgencies
+  failsafe_policy failsafe;
 
   // [metrics]
   int64_t metrics_interval_ms = 5000;    // default subscribeToMetrics interval

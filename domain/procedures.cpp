@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "domain/event_id.hpp"
 #include "domain/time.hpp"
 
 namespace vigil {
@@ -42,6 +43,8 @@ constexpr procedure_info procedure_table[] = {
    permission::acknowledge, proc_scope::alert_list},
   {procedure::batch_resolve_alerts, "healthcare.batchResolveAlerts", proc_kind::mutation,
    permission::acknowledge, proc_scope::alert_list},
+  {procedure::confirm_delivery, "healthcare.confirmDelivery", proc_kind::mutation,
+   permission::view, proc_scope::hospital},
   {procedure::get_active_alerts, "healthcare.getActiveAlerts", proc_kind::query, permission::view,
    proc_scope::hospital},
   {procedure::get_alert, "healthcare.getAlert", proc_kind::query, permission::view,
@@ -80,6 +83,7 @@ enum class field_kind {
   uuid,
   hospital_id,
   room_number,  // normalised to upper case
+  event_id,     // `<epoch>-<seq>` (domain/event_id.hpp)
   timestamp,    // ISO-8601 string (date-flagged or not) -> date value
   list,         // array of `element`, length bounds
   object,       // nested object of `members`
@@ -216,6 +220,8 @@ std::vector<field_spec> build_schema(procedure p) {
       return {alert_list_field(), text("notes", 1, 500)};
     case procedure::batch_resolve_alerts:
       return {alert_list_field(), required(text("resolution", 10, 1000))};
+    case procedure::confirm_delivery:
+      return {hospital_field(), required(list("eventIds", make("", field_kind::event_id), 1, 100))};
     case procedure::get_active_alerts:
       return {hospital_field(),
               with_default(choice("status", status_filters), "active"),
@@ -327,6 +333,7 @@ std::string expected_type(const field_spec& f) {
     case field_kind::text:
     case field_kind::uuid:
     case field_kind::hospital_id:
+    case field_kind::event_id:
     case field_kind::room_number: return "string";
     case field_kind::integer:
     case field_kind::number: return "number";
@@ -436,6 +443,13 @@ private:
         }
         // Alert ids are stored lowercase; accept any case on input.
         return json::value(to_lower_ascii(v.as_string()));
+      case field_kind::event_id:
+        if (!v.is_string()) break;
+        if (!parse_event_id(v.as_string())) {
+          add(path, "Invalid event id");
+          return std::nullopt;
+        }
+        return json::value(v.as_string());
       case field_kind::hospital_id:
         if (!v.is_string()) break;
         if (!valid_hospital_id(v.as_string())) {

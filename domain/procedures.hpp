@@ -16,7 +16,7 @@ enum class proc_kind { query, mutation, subscription };
 
 enum class procedure {
   create_alert, acknowledge_alert, resolve_alert, trigger_escalation, update_alert,
-  transfer_alert, batch_acknowledge_alerts, batch_resolve_alerts,
+  transfer_alert, batch_acknowledge_alerts, batch_resolve_alerts, confirm_delivery,
   get_active_alerts, get_alert, get_metrics, get_escalation_status, get_active_escalations,
   get_alert_timeline, get_alert_history, get_alert_stats,
   subscribe_to_alerts, subscribe_to_alert, subscribe_to_metrics, subscribe_to_presence,

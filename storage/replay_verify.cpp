@@ -93,7 +93,8 @@ std::optional<std::string> apply_event(alert& a, const std::string& type, const 
     if (!parsed)
       return std::string("its data is not an escalation record");
     escalation_record& r = *parsed;
-    if (r.from_tier != a.escalation_level || r.to_tier != r.from_tier + 1)
+    // The failsafe's last-tier call (unattended) stays at its tier.
+    if (r.from_tier != a.escalation_level || r.to_tier != r.from_tier + (r.unattended ? 0 : 1))
       return "it escalates from tier " + std::to_string(r.from_tier) + " to " +
              std::to_string(r.to_tier) + " but the alert was at tier " +
              std::to_string(a.escalation_level);
@@ -323,7 +324,7 @@ void replay_verifier::impl::compare(const std::string& id, const derived_alert& 
     const std::string field = "escalations." + std::to_string(i);
     if (x.from_tier != y.from_tier || x.to_tier != y.to_tier || x.to_role != y.to_role ||
         x.escalated_at != y.escalated_at || x.escalated_by != y.escalated_by ||
-        x.reason != y.reason)
+        x.reason != y.reason || x.unattended != y.unattended)
       problem(prefix + field + " differs between the events and the alerts table");
   }
 }

@@ -101,6 +101,15 @@ std::string metrics_body(const process_status& st, size_t ws_connections) {
          "Alert event frames queued to subscribers (replay included).", c.events_delivered);
   metric(out, "vigil_escalations_fired_total", "counter", "Escalation steps fired by timers.",
          c.escalations_fired);
+  metric(out, "vigil_failsafe_escalations_total", "counter",
+         "Escalation steps of the unattended-alert failsafe (nobody of the tier's role online, or "
+         "no delivery receipt in time), last-tier calls included.", c.failsafe_escalations);
+  metric(out, "vigil_alerts_unattended_total", "counter",
+         "Alerts the failsafe found unattended at the last tier (hospital-wide alert.escalated).",
+         c.alerts_unattended);
+  metric(out, "vigil_delivery_receipts_total", "counter",
+         "Delivery receipts recorded (confirmDelivery: a user's first for an alert).",
+         c.delivery_receipts);
   metric(out, "vigil_storage_commits_total", "counter",
          "SQLite group-commit transactions attempted (failures included).", c.storage_commits);
   metric(out, "vigil_storage_commit_items_total", "counter",

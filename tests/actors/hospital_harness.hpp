@@ -188,6 +188,9 @@ public:
     if (auto* p = std::get_if<escalation_policy>(&policy))
       rt->cfg.escalation = *p;
     rt->cfg.ring_size = ring_size;
+    // The failsafe would escalate every alert of these tests at once (their subscribers are
+    // viewers): tests of the failsafe turn it on explicitly (hospital_failsafe_test.cpp).
+    rt->cfg.failsafe.enabled = false;
     auto* sc = sched;
     auto t0 = t0_;
     rt->clock = [sc, t0] {

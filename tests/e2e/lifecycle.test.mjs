@@ -201,7 +201,8 @@ for (const sj of [true, false]) {
       assert.ok(Array.isArray(got.escalations), 'getAlert has escalations[]');
       assert.equal(got.escalations.length, 1);
       assert.deepEqual(got.escalations[0], eEsc.data);
-      const { escalations, ...rest } = got;
+      const { escalations, receipts, seenBy, attendedTier, ...rest } = got;
+      assert.deepEqual({ receipts, seenBy, attendedTier }, { receipts: [], seenBy: {}, attendedTier: 0 });
       assert.deepEqual(rest, a4, 'getAlert equals the last mutation reply');
 
       // nothing more arrived on either subscription
@@ -249,7 +250,7 @@ for (const sj of [true, false]) {
       const { alert } = await c.h.createAlert.mutate(alertInput(H));
       assertAlertShape(alert, sj, 'createAlert over WS');
       const got = await c.h.getAlert.query({ alertId: alert.id });
-      assert.deepEqual(got, { ...alert, escalations: [] });
+      assert.deepEqual(got, { ...alert, escalations: [], receipts: [], seenBy: {}, attendedTier: 0 });
       const ack = await c.h.acknowledgeAlert.mutate({ alertId: alert.id });
       assert.equal(ack.alert.status, 'acknowledged');
       assert.equal(ack.alert.acknowledgementNotes, null);

@@ -833,3 +833,32 @@ TEST(ConfigExample, DocumentsEveryOption) {
 
 } // namespace
 } // namespace vigil
+
+namespace vigil {
+namespace {
+
+TEST(ConfigFailsafe, DefaultsOnThirtySecondsEveryUrgency) {
+  config c = load_ok({});
+  EXPECT_TRUE(c.failsafe.enabled);
+  EXPECT_EQ(c.failsafe.receipt_timeout_ms, 30000);
+  for (int u = 1; u <= 5; ++u)
+    EXPECT_TRUE(c.failsafe.covers(u)) << u;
+}
+
+TEST(ConfigFailsafe, OptionsAreReadAndUrgencyOneAndTwoAlwaysFailSafe) {
+  config c = load_ok({"--escalation.failsafe=off", "--escalation.receipt-timeout=1500ms",
+                      "--escalation.failsafe-urgencies=1,2,4"});
+  EXPECT_FALSE(c.failsafe.enabled);
+  EXPECT_EQ(c.failsafe.receipt_timeout_ms, 1500);
+  EXPECT_TRUE(c.failsafe.covers(4));
+  EXPECT_FALSE(c.failsafe.covers(3));
+  auto err = load_error({"--escalation.failsafe-urgencies=3,4"});
+  EXPECT_NE(err.find("escalation.failsafe-urgencies"), std::string::npos) << err;
+  EXPECT_NE(err.find("1 and 2"), std::string::npos) << err;
+  EXPECT_NE(load_error({"--escalation.failsafe=maybe"}).find("on, off"), std::string::npos);
+  EXPECT_NE(load_error({"--escalation.receipt-timeout=50ms"}).find("escalation.receipt-timeout"),
+            std::string::npos);
+}
+
+} // namespace
+} // namespace vigil

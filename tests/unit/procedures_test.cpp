@@ -113,6 +113,8 @@ const table_row expected_table[] = {
    permission::acknowledge, proc_scope::alert_list},
   {procedure::batch_resolve_alerts, "healthcare.batchResolveAlerts", proc_kind::mutation,
    permission::acknowledge, proc_scope::alert_list},
+  {procedure::confirm_delivery, "healthcare.confirmDelivery", proc_kind::mutation,
+   permission::view, proc_scope::hospital},
   {procedure::get_active_alerts, "healthcare.getActiveAlerts", proc_kind::query, permission::view,
    proc_scope::hospital},
   {procedure::get_alert, "healthcare.getAlert", proc_kind::query, permission::view,
@@ -154,6 +156,26 @@ TEST(ProcedureTable, EveryProcedureHasItsPathKindPermissionAndScope) {
     seen.insert(row.id);
   }
   EXPECT_EQ(seen.size(), 21u);
+}
+
+TEST(ValidateInput, ConfirmDeliveryTakes1To100EventIds) {
+  auto v = valid(procedure::confirm_delivery,
+                 R"({"hospitalId":"icu-west","eventIds":["0rf49d19-1","0rf49d19-22"],"x":1})");
+  EXPECT_EQ(json::to_string(v), R"({"hospitalId":"icu-west","eventIds":["0rf49d19-1","0rf49d19-22"]})");
+  EXPECT_EQ(invalid(procedure::confirm_delivery, R"({"hospitalId":"icu-west","eventIds":[]})"),
+            "Invalid input: eventIds: Array must contain at least 1 element(s)");
+  EXPECT_EQ(invalid(procedure::confirm_delivery,
+                    R"({"hospitalId":"icu-west","eventIds":["0rf49d19-1","abc","ABCDEFGH-1",5]})"),
+            "Invalid input: eventIds.1: Invalid event id; eventIds.2: Invalid event id; "
+            "eventIds.3: Expected string, received number");
+  std::string many = R"({"hospitalId":"icu-west","eventIds":[)";
+  for (int i = 0; i < 101; ++i)
+    many += (i ? ",\"" : "\"") + std::string("0rf49d19-") + std::to_string(i + 1) + "\"";
+  many += "]}";
+  EXPECT_EQ(invalid(procedure::confirm_delivery, many),
+            "Invalid input: eventIds: Array must contain at most 100 element(s)");
+  EXPECT_EQ(invalid(procedure::confirm_delivery, R"({"eventIds":["0rf49d19-1"]})"),
+            "Invalid input: hospitalId: Required");
 }
 
 TEST(ProcedureTable, UnknownPathsAreNotFound) {

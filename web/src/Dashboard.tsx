@@ -131,6 +131,8 @@ function Signed({ session, onHospital, onSignOut }: Props) {
   useAlertSubscription({
     hospitalId: hospital,
     maxEvents: 1,
+    // Delivery receipts only while the alert board is what this screen shows.
+    confirmDelivery: view === 'board',
     onResync: () => setResyncAt(new Date()),
     onEvent: (ev) => queryClient.setQueryData<Alert[]>(openAlertsKey(hospital), (old) => applyEvent(old, ev)),
   });
@@ -226,15 +228,24 @@ const EVENT_TEXT: Record<string, string> = {
   'alert.resolved': 'Resolved',
 };
 
+/** "2 nurses, 1 doctor" from a seenBy summary. */
+export function seenByText(seenBy: Record<string, number>): string {
+  const parts = Object.entries(seenBy).map(([role, n]) => `${n} ${ROLE_LABEL[role as keyof typeof ROLE_LABEL] ?? role}`);
+  return parts.length ? parts.join(', ') : 'nobody yet';
+}
+
 function describe(type: string, data: Record<string, unknown>): string {
   const by = (k: string) => (typeof data[k] === 'string' ? ` by ${data[k] as string}` : '');
   switch (type) {
     case 'alert.created': return `${EVENT_TEXT[type]}${by('createdBy')}`;
-    case 'alert.escalated': return `Escalated from tier ${String(data.fromTier)} to tier ${String(data.toTier)} (${String(data.toRole)})${by('escalatedBy')}${data.reason ? `: ${String(data.reason)}` : ''}`;
+    case 'alert.escalated':
+      if (data.unattended) return `Unattended at tier ${String(data.toTier)} (${String(data.toRole)}): whole hospital called${data.reason ? `: ${String(data.reason)}` : ''}`;
+      return `Escalated from tier ${String(data.fromTier)} to tier ${String(data.toTier)} (${String(data.toRole)})${by('escalatedBy')}${data.reason ? `: ${String(data.reason)}` : ''}`;
     case 'alert.acknowledged': return `Acknowledged${by('acknowledgedBy')}${data.notes ? `: ${String(data.notes)}` : ''}`;
     case 'alert.resolved': return `Resolved${by('resolvedBy')}${data.resolution ? `: ${String(data.resolution)}` : ''}`;
     case 'alert.updated':
       if (data.transferredFrom) return `Transferred to ${String(data.acknowledgedBy)}${by('updatedBy')}`;
+      if (data.seenBy) return `Seen by ${seenByText(data.seenBy as Record<string, number>)}`;
       return `Updated${by('updatedBy')}${data.urgencyLevel ? `: urgency ${String(data.urgencyLevel)}` : ''}`;
     default: return type;
   }
@@ -254,6 +265,9 @@ function Timeline({ alertId }: { alertId: string }) {
               <li key={e.id}><time>{clock(e.timestamp)}</time>{describe(e.type, e.data as Record<string, unknown>)}</li>
             ))}
           </ol>
+          <p className="hint" data-seen-by={alertId} style={{ margin: '.3rem 0 0' }}>
+            Seen by: {seenByText(q.data.alert.seenBy)}
+          </p>
           <p className="hint" style={{ margin: '.3rem 0 0' }}>
             Response time: {q.data.responseTime === null ? 'not yet acknowledged' : `${q.data.responseTime} s`}
           </p>

@@ -64,6 +64,15 @@ test('a nurse and a doctor see each other\'s create, acknowledge and resolve wit
   assert.equal(await doctor.page.$eval(rowSelector(alertId), (el) => el.classList.contains('fresh')), true);
   await screenshot(doctor.page, 'board-wall-new-urgent');
 
+  // Both boards rendered the alert, so both confirmed its delivery (receipts with role and time).
+  let seen;
+  for (const until = Date.now() + 5000; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+    seen = await call(stack, u.doctor, 'query', 'getAlert', { alertId });
+    if (seen.receipts.length >= 2) break;
+  }
+  assert.deepEqual(seen.receipts.map((r) => r.role).sort(), ['doctor', 'nurse']);
+  assert.deepEqual(seen.seenBy, { doctor: 1, nurse: 1 });
+
   // The doctor acknowledges; the nurse sees it.
   t0 = Date.now();
   await doctor.page.click(`${rowSelector(alertId)} .actions button.primary`);

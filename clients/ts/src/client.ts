@@ -17,6 +17,7 @@ import type { AnyRouter } from '@trpc/server';
 import superjson from 'superjson';
 
 import { ConnectionMachine, ResumeTracker, type Clock } from './machine.js';
+import { DeliveryConfirmer } from './receipts.js';
 import type { AppRouter, AppRouterJson } from './router.js';
 import {
   isResyncEvent,
@@ -142,6 +143,10 @@ export interface VigilClient<TTransformer extends TransformerName = 'superjson'>
     input: Inputs['subscribeToPresence'],
     handlers: StreamHandlers<Shapes[TTransformer]['presence']>,
   ): VigilSubscription;
+  /// Delivery receipt: the alert event `eventId` of `hospitalId` was shown to the person using
+  /// this client. Batched, deduplicated and bounded (see `DeliveryConfirmer`); the React hooks call
+  /// it for every event they rendered.
+  confirmDelivery(hospitalId: string, eventId: string): void;
   /// Drops the WebSocket and connects again with a fresh token; managed streams resume.
   reconnect(): void;
   /// Closes the WebSocket and stops every stream and timer.
@@ -207,6 +212,11 @@ class ClientImpl {
   private cachedToken: Promise<TokenValue> | undefined;
   private closed = false;
   private renewing: unknown = undefined;
+  private readonly receipts = new DeliveryConfirmer((hospitalId, eventIds) =>
+    (this.trpc as unknown as {
+      healthcare: { confirmDelivery: { mutate(i: unknown): Promise<unknown> } };
+    }).healthcare.confirmDelivery.mutate({ hospitalId, eventIds }),
+  );
 
   constructor(private readonly opts: VigilClientOptions) {
     const list = opts.urls ?? (opts.url !== undefined ? [opts.url] : []);
@@ -255,6 +265,10 @@ class ClientImpl {
     return this.stream('presence', input, handlers);
   }
 
+  confirmDelivery(hospitalId: string, eventId: string): void {
+    if (!this.closed) this.receipts.confirm(hospitalId, eventId);
+  }
+
   reconnect(): void {
     if (this.closed) return;
     this.cachedToken = undefined;
@@ -272,6 +286,7 @@ class ClientImpl {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.receipts.close();
     for (const s of this.streams) s.halt();
     this.streams.clear();
     this.machine.dispose();

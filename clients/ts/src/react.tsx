@@ -93,6 +93,9 @@ export interface UseAlertSubscriptionOptions {
   /// Keep at most this many events in `events` (default 100, newest last).
   maxEvents?: number;
   enabled?: boolean;
+  /// Confirm delivery (confirmDelivery) of every event once it has been rendered (default true).
+  /// Turn it off for screens nobody looks at (a wall display that is off, a background tab).
+  confirmDelivery?: boolean;
 }
 
 export interface AlertSubscriptionState {
@@ -153,6 +156,14 @@ export function useAlertSubscription(opts: UseAlertSubscriptionOptions): AlertSu
   useEffect(() => {
     if (mode !== 'live') setSubscribed(false);
   }, [mode]);
+
+  // Delivery receipts: after a render that showed new events (effects run after the commit), one
+  // batched, deduplicated confirmDelivery. Resync events are not alert events.
+  const confirm = opts.confirmDelivery ?? true;
+  useEffect(() => {
+    if (!confirm || !enabled) return;
+    for (const ev of events) if (!isResyncEvent(ev)) client.confirmDelivery(hospitalId, ev.id);
+  }, [events, confirm, enabled, client, hospitalId]);
 
   // Back to live after a gap: refresh lists once (the replay brings the missed events too).
   const prevMode = useRef(mode);
@@ -236,10 +247,12 @@ export function useVigilQuery<P extends Exclude<keyof Outputs, `batch${string}` 
 /// refetched on resync, refetched every poll while the WebSocket is down).
 export function useActiveAlerts(
   input: Inputs['getActiveAlerts'],
-  options: { enabled?: boolean; live?: boolean } = {},
+  options: { enabled?: boolean; live?: boolean; confirmDelivery?: boolean } = {},
 ): UseQueryResult<ActiveAlertsOutput> & { mode: StreamMode } {
-  const { live = true, enabled = true } = options;
-  const sub = useAlertSubscription({ hospitalId: input.hospitalId, enabled: enabled && live, maxEvents: 1 });
+  const { live = true, enabled = true, confirmDelivery = true } = options;
+  const sub = useAlertSubscription({
+    hospitalId: input.hospitalId, enabled: enabled && live, maxEvents: 1, confirmDelivery,
+  });
   const q = useVigilQuery('getActiveAlerts', input, { enabled });
   return Object.assign(q, { mode: sub.mode });
 }

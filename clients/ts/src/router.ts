@@ -37,6 +37,7 @@ function healthcareProcedures<S extends OutputSchemas | JsonOutputSchemas>(
       .output(o.batchAcknowledgeAlerts as S['batchAcknowledgeAlerts'])
       .mutation(notHere),
     batchResolveAlerts: p.input(inputs.batchResolveAlerts).output(o.batchResolveAlerts as S['batchResolveAlerts']).mutation(notHere),
+    confirmDelivery: p.input(inputs.confirmDelivery).output(o.confirmDelivery as S['confirmDelivery']).mutation(notHere),
     // queries
     getActiveAlerts: p.input(inputs.getActiveAlerts).output(o.getActiveAlerts as S['getActiveAlerts']).query(notHere),
     getAlert: p.input(inputs.getAlert).output(o.getAlert as S['getAlert']).query(notHere),

@@ -135,6 +135,12 @@ export const subscribeToMetricsInput = z.object({
   interval: opt(z.number().int().min(1000).max(60000)),
 });
 export const subscribeToPresenceInput = hospitalIdInput;
+/// `<epoch>-<seq>` (domain/event_id.hpp): 8 characters [a-z0-9], a dash, 1..19 digits.
+export const EVENT_ID = /^[a-z0-9]{8}-[0-9]{1,19}$/;
+export const confirmDeliveryInput = z.object({
+  hospitalId: hospitalIdSchema,
+  eventIds: z.array(z.string().regex(EVENT_ID, 'Invalid event id')).min(1).max(100),
+});
 
 // ----------------------------------------------------------------------------------------------
 // outputs
@@ -180,9 +186,23 @@ export function makeOutputSchemas<TS extends z.ZodTypeAny>(ts: TS) {
       escalatedAt: ts,
       escalatedBy: z.string(),
       reason: z.string().nullable(),
+      /// Only on the failsafe's last-tier call (fromTier == toTier).
+      unattended: z.literal(true).optional(),
     })
     .strict();
-  const alertWithEscalations = alert.extend({ escalations: z.array(escalationRecord) }).strict();
+  const receipt = z
+    .object({ userId: z.string(), role: roleSchema, seenAt: ts, eventId: z.string() })
+    .strict();
+  /// Users with a receipt, per role (roles without one are left out).
+  const seenBy = z.record(roleSchema, int);
+  const alertWithEscalations = alert
+    .extend({
+      escalations: z.array(escalationRecord),
+      receipts: z.array(receipt),
+      seenBy,
+      attendedTier: int,
+    })
+    .strict();
 
   const eventBase = { id: z.string(), alertId: z.string(), hospitalId: z.string(), timestamp: ts };
   const updateData = z
@@ -202,6 +222,7 @@ export function makeOutputSchemas<TS extends z.ZodTypeAny>(ts: TS) {
       updatedAt: ts,
     })
     .strict();
+  const seenByData = z.object({ seenBy, updatedBy: z.string(), updatedAt: ts }).strict();
   const resyncData = z.object({ resync: z.literal(true), reason: z.enum(RESYNC_REASONS) }).strict();
   const acknowledgedData = z
     .object({
@@ -222,7 +243,7 @@ export function makeOutputSchemas<TS extends z.ZodTypeAny>(ts: TS) {
   const createdEvent = z.object({ ...eventBase, type: z.literal('alert.created'), data: alert }).strict();
   const escalatedEvent = z.object({ ...eventBase, type: z.literal('alert.escalated'), data: escalationRecord }).strict();
   const updatedEvent = z
-    .object({ ...eventBase, type: z.literal('alert.updated'), data: z.union([resyncData, transferData, updateData]) })
+    .object({ ...eventBase, type: z.literal('alert.updated'), data: z.union([resyncData, transferData, seenByData, updateData]) })
     .strict();
   const acknowledgedEvent = z
     .object({ ...eventBase, type: z.literal('alert.acknowledged'), data: acknowledgedData })
@@ -291,6 +312,7 @@ export function makeOutputSchemas<TS extends z.ZodTypeAny>(ts: TS) {
     batchResolveAlerts: z
       .object({ success: z.boolean(), resolved: z.array(z.string()), errors: z.array(batchError) })
       .strict(),
+    confirmDelivery: z.object({ confirmed: int, ignored: int }).strict(),
     getActiveAlerts: z
       .object({
         alerts: z.array(alert),
@@ -349,6 +371,7 @@ export const inputs = {
   transferAlert: transferAlertInput,
   batchAcknowledgeAlerts: batchAcknowledgeAlertsInput,
   batchResolveAlerts: batchResolveAlertsInput,
+  confirmDelivery: confirmDeliveryInput,
   getActiveAlerts: getActiveAlertsInput,
   getAlert: alertIdInput,
   getMetrics: hospitalIdInput,

@@ -99,6 +99,11 @@ describe.each(TRANSFORMERS)('contract (%s)', (transformer) => {
       // 4 created, escalated, updated, acknowledged, transfer, resolved, 2 acknowledged, 2 resolved
       await waitFor(() => events.length === 13, 10000, `13 events (have ${events.length})`);
       await waitFor(() => alertEvents.length === 5, 10000, 'the alert stream');
+      // A receipt for the resolved alert's creation: stored, no seenBy event (it is resolved).
+      const firstId = (events[0] as { id: string }).id;
+      check('confirmDelivery', schemas.confirmDelivery,
+        await hc.confirmDelivery.mutate({ hospitalId, eventIds: [firstId] }));
+      check('getAlert', schemas.getAlert, await hc.getAlert.query({ alertId: a1.id }));
       await waitFor(() => metrics.length >= 2 && presence.length >= 1 && resync.length >= 1, 10000, 'metrics, presence, resync');
       for (const e of events) check('subscribeToAlerts', schemas.alertEvent, e);
       for (const e of alertEvents) check('subscribeToAlert', schemas.alertEvent, e);
@@ -109,7 +114,7 @@ describe.each(TRANSFORMERS)('contract (%s)', (transformer) => {
       if (transformer === 'superjson') expect(a1.createdAt).toBeInstanceOf(Date);
       else expect(typeof a1.createdAt).toBe('string');
       for (const s of subs) s.unsubscribe();
-      expect(new Set(checked).size).toBe(21);
+      expect(new Set(checked).size).toBe(22);
     } finally {
       client.close();
     }

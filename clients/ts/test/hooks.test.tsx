@@ -32,13 +32,15 @@ afterEach(() => cleanup());
 
 const waitFor = (fn: () => void, timeout = 10000) => rtlWaitFor(fn, { timeout, interval: 25 });
 
-/// The seed's usage, unchanged.
-function Feed({ hospitalId, seen }: { hospitalId: string; seen: AlertEvent[] }) {
+/// The seed's usage, with delivery receipts off: their seenBy updates are events of their own
+/// (the receipts test below has them on).
+function Feed({ hospitalId, seen, confirm = false }: { hospitalId: string; seen: AlertEvent[]; confirm?: boolean }) {
   const { events, isConnected, mode, lastEventId, isSubscribed } = useAlertSubscription({
     hospitalId,
     onEvent: (e) => seen.push(e),
+    confirmDelivery: confirm,
   });
-  const alerts = useActiveAlerts({ hospitalId });
+  const alerts = useActiveAlerts({ hospitalId }, { confirmDelivery: confirm });
   return (
     <div>
       <span data-testid="mode">{mode}</span>
@@ -122,7 +124,7 @@ describe('hooks', () => {
       const ack = useAcknowledgeAlert();
       const esc = useEscalateAlert();
       const res = useResolveAlert();
-      const single = useAlertSubscription({ hospitalId, alertId });
+      const single = useAlertSubscription({ hospitalId, alertId, confirmDelivery: false });
       actions = {
         ack: () => ack.mutateAsync({ alertId }),
         escalate: () => esc.mutateAsync({ alertId, reason: 'No answer' }),
@@ -158,6 +160,45 @@ describe('hooks', () => {
     } finally {
       cleanup();
       client.close();
+    }
+  });
+
+  it('rendered events are confirmed once each (delivery receipts)', async () => {
+    const hospitalId = newHospital('hooks3');
+    const sub = 'u-nurse-hooks';
+    const client = createVigilClient({
+      url: vigil.httpUrl, token: mintToken({ hospitals: [hospitalId], role: 'nurse', sub }), WebSocket,
+    });
+    const writer = createVigilClient({ url: vigil.httpUrl, token: mintToken({ hospitals: [hospitalId] }), WebSocket });
+    const seen: AlertEvent[] = [];
+    try {
+      render(
+        <VigilProvider client={client}>
+          <Feed hospitalId={hospitalId} seen={seen} confirm />
+        </VigilProvider>,
+      );
+      await waitFor(() => expect(screen.getByTestId('subscribed').textContent).toBe('true'));
+      const { alert } = await writer.trpc.healthcare.createAlert.mutate({
+        hospitalId, roomNumber: 'C-1', alertType: 'code_blue', urgencyLevel: 1,
+      });
+      let got: Awaited<ReturnType<typeof writer.trpc.healthcare.getAlert.query>> | undefined;
+      await waitFor(async () => {
+        got = await writer.trpc.healthcare.getAlert.query({ alertId: alert.id });
+        expect(got.receipts.map((r) => [r.userId, r.role])).toEqual([[sub, 'nurse']]);
+      });
+      expect(got!.receipts[0]!.eventId).toBe(seen[0]!.id);
+      expect(got!.seenBy).toEqual({ nurse: 1 });
+      expect(got!.attendedTier).toBe(1);
+      // The seenBy update is rendered too; confirming it again adds nothing.
+      await waitFor(() => expect(seen.some((e) => e.type === 'alert.updated')).toBe(true));
+      await new Promise((r) => setTimeout(r, 600));
+      const again = await writer.trpc.healthcare.getAlert.query({ alertId: alert.id });
+      expect(again.receipts).toEqual(got!.receipts);
+      expect(seen.filter((e) => e.type === 'alert.updated')).toHaveLength(1);
+    } finally {
+      cleanup();
+      client.close();
+      writer.close();
     }
   });
 });

@@ -139,6 +139,9 @@ export class VigilServer {
    * @param {string|null} [opts.secret] HS256 secret (null: no --auth.jwt-secret flag at all)
    * @param {string|null} [opts.host] --host value (default 127.0.0.1; null: no --host flag)
    * @param {string} [opts.tiers] value for --escalation.tiers
+   * @param {'on'|'off'} [opts.failsafe] escalation.failsafe; 'off' unless given: most tests raise
+   *   alerts with nobody of the tier's role online, which the failsafe escalates at once (tests of
+   *   the failsafe and of receipts pass 'on')
    * @param {string[]} [opts.args] extra --key=value arguments
    * @param {object} [opts.env] extra environment variables
    * @param {number} [opts.fdLimit] start under `ulimit -n <fdLimit>` (soft and hard), via bash + exec
@@ -151,6 +154,7 @@ export class VigilServer {
     this.secret = opts.secret === null ? null : (opts.secret || SECRET);
     this.host = opts.host === null ? null : (opts.host || '127.0.0.1');
     this.tiers = opts.tiers;
+    this.failsafe = opts.failsafe ?? 'off';
     this.extraArgs = opts.args || [];
     this.extraEnv = opts.env || {};
     this.fdLimit = opts.fdLimit;
@@ -181,6 +185,7 @@ export class VigilServer {
     if (this.secret !== null) a.push(`--auth.jwt-secret=${this.secret}`);
     a.push('--admin.port=0');
     if (this.tiers) a.push(`--escalation.tiers=${this.tiers}`);
+    a.push(`--escalation.failsafe=${this.failsafe}`);
     return a.concat(this.extraArgs);
   }
 
