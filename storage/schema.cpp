@@ -186,6 +186,13 @@ const std::vector<migration>& migrations() {
       {3, "CREATE INDEX IF NOT EXISTS alerts_escalating "
           "ON alerts(hospital_id, next_escalation_at, status) "
           "WHERE status = 'active' AND next_escalation_at IS NOT NULL;"},
+      // Lazy loading: a hospital loads its open alerts and its newest resolved ones
+      // (sql::load_open_alerts, sql::load_resolved_newest), and getAlertHistory pages by
+      // creation time in SQL (sql::history_page), each by an index range instead of every row.
+      {4, "CREATE INDEX IF NOT EXISTS alerts_hospital_status_created "
+          "ON alerts(hospital_id, status, created_at, id);"
+          "CREATE INDEX IF NOT EXISTS alerts_hospital_created "
+          "ON alerts(hospital_id, created_at, id);"},
   };
   return all;
 }
