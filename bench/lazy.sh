@@ -18,6 +18,7 @@
 #   VIGILD, VIGILCTL, GEN   the binaries (default $BUILD/vigild, $BUILD/vigilctl,
 #             $BUILD/bench/durable_gen)
 #   ARGS      extra vigild arguments (e.g. --storage.resolved-window=1000)
+#   SRC       the database to copy (default $WORK/lazy-1m.db, generated when missing)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,7 +36,7 @@ for f in "$VIGILD" "$VIGILCTL" "$GEN"; do
   [[ -x $f ]] || { echo "lazy.sh: $f is missing (see the header of this script)" >&2; exit 2; }
 done
 mkdir -p "$WORK"
-SRC=$WORK/lazy-1m.db
+SRC=${SRC:-$WORK/lazy-1m.db}   # another database (e.g. an older schema for a "before" run)
 RUN=$WORK/lazy-run.db
 
 VIGILD_PID=
@@ -107,7 +108,11 @@ run_memory() {
     sleep 0.02
   done
   [[ -n $port ]] || { echo "lazy.sh: vigild did not start" >&2; cat "$log" >&2; exit 1; }
-  until curl -sf "http://127.0.0.1:$port/ready" >/dev/null; do sleep 0.02; done
+  local deadline=$(( $(date +%s) + 600 ))
+  until curl -sf "http://127.0.0.1:$port/ready" >/dev/null; do
+    (( $(date +%s) < deadline )) || { echo "lazy.sh: not ready after 600 s" >&2; exit 1; }
+    sleep 0.02
+  done
   echo "memory.ready_ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
   echo "memory.rss_at_ready_kb=$(rss_kb "$VIGILD_PID")"
   node "$ROOT/bench/lazy_queries.mjs" "$port" "$SECRET" $HOSPITALS | sed 's/^/memory./'

@@ -140,7 +140,7 @@ struct event_store::statements {
   statement last_seq_of_hospital, last_seq_of_alert;
   statement load_alerts, load_alert, load_all_alerts, load_alert_index, escalating_hospitals;
   statement load_open_alerts, load_resolved_newest, load_resolved, load_resolved_since;
-  statement history_page, history_count, hospital_of_alert;
+  statement history_page, history_count, hospital_of_alert, first_seq_since;
   statement find_idempotency, load_idempotency, prune_events, prune_idempotency;
 };
 
@@ -272,6 +272,7 @@ bool event_store::prepare_statements(std::string* error) {
       {&st_->history_page, sql::history_page},
       {&st_->history_count, sql::history_count},
       {&st_->hospital_of_alert, sql::hospital_of_alert},
+      {&st_->first_seq_since, sql::first_seq_since},
       {&st_->find_idempotency, sql::find_idempotency},
       {&st_->load_idempotency, sql::load_idempotency},
       {&st_->prune_events, sql::prune_events},
@@ -719,9 +720,26 @@ std::vector<alert_row> event_store::load_resolved(const std::string& hospital_id
 std::vector<alert_row> event_store::load_resolved_since(const std::string& hospital_id,
                                                         int64_t since_ms) {
   std::vector<alert_row> out;
+  // Events are committed in time order give or take a commit's duration: a minute of margin.
+  constexpr int64_t margin_ms = 60000;
+  uint64_t first_seq = 0;
+  {
+    use_of u(st_->first_seq_since);
+    if (!bind_int(u.get(), 1, since_ms - margin_ms)) {
+      fail(sqlite_error("load_resolved_since"), nullptr);
+      return out;
+    }
+    const int rc = sqlite3_step(u.get());
+    if (rc == SQLITE_DONE) return out;  // no event since
+    if (rc != SQLITE_ROW) {
+      fail(sqlite_error("load_resolved_since"), nullptr);
+      return out;
+    }
+    first_seq = column_seq(u.get(), 0);
+  }
   use_of u(st_->load_resolved_since);
   if (!bind_text(u.get(), 1, hospital_id) || !bind_int(u.get(), 2, since_ms) ||
-      !read_rows(u.get(), &out, read_alert))
+      !bind_int(u.get(), 3, to_sql_int(first_seq)) || !read_rows(u.get(), &out, read_alert))
     fail(sqlite_error("load_resolved_since"), nullptr);
   return out;
 }

@@ -108,9 +108,15 @@ inline constexpr const char* load_resolved =
     "ORDER BY created_at, id";
 // Resolved at or after ?2 (by the alert.resolved event's time, which is the alert's resolvedAt):
 // what the metrics of the last 24 h count besides the open alerts.
+// ?3 is a seq at or before the first event at ?2 (sql::first_seq_since): the hospital's events
+// from there are an index range of events_hospital_seq, not the whole day of every hospital.
 inline constexpr const char* load_resolved_since =
     "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts WHERE id IN (SELECT alert_id FROM events "
-    "WHERE ts >= ?2 AND hospital_id = ?1 AND type = 'alert.resolved') AND status = 'resolved'";
+    "WHERE hospital_id = ?1 AND seq >= ?3 AND ts >= ?2 AND type = 'alert.resolved') "
+    "AND status = 'resolved'";
+// The first event at or after ?1 (seqs follow timestamps up to the few ms a commit takes).
+inline constexpr const char* first_seq_since =
+    "SELECT seq FROM events WHERE ts >= ?1 ORDER BY ts LIMIT 1";
 // getAlertHistory: a page in (created_at DESC, id DESC) order; the inner query walks only the
 // index alerts_hospital_created, so an offset skips index entries, not alert rows.
 inline constexpr const char* history_page =

@@ -1100,9 +1100,6 @@ TEST_F(EventStoreTest, CommitThroughputReport) {
   EXPECT_EQ(store->last_seq(), static_cast<uint64_t>(batches * per_batch));
 }
 
-} // namespace
-} // namespace vigil::storage
-
 // --- lazy loading (schema v4) -----------------------------------------------------------------
 
 TEST_F(EventStoreTest, LazyLoadingReadsOpenAlertsResolvedWindowAndHistoryPages) {
@@ -1160,12 +1157,18 @@ TEST_F(EventStoreTest, LazyLoadingReadsOpenAlertsResolvedWindowAndHistoryPages) 
 
   // Each is an index range: no scan of the alerts table, no sort.
   raw_db raw(path());
-  for (const char* sql : {sql::load_open_alerts, sql::load_resolved_newest, sql::history_page,
-                          sql::history_count}) {
+  for (const char* sql : {sql::load_open_alerts, sql::load_resolved_newest, sql::history_count}) {
     const std::string plan = query_plan(raw, sql);
     EXPECT_FALSE(contains(plan, "SCAN alerts")) << sql << "\n" << plan;
     EXPECT_FALSE(contains(plan, "TEMP B-TREE")) << sql << "\n" << plan;
   }
+  // History pages through the covering index; only the page itself (<= 100 rows) is sorted.
+  const std::string history = query_plan(raw, sql::history_page);
+  EXPECT_TRUE(contains(history, "COVERING INDEX alerts_hospital_created")) << history;
+  EXPECT_FALSE(contains(history, "SCAN alerts")) << history;
+  const std::string since = query_plan(raw, sql::load_resolved_since);
+  EXPECT_TRUE(contains(since, "events_hospital_seq")) << since;
+  EXPECT_FALSE(contains(since, "SCAN alerts")) << since;
 }
 
 TEST_F(EventStoreTest, SchemaV3DatabaseMigratesToV4WithTheLazyLoadingIndexes) {
@@ -1191,3 +1194,6 @@ TEST_F(EventStoreTest, SchemaV3DatabaseMigratesToV4WithTheLazyLoadingIndexes) {
             "2");
   EXPECT_EQ(store->load_open_alerts("h1").size(), 1u);
 }
+
+} // namespace
+} // namespace vigil::storage
