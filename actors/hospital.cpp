@@ -25,9 +25,18 @@ void hospital_state::start(runtime_ptr runtime, const hospital_snapshot& snap) {
   hospital_id = snap.hospital_id;
   last_seq = snap.last_seq_of_hospital;
   ring_floor = snap.last_seq_of_hospital;
-  for (auto& a : snap.alerts)
-    alerts.emplace(a.id, a);
-  metrics = spawn_metrics(self, rt, hospital_id, snap.alerts);
+  complete = snap.complete;
+  alerts.reserve(snap.alerts.size());
+  for (auto& a : snap.alerts) {
+    remember(a);
+    rt->alerts.put(a.id, hospital_id);
+  }
+  // The metrics of the last 24 h also count alerts resolved then, outside the window.
+  std::vector<alert> for_metrics = snap.alerts;
+  for (auto& a : snap.resolved_recently)
+    if (alerts.count(a.id) == 0)
+      for_metrics.push_back(a);
+  metrics = spawn_metrics(self, rt, hospital_id, std::move(for_metrics));
   for (auto& [k, v] : snap.idempotency) {
     std::string err;
     if (auto reply = json::parse(v.first, &err)) {

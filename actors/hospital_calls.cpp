@@ -6,6 +6,8 @@
 #include <caf/all.hpp>
 
 #include "actors/audit.hpp"
+#include <climits>
+
 #include "domain/dates.hpp"
 #include "domain/log.hpp"
 #include "domain/time.hpp"
@@ -22,7 +24,7 @@ constexpr int64_t failed_commit_retry_ms = 1000;
 caf::result<call_result_ptr> hospital_state::handle_call(const call_ptr& c) {
   if (c->proc->id == procedure::get_metrics || c->proc->id == procedure::get_alert_stats) {
     // Answered by the metrics actor, from the same state that feeds subscribeToMetrics.
-    auto rp = self->make_response_promise<call_result_ptr>();
+    auto rp = promise();
     self->request(metrics, caf::infinite, c)
       .then([=](const call_result_ptr& r) mutable { rp.deliver(r); },
             [=](caf::error&) mutable {
@@ -31,6 +33,19 @@ caf::result<call_result_ptr> hospital_state::handle_call(const call_ptr& c) {
             });
     return rp;
   }
+  // An alert this hospital does not hold in memory (an old resolved one): read it first.
+  if (!complete && c->proc->id != procedure::create_alert) {
+    if (auto* id = c->input.find("alertId");
+        id != nullptr && id->is_string() && alerts.count(id->as_string()) == 0) {
+      auto rp = self->make_response_promise<call_result_ptr>();
+      load_then(id->as_string(), c, rp);
+      return rp;
+    }
+  }
+  return dispatch(c);
+}
+
+caf::result<call_result_ptr> hospital_state::dispatch(const call_ptr& c) {
   if (c->proc->id == procedure::confirm_delivery)
     return confirm_delivery(*c);
   if (c->proc->kind == proc_kind::mutation)
@@ -51,7 +66,8 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
     previous = i->second;
   auto reply = make_reply(t.next);
   auto committed = std::make_shared<const alert>(t.next);
-  st.alerts[id] = t.next;
+  st.remember(t.next);
+  ++st.committing[id];
   if (!previous)
     st.rt->alerts.put(id, st.hospital_id);
   schedule_escalation(t.next);
@@ -73,9 +89,9 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
     if (i != st.alerts.end() && i->second.updated_at == t.next.updated_at
         && i->second.status == t.next.status) {
       if (previous) {
-        i->second = *previous;
+        st.remember(*previous);
       } else {
-        st.alerts.erase(i);
+        st.forget(id);
         st.rt->alerts.erase(id);
       }
       if (previous) {
@@ -92,6 +108,7 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
     if (rp.pending())
       rp.deliver(call_result::failure(trpc_code::internal_server_error,
                                       "Failed to store the change"));
+    st.commit_done(id);
   };
   self->request(st.rt->storage, caf::infinite, commit_atom::value, commit_request_ptr{req})
     .then(
@@ -118,6 +135,7 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
         }
         if (rp.pending())
           rp.deliver(result);
+        self->state.commit_done(id);
       },
       [=](caf::error& err) mutable { undo(caf::to_string(err)); });
 }
@@ -148,7 +166,7 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
           i != st.idempotent.end() && i->second.second >= now - idempotency_window_ms)
         return call_result::success(i->second.first);
     }
-    auto rp = self->make_response_promise<call_result_ptr>();
+    auto rp = promise();
     if (key) {
       if (auto i = st.idempotent_pending.find(*key); i != st.idempotent_pending.end()) {
         i->second.push_back(rp);
@@ -245,7 +263,7 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
     audit_refused(c, a.id, err->code);
     return call_result::failure(err->code, err->message);
   }
-  auto rp = self->make_response_promise<call_result_ptr>();
+  auto rp = promise();
   auto record = audit_of(c, st.hospital_id, a.id, now, audit_ok);
   commit_transition(std::move(std::get<transition>(r)), reply, rp, std::move(record),
                     std::nullopt, std::move(log_line));
@@ -255,6 +273,48 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
 caf::result<call_result_ptr> hospital_state::handle_query(const call& c) {
   auto& st = self->state;
   auto now = st.rt->now();
+  auto* status = c.input.find("status");
+  if (c.proc->id == procedure::get_active_alerts && !complete && status != nullptr
+      && status->is_string() && (status->as_string() == "resolved" || status->as_string() == "all")) {
+    // Resolved alerts beyond the window are in SQLite: read them, then list as from memory.
+    auto rp = promise();
+    alert_query q;
+    q.what = alert_query::kind::resolved;
+    auto input = c.input;
+    query_storage(std::move(q), [this, rp, input](const alert_rows& rows) mutable {
+      alert_list list = all_alerts();
+      for (auto& a : rows.alerts)
+        if (alerts.count(a.id) == 0)
+          list.push_back(&a);
+      auto r = active_alerts(list, input);
+      if (auto* err = std::get_if<call_error>(&r))
+        rp.deliver(call_result::failure(err->code, err->message));
+      else
+        rp.deliver(call_result::success(std::move(std::get<json::value>(r))));
+    }, rp);
+    return rp;
+  }
+  if (c.proc->id == procedure::get_alert_history && !complete) {
+    // A page in SQL; alerts held in memory are shown as they are here (a change may still be
+    // committing), the others as stored.
+    auto range = read_history_range(c.input);
+    auto rp = promise();
+    alert_query q;
+    q.what = alert_query::kind::history;
+    q.from_ms = range.from.value_or(INT64_MIN);
+    q.to_ms = range.to.value_or(INT64_MAX);
+    q.limit = static_cast<size_t>(range.limit);
+    q.offset = static_cast<size_t>(range.offset);
+    query_storage(std::move(q), [this, rp](const alert_rows& rows) mutable {
+      alert_list page;
+      for (auto& a : rows.alerts) {
+        auto i = alerts.find(a.id);
+        page.push_back(i != alerts.end() ? &i->second : &a);
+      }
+      rp.deliver(call_result::success(history_json(page, static_cast<int64_t>(rows.total))));
+    }, rp);
+    return rp;
+  }
   auto find_alert = [&]() -> const alert* {
     auto* id = c.input.find("alertId");
     if (id == nullptr)
@@ -321,22 +381,19 @@ caf::result<call_result_ptr> hospital_state::handle_query(const call& c) {
       auto* a = find_alert();
       if (a == nullptr)
         return call_result::failure(trpc_code::not_found, "Alert not found");
-      auto rp = self->make_response_promise<call_result_ptr>();
+      auto rp = promise();
       auto req = std::make_shared<read_request>();
       req->hospital_id = st.hospital_id;
       req->alert_id = a->id;
       req->after_seq = 0;
       req->limit = 10000;
       auto alert_id = a->id;
+      auto read_alert = *a; // evicted by the time the events arrive: answer with this state
       self->request(st.rt->reader(), caf::infinite, read_atom::value, read_request_ptr{req})
         .then(
           [=](const event_page_ptr& page) mutable {
             auto& st = self->state;
             auto i = st.alerts.find(alert_id);
-            if (i == st.alerts.end()) {
-              rp.deliver(call_result::failure(trpc_code::not_found, "Alert not found"));
-              return;
-            }
             std::vector<json::value> events;
             for (auto& ev : page->events) {
               std::string err;
@@ -347,7 +404,8 @@ caf::result<call_result_ptr> hospital_state::handle_query(const call& c) {
               mark_timestamp_fields(*v);
               events.push_back(std::move(*v));
             }
-            rp.deliver(call_result::success(alert_timeline(i->second, std::move(events))));
+            rp.deliver(call_result::success(
+              alert_timeline(i != st.alerts.end() ? i->second : read_alert, std::move(events))));
           },
           [=](caf::error&) mutable {
             rp.deliver(call_result::failure(trpc_code::internal_server_error,

@@ -19,6 +19,7 @@
 #include <list>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -59,7 +60,16 @@ struct hospital_state {
   hospital_self self;
   runtime_ptr rt;
   std::string hospital_id;
+  /// The open alerts and the `storage.resolved-window` newest resolved ones (plus, briefly, an
+  /// old one read on demand); the rest is in SQLite only.
   std::unordered_map<std::string, alert> alerts;
+  bool complete = true;       // `alerts` holds every alert of the hospital (nothing evicted yet)
+  std::set<std::pair<int64_t, std::string>> resolved_in_memory; // (createdAt, id), oldest first
+  std::unordered_map<std::string, int> committing; // alerts with a commit in flight: kept
+  /// Alerts being read from storage on demand, with the calls waiting for them.
+  std::unordered_map<std::string, std::vector<std::pair<call_ptr, call_promise>>> loading;
+  /// Set while a call waiting for an on-demand load runs: its reply goes through this promise.
+  std::optional<call_promise> outer_promise;
   std::unordered_map<std::string, uint64_t> timer_gen;
   std::deque<encoded_event_ptr> ring;
   uint64_t ring_floor = 0;    // every event of this hospital with seq > ring_floor is in the ring
@@ -90,11 +100,30 @@ struct hospital_state {
   hospital_status status() const;
   alert_list all_alerts() const;
 
+  // ---- hospital_window.cpp
+  /// Puts the alert's new state in memory (and in the resolved window when resolved).
+  void remember(const alert& a);
+  /// Drops an alert from memory.
+  void forget(const std::string& alert_id);
+  /// Evicts the oldest resolved alerts beyond `storage.resolved-window` (not while committing).
+  void trim_window();
+  /// A commit of `alert_id` finished (stored or not).
+  void commit_done(const std::string& alert_id);
+  /// Reads the alert from storage, then runs `c` (answering `rp`) as if it had been in memory.
+  void load_then(const std::string& alert_id, const call_ptr& c, call_promise rp);
+  /// The promise a deferred reply goes through: the waiting call's, or a new one.
+  call_promise promise();
+  /// Asks storage for the alerts of `q`; `done` runs on this actor with the answer.
+  void query_storage(alert_query q, std::function<void(const alert_rows&)> done,
+                     call_promise rp);
+
   // ---- hospital_calls.cpp
   /// Any call: getMetrics/getAlertStats go to the metrics actor, the rest is answered here.
   caf::result<call_result_ptr> handle_call(const call_ptr& c);
   caf::result<call_result_ptr> handle_mutation(const call& c);
   caf::result<call_result_ptr> handle_query(const call& c);
+  /// handle_call without the on-demand load (the alert, if any, is in memory or nowhere).
+  caf::result<call_result_ptr> dispatch(const call_ptr& c);
   using reply_fn = std::function<json::value(const alert&)>;
   /// Called with the stored alert once a transition is durable (the audit log line).
   using stored_fn = std::function<void(const alert&)>;

@@ -125,6 +125,8 @@ using storage_reader_actor = caf::typed_actor<
   caf::replies_to<load_atom, std::string>::with<hospital_snapshot_ptr>,
   /// A page of stored events of a hospital or one alert.
   caf::replies_to<read_atom, read_request_ptr>::with<event_page_ptr>,
+  /// Alerts a hospital does not hold in memory (an old alert, a history page, resolved alerts).
+  caf::replies_to<alert_query_ptr>::with<alert_rows_ptr>,
   /// Readiness: `ok` when its thread serves its mailbox.
   caf::replies_to<status_atom>::with<storage_status>>;
 

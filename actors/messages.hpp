@@ -101,14 +101,45 @@ struct commit_reply {
 using commit_reply_ptr = std::shared_ptr<const commit_reply>;
 
 /// What a hospital actor starts from: its alerts, its newest seq and recent idempotency records.
+/// What a hospital loads at start: its open alerts and a window of its newest resolved ones
+/// (`storage.resolved-window`); older alerts stay in SQLite and are read on demand.
 struct hospital_snapshot {
   std::string hospital_id;
-  std::vector<alert> alerts;
+  std::vector<alert> alerts;                 // open alerts + the newest resolved ones
+  bool complete = true;                      // `alerts` holds every alert of the hospital
+  std::vector<alert> resolved_recently;      // resolved within 24 h (metrics); may repeat `alerts`
   uint64_t last_seq_of_hospital = 0;
   std::unordered_map<std::string, std::pair<std::string, int64_t>> idempotency; // key -> (reply, created_at)
   std::string error;                         // non-empty: loading failed
 };
 using hospital_snapshot_ptr = std::shared_ptr<const hospital_snapshot>;
+
+/// Alerts read on demand from the alerts table (docs/architecture.md "Lazy loading").
+struct alert_query {
+  enum class kind {
+    one,       // the alert `alert_id`
+    history,   // getAlertHistory: a page of alerts created in [from_ms, to_ms], newest first
+    resolved,  // every resolved alert of the hospital (getActiveAlerts with status resolved/all)
+  };
+  kind what = kind::one;
+  std::string hospital_id;
+  std::string alert_id;
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  size_t limit = 0;
+  size_t offset = 0;
+};
+using alert_query_ptr = std::shared_ptr<const alert_query>;
+
+/// The answer to an alert_query: the alerts (in the query's order) and, for history, the number
+/// of alerts in the range. `ok` false: storage failed (`error`).
+struct alert_rows {
+  std::vector<alert> alerts;
+  uint64_t total = 0;
+  bool ok = true;
+  std::string error;
+};
+using alert_rows_ptr = std::shared_ptr<const alert_rows>;
 
 /// A page of stored events for replay or timelines.
 struct read_request {
@@ -154,5 +185,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::commit_request_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::commit_reply_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::hospital_snapshot_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::read_request_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::alert_query_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::alert_rows_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::event_page_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::http_request_ptr)

@@ -2,7 +2,9 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <unordered_map>
 
@@ -25,7 +27,10 @@ struct metrics_state {
   static inline const char* name = "vigil.metrics";
   runtime_ptr rt;
   std::string hospital_id;
+  /// Open alerts and those resolved within 24 h (older ones count in no metric), slimmed to
+  /// the fields the metrics read.
   std::unordered_map<std::string, alert> alerts;
+  std::deque<std::pair<int64_t, std::string>> resolved_fifo; // (resolvedAt, id), oldest first
   int64_t staff_online = 0;
   std::map<std::pair<uint64_t, std::string>, metrics_subscriber> subs;
   uint64_t next_serial = 1;
@@ -35,7 +40,43 @@ struct metrics_state {
 
 using metrics_self = metrics_actor::stateful_pointer<metrics_state>;
 
-json::value current(const metrics_state& st) {
+constexpr int64_t day_ms = 24LL * 3600 * 1000;
+
+/// What the metrics read of an alert (queries.hpp metrics, alert_stats): no text.
+alert slim(const alert& a) {
+  alert s;
+  s.id = a.id;
+  s.status = a.status;
+  s.urgency_level = a.urgency_level;
+  s.escalation_level = a.escalation_level;
+  s.created_at = a.created_at;
+  s.acknowledged_at = a.acknowledged_at;
+  s.resolved_at = a.resolved_at;
+  return s;
+}
+
+/// Takes in an alert's committed state.
+void put(metrics_state& st, const alert& a) {
+  st.alerts[a.id] = slim(a);
+  if (a.status == alert_status::resolved && a.resolved_at)
+    st.resolved_fifo.emplace_back(*a.resolved_at, a.id);
+}
+
+/// Forgets alerts resolved more than 24 h ago: no metric counts them any more.
+void prune(metrics_state& st) {
+  auto horizon = st.rt->now() - day_ms;
+  while (!st.resolved_fifo.empty() && st.resolved_fifo.front().first < horizon) {
+    auto& [at, id] = st.resolved_fifo.front();
+    auto i = st.alerts.find(id);
+    if (i != st.alerts.end() && i->second.status == alert_status::resolved
+        && i->second.resolved_at == at)
+      st.alerts.erase(i);
+    st.resolved_fifo.pop_front();
+  }
+}
+
+json::value current(metrics_state& st) {
+  prune(st);
   alert_list list;
   list.reserve(st.alerts.size());
   for (auto& kv : st.alerts)
@@ -62,11 +103,14 @@ metrics_actor::behavior_type metrics_behavior(metrics_self self, runtime_ptr rt,
   auto& st = self->state;
   st.rt = std::move(rt);
   st.hospital_id = std::move(hospital_id);
+  std::sort(alerts.begin(), alerts.end(), [](const alert& x, const alert& y) {
+    return x.resolved_at.value_or(0) < y.resolved_at.value_or(0);
+  });
   for (auto& a : alerts)
-    st.alerts.emplace(a.id, std::move(a));
+    put(st, a);
   return {
     [=](const alert_ptr& a) {
-      self->state.alerts[a->id] = *a;
+      put(self->state, *a);
       changed(self);
     },
     [=](staff_online_atom, int64_t staff) {
@@ -123,6 +167,7 @@ metrics_actor::behavior_type metrics_behavior(metrics_self self, runtime_ptr rt,
     [=](const call_ptr& c) -> call_result_ptr {
       auto& st = self->state;
       if (c->proc->id == procedure::get_alert_stats) {
+        prune(st);
         alert_list list;
         list.reserve(st.alerts.size());
         for (auto& kv : st.alerts)

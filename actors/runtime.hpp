@@ -21,10 +21,15 @@
 
 namespace vigil {
 
-/// alert id -> hospital id, for routing and tenancy checks of alert-scoped calls. Written by
-/// hospital actors when alerts are created, read by every connection.
+/// alert id -> hospital id, for routing and tenancy checks of alert-scoped calls. Holds the
+/// alerts the running hospitals keep in memory (written by hospital actors as they load, create
+/// and evict alerts, read by every connection); any other id is asked of the fallback (vigild:
+/// an indexed point read of the alerts table), so memory does not grow with the history.
 class alert_index {
 public:
+  using fallback_fn = std::function<std::optional<std::string>(const std::string& alert_id)>;
+  /// Installs the lookup for ids not held here; set once, before any connection reads.
+  void set_fallback(fallback_fn f) { fallback_ = std::move(f); }
   void put(std::string alert_id, std::string hospital_id) {
     std::unique_lock<std::shared_mutex> g{mu_};
     map_.insert_or_assign(std::move(alert_id), std::move(hospital_id));
@@ -38,11 +43,15 @@ public:
     map_.erase(alert_id);
   }
   std::optional<std::string> hospital_of(const std::string& alert_id) const {
-    std::shared_lock<std::shared_mutex> g{mu_};
-    auto i = map_.find(alert_id);
-    if (i == map_.end())
-      return std::nullopt;
-    return i->second;
+    {
+      std::shared_lock<std::shared_mutex> g{mu_};
+      auto i = map_.find(alert_id);
+      if (i != map_.end())
+        return i->second;
+    }
+    if (fallback_)
+      return fallback_(alert_id);
+    return std::nullopt;
   }
   size_t size() const {
     std::shared_lock<std::shared_mutex> g{mu_};
@@ -52,6 +61,7 @@ public:
 private:
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, std::string> map_;
+  fallback_fn fallback_;
 };
 
 /// The open WebSocket connections, for the inspector and operator commands (kick, reconnect-all).

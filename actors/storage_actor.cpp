@@ -160,12 +160,11 @@ void flush(storage_self self) {
   }
 }
 
-/// A hospital's snapshot: its alerts, its newest seq, its recent idempotency keys.
-hospital_snapshot_ptr load_snapshot(storage::event_store& store, const runtime& rt,
-                                    const std::string& hospital) {
-  auto snap = std::make_shared<hospital_snapshot>();
-  snap->hospital_id = hospital;
-  for (auto& row : store.load_alerts(hospital)) {
+/// Alert rows as alerts; an unreadable row is logged and left out.
+std::vector<alert> parse_alert_rows(const std::vector<storage::alert_row>& rows) {
+  std::vector<alert> out;
+  out.reserve(rows.size());
+  for (auto& row : rows) {
     std::string err;
     auto v = json::parse(row.json, &err);
     std::optional<alert> a;
@@ -175,12 +174,59 @@ hospital_snapshot_ptr load_snapshot(storage::event_store& store, const runtime& 
       log::error("storage_alert_unreadable", {{"alert", row.id}});
       continue;
     }
-    snap->alerts.push_back(std::move(*a));
+    out.push_back(std::move(*a));
   }
+  return out;
+}
+
+/// A hospital's snapshot: its open alerts and its `storage.resolved-window` newest resolved ones
+/// (whether that is all of them), the alerts resolved within 24 h (metrics), its newest seq and
+/// its recent idempotency keys. Each part is an index range, not every row of the hospital.
+hospital_snapshot_ptr load_snapshot(storage::event_store& store, const runtime& rt,
+                                    const std::string& hospital) {
+  auto snap = std::make_shared<hospital_snapshot>();
+  snap->hospital_id = hospital;
+  snap->alerts = parse_alert_rows(store.load_open_alerts(hospital));
+  size_t window = rt.cfg.resolved_window;
+  auto resolved = store.load_resolved_newest(hospital, window + 1);
+  snap->complete = resolved.size() <= window;
+  if (!snap->complete)
+    resolved.pop_back();
+  for (auto& a : parse_alert_rows(resolved))
+    snap->alerts.push_back(std::move(a));
+  constexpr int64_t day_ms = 24LL * 3600 * 1000;
+  if (!snap->complete)
+    snap->resolved_recently = parse_alert_rows(store.load_resolved_since(hospital, rt.now() - day_ms));
   snap->last_seq_of_hospital = store.last_seq_of_hospital(hospital);
-  for (auto& row : store.load_idempotency(hospital, rt.now() - 24LL * 3600 * 1000))
+  for (auto& row : store.load_idempotency(hospital, rt.now() - day_ms))
     snap->idempotency.emplace(row.key, std::make_pair(row.reply_json, row.created_at));
   return snap;
+}
+
+/// Alerts a hospital does not hold in memory.
+alert_rows_ptr query_alerts(storage::event_store& store, const alert_query& q) {
+  auto out = std::make_shared<alert_rows>();
+  auto error_before = store.last_error();
+  switch (q.what) {
+    case alert_query::kind::one:
+      if (auto row = store.load_alert(q.alert_id); row && row->hospital_id == q.hospital_id)
+        out->alerts = parse_alert_rows({*row});
+      break;
+    case alert_query::kind::history: {
+      auto page = store.history_page(q.hospital_id, q.from_ms, q.to_ms, q.limit, q.offset);
+      out->alerts = parse_alert_rows(page.rows);
+      out->total = page.total;
+      break;
+    }
+    case alert_query::kind::resolved:
+      out->alerts = parse_alert_rows(store.load_resolved(q.hospital_id));
+      break;
+  }
+  if (store.last_error() != error_before) {
+    out->ok = false;
+    out->error = store.last_error();
+  }
+  return out;
 }
 
 /// A page of stored events of a hospital or of one alert.
@@ -225,6 +271,7 @@ reader_behavior(storage_reader_actor::stateful_pointer<reader_state> self, runti
     [=](read_atom, const read_request_ptr& req) {
       return read_page(*self->state.store, *self->state.rt, *req);
     },
+    [=](const alert_query_ptr& q) { return query_alerts(*self->state.store, *q); },
     // Readiness: the reader's thread serves its mailbox (hospital loads go through here).
     [=](status_atom) {
       storage_status s;
@@ -281,6 +328,7 @@ storage_actor::behavior_type storage_behavior(storage_self self, runtime_ptr rt,
     [=](read_atom, const read_request_ptr& req) {
       return read_page(*self->state.store, *self->state.rt, *req);
     },
+    [=](const alert_query_ptr& q) { return query_alerts(*self->state.store, *q); },
     // Readiness and shutdown: everything sent before it is committed when it answers, and `ok`
     // says whether the store can commit now.
     [=](status_atom) {

@@ -264,6 +264,10 @@ const std::vector<option>& options() {
     {"storage.ring-size", nullptr, nullptr, "1024",
      "recent events kept in memory per hospital for fast replay, 16..1000000",
      [](staged& c, std::string_view v) { return set_integer(c.ring_size, v, 16, 1000000); }},
+    {"storage.resolved-window", nullptr, nullptr, "100",
+     "newest resolved alerts kept in memory per hospital (older ones are read from SQLite on "
+     "demand), 0..1000000",
+     [](staged& c, std::string_view v) { return set_integer(c.resolved_window, v, 0, 1000000); }},
     {"retention.days", nullptr, nullptr, "30", "days of event log kept for replay, 1..3650",
      [](staged& c, std::string_view v) { return set_integer(c.retention_days, v, 1, 3650); }},
     {"audit.retention-days", nullptr, nullptr, "2190",

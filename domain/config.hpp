@@ -85,6 +85,7 @@ struct config {
   // [storage] / [retention]
   bool synchronous_full = false;         // storage.synchronous: normal|full
   size_t ring_size = 1024;               // storage.ring-size (recent events kept per hospital)
+  size_t resolved_window = 100;          // storage.resolved-window (resolved alerts kept per hospital)
   int retention_days = 30;               // retention.days
   int audit_retention_days = 2190;       // audit.retention-days (6 years)
 

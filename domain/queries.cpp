@@ -406,17 +406,31 @@ json::value active_escalations(const alert_list& alerts, const escalation_policy
   return out;
 }
 
-json::value alert_history(const alert_list& alerts, const json::value& input) {
-  const std::optional<int64_t> from = input_time(input, "startDate");
-  const std::optional<int64_t> to = input_time(input, "endDate");
-  const int64_t limit = std::max<int64_t>(1, input_int(input, "limit").value_or(50));
-  const int64_t offset = std::max<int64_t>(0, input_int(input, "offset").value_or(0));
+history_range read_history_range(const json::value& input) {
+  history_range r;
+  r.from = input_time(input, "startDate");
+  r.to = input_time(input, "endDate");
+  r.limit = std::max<int64_t>(1, input_int(input, "limit").value_or(50));
+  r.offset = std::max<int64_t>(0, input_int(input, "offset").value_or(0));
+  return r;
+}
 
+json::value history_json(const alert_list& page, int64_t total) {
+  json::value alerts = json::value::make_array();
+  for (const alert* a : page) alerts.push(to_json(*a, false));
+  json::value out = json::value::make_object();
+  out.set("alerts", std::move(alerts));
+  out.set("total", total);
+  return out;
+}
+
+json::value alert_history(const alert_list& alerts, const json::value& input) {
+  const history_range range = read_history_range(input);
   alert_list matches;
   for (const alert* a : alerts) {
     if (!a) continue;
-    if (from && a->created_at < *from) continue;
-    if (to && a->created_at > *to) continue;
+    if (range.from && a->created_at < *range.from) continue;
+    if (range.to && a->created_at > *range.to) continue;
     matches.push_back(a);
   }
   std::sort(matches.begin(), matches.end(), [](const alert* x, const alert* y) {
@@ -425,14 +439,10 @@ json::value alert_history(const alert_list& alerts, const json::value& input) {
   });
 
   const int64_t total = static_cast<int64_t>(matches.size());
-  json::value page = json::value::make_array();
-  for (int64_t i = std::min(offset, total); i < std::min(total, offset + limit); ++i)
-    page.push(to_json(*matches[static_cast<size_t>(i)], false));
-
-  json::value out = json::value::make_object();
-  out.set("alerts", std::move(page));
-  out.set("total", total);
-  return out;
+  const int64_t first = std::min(range.offset, total);
+  const int64_t last = std::min(total, range.offset + range.limit);
+  alert_list page(matches.begin() + first, matches.begin() + last);
+  return history_json(page, total);
 }
 
 json::value alert_stats(const alert_list& alerts, int64_t now) {

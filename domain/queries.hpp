@@ -3,6 +3,7 @@
 // the hospital actor passes its alerts in; nothing here touches actors or storage.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -38,6 +39,18 @@ json::value active_escalations(const alert_list& alerts, const escalation_policy
 /// getAlertHistory: `input` validated (hospitalId, startDate?, endDate? as dates, limit, offset).
 /// `{alerts, total}` newest first.
 json::value alert_history(const alert_list& alerts, const json::value& input);
+
+/// The range and page of a getAlertHistory input (createdAt bounds inclusive).
+struct history_range {
+  std::optional<int64_t> from;
+  std::optional<int64_t> to;
+  int64_t limit = 50;
+  int64_t offset = 0;
+};
+history_range read_history_range(const json::value& input);
+
+/// getAlertHistory's answer for a page already cut (newest first) out of `total` alerts.
+json::value history_json(const alert_list& page, int64_t total);
 
 /// getAlertStats: `{active, acknowledged, resolved24h, escalated, avgResponseTime}`.
 json::value alert_stats(const alert_list& alerts, int64_t now);

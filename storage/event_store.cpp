@@ -83,6 +83,8 @@ struct event_store::statements {
   statement events_after, alert_events_after, all_events_after;
   statement last_seq_of_hospital, last_seq_of_alert;
   statement load_alerts, load_alert, load_all_alerts, load_alert_index, escalating_hospitals;
+  statement load_open_alerts, load_resolved_newest, load_resolved, load_resolved_since;
+  statement history_page, history_count, hospital_of_alert, first_seq_since;
   statement find_idempotency, load_idempotency, prune_events, prune_idempotency;
 };
 
@@ -208,6 +210,14 @@ bool event_store::prepare_statements(std::string* error) {
       {&st_->load_all_alerts, sql::load_all_alerts},
       {&st_->load_alert_index, sql::load_alert_index},
       {&st_->escalating_hospitals, sql::escalating_hospitals},
+      {&st_->load_open_alerts, sql::load_open_alerts},
+      {&st_->load_resolved_newest, sql::load_resolved_newest},
+      {&st_->load_resolved, sql::load_resolved},
+      {&st_->load_resolved_since, sql::load_resolved_since},
+      {&st_->history_page, sql::history_page},
+      {&st_->history_count, sql::history_count},
+      {&st_->hospital_of_alert, sql::hospital_of_alert},
+      {&st_->first_seq_since, sql::first_seq_since},
       {&st_->find_idempotency, sql::find_idempotency},
       {&st_->load_idempotency, sql::load_idempotency},
       {&st_->prune_events, sql::prune_events},
@@ -641,6 +651,97 @@ std::optional<alert_row> event_store::load_alert(const std::string& alert_id) {
   const int rc = sqlite3_step(u.get());
   if (rc == SQLITE_ROW) return read_alert(u.get());
   if (rc != SQLITE_DONE) fail(sqlite_error("load_alert"), nullptr);
+  return std::nullopt;
+}
+
+std::vector<alert_row> event_store::load_open_alerts(const std::string& hospital_id) {
+  std::vector<alert_row> out;
+  use_of u(st_->load_open_alerts);
+  if (!bind_text(u.get(), 1, hospital_id) || !read_rows(u.get(), &out, read_alert))
+    fail(sqlite_error("load_open_alerts"), nullptr);
+  return out;
+}
+
+std::vector<alert_row> event_store::load_resolved_newest(const std::string& hospital_id,
+                                                         size_t limit) {
+  std::vector<alert_row> out;
+  use_of u(st_->load_resolved_newest);
+  if (!bind_text(u.get(), 1, hospital_id) || !bind_int(u.get(), 2, to_sql_limit(limit)) ||
+      !read_rows(u.get(), &out, read_alert))
+    fail(sqlite_error("load_resolved_newest"), nullptr);
+  return out;
+}
+
+std::vector<alert_row> event_store::load_resolved(const std::string& hospital_id) {
+  std::vector<alert_row> out;
+  use_of u(st_->load_resolved);
+  if (!bind_text(u.get(), 1, hospital_id) || !read_rows(u.get(), &out, read_alert))
+    fail(sqlite_error("load_resolved"), nullptr);
+  return out;
+}
+
+std::vector<alert_row> event_store::load_resolved_since(const std::string& hospital_id,
+                                                        int64_t since_ms) {
+  std::vector<alert_row> out;
+  // Events are committed in time order give or take a commit's duration: a minute of margin.
+  constexpr int64_t margin_ms = 60000;
+  uint64_t first_seq = 0;
+  {
+    use_of u(st_->first_seq_since);
+    if (!bind_int(u.get(), 1, since_ms - margin_ms)) {
+      fail(sqlite_error("load_resolved_since"), nullptr);
+      return out;
+    }
+    const int rc = sqlite3_step(u.get());
+    if (rc == SQLITE_DONE) return out;  // no event since
+    if (rc != SQLITE_ROW) {
+      fail(sqlite_error("load_resolved_since"), nullptr);
+      return out;
+    }
+    first_seq = column_seq(u.get(), 0);
+  }
+  use_of u(st_->load_resolved_since);
+  if (!bind_text(u.get(), 1, hospital_id) || !bind_int(u.get(), 2, since_ms) ||
+      !bind_int(u.get(), 3, to_sql_int(first_seq)) || !read_rows(u.get(), &out, read_alert))
+    fail(sqlite_error("load_resolved_since"), nullptr);
+  return out;
+}
+
+event_store::alert_page event_store::history_page(const std::string& hospital_id, int64_t from_ms,
+                                                  int64_t to_ms, size_t limit, size_t offset) {
+  alert_page page;
+  // One read transaction: the count and the page see the same commits.
+  const bool own_txn = sqlite3_get_autocommit(db_) != 0;
+  if (own_txn) sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr);
+  {
+    use_of u(st_->history_count);
+    if (!bind_text(u.get(), 1, hospital_id) || !bind_int(u.get(), 2, from_ms) ||
+        !bind_int(u.get(), 3, to_ms) || sqlite3_step(u.get()) != SQLITE_ROW)
+      fail(sqlite_error("history_count"), nullptr);
+    else
+      page.total = column_seq(u.get(), 0);
+  }
+  {
+    use_of u(st_->history_page);
+    if (!bind_text(u.get(), 1, hospital_id) || !bind_int(u.get(), 2, from_ms) ||
+        !bind_int(u.get(), 3, to_ms) || !bind_int(u.get(), 4, to_sql_limit(limit)) ||
+        !bind_int(u.get(), 5, to_sql_limit(offset)) ||
+        !read_rows(u.get(), &page.rows, read_alert))
+      fail(sqlite_error("history_page"), nullptr);
+  }
+  if (own_txn) sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  return page;
+}
+
+std::optional<std::string> event_store::hospital_of_alert(const std::string& alert_id) {
+  use_of u(st_->hospital_of_alert);
+  if (!bind_text(u.get(), 1, alert_id)) {
+    fail(sqlite_error("hospital_of_alert"), nullptr);
+    return std::nullopt;
+  }
+  const int rc = sqlite3_step(u.get());
+  if (rc == SQLITE_ROW) return column_text(u.get(), 0);
+  if (rc != SQLITE_DONE) fail(sqlite_error("hospital_of_alert"), nullptr);
   return std::nullopt;
 }
 

@@ -133,6 +133,24 @@ public:
   std::vector<alert_row> load_alerts(const std::string& hospital_id);
   /// One alert by id.
   std::optional<alert_row> load_alert(const std::string& alert_id);
+  /// The open (active or acknowledged) alerts of a hospital, oldest first.
+  std::vector<alert_row> load_open_alerts(const std::string& hospital_id);
+  /// The `limit` newest (by createdAt, then id) resolved alerts of a hospital, newest first.
+  std::vector<alert_row> load_resolved_newest(const std::string& hospital_id, size_t limit);
+  /// Every resolved alert of a hospital, oldest first.
+  std::vector<alert_row> load_resolved(const std::string& hospital_id);
+  /// The resolved alerts of a hospital whose alert.resolved event is at or after `since_ms`.
+  std::vector<alert_row> load_resolved_since(const std::string& hospital_id, int64_t since_ms);
+  /// One page of a hospital's alerts created in [from_ms, to_ms], newest first (createdAt, then
+  /// id, descending), and how many alerts that range holds; both read in one transaction.
+  struct alert_page {
+    std::vector<alert_row> rows;
+    uint64_t total = 0;
+  };
+  alert_page history_page(const std::string& hospital_id, int64_t from_ms, int64_t to_ms,
+                          size_t limit, size_t offset);
+  /// The hospital of an alert (nullopt when there is no such alert).
+  std::optional<std::string> hospital_of_alert(const std::string& alert_id);
   /// (alert id, hospital id) of every alert: the start-up alert index.
   std::vector<std::pair<std::string, std::string>> load_alert_index();
   /// A hospital with running escalation timers: its soonest deadline and how many timers.

@@ -212,6 +212,13 @@ const std::vector<migration>& migrations() {
       // The audit trail (storage/audit_store.hpp): hash-chained records of every lifecycle
       // action and every refused one, with its own retention and a prune anchor in meta.
       {4, schema_v4_audit_trail},
+      // Lazy loading: a hospital loads its open alerts and its newest resolved ones
+      // (sql::load_open_alerts, sql::load_resolved_newest), and getAlertHistory pages by
+      // creation time in SQL (sql::history_page), each by an index range instead of every row.
+      {5, "CREATE INDEX IF NOT EXISTS alerts_hospital_status_created "
+          "ON alerts(hospital_id, status, created_at, id);"
+          "CREATE INDEX IF NOT EXISTS alerts_hospital_created "
+          "ON alerts(hospital_id, created_at, id);"},
   };
   return all;
 }

@@ -95,6 +95,37 @@ inline constexpr const char* load_alert =
     "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts WHERE id = ?1";
 inline constexpr const char* load_all_alerts =
     "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts ORDER BY created_at, id";
+// Lazy loading (schema v4 indexes): a hospital holds its open alerts and a window of its newest
+// resolved ones; the rest is read on demand.
+inline constexpr const char* load_open_alerts =
+    "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts WHERE hospital_id = ?1 "
+    "AND status IN ('active', 'acknowledged') ORDER BY created_at, id";
+inline constexpr const char* load_resolved_newest =
+    "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts WHERE hospital_id = ?1 AND status = 'resolved' "
+    "ORDER BY created_at DESC, id DESC LIMIT ?2";
+inline constexpr const char* load_resolved =
+    "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts WHERE hospital_id = ?1 AND status = 'resolved' "
+    "ORDER BY created_at, id";
+// Resolved at or after ?2 (by the alert.resolved event's time, which is the alert's resolvedAt):
+// what the metrics of the last 24 h count besides the open alerts.
+// ?3 is a seq at or before the first event at ?2 (sql::first_seq_since): the hospital's events
+// from there are an index range of events_hospital_seq, not the whole day of every hospital.
+inline constexpr const char* load_resolved_since =
+    "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts WHERE id IN (SELECT alert_id FROM events "
+    "WHERE hospital_id = ?1 AND seq >= ?3 AND ts >= ?2 AND type = 'alert.resolved') "
+    "AND status = 'resolved'";
+// The first event at or after ?1 (seqs follow timestamps up to the few ms a commit takes).
+inline constexpr const char* first_seq_since =
+    "SELECT seq FROM events WHERE ts >= ?1 ORDER BY ts LIMIT 1";
+// getAlertHistory: a page in (created_at DESC, id DESC) order; the inner query walks only the
+// index alerts_hospital_created, so an offset skips index entries, not alert rows.
+inline constexpr const char* history_page =
+    "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts WHERE rowid IN (SELECT rowid FROM alerts "
+    "WHERE hospital_id = ?1 AND created_at >= ?2 AND created_at <= ?3 "
+    "ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5) ORDER BY created_at DESC, id DESC";
+inline constexpr const char* history_count =
+    "SELECT COUNT(*) FROM alerts WHERE hospital_id = ?1 AND created_at >= ?2 AND created_at <= ?3";
+inline constexpr const char* hospital_of_alert = "SELECT hospital_id FROM alerts WHERE id = ?1";
 #undef VIGIL_ALERT_COLUMNS
 inline constexpr const char* load_alert_index = "SELECT id, hospital_id FROM alerts ORDER BY id";
 // Hospitals with at least one running escalation timer, soonest deadline first (the partial

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 #include <unistd.h>
 
 #include "actors/directory.hpp"
@@ -42,6 +43,37 @@ void stop_and_wait(caf::scoped_actor& self, const Handle& a) {
   self->receive([](const caf::down_msg&) {}, caf::after(5s) >> [] {});
 }
 
+/// The alert index's fallback (actors/runtime.hpp): the hospital of an alert no hospital holds in
+/// memory, by an indexed point read on a read-only connection of its own. Connections call it
+/// from any worker; the mutex serialises them (one SQLite connection per thread at a time).
+class alert_lookup_store {
+public:
+  explicit alert_lookup_store(std::unique_ptr<storage::event_store> store)
+    : store_(std::move(store)) {}
+  std::optional<std::string> hospital_of(const std::string& alert_id) {
+    std::lock_guard<std::mutex> g{mu_};
+    if (!store_)
+      return std::nullopt;
+    return store_->hospital_of_alert(alert_id);
+  }
+  /// Closes the connection (before the read-write one: see stop_actors); later lookups find
+  /// nothing.
+  void close() {
+    std::lock_guard<std::mutex> g{mu_};
+    if (store_) {
+      std::string err;
+      store_->close(&err);
+      store_.reset();
+    }
+  }
+
+private:
+  std::mutex mu_;
+  std::unique_ptr<storage::event_store> store_;
+};
+
+std::shared_ptr<alert_lookup_store> alert_lookups;
+
 /// Stops every hospital actor and both storage actors, waiting for the storage actors so that
 /// all commits accepted are finished and both SQLite connections are closed.
 void stop_actors(caf::actor_system& sys, runtime& rt) {
@@ -58,7 +90,9 @@ void stop_actors(caf::actor_system& sys, runtime& rt) {
   // Everything sent to storage before this probe is committed when it answers.
   self->request(rt.storage, 5s, status_atom::value)
     .receive([](const storage_status&) {}, [](caf::error&) {});
-  // The read-only connection closes first: SQLite checkpoints the WAL into the main file and
+  if (alert_lookups)
+    alert_lookups->close();
+  // The read-only connections close first: SQLite checkpoints the WAL into the main file and
   // removes it when the last connection closes, and only a read-write one can. A stopped server
   // thus leaves one self-contained file.
   stop_and_wait(self, rt.storage_reader);
@@ -235,10 +269,19 @@ int main(int argc, char** argv) {
   rt->last_seq = store->last_seq();
   rt->pruned_through = store->pruned_through();
   {
-    auto index = store->load_alert_index();
-    rt->alerts.reserve(index.size());
-    for (auto& [alert_id, hospital] : index)
-      rt->alerts.put(std::move(alert_id), std::move(hospital));
+    // The alert index holds what hospitals keep in memory; any other id is looked up here.
+    storage::open_options lookup_opts;
+    lookup_opts.read_only = true;
+    std::unique_ptr<storage::event_store> lookup{
+      storage::event_store::open(cfg.db_path, lookup_opts, &error)};
+    if (!lookup) {
+      log::error("storage_open_failed", {{"path", cfg.db_path}, {"error", error}});
+      return 1;
+    }
+    alert_lookups = std::make_shared<alert_lookup_store>(std::move(lookup));
+    rt->alerts.set_fallback([lookups = alert_lookups](const std::string& alert_id) {
+      return lookups->hospital_of(alert_id);
+    });
   }
   // Read before the storage actor owns the store (one thread per connection).
   auto restore = plan_escalation_restore(*store);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -1097,6 +1098,101 @@ TEST_F(EventStoreTest, CommitThroughputReport) {
   std::cout << "[ perf     ] commit of " << per_batch << " items (event + alert): " << avg_us
             << " us average over " << batches << " batches (WAL + NORMAL)\n";
   EXPECT_EQ(store->last_seq(), static_cast<uint64_t>(batches * per_batch));
+}
+
+// --- lazy loading (schema v4) -----------------------------------------------------------------
+
+TEST_F(EventStoreTest, LazyLoadingReadsOpenAlertsResolvedWindowAndHistoryPages) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  auto item = [](alert_row a) {
+    write_item w;
+    w.alert = std::move(a);
+    return w;
+  };
+  std::string error;
+  ASSERT_TRUE(store->commit({item(make_alert("a1", "h1", "resolved", 1000)),
+                             item(make_alert("a2", "h1", "acknowledged", 2000)),
+                             item(make_alert("a3", "h1", "resolved", 3000)),
+                             item(make_alert("a4", "h1", "active", 4000)),
+                             item(make_alert("a5", "h1", "resolved", 5000)),
+                             item(make_alert("a6", "h1", "resolved", 5000)),
+                             item(make_alert("b1", "h2", "resolved", 6000))},
+                            &error))
+    << error;
+  auto ids = [](const std::vector<alert_row>& rows) {
+    std::vector<std::string> out;
+    for (auto& r : rows) out.push_back(r.id);
+    return out;
+  };
+  EXPECT_EQ(ids(store->load_open_alerts("h1")), (std::vector<std::string>{"a2", "a4"}));
+  // Newest first: createdAt, then id, descending (getAlertHistory's order).
+  EXPECT_EQ(ids(store->load_resolved_newest("h1", 3)), (std::vector<std::string>{"a6", "a5", "a3"}));
+  EXPECT_EQ(ids(store->load_resolved("h1")), (std::vector<std::string>{"a1", "a3", "a5", "a6"}));
+  auto page = store->history_page("h1", INT64_MIN, INT64_MAX, 2, 1);
+  EXPECT_EQ(page.total, 6u);
+  EXPECT_EQ(ids(page.rows), (std::vector<std::string>{"a5", "a4"}));
+  page = store->history_page("h1", 2000, 4000, 10, 0);
+  EXPECT_EQ(page.total, 3u);
+  EXPECT_EQ(ids(page.rows), (std::vector<std::string>{"a4", "a3", "a2"}));
+  page = store->history_page("h1", INT64_MIN, INT64_MAX, 5, 10);
+  EXPECT_EQ(page.total, 6u);
+  EXPECT_TRUE(page.rows.empty());
+  EXPECT_EQ(store->hospital_of_alert("b1"), std::optional<std::string>("h2"));
+  EXPECT_FALSE(store->hospital_of_alert("nope").has_value());
+
+  // Resolved since: by the alert.resolved event's time.
+  stored_event resolved = make_event(1, "h1", "a5", 9000);
+  resolved.type = "alert.resolved";
+  stored_event other = make_event(2, "h1", "a3", 9000);
+  other.type = "alert.updated";
+  write_item r1;
+  r1.event = resolved;
+  write_item r2;
+  r2.event = other;
+  ASSERT_TRUE(store->commit({r1, r2}, &error)) << error;
+  EXPECT_EQ(ids(store->load_resolved_since("h1", 8000)), (std::vector<std::string>{"a5"}));
+  EXPECT_TRUE(store->load_resolved_since("h1", 9001).empty());
+  EXPECT_TRUE(store->last_error().empty()) << store->last_error();
+
+  // Each is an index range: no scan of the alerts table, no sort.
+  raw_db raw(path());
+  for (const char* sql : {sql::load_open_alerts, sql::load_resolved_newest, sql::history_count}) {
+    const std::string plan = query_plan(raw, sql);
+    EXPECT_FALSE(contains(plan, "SCAN alerts")) << sql << "\n" << plan;
+    EXPECT_FALSE(contains(plan, "TEMP B-TREE")) << sql << "\n" << plan;
+  }
+  // History pages through the covering index; only the page itself (<= 100 rows) is sorted.
+  const std::string history = query_plan(raw, sql::history_page);
+  EXPECT_TRUE(contains(history, "COVERING INDEX alerts_hospital_created")) << history;
+  EXPECT_FALSE(contains(history, "SCAN alerts")) << history;
+  const std::string since = query_plan(raw, sql::load_resolved_since);
+  EXPECT_TRUE(contains(since, "events_hospital_seq")) << since;
+  EXPECT_FALSE(contains(since, "SCAN alerts")) << since;
+}
+
+TEST_F(EventStoreTest, SchemaV3DatabaseMigratesToV4WithTheLazyLoadingIndexes) {
+  {
+    auto store = open_store();
+    ASSERT_NE(store, nullptr);
+    std::string error;
+    ASSERT_TRUE(store->commit({event_item(make_event(1, "h1", "a1", 1000))}, &error)) << error;
+  }
+  {
+    // What a v3 database looks like.
+    raw_db raw(path());
+    raw.exec("DROP INDEX alerts_hospital_status_created");
+    raw.exec("DROP INDEX alerts_hospital_created");
+    raw.exec("PRAGMA user_version = 3");
+  }
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  raw_db raw(path());
+  EXPECT_EQ(raw.scalar("PRAGMA user_version"), "4");
+  EXPECT_EQ(raw.scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+                       "('alerts_hospital_status_created', 'alerts_hospital_created')"),
+            "2");
+  EXPECT_EQ(store->load_open_alerts("h1").size(), 1u);
 }
 
 } // namespace

@@ -1,0 +1,133 @@
+// Lazy loading: a hospital keeps its open alerts and a window of its newest resolved ones in
+// memory (`storage.resolved-window`); older alerts are read from SQLite on demand through the
+// storage reader, so memory does not grow with the history and the actor never blocks on a read.
+#include "actors/hospital_state.hpp"
+
+#include <caf/all.hpp>
+
+#include "domain/log.hpp"
+
+namespace vigil {
+
+void hospital_state::remember(const alert& a) {
+  auto& slot = alerts[a.id];
+  if (slot.status == alert_status::resolved && !slot.id.empty())
+    resolved_in_memory.erase({slot.created_at, slot.id});
+  slot = a;
+  if (a.status == alert_status::resolved)
+    resolved_in_memory.emplace(a.created_at, a.id);
+}
+
+void hospital_state::forget(const std::string& alert_id) {
+  auto i = alerts.find(alert_id);
+  if (i == alerts.end())
+    return;
+  resolved_in_memory.erase({i->second.created_at, alert_id});
+  alerts.erase(i);
+  timer_gen.erase(alert_id);
+}
+
+void hospital_state::trim_window() {
+  size_t window = rt->cfg.resolved_window;
+  for (auto i = resolved_in_memory.begin();
+       resolved_in_memory.size() > window && i != resolved_in_memory.end();) {
+    // An alert with a commit in flight stays: its reply and undo need it.
+    if (committing.count(i->second) != 0 || loading.count(i->second) != 0) {
+      ++i;
+      continue;
+    }
+    auto id = i->second;
+    i = resolved_in_memory.erase(i);
+    alerts.erase(id);
+    timer_gen.erase(id);
+    rt->alerts.erase(id);
+    complete = false;
+  }
+}
+
+void hospital_state::commit_done(const std::string& alert_id) {
+  auto i = committing.find(alert_id);
+  if (i != committing.end() && --i->second <= 0)
+    committing.erase(i);
+  trim_window();
+}
+
+call_promise hospital_state::promise() {
+  if (outer_promise)
+    return *outer_promise;
+  return self->make_response_promise<call_result_ptr>();
+}
+
+void hospital_state::load_then(const std::string& alert_id, const call_ptr& c, call_promise rp) {
+  auto& waiting = loading[alert_id];
+  waiting.emplace_back(c, std::move(rp));
+  if (waiting.size() > 1)
+    return; // a read of this alert is under way
+  alert_query q;
+  q.what = alert_query::kind::one;
+  q.hospital_id = hospital_id;
+  q.alert_id = alert_id;
+  auto finish = [self = self, alert_id](const alert_rows* rows) {
+    auto& st = self->state;
+    auto waiting = std::move(st.loading[alert_id]);
+    st.loading.erase(alert_id);
+    // A commit may have created or changed it meanwhile: memory is then the newer state.
+    if (rows != nullptr && rows->ok && !rows->alerts.empty()
+        && st.alerts.count(alert_id) == 0) {
+      st.remember(rows->alerts.front());
+      st.rt->alerts.put(alert_id, st.hospital_id);
+    }
+    bool found = st.alerts.count(alert_id) != 0;
+    for (auto& [call, rp] : waiting) {
+      if (!found) {
+        rp.deliver(rows != nullptr && rows->ok
+                     ? call_result::failure(trpc_code::not_found, "Alert not found")
+                     : call_result::failure(trpc_code::internal_server_error,
+                                            "Failed to read the alert"));
+        continue;
+      }
+      st.outer_promise = rp;
+      auto r = st.dispatch(call);
+      st.outer_promise.reset();
+      if (r.flag == caf::rt_value && r.value.match_elements<call_result_ptr>())
+        rp.deliver(r.value.get_as<call_result_ptr>(0));
+      else if (r.flag == caf::rt_error)
+        rp.deliver(r.err);
+      // rt_delegated: the handler answers `rp` itself.
+    }
+    st.trim_window();
+  };
+  self->request(rt->reader(), caf::infinite, alert_query_ptr{std::make_shared<alert_query>(q)})
+    .then([=](const alert_rows_ptr& rows) { finish(rows.get()); },
+          [=](caf::error& err) {
+            log::error("alert_read_failed", {{"hospital", self->state.hospital_id},
+                                             {"alert", alert_id},
+                                             {"reason", caf::to_string(err)}});
+            finish(nullptr);
+          });
+}
+
+void hospital_state::query_storage(alert_query q, std::function<void(const alert_rows&)> done,
+                                   call_promise rp) {
+  q.hospital_id = hospital_id;
+  self->request(rt->reader(), caf::infinite, alert_query_ptr{std::make_shared<alert_query>(q)})
+    .then(
+      [=](const alert_rows_ptr& rows) mutable {
+        if (!rows->ok) {
+          log::error("alert_read_failed", {{"hospital", self->state.hospital_id},
+                                           {"reason", rows->error}});
+          rp.deliver(call_result::failure(trpc_code::internal_server_error,
+                                          "Failed to read the alerts"));
+          return;
+        }
+        done(*rows);
+      },
+      [=](caf::error& err) mutable {
+        log::error("alert_read_failed", {{"hospital", self->state.hospital_id},
+                                         {"reason", caf::to_string(err)}});
+        rp.deliver(call_result::failure(trpc_code::internal_server_error,
+                                        "Failed to read the alerts"));
+      });
+}
+
+} // namespace vigil
