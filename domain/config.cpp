@@ -310,7 +310,7 @@ const std::vector<option>& options() {
        return std::nullopt;
      }},
     {"auth.public-key-file", nullptr, nullptr, "(none)",
-     "PEM public key for RS256/ES256; read at start-up; HS256 is then refused",
+     "PEM public key for RS256/ES256; read at start-up and on SIGHUP; HS256 is then refused",
      [](staged& c, std::string_view v) -> std::optional<std::string> {
        if (v.empty()) c.key_file.reset();
        else c.key_file = std::string(v);

@@ -174,6 +174,25 @@ TEST(Systemd, ReadyOnlyOnceListeningAndStoppingOnSigterm) {
   EXPECT_EQ(wait_exit(pid), 0) << read_file(log);
 }
 
+TEST(Systemd, SighupReloadsBetweenReloadingAndReady) {
+  const std::string dir = temp_dir();
+  notify_socket sock(dir + "/notify.sock");
+  const std::string log = dir + "/stderr.log";
+  pid_t pid = start_vigild(server_args(dir), {"NOTIFY_SOCKET=" + sock.path}, log);
+  ASSERT_TRUE(sock.receive()) << "no READY=1; stderr:\n" << read_file(log);
+  ASSERT_EQ(::kill(pid, SIGHUP), 0);
+  auto reloading = sock.receive();
+  ASSERT_TRUE(reloading) << read_file(log);
+  EXPECT_EQ(*reloading, "RELOADING=1");
+  auto ready = sock.receive();
+  ASSERT_TRUE(ready) << read_file(log);
+  EXPECT_EQ(*ready, "READY=1");
+  EXPECT_NE(read_file(log).find("event=reloaded changed=none"), std::string::npos) << read_file(log);
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  ASSERT_TRUE(sock.receive()); // STOPPING=1
+  EXPECT_EQ(wait_exit(pid), 0) << read_file(log); // not 129: SIGHUP did not end it
+}
+
 TEST(Systemd, NoNotifySocketStillStartsAndStops) {
   const std::string dir = temp_dir();
   const std::string log = dir + "/stderr.log";
