@@ -134,17 +134,23 @@ void flush(storage_self self) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(
               std::chrono::steady_clock::now() - t0).count();
   auto& c = counters::get();
-  c.storage_commits++;
-  c.storage_commit_items += items.size();
-  c.storage_commit_us_total += static_cast<uint64_t>(us);
-  c.storage_commit.observe_us(us);
+  // The storage metrics describe the commits of mutations (what callers wait for); a commit of
+  // refused actions' audit records alone is not one of them.
+  const bool mutations = !batch.empty();
+  if (mutations) {
+    c.storage_commits++;
+    c.storage_commit_items += items.size();
+    c.storage_commit_us_total += static_cast<uint64_t>(us);
+    c.storage_commit.observe_us(us);
+  }
   if (ok) {
     st.rt->last_seq = st.store->last_seq();
     auto done_us = steady_us();
     for (auto& e : encoded)
       e->committed_us = done_us;
   } else {
-    c.storage_commit_failures++;
+    if (mutations)
+      c.storage_commit_failures++;
     log::error("storage_commit_failed", {{"error", error}, {"items", items.size()},
                                          {"audit_records", audit.size()}});
   }

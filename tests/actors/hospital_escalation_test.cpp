@@ -136,7 +136,7 @@ TEST_F(escalation_test, TimerEscalationsAndRefusalsAreInTheAuditTrailInOrder) {
                             R"({"alertId":")" + id + R"(","resolution":"secret resolution"})",
                             h.nurse);
   ASSERT_TRUE(refused && !refused->ok);
-  auto ack = h.call_now(hosp, "healthcare.acknowledgeAlert", R"({"alertId":")" + id + ""}",
+  auto ack = h.call_now(hosp, "healthcare.acknowledgeAlert", R"({"alertId":")" + id + "\"}",
                         h.nurse);
   ASSERT_TRUE(ack && ack->ok);
   auto req = std::make_shared<audit_page_request>();
