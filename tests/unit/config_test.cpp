@@ -174,11 +174,11 @@ TEST(Config, HelpFlag) {
 TEST(Config, HelpListsEveryOptionWithDefault) {
   const std::string help = config_help();
   std::set<std::string> keys = keys_in_help();
-  EXPECT_EQ(keys.size(), 39u);
+  EXPECT_EQ(keys.size(), 40u);
   for (const char* key : {"server.host", "server.port", "server.transformer", "storage.path",
-                          "storage.synchronous", "storage.ring-size", "retention.days",
-                          "audit.retention-days", "log.level", "log.format", "auth.jwt-secret",
-                          "auth.jwt-secret-file", "auth.jwt-previous-secret",
+                          "storage.synchronous", "storage.ring-size", "storage.resolved-window",
+                          "retention.days", "audit.retention-days", "log.level", "log.format",
+                          "auth.jwt-secret", "auth.jwt-secret-file", "auth.jwt-previous-secret",
                           "auth.jwt-previous-secret-file", "auth.public-key-file",
                           "auth.algorithm", "auth.anonymous-timeout", "auth.expiry-grace",
                           "limits.frame-size", "limits.http-body", "limits.requests-per-frame",
@@ -507,6 +507,8 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
     {"storage.synchronous", "off", "expected one of normal, full"},
     {"storage.ring-size", "15", "must be between 16 and 1000000"},
     {"storage.ring-size", "1000001", "must be between 16 and 1000000"},
+    {"storage.resolved-window", "-1", "must be between 0 and 1000000"},
+    {"storage.resolved-window", "1000001", "must be between 0 and 1000000"},
     {"retention.days", "0", "must be between 1 and 3650"},
     {"retention.days", "1.5", "expected an integer"},
     {"audit.retention-days", "0", "must be between 1 and 36500"},
@@ -568,7 +570,7 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
 
 TEST(ConfigValidation, RangeBoundariesAreAccepted) {
   config c = load_ok({"--port=0", "--admin.port=0", "--scheduler.threads=64",
-                      "--storage.ring-size=16", "--limits.frame-size=1KiB",
+                      "--storage.ring-size=16", "--storage.resolved-window=0", "--limits.frame-size=1KiB",
                       "--limits.requests-per-frame=1000", "--limits.rate=0",
                       "--limits.rate-burst=0", "--auth.expiry-grace=0", "--metrics.interval=60s",
                       "--retention.days=3650", "--audit.retention-days=36500",
