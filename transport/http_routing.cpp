@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cctype>
+#include <cstdlib>
 #include <optional>
 
 #include "domain/http_framing.hpp"
@@ -14,6 +15,7 @@
 #include "domain/trpc.hpp"
 #include "domain/url.hpp"
 #include "transport/http_endpoints.hpp"
+#include "transport/socket_bytes.hpp"
 #include "transport/lws_request.hpp"
 #include "transport/peer_address.hpp"
 #include "transport/static_files.hpp"
@@ -65,8 +67,47 @@ void answer_and_close(lws* wsi, int status, const std::string& message, const st
 
 } // namespace
 
+uint64_t server::impl::head_received(lws* wsi) {
+  // TLS hook: the socket counts TLS bytes (handshake, record headers, MACs), not the head, so
+  // under TLS only head_size() (the headers lws knows) measures the head.
+  if (lws_is_ssl(wsi))
+    return 0;
+  auto read = socket_bytes_read(lws_get_socket_fd(wsi));
+  if (!read)
+    return 0;
+  std::optional<uint64_t> mark = 0;
+  if (auto* s = http_session(wsi); s != nullptr && s->http_) {
+    mark = s->http_->head_mark;
+    s->http_->read_at_head = *read;
+  }
+  // lws reads at most head_read_chunk bytes at a time and stops parsing at the head's end, so
+  // of what it read, at most head_read_chunk - 1 bytes lie beyond the head (body, pipelined
+  // requests). Bytes of this head read before the mark are not counted: only ever too little.
+  if (!mark || *read < *mark + head_read_chunk)
+    return 0;
+  return *read - *mark - (head_read_chunk - 1);
+}
+
+void server::impl::mark_request_end(lws* wsi, session* s) {
+  auto& h = s->http();
+  auto read = lws_is_ssl(wsi) ? std::nullopt : socket_bytes_read(lws_get_socket_fd(wsi));
+  // A body not (fully) read yet would count towards the next head: skip it, or, when its size
+  // is unknown (chunked), stop measuring this connection.
+  bool body_pending = h.body_completions == 0;
+  // Read since the head more than its body: the client sent further requests before this
+  // answer (pipelining), which lws holds unparsed; counting from here would count them again.
+  bool pipelined = read && h.body_declared && *read > h.read_at_head + *h.body_declared;
+  if (!read || !h.head_mark || (body_pending && !h.body_declared) || pipelined)
+    h.head_mark.reset();
+  else
+    h.head_mark = *read + (body_pending ? *h.body_declared : 0);
+}
+
 bool server::impl::head_too_large(lws* wsi, const std::string& cors_origin) {
-  if (head_size(wsi) <= static_cast<size_t>(http_head_limit))
+  auto received = head_received(wsi);
+  auto known = head_size(wsi);
+  if (known <= static_cast<size_t>(http_head_limit)
+      && received <= static_cast<uint64_t>(http_head_limit))
     return false;
   answer_and_close(wsi, 431, "Request head too large: the request line and headers exceed "
                                + std::to_string(http_head_limit) + " bytes",
@@ -158,6 +199,11 @@ int server::impl::on_http(lws* wsi, const char* in) {
     answer_and_close(wsi, bad->status, bad->message, h.cors_origin);
     return -1;
   }
+  h.body_declared = 0;
+  if (transfer_encoding)
+    h.body_declared.reset();
+  else if (auto cl = header_lines(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH); !cl.empty())
+    h.body_declared = std::strtoull(cl.front().c_str(), nullptr, 10); // checked by check_framing
   std::string uri = post ? header(wsi, WSI_TOKEN_POST_URI)
                     : get ? header(wsi, WSI_TOKEN_GET_URI)
                     : h.head ? header(wsi, WSI_TOKEN_HEAD_URI)

@@ -62,6 +62,7 @@ int server::impl::on_http_writeable(lws* wsi, session* s) {
     h.headers_sent = true;
     if (r.body.empty() || h.head) {
       h.have_response = false;
+      mark_request_end(wsi, s);
       return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
     lws_callback_on_writable(wsi);
@@ -81,6 +82,7 @@ int server::impl::on_http_writeable(lws* wsi, session* s) {
     return 0;
   }
   h.have_response = false;
+  mark_request_end(wsi, s);
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 

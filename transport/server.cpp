@@ -214,6 +214,9 @@ bool server::start(std::string* error) {
     token_limits.token_limit[t] = static_cast<unsigned short>(http_url_part_limit);
   info.token_limits = &token_limits;
   info.max_http_header_pool = 256;
+  // lws reads a request head (and bodies) from the socket in pieces of this size; it bounds
+  // what head_received() must allow for bytes read beyond the head (default 4096).
+  info.pt_serv_buf_size = static_cast<unsigned>(head_read_chunk);
   // lws finds a socket's connection by indexing its table with the descriptor only when its
   // table spans the whole soft limit; any smaller fd_limit_per_thread makes it scan the table
   // on every socket event (lib/plat/unix/unix-fds.c in lws 4.1). Its own accept modulation

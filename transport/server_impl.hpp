@@ -64,6 +64,14 @@ struct session {
     bool headers_sent = false;
     std::string cors_origin;
     std::shared_ptr<rate_limiter> rate;      // HTTP keep-alive: shared by its requests
+    /// Bytes read from the socket before the current request's head (socket_bytes_read at the
+    /// end of the previous request, plus any of its body not read yet): where head_received
+    /// starts counting. No value: unknown from here on (measure off for this connection).
+    std::optional<uint64_t> head_mark = 0;
+    /// The current request's body as its Content-Length declares it; no value: chunked.
+    std::optional<uint64_t> body_declared = 0;
+    /// socket_bytes_read when the current request's head had been read (on_http).
+    uint64_t read_at_head = 0;
   };
   std::unique_ptr<http_state> http_;
   http_state& http() {
@@ -155,6 +163,12 @@ struct server::impl {
   /// A request or upgrade whose head is over http_head_limit: answers 431 straight to the
   /// socket and returns true; the caller then has lws close the connection.
   bool head_too_large(lws* wsi, const std::string& cors_origin);
+  /// The least the current request's head can have taken on the socket, counted from the bytes
+  /// read since the request began: independent of which headers lws knows. 0 under TLS (the
+  /// count would include handshake and record overhead) or where the kernel cannot say.
+  uint64_t head_received(lws* wsi);
+  /// Called as a request's transaction ends (keep-alive): the next request counts from here.
+  void mark_request_end(lws* wsi, session* s);
   void respond(session* s, http_response r);
   /// Ends an HTTP connection's session (closed, or upgraded to a WebSocket).
   void drop_http_session(lws* wsi);

@@ -414,6 +414,82 @@ describe('the 16 KiB request head (request line + headers)', () => {
   });
 });
 
+/**
+ * Sends `requests` one after the other on one keep-alive connection, each after the answer to
+ * the one before; resolves with the status of each (undefined: closed without an answer).
+ */
+function keepAlive(port, requests, { ms = 5000 } = {}) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const statuses = [];
+    let buf = '';
+    const timer = setTimeout(() => sock.destroy(), ms);
+    function next() {
+      if (statuses.length === requests.length) return sock.end();
+      sock.write(requests[statuses.length]);
+    }
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+        if (buf.length < end + 4 + length) return;
+        statuses.push(Number(/^HTTP\/1\.1 (\d{3})/.exec(buf)?.[1]));
+        buf = buf.slice(end + 4 + length);
+        next();
+      }
+    });
+    sock.on('error', () => {});
+    sock.on('close', () => {
+      clearTimeout(timer);
+      while (statuses.length < requests.length) statuses.push(undefined);
+      resolve(statuses);
+    });
+    sock.on('connect', next);
+  });
+}
+
+describe('the 16 KiB request head made of headers lws does not know (X-Pad ...)', () => {
+  const keep = ['Host: x'];
+  test('one 20 KB custom header -> 431; a custom-header head of exactly 16 KiB is served', async () => {
+    const r = await rawHttp(ctx.port, `${headOf(20 * 1000, { padHeader: 'X-Pad' })}\r\n`);
+    assert.equal(r.status, 431, r.head);
+    assert.match(JSON.parse(r.body).error, /request line and headers exceed 16384 bytes/);
+    const ok = await rawHttp(ctx.port, `${headOf(HEAD_LIMIT, { padHeader: 'X-Pad' })}\r\n`);
+    assert.equal(ok.status, 200, ok.head);
+  });
+
+  test('30 custom headers of 700 bytes (21 KB) -> 431', async () => {
+    const pads = Array.from({ length: 30 }, (_, i) => `X-P${i + 1}: ${'a'.repeat(700)}\r\n`).join('');
+    const r = await rawHttp(ctx.port, `GET /health HTTP/1.1\r\nHost: x\r\n${pads}\r\n`);
+    assert.equal(r.status, 431, r.head);
+  });
+
+  test('keep-alive: a small request, then one with a 20 KB custom header -> 200, 431', async () => {
+    const small = `GET /health HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const large = `${headOf(20 * 1000, { headers: keep, padHeader: 'X-Pad' })}\r\n`;
+    assert.deepEqual(await keepAlive(ctx.port, [small, large]), [200, 431]);
+  });
+
+  test('keep-alive: a POST with a 40 KB body and a small head, then heads of 16 KiB, are served', async () => {
+    const body = JSON.stringify({ pad: 'a'.repeat(40 * 1000) });
+    const post = `POST /api/trpc/healthcare.nope HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const atLimit = `${headOf(HEAD_LIMIT, { headers: keep, padHeader: 'X-Pad' })}\r\n`;
+    const statuses = await keepAlive(ctx.port, [post, atLimit, post, atLimit]);
+    assert.notEqual(statuses[0], 431, `POST: ${statuses}`);
+    assert.notEqual(statuses[0], undefined, `POST: ${statuses}`);
+    assert.deepEqual([statuses[1], statuses[3]], [200, 200], `${statuses}`);
+    assert.equal(statuses[2], statuses[0], `${statuses}`);
+  });
+
+  test('a WebSocket upgrade with a 20 KB custom header -> 431', async () => {
+    const upgrade = ['Host: x', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13'];
+    const r = await rawHttp(ctx.port, `${headOf(20 * 1000, { requestLine: 'GET /api/trpc HTTP/1.1', headers: upgrade, padHeader: 'X-Pad' })}\r\n`);
+    assert.equal(r.status, 431, r.head);
+  });
+});
+
 describe('static files (http.static-dir) and the write timeout', () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'vigil-static-'));
   const dir = path.join(root, 'www');
