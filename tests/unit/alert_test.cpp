@@ -674,7 +674,7 @@ TEST(AlertJson, WithEscalationsPutsThemLast) {
             "\"doctor\",\"escalatedAt\":\"2026-01-05T10:02:00.000Z\",\"escalatedBy\":\"system\","
             "\"reason\":\"timeout\"},{\"fromTier\":2,\"toTier\":3,\"toRole\":\"head_doctor\","
             "\"escalatedAt\":\"2026-01-05T10:02:30.500Z\",\"escalatedBy\":\"u-head-1\",\"reason\":"
-            "null}]}");
+            "null}],\"receipts\":[],\"seenBy\":{},\"attendedTier\":0}");
   json::value v = to_json(full_alert(), true);
   EXPECT_TRUE(v.find("escalations")->as_array()[0].find("escalatedAt")->is_date());
   EXPECT_TRUE(v.find("resolvedAt")->is_date());

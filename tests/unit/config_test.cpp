@@ -174,7 +174,7 @@ TEST(Config, HelpFlag) {
 TEST(Config, HelpListsEveryOptionWithDefault) {
   const std::string help = config_help();
   std::set<std::string> keys = keys_in_help();
-  EXPECT_EQ(keys.size(), 40u);
+  EXPECT_EQ(keys.size(), 43u);
   for (const char* key : {"server.host", "server.port", "server.transformer", "storage.path",
                           "storage.synchronous", "storage.ring-size", "storage.resolved-window",
                           "retention.days", "audit.retention-days", "log.level", "log.format",
@@ -536,6 +536,10 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
     {"keepalive.ping-interval", "0", "must be between 100ms and 1h"},
     {"keepalive.pong-wait", "11m", "must be between 100ms and 10m"},
     {"escalation.tiers", "nurse:2m", "tier 1 (nurse) is the last tier and takes no timeout"},
+    {"escalation.failsafe", "yes", "expected one of on, off"},
+    {"escalation.receipt-timeout", "2h", "must be between 100ms and 1h"},
+    {"escalation.failsafe-urgencies", "1,3",
+     "urgency levels 1 and 2 always fail safe: the list must contain 1 and 2"},
     {"metrics.interval", "500ms", "must be between 1s and 60s"},
     {"metrics.interval", "61s", "must be between 1s and 60s"},
     {"http.cors-origins", "*,https://a", "\"*\" cannot be combined with other origins"},

@@ -864,7 +864,7 @@ TEST(AlertTimeline, OpenAlert) {
   EXPECT_TRUE(out.find("responseTime")->is_null());
   EXPECT_TRUE(out.find("resolutionTime")->is_null());
   std::string text = json::to_string(out);
-  EXPECT_NE(text.find("]},\"timeline\":[{"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"attendedTier\":0},\"timeline\":[{"), std::string::npos) << text;
   EXPECT_NE(text.find("],\"responseTime\":null,\"resolutionTime\":null}"), std::string::npos);
 }
 

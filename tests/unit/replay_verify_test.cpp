@@ -4,6 +4,7 @@
 // second, raw SQLite connection.
 
 #include "storage/replay_verify.hpp"
+#include "domain/receipts.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -242,6 +243,26 @@ TEST(VerifyDatabase, EveryEventTypeDerivesTheStoredState) {
   EXPECT_THAT(text, HasSubstr("events: 9 stored (seq 1..9), meta last_seq 9, pruned through 0"));
   EXPECT_THAT(text, HasSubstr("alerts: 3 (3 verified, 0 not verifiable"));
   EXPECT_THAT(text, HasSubstr("differences: 0"));
+}
+
+TEST(VerifyDatabase, FailsafeStepsSeenByUpdatesAndTheUnattendedCallDeriveTheStoredState) {
+  test_db db;
+  escalation_policy tiers;
+  alert a = db.create("h1", "ICU-1", t0);
+  a = db.commit(failsafe_escalate(a, tiers, reason_no_recipient_online, t0 + 10));
+  a = db.commit(failsafe_escalate(a, tiers, reason_no_receipt, t0 + 30010));
+  identity head;
+  head.sub = "u-head-1";
+  head.user_role = role::head_doctor;
+  apply_receipt(a, head, "x-1", t0 + 40000, tiers);
+  a = db.commit(seen_by_update(a, t0 + 40000));
+  a = db.commit(failsafe_escalate(a, tiers, reason_no_receipt, t0 + 60010)); // unattended
+  ASSERT_EQ(a.escalations.size(), 3u);
+  EXPECT_TRUE(a.escalations.back().unattended);
+  db.close();
+  auto r = db.verify();
+  EXPECT_TRUE(r.consistent()) << dump(r);
+  EXPECT_EQ(r.alerts_verified, 1u);
 }
 
 TEST(VerifyDatabase, WorksWhileAWriterHasTheDatabaseOpen) {
