@@ -80,12 +80,12 @@ uint64_t server::impl::head_received(lws* wsi) {
     mark = s->http_->head_mark;
     s->http_->read_at_head = *read;
   }
-  // lws reads at most head_read_chunk bytes at a time and stops parsing at the head's end, so
-  // of what it read, at most head_read_chunk - 1 bytes lie beyond the head (body, pipelined
-  // requests). Bytes of this head read before the mark are not counted: only ever too little.
-  if (!mark || *read < *mark + head_read_chunk)
+  // Of what lws read since the mark, at most head_overread_limit bytes lie beyond the head
+  // (body, pipelined requests). Bytes of this head read before the mark are not counted: the
+  // result can only be too small.
+  if (!mark || *read <= *mark + head_overread_limit)
     return 0;
-  return *read - *mark - (head_read_chunk - 1);
+  return *read - *mark - head_overread_limit;
 }
 
 void server::impl::mark_request_end(lws* wsi, session* s) {

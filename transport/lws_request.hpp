@@ -18,9 +18,13 @@ constexpr int http_head_limit = 16 * 1024;
 /// cannot fill it; what fills it anyway (headers lws does not know, very many lines) makes lws
 /// close the connection itself, without a response (operations.md "Hostile input").
 constexpr int http_head_buffer = 2 * http_head_limit;
-/// The most lws 4.1 reads from a socket at once while it reads a request head (see
-/// server::impl::head_received): bytes read beyond a head's end are fewer than this.
-constexpr uint64_t head_read_chunk = 2048;
+/// The most lws 4.1 reads from a socket at once (pt_serv_buf_size; request heads and bodies).
+constexpr uint64_t head_read_chunk = 1024;
+/// Bytes lws may have read beyond a request head's end by the time vigild sees the head
+/// (server::impl::head_received): the rest of the read that held the head's end; after a
+/// pipelined request, whose head lws already holds, one more read (lws reads a piece from the
+/// socket in the same round in which it parses a held one).
+constexpr uint64_t head_overread_limit = 2 * head_read_chunk - 1;
 /// The URL path and each query argument must be shorter than this; longer ones get 414. lws
 /// truncates such a part at this length instead of failing the whole request, so a long URL
 /// (a tRPC GET carries its input in the query) is answered instead of silently dropped.

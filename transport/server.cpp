@@ -214,8 +214,10 @@ bool server::start(std::string* error) {
     token_limits.token_limit[t] = static_cast<unsigned short>(http_url_part_limit);
   info.token_limits = &token_limits;
   info.max_http_header_pool = 256;
-  // lws reads a request head (and bodies) from the socket in pieces of this size; it bounds
-  // what head_received() must allow for bytes read beyond the head (default 4096).
+  // lws reads request heads and bodies from the socket in pieces of this size (default 4096;
+  // WebSockets read rx_buffer_size). It bounds what head_received() must allow for bytes read
+  // beyond a head: 1 KiB keeps that allowance at 2 KiB, so custom-header heads over 18 KiB
+  // surely get 431. Bodies come in 1 KiB callbacks.
   info.pt_serv_buf_size = static_cast<unsigned>(head_read_chunk);
   // lws finds a socket's connection by indexing its table with the descriptor only when its
   // table spans the whole soft limit; any smaller fd_limit_per_thread makes it scan the table

@@ -483,6 +483,16 @@ describe('the 16 KiB request head made of headers lws does not know (X-Pad ...)'
     assert.equal(statuses[2], statuses[0], `${statuses}`);
   });
 
+  test('pipelined: a small GET and a custom-header head of exactly 16 KiB in one write -> 200, 200', async () => {
+    for (const lead of [10, 900, 1000, 2000, 4000]) {
+      const small = `GET /health HTTP/1.1\r\nHost: x\r\nX-Lead: ${'b'.repeat(lead)}\r\n\r\n`;
+      const atLimit = `${headOf(HEAD_LIMIT, { padHeader: 'X-Pad' })}\r\n`;
+      const r = await rawHttp(ctx.port, small + atLimit + small);
+      const statuses = [...r.head.concat('\r\n\r\n', r.body).matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+      assert.deepEqual(statuses.slice(0, 2), [200, 200], `lead ${lead}: ${statuses}`);
+    }
+  });
+
   test('a WebSocket upgrade with a 20 KB custom header -> 431', async () => {
     const upgrade = ['Host: x', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13'];
     const r = await rawHttp(ctx.port, `${headOf(20 * 1000, { requestLine: 'GET /api/trpc HTTP/1.1', headers: upgrade, padHeader: 'X-Pad' })}\r\n`);
