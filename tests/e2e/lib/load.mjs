@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
 import { RawWs, WAIT_MS, WebSocket, alertInput, http, withTimeout } from './clients.mjs';
+import { wsBase } from './tls.mjs';
 
 /** All samples of /metrics as a Map `name{labels}` -> number. */
 export async function metrics(port) {
@@ -82,7 +83,7 @@ export async function createMany(raw, H, n, { inFlight = 50, perFrame = 50, over
  * `settled` resolves when it leaves 'pending'.
  */
 export function tryOpen(port, { token, label = 'try' } = {}) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/api/trpc`, {
+  const ws = new WebSocket(`${wsBase(port)}/api/trpc`, {
     headers: token ? { authorization: `Bearer ${token}` } : {},
   });
   const rec = { label, ws, state: 'pending', status: undefined, headers: undefined, error: undefined };
