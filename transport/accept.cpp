@@ -15,6 +15,7 @@
 
 #include "delivery/counters.hpp"
 #include "domain/log.hpp"
+#include "domain/time.hpp"
 
 namespace vigil {
 
@@ -79,9 +80,11 @@ void server::impl::on_listen_readable(listener& l) {
     desc.sockfd = fd;
     // On failure lws closes the socket itself. ALLOW_SSL: on a TLS vhost lws runs the handshake
     // first (and refuses plain HTTP); on the plain vhost lws ignores it.
-    lws_adopt_descriptor_vhost(l.vhost, static_cast<lws_adoption_type>(LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP
-                                                                       | LWS_ADOPT_ALLOW_SSL),
-                               desc, nullptr, nullptr);
+    lws* wsi = lws_adopt_descriptor_vhost(
+      l.vhost, static_cast<lws_adoption_type>(LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | LWS_ADOPT_ALLOW_SSL),
+      desc, nullptr, nullptr);
+    if (wsi != nullptr && tls_ctx != nullptr && l.vhost == vhost)
+      awaiting_head[wsi] = now_ms() + tls_head_timeout_ms;
     if (fd + 1 >= accept_ceiling)
       pause_accepting();
   }

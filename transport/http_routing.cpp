@@ -129,6 +129,7 @@ void send_100_continue_if_expected(lws* wsi) {
 } // namespace
 
 int server::impl::on_http(lws* wsi, const char* in) {
+  awaiting_head.erase(wsi);
   auto* s = http_session(wsi);
   if (s == nullptr) {
     s = new_session(wsi, false);

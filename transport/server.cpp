@@ -157,6 +157,7 @@ int server::impl::callback(lws* wsi, lws_callback_reasons reason, void* user, vo
       }
       return 0;
     case LWS_CALLBACK_WSI_DESTROY:
+      from(wsi)->awaiting_head.erase(wsi);
       from(wsi)->drop_http_session(wsi); // closed without CLOSED_HTTP
       from(wsi)->on_descriptor_freed();
       return 0;

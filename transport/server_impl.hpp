@@ -103,6 +103,12 @@ struct server::impl {
   ssl_ctx_st* tls_ctx = nullptr;
   std::string tls_error;             // why loading the certificate at start-up failed
   std::atomic<bool> tls_reload_wanted{false};
+  /// TLS sockets whose first request head has not arrived yet, with their deadline (ms). On a
+  /// plain socket lws drops a head not complete within 10 s (its header-buffer idle timeout);
+  /// after a TLS handshake lws only arms its 30 s negotiation timeout, which would let silent
+  /// or trickling clients hold a socket three times as long. tick() closes them at the deadline.
+  std::unordered_map<lws*, int64_t> awaiting_head;
+  static constexpr int64_t tls_head_timeout_ms = 10000;
   /// The keep-alive timer; standard layout so lws_container_of can find the owner.
   struct timer {
     lws_sorted_usec_list_t sul;

@@ -19,6 +19,7 @@ namespace vigil {
 using namespace net;
 
 int server::impl::confirm_upgrade(lws* wsi) {
+  awaiting_head.erase(wsi);
   auto uri = header(wsi, WSI_TOKEN_GET_URI);
   if (uri != "/" && uri != "/api/trpc" && uri != "/api/trpc/") {
     lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, nullptr);

@@ -128,6 +128,24 @@ describe('TLS: wss:// and https:// on server.port, plain on the loopback port', 
     assert.doesNotMatch(got, /^HTTP\/1\.1 /, `plain HTTP on the TLS port was answered: ${JSON.stringify(got.slice(0, 80))}`);
   });
 
+  test('a socket that never completes a TLS handshake or a request head is closed within ~10 s', async () => {
+    const t0 = Date.now();
+    const silent = new Promise((resolve) => {
+      const sock = net.connect(server.port, '127.0.0.1');
+      sock.on('error', () => {});
+      sock.on('close', () => resolve(Date.now() - t0));
+    });
+    const afterHandshake = new Promise((resolve, reject) => {
+      const sock = tls.connect({ port: server.port, host: '127.0.0.1' });
+      sock.on('error', () => {});
+      sock.once('secureConnect', () => sock.write('GET /health HTTP/1.1\r\n'));
+      sock.on('close', () => resolve(Date.now() - t0));
+      setTimeout(() => reject(new Error('not closed within 20 s')), 20000).unref();
+    });
+    const [a, b] = await withTimeout(Promise.all([silent, afterHandshake]), 20000, 'both sockets closed');
+    for (const ms of [a, b]) assert.ok(ms >= 9000 && ms < 15000, `closed after ${ms} ms`);
+  });
+
   test('the plain loopback port serves ws:// and http:// (same server, same events)', async () => {
     const r = await http(plainPort, '/health', { tls: false });
     assert.equal(r.status, 200);

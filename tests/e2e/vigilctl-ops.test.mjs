@@ -23,7 +23,8 @@ const VIGILCTL_BIN = process.env.VIGILCTL_BIN || path.resolve(here, '..', '..', 
 
 function ctlEnv() {
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('VIGIL_')) delete env[k];
+  // VIGIL_CA_FILE stays: over TLS (VIGIL_E2E_TLS=1) it is the run's CA.
+  for (const k of Object.keys(env)) if (k.startsWith('VIGIL_') && k !== 'VIGIL_CA_FILE') delete env[k];
   return env;
 }
 
