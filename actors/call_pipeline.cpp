@@ -8,7 +8,7 @@
 namespace vigil {
 
 auth_state authenticate(const std::optional<std::string>& token, const runtime& rt) {
-  return authenticate(token, rt.cfg.jwt, rt.now());
+  return authenticate(token, *rt.jwt(), rt.now());
 }
 
 alert_lookup alert_lookup_of(const runtime& rt) {

@@ -92,7 +92,17 @@ private:
 };
 
 struct runtime {
+  /// The configuration at start-up; never changed afterwards (SIGHUP replaces the reloadable
+  /// parts through set_jwt and the server's apply_reload, not here).
   config cfg;
+  /// The keys tokens are verified with now: cfg.jwt until a reload replaced them. Any thread.
+  std::shared_ptr<const jwt_config> jwt() const {
+    if (auto k = std::atomic_load(&jwt_))
+      return k;
+    return std::shared_ptr<const jwt_config>(std::shared_ptr<const jwt_config>{}, &cfg.jwt);
+  }
+  /// Replaces the verification keys (SIGHUP); calls verifying afterwards use `keys`. Any thread.
+  void set_jwt(std::shared_ptr<const jwt_config> keys) { std::atomic_store(&jwt_, std::move(keys)); }
   /// The wall clock (ms since the epoch) every actor reads; tests inject a deterministic one.
   std::function<int64_t()> clock = [] { return now_ms(); };
   int64_t now() const { return clock(); }
@@ -109,6 +119,9 @@ struct runtime {
   }
   directory_actor directory;
   int64_t started_ms = 0;
+
+private:
+  std::shared_ptr<const jwt_config> jwt_; // null: cfg.jwt
 };
 
 using runtime_ptr = std::shared_ptr<runtime>;

@@ -284,14 +284,21 @@ std::variant<identity, auth_failure> verify_token(std::string_view token, const 
   if (auth_reason r = header_acceptable(token, *v); r != auth_reason::none) return refuse(r);
 
   const std::string token_text(token); // libjwt wants a NUL-terminated string
-  jwt_t* raw = nullptr;
-  int rc = jwt_decode(&raw, token_text.c_str(),
-                      reinterpret_cast<const unsigned char*>(v->key->data()),
-                      static_cast<int>(v->key->size()));
-  jwt_ptr decoded(raw);
+  auto decode = [&token_text](const std::string& key) {
+    jwt_t* raw = nullptr;
+    int rc = jwt_decode(&raw, token_text.c_str(), reinterpret_cast<const unsigned char*>(key.data()),
+                        static_cast<int>(key.size()));
+    jwt_ptr decoded(raw);
+    if (rc != 0) decoded.reset();
+    return decoded;
+  };
+  jwt_ptr decoded = decode(*v->key);
+  // During a rotation a token signed with the previous HS256 secret still verifies.
+  if (!decoded && v->alg == JWT_ALG_HS256 && !cfg.previous_hs256_secret.empty())
+    decoded = decode(cfg.previous_hs256_secret);
   // The shape and header were checked above, so what libjwt refuses is the signature (or a body
   // that is not a JSON object).
-  if (rc != 0 || !decoded) return refuse(auth_reason::bad_signature);
+  if (!decoded) return refuse(auth_reason::bad_signature);
   // Belt and braces: the algorithm libjwt actually verified with must be the configured one.
   if (jwt_get_alg(decoded.get()) != v->alg) return refuse(auth_reason::wrong_algorithm);
 

@@ -68,14 +68,16 @@ enum class auth_reason {
 const char* auth_reason_label(auth_reason r);
 
 /// How tokens are verified. With `public_key_pem` set, `algorithm` ("RS256" or "ES256") is the
-/// only accepted alg and HS256 is refused; otherwise HS256 with `hs256_secret`.
+/// only accepted alg and HS256 is refused; otherwise HS256 with `hs256_secret`, or, during a
+/// rotation, `previous_hs256_secret` (empty = none).
 struct jwt_config {
   std::string hs256_secret = "dev-secret-change-me";
+  std::string previous_hs256_secret;
   std::string public_key_pem;
   std::string algorithm = "HS256";
 };
 
-/// Verifies signature, `alg`, and claims (`sub` non-empty string, `role` known, `hospitals` array
+/// Verifies signature (under HS256: with the current secret, else the previous one), `alg`, and claims (`sub` non-empty string, `role` known, `hospitals` array
 /// of strings, `exp` number required, `nbf`/`iat` not in the future, `name` optional string).
 /// No clock leeway. `now_sec` is the current time in seconds. `reason`, when given, receives
 /// why the token was refused (auth_reason::none when it was not).

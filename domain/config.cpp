@@ -3,6 +3,8 @@
 
 #include "domain/config.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 
 #include <charconv>
@@ -133,6 +135,7 @@ std::optional<double> parse_double(std::string_view s) {
 /// after all sources are applied, so only the last path given is opened).
 struct staged : config {
   std::optional<std::string> key_file;
+  bool secret_given = false;   // auth.jwt-secret was set by some source
 };
 
 using setter = std::optional<std::string> (*)(staged&, std::string_view);
@@ -231,8 +234,12 @@ std::optional<std::string> set_non_empty(std::string& out, std::string_view v) {
 
 const std::vector<option>& options() {
   static const std::vector<option> table = {
-    {"server.host", "host", nullptr, "0.0.0.0", "address to listen on (0.0.0.0 = every interface)",
-     [](staged& c, std::string_view v) { return set_non_empty(c.host, v); }},
+    {"server.host", "host", nullptr, "0.0.0.0 (127.0.0.1 without a configured secret)",
+     "address to listen on (0.0.0.0 = every interface)",
+     [](staged& c, std::string_view v) {
+       c.host_is_default = false;
+       return set_non_empty(c.host, v);
+     }},
     {"server.port", "port", "WEBSOCKET_PORT", "3001",
      "port for WebSocket and HTTP, 0..65535 (0 = any free port)",
      [](staged& c, std::string_view v) { return set_port(c.port, v); }},
@@ -266,8 +273,33 @@ const std::vector<option>& options() {
     {"log.format", nullptr, nullptr, "logfmt", "log line format: logfmt or json",
      [](staged& c, std::string_view v) { return set_choice(c.log_format, v, {"logfmt", "json"}); }},
     {"auth.jwt-secret", nullptr, "AUTH_JWT_SECRET", built_in_secret,
-     "HS256 secret (the default is for development only and logs a warning)",
-     [](staged& c, std::string_view v) { return set_non_empty(c.jwt.hs256_secret, v); }},
+     "HS256 secret (the default is for development only: it logs a warning and keeps vigild on "
+     "loopback); prefer auth.jwt-secret-file, since a flag shows in `ps`; reloaded on SIGHUP",
+     [](staged& c, std::string_view v) {
+       c.secret_given = true;
+       return set_non_empty(c.jwt.hs256_secret, v);
+     }},
+    {"auth.jwt-secret-file", nullptr, nullptr, "(none)",
+     "file holding the HS256 secret (trailing newlines dropped; must not be empty); read at "
+     "start-up and on SIGHUP; excludes auth.jwt-secret",
+     [](staged& c, std::string_view v) -> std::optional<std::string> {
+       c.jwt_secret_file = std::string(v);
+       return std::nullopt;
+     }},
+    {"auth.jwt-previous-secret", nullptr, nullptr, "(none)",
+     "during a rotation, tokens signed with this former HS256 secret are still accepted; "
+     "reloaded on SIGHUP",
+     [](staged& c, std::string_view v) -> std::optional<std::string> {
+       c.jwt.previous_hs256_secret = std::string(v);
+       return std::nullopt;
+     }},
+    {"auth.jwt-previous-secret-file", nullptr, nullptr, "(none)",
+     "file holding auth.jwt-previous-secret (same rules as auth.jwt-secret-file); read at "
+     "start-up and on SIGHUP",
+     [](staged& c, std::string_view v) -> std::optional<std::string> {
+       c.jwt_previous_secret_file = std::string(v);
+       return std::nullopt;
+     }},
     {"auth.public-key-file", nullptr, nullptr, "(none)",
      "PEM public key for RS256/ES256; read at start-up; HS256 is then refused",
      [](staged& c, std::string_view v) -> std::optional<std::string> {
@@ -641,6 +673,67 @@ std::optional<std::string> check_tls(const staged& c) {
   return std::nullopt;
 }
 
+/// Reads the secret in `path` (option `key`) into `out`: trailing CR/LF dropped, empty refused,
+/// at most 64 KiB. A file other users may read is accepted with a warning (container runtimes
+/// mount secrets 0444 or 0644). The error and the warning never contain the secret.
+std::optional<std::string> read_secret_file(const std::string& path, const char* key,
+                                            std::string& out, std::vector<std::string>& warnings) {
+  const std::string named = std::string(key) + " " + quoted(path);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "cannot read " + named;
+  if (!S_ISREG(st.st_mode)) return named + " is not a regular file";
+  constexpr off_t max_secret_file = 64 * 1024;
+  if (st.st_size > max_secret_file) return named + " is larger than 64 KiB; it must hold only the secret";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "cannot read " + named;
+  std::ostringstream text;
+  text << in.rdbuf();
+  out = text.str();
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  if (out.empty()) return named + " is empty";
+  if (st.st_mode & S_IROTH)
+    warnings.push_back(named + " is readable by every user; chmod 600 it (owner: vigild's user)");
+  return std::nullopt;
+}
+
+/// The secrets: auth.jwt-secret or its file, the previous secret or its file, and what they
+/// allow together with the algorithm.
+std::optional<std::string> check_secrets(staged& c, bool asymmetric) {
+  if (c.secret_given && !c.jwt_secret_file.empty())
+    return "auth.jwt-secret and auth.jwt-secret-file are both set; keep one (the file keeps the "
+           "secret out of `ps` and the environment)";
+  if (!c.jwt.previous_hs256_secret.empty() && !c.jwt_previous_secret_file.empty())
+    return "auth.jwt-previous-secret and auth.jwt-previous-secret-file are both set; keep one";
+  if (!c.jwt_secret_file.empty()) {
+    if (auto err = read_secret_file(c.jwt_secret_file, "auth.jwt-secret-file", c.jwt.hs256_secret,
+                                    c.warnings))
+      return err;
+  }
+  if (!c.jwt_previous_secret_file.empty()) {
+    if (auto err = read_secret_file(c.jwt_previous_secret_file, "auth.jwt-previous-secret-file",
+                                    c.jwt.previous_hs256_secret, c.warnings))
+      return err;
+  }
+  c.default_secret = !asymmetric && c.jwt.hs256_secret == built_in_secret;
+  if (!c.jwt.previous_hs256_secret.empty()) {
+    if (asymmetric) return "auth.jwt-previous-secret applies to auth.algorithm HS256 only";
+    if (c.default_secret)
+      return "auth.jwt-previous-secret is set but no current secret (auth.jwt-secret-file or "
+             "auth.jwt-secret) is";
+  }
+  if (c.default_secret) {
+    if (c.host_is_default) {
+      c.host = "127.0.0.1";
+      c.loopback_for_dev_secret = true;
+    } else if (!is_loopback_host(c.host)) {
+      return "refusing to listen on " + c.host + " with the built-in development JWT secret "
+             "(anyone can sign tokens with it): set auth.jwt-secret-file (or AUTH_JWT_SECRET), "
+             "or listen on 127.0.0.1";
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> check_whole(staged& c) {
   const std::optional<std::string>& key_file = c.key_file;
   const bool asymmetric = c.jwt.algorithm != "HS256";
@@ -652,7 +745,7 @@ std::optional<std::string> check_whole(staged& c) {
   if (key_file) {
     if (auto err = read_public_key(*key_file, c.jwt.public_key_pem)) return err;
   }
-  c.default_secret = !asymmetric && c.jwt.hs256_secret == built_in_secret;
+  if (auto err = check_secrets(c, asymmetric)) return err;
   if (c.rate > 0 && c.rate_burst < 1)
     return "limits.rate-burst must be at least 1 while limits.rate is on";
   if (c.admin_port != 0 && c.admin_port == c.port)
@@ -684,6 +777,17 @@ std::optional<transformer_mode> parse_transformer(std::string_view s) {
   if (s == "superjson") return transformer_mode::superjson;
   if (s == "json") return transformer_mode::json;
   return std::nullopt;
+}
+
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost") return true;
+  const std::string text(host);
+  in_addr v4{};
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
 }
 
 std::string default_admin_token_file(const std::string& db_path) {

@@ -36,6 +36,10 @@ std::optional<transformer_mode> parse_transformer(std::string_view s);
 struct config {
   // [server]
   std::string host = "0.0.0.0";          // server.host, --host
+  bool host_is_default = true;           // server.host was not set anywhere
+  /// server.host was not set and no secret is configured, so `host` became 127.0.0.1: tokens
+  /// signed with the public development secret must not be accepted from the network.
+  bool loopback_for_dev_secret = false;
   uint16_t port = 3001;                  // server.port, --port, WEBSOCKET_PORT
   std::string db_path = "./data/vigil.db"; // storage.path, --db, VIGIL_DB
   std::string log_level = "info";        // log.level, --log-level, LOG_LEVEL: debug|info|warn|error
@@ -64,6 +68,8 @@ struct config {
 
   // [auth]
   jwt_config jwt;                        // auth.jwt-secret (AUTH_JWT_SECRET), auth.public-key-file, auth.algorithm
+  std::string jwt_secret_file;           // auth.jwt-secret-file (read at load; empty = none)
+  std::string jwt_previous_secret_file;  // auth.jwt-previous-secret-file (read at load; empty = none)
   bool default_secret = true;            // true while the built-in dev secret is in use (warn loudly)
   int64_t anonymous_timeout_ms = 60000;  // auth.anonymous-timeout
   int64_t expiry_grace_ms = 10000;       // auth.expiry-grace
@@ -94,7 +100,13 @@ struct config {
   int64_t metrics_interval_ms = 5000;    // default subscribeToMetrics interval
 
   std::string config_file;               // --config (empty: none)
+  /// Problems that do not stop vigild (e.g. a secret file other users can read), one sentence
+  /// each, for vigild to log at start and on every reload.
+  std::vector<std::string> warnings;
 };
+
+/// True for an address only this machine can reach: 127.0.0.0/8, ::1, "localhost".
+bool is_loopback_host(std::string_view host);
 
 /// Environment lookup (injectable for tests); returns nullopt when unset.
 using env_lookup = std::function<std::optional<std::string>(const char*)>;

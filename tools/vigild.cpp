@@ -1,8 +1,10 @@
 // vigild: the Vigil server. Reads and validates the configuration, opens the event store, starts
-// the actor system and the libwebsockets server, and shuts down gracefully on SIGTERM/SIGINT.
+// the actor system and the libwebsockets server, reloads what it can on SIGHUP and shuts down
+// gracefully on SIGTERM/SIGINT.
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -17,6 +19,7 @@
 #include "domain/admin_token.hpp"
 #include "domain/config.hpp"
 #include "domain/log.hpp"
+#include "domain/reload.hpp"
 #include "domain/sd_notify.hpp"
 #include "domain/time.hpp"
 #include "storage/db_lock.hpp"
@@ -101,9 +104,80 @@ bool start_console(caf::actor_system& sys, const runtime_ptr& rt, uint16_t bound
   return true;
 }
 
+/// Logs the configuration's warnings (e.g. a secret file other users can read).
+void log_config_warnings(const config& cfg) {
+  for (const std::string& w : cfg.warnings)
+    log::warn("config_warning", {{"warning", w}});
+}
+
+/// Comma-separated keys, or "none".
+std::string key_list(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const std::string& k : keys)
+    out += (out.empty() ? "" : ",") + k;
+  return out.empty() ? "none" : out;
+}
+
+/// Where a reload's reloadable settings go. Each step takes the new (validated) configuration
+/// and applies its part; steps run in order on the main thread and must be thread-safe towards
+/// the threads that read the setting. The TLS certificate reload joins the transport step
+/// (server::apply_reload).
+struct reload_targets {
+  runtime& rt;
+  server& srv;
+  void apply(const config& next) const {
+    // Token verification (actors): calls verifying after this use the new keys.
+    rt.set_jwt(std::make_shared<const jwt_config>(next.jwt));
+    // The transport: CORS origins (and TLS certificates).
+    srv.apply_reload(next);
+  }
+};
+
+/// SIGHUP: loads the configuration again exactly as at start-up (the same command line and
+/// environment, so flags and environment variables still win over the file; the config file
+/// and the files it names are read anew), applies the reloadable settings, warns once per
+/// other setting that changed (restart needed) and logs `event=reloaded` with what changed. An
+/// invalid configuration changes nothing and logs why. Never ends the process.
+void reload(int argc, char** argv, config& running, const reload_targets& targets) {
+  auto loaded = load_config(argc, argv, process_env());
+  if (auto* err = std::get_if<std::string>(&loaded)) {
+    log::error("reload_failed", {{"error", *err}, {"kept", "the running configuration"}});
+    return;
+  }
+  const config& next = std::get<config_result>(loaded).cfg;
+  if (auto why = refuse_reload(running, next)) {
+    log::error("reload_failed", {{"error", *why}, {"kept", "the running configuration"}});
+    return;
+  }
+  auto diff = diff_for_reload(running, next);
+  log_config_warnings(next);
+  for (const std::string& key : diff.restart_needed)
+    log::warn("reload_restart_needed",
+              {{"key", key}, {"hint", "changed in the configuration; takes effect after a restart"}});
+  targets.apply(next);
+  // The line is written at the more verbose of the old and new levels, so that it shows
+  // whichever way the level moved.
+  auto before = log::current_level();
+  auto after = log::parse_level(next.log_level).value_or(before);
+  log::set_level(std::min(before, after));
+  log::info("reloaded", {{"changed", key_list(diff.reloaded)},
+                         {"restart_needed", key_list(diff.restart_needed)}});
+  log::set_level(after);
+  running = apply_reloadable(running, next);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
+  // Signals are taken by sigwait on the main thread (SIGHUP reloads, SIGTERM/SIGINT stop);
+  // blocked first, so that every thread inherits the mask and no signal ends the process early.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   auto loaded = load_config(argc, argv, process_env());
   if (auto* err = std::get_if<std::string>(&loaded)) {
     std::fprintf(stderr, "vigild: %s\n", err->c_str());
@@ -140,16 +214,14 @@ int main(int argc, char** argv) {
   log::set_level(log::parse_level(cfg.log_level).value_or(log::level::info));
   if (cfg.default_secret)
     log::warn("insecure_default_secret",
-              {{"hint", "set AUTH_JWT_SECRET or auth.jwt-secret: tokens signed with the built-in "
-                        "development secret are accepted"}});
-
-  // Signals are taken by sigwait on the main thread; every other thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP); // reload: the TLS certificate
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+              {{"hint", "set auth.jwt-secret-file (or AUTH_JWT_SECRET): tokens signed with the "
+                        "built-in development secret are accepted"}});
+  if (cfg.loopback_for_dev_secret)
+    log::warn("loopback_only",
+              {{"host", cfg.host},
+               {"reason", "no JWT secret is configured; set auth.jwt-secret-file (or "
+                          "AUTH_JWT_SECRET) and server.host to accept other machines"}});
+  log_config_warnings(cfg);
   std::signal(SIGPIPE, SIG_IGN);
 
   rt->started_ms = now_ms();
@@ -245,13 +317,21 @@ int main(int argc, char** argv) {
   // systemd (Type=notify): the store is restored and both listeners are bound.
   sd_notify_send("READY=1\nSTATUS=listening on port " + std::to_string(srv.port()));
 
+  // The configuration running now: the start-up one plus what reloads applied (rt->cfg stays
+  // the start-up one; other threads read it).
+  config running = rt->cfg;
+  reload_targets targets{*rt, srv};
   int sig = 0;
-  for (;;) {
-    sigwait(&signals, &sig);
+  while (true) {
+    sig = 0;
+    if (sigwait(&signals, &sig) != 0)
+      continue;
     if (sig != SIGHUP)
       break;
     log::info("signal", {{"signal", "SIGHUP"}});
-    srv.request_tls_reload(); // logs tls_reloaded or tls_reload_failed (lws thread)
+    sd_notify_send("RELOADING=1");
+    reload(argc, argv, running, targets);
+    sd_notify_send("READY=1");
   }
   log::info("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   sd_notify_send("STOPPING=1\nSTATUS=draining connections");

@@ -84,7 +84,8 @@ std::string server::impl::allowed_origin(lws* wsi) {
   auto origin = header(wsi, WSI_TOKEN_ORIGIN);
   if (origin.empty())
     return {};
-  for (auto& o : cfg.cors_origins)
+  auto origins = std::atomic_load(&cors_origins);
+  for (auto& o : *origins)
     if (o == "*")
       return "*";
     else if (o == origin)

@@ -376,4 +376,10 @@ void server::join() {
     thread_.join();
 }
 
+void server::apply_reload(const config& next) {
+  std::atomic_store(&impl_->cors_origins,
+                    std::make_shared<const std::vector<std::string>>(next.cors_origins));
+  request_tls_reload();
+}
+
 } // namespace vigil

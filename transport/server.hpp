@@ -37,6 +37,12 @@ public:
   void request_shutdown();
   /// Waits for the service thread to finish.
   void join();
+  /// The transport's part of a SIGHUP reload (vigild calls it from its main thread with the new,
+  /// already validated configuration): takes what can change while connections are open:
+  /// http.cors-origins (used from the next request on), and the TLS certificate and key, read
+  /// again from the paths the server started with (request_tls_reload). Thread-safe. Other
+  /// settings in `next` are ignored here; vigild warns that they need a restart.
+  void apply_reload(const config& next);
 
   struct impl;
 

@@ -89,6 +89,9 @@ struct server::impl {
   using per_session = net::per_session;
 
   const config& cfg;
+  /// http.cors-origins now: cfg.cors_origins until apply_reload replaced them (atomic_load /
+  /// atomic_store: the lws thread reads, vigild's main thread writes on SIGHUP).
+  std::shared_ptr<const std::vector<std::string>> cors_origins;
   outbox_ptr out;
   session_factory& factory;
   std::atomic<bool> stopping{false};
@@ -137,7 +140,8 @@ struct server::impl {
   bool done = false;
 
   impl(const config& c, outbox_ptr o, session_factory& f)
-    : cfg(c), out(std::move(o)), factory(f) {}
+    : cfg(c), cors_origins(std::make_shared<const std::vector<std::string>>(c.cors_origins)),
+      out(std::move(o)), factory(f) {}
 
   static impl* from(lws* wsi) {
     return static_cast<impl*>(lws_context_user(lws_get_context(wsi)));

@@ -236,6 +236,45 @@ TEST(VerifyToken, WrongSecretIsInvalid) {
   EXPECT_EQ(failure_of(verify_token(token, hs_config(), now)), auth_failure::invalid);
 }
 
+// -- rotation: the previous HS256 secret -----------------------------------------------------------
+
+TEST(VerifyToken, PreviousSecretVerifiesDuringRotation) {
+  jwt_config c = hs_config();
+  c.hs256_secret = "new-secret";
+  c.previous_hs256_secret = secret;
+  // Signed with the previous secret, with the current one, with neither.
+  EXPECT_TRUE(std::holds_alternative<identity>(verify_token(hs256(claims_with("")), c, now)));
+  std::string fresh = sign(JWT_ALG_HS256, "new-secret", claims_with(""));
+  EXPECT_TRUE(std::holds_alternative<identity>(verify_token(fresh, c, now)));
+  auth_reason why = auth_reason::none;
+  std::string other = sign(JWT_ALG_HS256, "a-third-secret", claims_with(""));
+  EXPECT_EQ(failure_of(verify_token(other, c, now, &why)), auth_failure::invalid);
+  EXPECT_EQ(why, auth_reason::bad_signature);
+}
+
+TEST(VerifyToken, RemovedPreviousSecretNoLongerVerifies) {
+  jwt_config c = hs_config();
+  c.hs256_secret = "new-secret";
+  auth_reason why = auth_reason::none;
+  EXPECT_EQ(failure_of(verify_token(hs256(claims_with("")), c, now, &why)), auth_failure::invalid);
+  EXPECT_EQ(why, auth_reason::bad_signature);
+}
+
+TEST(VerifyToken, PreviousSecretStillChecksClaimsAndExpiry) {
+  jwt_config c = hs_config();
+  c.hs256_secret = "new-secret";
+  c.previous_hs256_secret = secret;
+  std::string expired = hs256("{\"sub\":\"u\",\"role\":\"nurse\",\"hospitals\":[],\"exp\":" +
+                              std::to_string(now - 1) + "}");
+  EXPECT_EQ(failure_of(verify_token(expired, c, now)), auth_failure::expired);
+}
+
+TEST(VerifyToken, PreviousSecretIsIgnoredUnderAsymmetricAlgorithms) {
+  jwt_config c = rs_config();
+  c.previous_hs256_secret = secret;
+  EXPECT_EQ(failure_of(verify_token(hs256(claims_with("")), c, now)), auth_failure::invalid);
+}
+
 TEST(VerifyToken, AlgNoneIsRefused) {
   const std::string header = b64url("{\"alg\":\"none\",\"typ\":\"JWT\"}");
   const std::string payload = b64url(claims_with(""));

@@ -79,7 +79,10 @@ void expect_same_tiers(const escalation_policy& a, const escalation_policy& b) {
 /// Every field equals the built-in default (config_file aside).
 void expect_defaults(const config& c) {
   const config d;
-  EXPECT_EQ(c.host, d.host);
+  // Without a configured secret the unset host is loopback only (domain/config.hpp).
+  EXPECT_EQ(c.host, c.default_secret ? std::string("127.0.0.1") : d.host);
+  EXPECT_EQ(c.loopback_for_dev_secret, c.default_secret);
+  EXPECT_TRUE(c.host_is_default);
   EXPECT_EQ(c.port, d.port);
   EXPECT_EQ(c.db_path, d.db_path);
   EXPECT_EQ(c.log_level, d.log_level);
@@ -170,10 +173,12 @@ TEST(Config, HelpFlag) {
 TEST(Config, HelpListsEveryOptionWithDefault) {
   const std::string help = config_help();
   std::set<std::string> keys = keys_in_help();
-  EXPECT_EQ(keys.size(), 38u);
+  EXPECT_EQ(keys.size(), 41u);
   for (const char* key : {"server.host", "server.port", "server.transformer", "storage.path",
                           "storage.synchronous", "storage.ring-size", "retention.days",
-                          "log.level", "log.format", "auth.jwt-secret", "auth.public-key-file",
+                          "log.level", "log.format", "auth.jwt-secret", "auth.jwt-secret-file",
+                          "auth.jwt-previous-secret", "auth.jwt-previous-secret-file",
+                          "auth.public-key-file",
                           "auth.algorithm", "auth.anonymous-timeout", "auth.expiry-grace",
                           "limits.frame-size", "limits.http-body", "limits.requests-per-frame",
                           "limits.subscriptions-per-connection", "limits.rate",
@@ -368,8 +373,9 @@ TEST(ConfigEnv, EveryOptionIsSettableFromTheEnvironment) {
   for (const std::string& key : option_keys()) {
     if (key == "auth.public-key-file" || key == "admin.token-file" || key == "server.host" ||
         key == "storage.path" || key == "auth.jwt-secret" || key == "http.cors-origins" ||
-        key == "tls.cert-file" || key == "tls.key-file")
-      continue; // free text: anything non-empty is valid
+        key == "auth.jwt-secret-file" || key == "auth.jwt-previous-secret" ||
+        key == "auth.jwt-previous-secret-file" || key == "tls.cert-file" || key == "tls.key-file")
+      continue; // free text: anything non-empty is valid (files are read and checked at the end)
     const std::string name = env_name(key);
     const std::string err = load_error({}, {{name, "%bogus%"}});
     EXPECT_NE(err.find("(from " + name + ")"), std::string::npos) << key << ": " << err;
@@ -551,10 +557,12 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
     EXPECT_EQ(load_error({std::string("--") + b.key + "=" + b.value}), expected);
     covered.insert(b.key);
   }
-  // auth.public-key-file and the TLS files are covered by the cross-option tests below.
-  covered.insert("auth.public-key-file");
-  covered.insert("tls.cert-file");
-  covered.insert("tls.key-file");
+  // auth.public-key-file and the TLS files are covered by the cross-option tests below, the
+  // secret files and the previous secret (checked once every source is applied) by
+  // secrets_config_test.cpp.
+  for (const char* key : {"auth.public-key-file", "auth.jwt-secret-file", "auth.jwt-previous-secret",
+                          "auth.jwt-previous-secret-file", "tls.cert-file", "tls.key-file"})
+    covered.insert(key);
   EXPECT_EQ(covered, keys_in_help());
 }
 
@@ -822,7 +830,16 @@ std::string uncommented_example() {
 }
 
 TEST(ConfigExample, EveryDocumentedDefaultIsTheRealDefault) {
-  const std::string path = write_temp("uncommented.conf", uncommented_example());
+  // "host = 0.0.0.0" set explicitly with the built-in secret is refused (see DevSecret in
+  // secrets_config_test.cpp), so the host line is checked with a secret of its own.
+  std::string text = uncommented_example();
+  const std::string host_line = "\nhost = 0.0.0.0\n";
+  const size_t at = text.find(host_line);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_EQ(load_ok({"--config", write_temp("with-host.conf", text), "--auth.jwt-secret=x"}).host,
+            "0.0.0.0");
+  text.replace(at, host_line.size(), "\n");
+  const std::string path = write_temp("uncommented.conf", text);
   config c = load_ok({"--config", path});
   expect_defaults(c);
 }

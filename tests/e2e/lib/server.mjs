@@ -137,7 +137,8 @@ export class VigilServer {
    * @param {object} [opts]
    * @param {number} [opts.port] fixed port (0 = let the server choose; restart() then reuses the chosen one)
    * @param {string} [opts.dbDir] directory for vigil.db (a fresh temp dir by default)
-   * @param {string} [opts.secret] HS256 secret
+   * @param {string|null} [opts.secret] HS256 secret (null: no --auth.jwt-secret flag at all)
+   * @param {string|null} [opts.host] --host value (default 127.0.0.1; null: no --host flag)
    * @param {string} [opts.tiers] value for --escalation.tiers
    * @param {string[]} [opts.args] extra --key=value arguments
    * @param {object} [opts.env] extra environment variables
@@ -150,7 +151,8 @@ export class VigilServer {
     this.requestedPort = opts.port ?? 0;
     this.ownsDbDir = !opts.dbDir;
     this.dbDir = opts.dbDir || mkdtempSync(path.join(os.tmpdir(), 'vigil-e2e-'));
-    this.secret = opts.secret || SECRET;
+    this.secret = opts.secret === null ? null : (opts.secret || SECRET);
+    this.host = opts.host === null ? null : (opts.host || '127.0.0.1');
     this.tiers = opts.tiers;
     this.extraArgs = opts.args || [];
     this.extraEnv = opts.env || {};
@@ -177,13 +179,11 @@ export class VigilServer {
   tail(n = 40) { return this.stderrLines.slice(-n).join('\n'); }
 
   args(port) {
-    const a = [
-      `--port=${port}`,
-      '--host=127.0.0.1',
-      `--db=${this.dbPath}`,
-      `--auth.jwt-secret=${this.secret}`,
-      '--admin.port=0',
-    ];
+    const a = [`--port=${port}`];
+    if (this.host !== null) a.push(`--host=${this.host}`);
+    a.push(`--db=${this.dbPath}`);
+    if (this.secret !== null) a.push(`--auth.jwt-secret=${this.secret}`);
+    a.push('--admin.port=0');
     if (this.tiers) a.push(`--escalation.tiers=${this.tiers}`);
     return a.concat(tlsArgs(this.tls), this.extraArgs);
   }
@@ -195,7 +195,7 @@ export class VigilServer {
     const port = this.port ?? this.requestedPort;
     this.generation += 1;
     const gen = this.generation;
-    this.stderrLines.push(`--- e2e: start #${gen}: ${VIGIL_BIN} ${this.args(port).join(' ').replace(this.secret, '<secret>')}`);
+    this.stderrLines.push(`--- e2e: start #${gen}: ${VIGIL_BIN} ${this.args(port).join(' ').replace(this.secret ?? '<secret>', '<secret>')}`);
     // With fdLimit, bash lowers the limit and then execs vigild (same pid, so kill and /proc work).
     const [cmd, argv] = this.fdLimit
       ? ['bash', ['-c', `ulimit -n ${Number(this.fdLimit)} && exec "$0" "$@"`, bin, ...this.args(port)]]
