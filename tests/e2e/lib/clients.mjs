@@ -317,7 +317,7 @@ export class RawWs {
    * null = `?connectionParams=1` and a first `{"method":"connectionParams","data":…}` frame.
    * `token` is a shorthand for connectionParams {authorization: 'Bearer <token>'}.
    */
-  static async open(port, { path = '/api/trpc', token, connectionParams, headers, query, label = 'raw', tls = TLS } = {}) {
+  static async open(port, { path = '/api/trpc', token, connectionParams, headers, query, label = 'raw', tls = TLS, openTimeout = WAIT_MS } = {}) {
     let params = connectionParams;
     if (token !== undefined && params === undefined) params = token ? { authorization: `Bearer ${token}` } : {};
     const q = [];
@@ -334,7 +334,7 @@ export class RawWs {
         reject(Object.assign(new Error(`upgrade refused: HTTP ${res.statusCode}`), { statusCode: res.statusCode }));
       });
       ws.once('error', reject);
-    }), WAIT_MS, `${label}: open ${url}`);
+    }), openTimeout, `${label}: open ${url}`);
     if (params !== undefined) raw.send({ method: 'connectionParams', data: params });
     return raw;
   }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
 import { RawWs, WAIT_MS, WebSocket, alertInput, http, withTimeout } from './clients.mjs';
-import { wsBase } from './tls.mjs';
+import { TLS, wsBase } from './tls.mjs';
 
 /** All samples of /metrics as a Map `name{labels}` -> number. */
 export async function metrics(port) {
@@ -37,7 +37,10 @@ export function cpuTicks(pid) {
 
 /** Opens `n` raw sockets at once (each with the token), resolving to them in order. */
 export function openMany(port, n, { token, label = 'raw' } = {}) {
-  return Promise.all(Array.from({ length: n }, (_, i) => RawWs.open(port, { token, label: `${label}#${i}` })));
+  // Over TLS every socket costs the server a handshake first: hundreds at once take seconds of
+  // the lws thread on the shared 2-core test machine, so each open gets three times as long.
+  const openTimeout = TLS ? WAIT_MS * 3 : WAIT_MS;
+  return Promise.all(Array.from({ length: n }, (_, i) => RawWs.open(port, { token, label: `${label}#${i}`, openTimeout })));
 }
 
 /** A description of `len` characters that is recognisable in a frame. */
