@@ -439,6 +439,23 @@ const std::vector<option>& options() {
     {"admin.token-file", nullptr, nullptr, "(admin.token next to storage.path)",
      "file with the console's admin token; created (mode 0600, random) at first start",
      [](staged& c, std::string_view v) { return set_non_empty(c.admin_token_file, v); }},
+    {"tls.cert-file", nullptr, nullptr, "(none: plain ws:// and http://)",
+     "PEM certificate chain (leaf first); with tls.key-file server.port speaks only TLS 1.2+ "
+     "(wss://, https://); re-read on SIGHUP",
+     [](staged& c, std::string_view v) {
+       c.tls_cert_file = std::string(v);
+       return std::optional<std::string>{};
+     }},
+    {"tls.key-file", nullptr, nullptr, "(none)",
+     "PEM private key of tls.cert-file (unencrypted); re-read on SIGHUP",
+     [](staged& c, std::string_view v) {
+       c.tls_key_file = std::string(v);
+       return std::optional<std::string>{};
+     }},
+    {"tls.plain-port", nullptr, nullptr, "0",
+     "with TLS on, also serve plain ws:// and http:// on 127.0.0.1 at this port, 0..65535 "
+     "(0 = none)",
+     [](staged& c, std::string_view v) { return set_port(c.tls_plain_port, v); }},
     {"scheduler.threads", nullptr, nullptr, "2", "CAF worker threads, 1..64",
      [](staged& c, std::string_view v) { return set_integer(c.worker_threads, v, 1, 64); }},
     {"scheduler.policy", nullptr, nullptr, "sharing",
@@ -663,6 +680,30 @@ std::optional<std::string> read_public_key(const std::string& path, std::string&
   return std::nullopt;
 }
 
+/// The [tls] options together: both files or neither, both readable (whether they hold a matching
+/// certificate and key is checked by transport/tls.hpp, which has OpenSSL), and a plain port only
+/// beside TLS, on a port of its own.
+std::optional<std::string> check_tls(const staged& c) {
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty())
+    return c.tls_cert_file.empty() ? "tls.key-file needs tls.cert-file"
+                                   : "tls.cert-file needs tls.key-file";
+  for (auto [key, path] : {std::pair{"tls.cert-file", &c.tls_cert_file},
+                           std::pair{"tls.key-file", &c.tls_key_file}}) {
+    if (path->empty()) continue;
+    std::ifstream in(*path, std::ios::binary);
+    if (!in) return std::string("cannot read ") + key + " \"" + *path + "\"";
+  }
+  if (c.tls_plain_port == 0) return std::nullopt;
+  if (!c.tls())
+    return "tls.plain-port needs tls.cert-file and tls.key-file (without TLS, server.port is "
+           "plain already)";
+  if (c.tls_plain_port == c.port)
+    return "tls.plain-port must differ from server.port (" + std::to_string(c.port) + ")";
+  if (c.tls_plain_port == c.admin_port)
+    return "tls.plain-port must differ from admin.port (" + std::to_string(c.admin_port) + ")";
+  return std::nullopt;
+}
+
 /// Reads the secret in `path` (option `key`) into `out`: trailing CR/LF dropped, empty refused,
 /// at most 64 KiB. A file other users may read is accepted with a warning (container runtimes
 /// mount secrets 0444 or 0644). The error and the warning never contain the secret.
@@ -742,6 +783,7 @@ std::optional<std::string> check_whole(staged& c) {
     return "admin.port must differ from server.port (" + std::to_string(c.port) + ")";
   if (c.admin_token_file.empty())
     c.admin_token_file = default_admin_token_file(c.db_path);
+  if (auto err = check_tls(c)) return err;
   if (c.static_dir_is_default) {
     // The default dashboard directory is optional: without a built dashboard, / serves nothing.
     struct stat st {};

@@ -60,6 +60,13 @@ struct config {
   std::string admin_token_file;          // admin.token-file (empty: admin.token next to db_path)
   int64_t shutdown_drain_ms = 5000;      // shutdown.drain-timeout
 
+  // [tls]
+  std::string tls_cert_file;             // tls.cert-file (PEM chain, leaf first; empty = plain)
+  std::string tls_key_file;              // tls.key-file (PEM private key of the leaf)
+  uint16_t tls_plain_port = 0;           // tls.plain-port (plain listener on 127.0.0.1; 0 = none)
+  /// True when server.port speaks TLS (both files given).
+  bool tls() const { return !tls_cert_file.empty(); }
+
   // [auth]
   jwt_config jwt;                        // auth.jwt-secret (AUTH_JWT_SECRET), auth.public-key-file, auth.algorithm
   std::string jwt_secret_file;           // auth.jwt-secret-file (read at load; empty = none)

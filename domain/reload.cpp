@@ -47,6 +47,10 @@ std::vector<std::pair<const char*, bool>> restart_settings(const config& a, cons
     {"http.body-timeout", a.http_body_timeout_ms != b.http_body_timeout_ms},
     {"admin.port", a.admin_port != b.admin_port},
     {"admin.token-file", a.admin_token_file != b.admin_token_file},
+    // The paths and the port; the files' contents are read again on every SIGHUP.
+    {"tls.cert-file", a.tls_cert_file != b.tls_cert_file},
+    {"tls.key-file", a.tls_key_file != b.tls_key_file},
+    {"tls.plain-port", a.tls_plain_port != b.tls_plain_port},
     {"scheduler.threads", a.worker_threads != b.worker_threads},
     {"scheduler.policy", a.scheduler_policy != b.scheduler_policy},
     {"shutdown.drain-timeout", a.shutdown_drain_ms != b.shutdown_drain_ms},

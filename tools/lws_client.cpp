@@ -2,6 +2,7 @@
 
 #include "tools/lws_client.hpp"
 
+#include <cstdlib>
 #include <cstring>
 
 namespace vigil::ctl::lwsc {
@@ -17,6 +18,12 @@ lws_context* make_context(const context_options& opts, std::string* error) {
   info.fd_limit_per_thread = opts.fd_limit;
   info.pt_serv_buf_size = opts.service_buffer;
   info.timeout_secs = opts.timeout_secs;
+  if (opts.tls) {
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    // Without a CA file lws uses OpenSSL's default verify paths (the system's trusted CAs).
+    const char* ca_file = std::getenv("VIGIL_CA_FILE");
+    if (ca_file != nullptr && *ca_file != '\0') info.client_ssl_ca_filepath = ca_file;
+  }
   lws_context* ctx = lws_create_context(&info);
   if (ctx == nullptr && error != nullptr) *error = "cannot create the libwebsockets client context";
   return ctx;
@@ -43,6 +50,8 @@ lws* connect(const connect_options& opts) {
   ci.iface = opts.iface;
   static const lws_retry_bo_t no_validity_checks = {};
   if (opts.no_validity_checks) ci.retry_and_idle_policy = &no_validity_checks;
+  // The certificate is verified: its chain, validity and the host name (or IP) of the URL.
+  if (opts.tls) ci.ssl_connection = LCCSCF_USE_SSL;
   if (opts.raw) {
     ci.method = "RAW";
     ci.path = "";

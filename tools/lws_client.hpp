@@ -28,6 +28,9 @@ struct context_options {
   unsigned fd_limit = 0;           // fd_limit_per_thread
   unsigned service_buffer = 0;     // pt_serv_buf_size: the most one read() takes
   unsigned timeout_secs = 0;       // connect / handshake timeout
+  /// Initialise TLS for wss:// connections: the server is verified against VIGIL_CA_FILE (a PEM
+  /// CA file) when that is set, else against the system's trusted CAs.
+  bool tls = false;
 };
 
 /// Creates a client-only context (no listener). nullptr with *error set on failure.
@@ -49,6 +52,7 @@ struct connect_options {
   lws** pwsi = nullptr;                // set by lws as soon as the wsi exists
   const char* iface = nullptr;         // source address, or nullptr
   bool raw = false;                    // a RAW socket (the caller speaks HTTP itself)
+  bool tls = false;                    // wss:// (the context needs context_options::tls)
   /// Without lws' validity (ping/hang-up) timers: each is an entry in a sorted list every new
   /// connection walks (quadratic when connecting thousands); the server's text PING is
   /// answered instead.

@@ -797,6 +797,9 @@ int run_bench(int argc, char** argv) {
   std::string error;
   auto ep = parse_ws_url(o.url, &error);
   if (!ep) return usage_error(error);
+  if (ep->tls)
+    return usage_error("vigilctl bench speaks plain ws:// only; against a TLS server use its "
+                       "loopback tls.plain-port");
   // Load generators must never hit a remote host: resolve and require loopback only.
   if (!resolves_to_loopback(ep->host))
     return usage_error("refusing " + ep->host + ": vigilctl bench only targets loopback addresses (127.0.0.0/8, ::1)");

@@ -27,6 +27,7 @@
 #include "storage/event_store.hpp"
 #include "transport/console_server.hpp"
 #include "transport/server.hpp"
+#include "transport/tls.hpp"
 
 using namespace vigil;
 
@@ -225,6 +226,15 @@ int main(int argc, char** argv) {
     std::cout << "vigild " VIGIL_VERSION "\n";
     return 0;
   }
+  if (result.cfg.tls()) {
+    // A certificate that does not load is a configuration error too: refuse now, with one line,
+    // not after the database was opened (and --check-config sees it).
+    std::string why;
+    if (!tls::load(nullptr, result.cfg.tls_cert_file, result.cfg.tls_key_file, &why)) {
+      std::fprintf(stderr, "vigild: %s\n", why.c_str());
+      return 2;
+    }
+  }
   if (result.check) {
     // Everything load_config validates (file, environment, flags, key file, static dir) passed.
     std::cout << "configuration OK\n";
@@ -338,6 +348,8 @@ int main(int argc, char** argv) {
     _exit(1);
   }
   log::info("listening", {{"host", cfg.host}, {"port", static_cast<unsigned>(srv.port())},
+                          {"tls", cfg.tls() ? "on" : "off"},
+                          {"plain_port", static_cast<unsigned>(srv.plain_port())},
                           {"db", cfg.db_path}, {"epoch", rt->epoch},
                           {"last_seq", rt->last_seq.load()},
                           {"alerts", static_cast<uint64_t>(rt->alerts.size())},

@@ -71,15 +71,12 @@ const lws_protocols protocols[] = {
 // ---- URL ----------------------------------------------------------------------------------------
 
 std::optional<ws_endpoint> parse_ws_url(std::string_view url, std::string* error) {
-  if (starts_with_ci(url, "wss://")) {
-    fail(error, "wss:// is not supported (vigilctl speaks plain ws:// only)");
+  const bool tls = starts_with_ci(url, "wss://");
+  if (!tls && !starts_with_ci(url, "ws://")) {
+    fail(error, "the URL must start with ws:// or wss:// (ws://HOST:PORT[/api/trpc])");
     return std::nullopt;
   }
-  if (!starts_with_ci(url, "ws://")) {
-    fail(error, "the URL must start with ws:// (ws://HOST:PORT[/api/trpc])");
-    return std::nullopt;
-  }
-  std::string_view rest = url.substr(5);
+  std::string_view rest = url.substr(tls ? 6 : 5);
   const size_t authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
   std::string_view tail = authority_end == std::string_view::npos ? "" : rest.substr(authority_end);
@@ -90,6 +87,7 @@ std::optional<ws_endpoint> parse_ws_url(std::string_view url, std::string* error
   if (tail.find('#') != std::string_view::npos) tail = tail.substr(0, tail.find('#'));
 
   ws_endpoint ep;
+  ep.tls = tls;
   std::string_view port_text;
   if (!authority.empty() && authority.front() == '[') {
     const size_t close = authority.find(']');
@@ -319,6 +317,7 @@ std::unique_ptr<ws_client> ws_client::connect(const options& opts, std::string* 
   co.protocols = protocols;
   co.user = &st;
   co.fd_limit = 16;  // one socket plus lws's own; no need for a 20000-entry table
+  co.tls = opts.endpoint.tls;
   st.context = lwsc::make_context(co, nullptr);
   if (st.context == nullptr) {
     fail(error, "cannot create the WebSocket client context");
@@ -334,6 +333,7 @@ std::unique_ptr<ws_client> ws_client::connect(const options& opts, std::string* 
   ci.path = ep.path.c_str();
   ci.local_protocol = protocol_name;
   ci.pwsi = &st.wsi;
+  ci.tls = ep.tls;
   if (lwsc::connect(ci) == nullptr) {
     fail(error, "cannot connect to " + host_header + ": " +
                     (st.close_reason.empty() ? "connection failed" : st.close_reason));

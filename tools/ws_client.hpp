@@ -18,16 +18,17 @@
 
 namespace vigil::ctl {
 
-/// The parts of a `ws://host[:port][/path]` URL.
+/// The parts of a `ws://host[:port][/path]` or `wss://…` URL.
 struct ws_endpoint {
+  bool tls = false;          // wss://: TLS, verified against VIGIL_CA_FILE or the system's CAs
   std::string host;          // without brackets for IPv6 literals
   int port = 3001;           // docs/api.md "Transports": the default port
   std::string path = "/api/trpc";  // path plus query, always starting with '/'
 };
 
-/// Parses `ws://host[:port][/path[?query]]`. A missing or bare "/" path becomes `/api/trpc`.
-/// `wss://` and other schemes are refused (vigilctl speaks plain WebSocket only). nullopt with
-/// *error set on failure.
+/// Parses `ws://host[:port][/path[?query]]` or `wss://…` (TLS). A missing or bare "/" path
+/// becomes `/api/trpc`; the port defaults to 3001 for both. Other schemes are refused. nullopt
+/// with *error set on failure.
 std::optional<ws_endpoint> parse_ws_url(std::string_view url, std::string* error);
 
 /// True when every address `host` resolves to is a loopback address (127.0.0.0/8 or ::1).

@@ -15,6 +15,7 @@
 
 #include "delivery/counters.hpp"
 #include "domain/log.hpp"
+#include "domain/time.hpp"
 
 namespace vigil {
 
@@ -59,9 +60,9 @@ int bind_listen(const char* node, const std::string& service, bool dual_stack, s
 /// Takes what waits in the listen backlog and hands each socket to lws as if its own listener
 /// had accepted it. Stops (the rest wait in the backlog, nothing spins) when descriptors run
 /// low; a freed descriptor starts it again (on_descriptor_freed).
-void server::impl::on_listen_readable() {
+void server::impl::on_listen_readable(listener& l) {
   for (int i = 0; i < 256 && !accept_paused; ++i) {
-    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED)
         continue;
@@ -77,38 +78,50 @@ void server::impl::on_listen_readable() {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     lws_sock_file_fd_type desc;
     desc.sockfd = fd;
-    // On failure lws closes the socket itself.
-    lws_adopt_descriptor_vhost(vhost, static_cast<lws_adoption_type>(LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP),
-                               desc, nullptr, nullptr);
+    // On failure lws closes the socket itself. ALLOW_SSL: on a TLS vhost lws runs the handshake
+    // first (and refuses plain HTTP); on the plain vhost lws ignores it.
+    lws* wsi = lws_adopt_descriptor_vhost(
+      l.vhost, static_cast<lws_adoption_type>(LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | LWS_ADOPT_ALLOW_SSL),
+      desc, nullptr, nullptr);
+    if (wsi != nullptr && tls_ctx != nullptr && l.vhost == vhost)
+      awaiting_head[wsi] = now_ms() + tls_head_timeout_ms;
     if (fd + 1 >= accept_ceiling)
       pause_accepting();
   }
 }
 
 void server::impl::pause_accepting() {
-  if (accept_paused || listen_wsi == nullptr)
+  if (accept_paused || listeners[0].wsi == nullptr)
     return;
   accept_paused = true;
   counters::get().accept_pauses++;
-  lws_rx_flow_control(listen_wsi, 0);
+  for (auto& l : listeners)
+    if (l.wsi != nullptr)
+      lws_rx_flow_control(l.wsi, 0);
 }
 
 /// A socket was closed: there is room for one more, so take from the backlog again.
 void server::impl::on_descriptor_freed() {
-  if (!accept_paused || listen_wsi == nullptr || done)
+  if (!accept_paused || listeners[0].wsi == nullptr || done)
     return;
   accept_paused = false;
   accept_failed = false;
-  lws_rx_flow_control(listen_wsi, 1);
+  for (auto& l : listeners)
+    if (l.wsi != nullptr)
+      lws_rx_flow_control(l.wsi, 1);
 }
 
 int server::impl::listen_callback(lws* wsi, lws_callback_reasons reason, void*, void*, size_t) {
   switch (reason) {
     case LWS_CALLBACK_RAW_RX_FILE:
-      from(wsi)->on_listen_readable();
+      for (auto& l : from(wsi)->listeners)
+        if (l.wsi == wsi)
+          from(wsi)->on_listen_readable(l);
       return 0;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
-      from(wsi)->listen_wsi = nullptr;
+      for (auto& l : from(wsi)->listeners)
+        if (l.wsi == wsi)
+          l.wsi = nullptr;
       return 0;
     default:
       return 0;

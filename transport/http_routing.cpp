@@ -37,6 +37,20 @@ const char* reason_phrase(int status) {
   }
 }
 
+/// Writes a small answer at once, outside a WRITEABLE callback: straight to the socket on a plain
+/// connection; on a TLS connection through lws, whose TLS session must encrypt it (lws keeps what
+/// the kernel does not take).
+void write_now(lws* wsi, int fd, std::string_view bytes) {
+  if (lws_is_ssl(wsi)) {
+    std::string buf(LWS_PRE, '\0');
+    buf.append(bytes);
+    (void)lws_write(wsi, reinterpret_cast<unsigned char*>(buf.data() + LWS_PRE), bytes.size(),
+                    LWS_WRITE_RAW);
+    return;
+  }
+  (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /// Answers a request whose framing or size is unusable and whose connection therefore closes:
 /// writes the whole (small) response straight to the socket, then reads away what the client
 /// already sent, so that closing does not reset the connection (a reset can destroy the answer
@@ -55,7 +69,8 @@ void answer_and_close(lws* wsi, int status, const std::string& message, const st
   int fd = lws_get_socket_fd(wsi);
   if (fd < 0)
     return;
-  (void)!::send(fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  write_now(wsi, fd, r);
+  // On TLS this drains encrypted bytes: the session ends with the connection anyway.
   char sink[16384];
   for (size_t drained = 0; drained < 1024 * 1024;) {
     auto n = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
@@ -159,12 +174,13 @@ void send_100_continue_if_expected(lws* wsi) {
   if (expect != "100-continue" || lws_partial_buffered(wsi))
     return;
   static constexpr char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
-  (void)::send(lws_get_socket_fd(wsi), line, sizeof line - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  write_now(wsi, lws_get_socket_fd(wsi), std::string_view(line, sizeof line - 1));
 }
 
 } // namespace
 
 int server::impl::on_http(lws* wsi, const char* in) {
+  awaiting_head.erase(wsi);
   auto* s = http_session(wsi);
   if (s == nullptr) {
     s = new_session(wsi, false);

@@ -19,6 +19,14 @@ void server::impl::on_timer(lws_sorted_usec_list_t* sul) {
 /// Keep-alive: PING after ping-interval of silence, drop when nothing came back in pong-wait.
 void server::impl::tick() {
   auto now = now_ms();
+  for (auto i = awaiting_head.begin(); i != awaiting_head.end();) {
+    if (now < i->second) {
+      ++i;
+      continue;
+    }
+    lws_set_timeout(i->first, PENDING_TIMEOUT_HOLDING_AH, LWS_TO_KILL_ASYNC);
+    i = awaiting_head.erase(i);
+  }
   if (++ticks % 4 == 0) {
     out->trim_idle(); // once a second: idle connections keep no queue storage
     // After accept() itself failed, descriptors may come back from outside lws (SQLite, CAF)

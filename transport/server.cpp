@@ -2,6 +2,7 @@
 
 #include "transport/server_impl.hpp"
 
+#include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -52,6 +53,8 @@ void server::impl::delete_session(session* s) {
 void server::impl::on_wake() {
   if (stopping && !shutdown_started)
     begin_shutdown();
+  if (tls_reload_wanted.exchange(false))
+    reload_tls();
   // A slow consumer's socket does not report room (its reader stopped), so its close frame is
   // written now; TCP_NOTSENT_LOWAT has kept room for it in the kernel's buffer.
   for (auto id : out->take_culled()) {
@@ -90,8 +93,24 @@ int server::impl::callback(lws* wsi, lws_callback_reasons reason, void* user, vo
   switch (reason) {
     case LWS_CALLBACK_PROTOCOL_INIT: {
       auto* self = from(wsi);
+      if (self->timer_started)
+        return 0; // the second vhost (tls.plain-port)
+      self->timer_started = true;
       self->timer.owner = self;
       lws_sul_schedule(self->ctx, 0, &self->timer.sul, on_timer, 250 * LWS_US_PER_MS);
+      return 0;
+    }
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS: {
+      // The TLS vhost's SSL_CTX, during lws_create_context: load the certificate (see start()).
+      auto* self = from(wsi);
+      self->tls_ctx = static_cast<ssl_ctx_st*>(user);
+      tls::require_tls12(self->tls_ctx);
+      auto loaded = tls::load(self->tls_ctx, self->cfg.tls_cert_file, self->cfg.tls_key_file,
+                              &self->tls_error);
+      if (!loaded)
+        return 1;
+      log::info("tls_loaded", {{"cert_file", self->cfg.tls_cert_file},
+                               {"subject", loaded->subject}, {"not_after", loaded->not_after}});
       return 0;
     }
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -138,6 +157,7 @@ int server::impl::callback(lws* wsi, lws_callback_reasons reason, void* user, vo
       }
       return 0;
     case LWS_CALLBACK_WSI_DESTROY:
+      from(wsi)->awaiting_head.erase(wsi);
       from(wsi)->drop_http_session(wsi); // closed without CLOSED_HTTP
       from(wsi)->on_descriptor_freed();
       return 0;
@@ -177,9 +197,28 @@ bool server::start(std::string* error) {
   im.max_connections = cfg.max_connections > 0 ? cfg.max_connections
                                                : (fd_limit > 2 * reserve ? fd_limit - 2 * reserve : 1);
   im.accept_ceiling = static_cast<int>(fd_limit - reserve / 2);
-  im.listen_fd = open_listen_socket(cfg.host, cfg.port, error);
-  if (im.listen_fd < 0)
+  auto& main_listener = im.listeners[0];
+  auto& plain_listener = im.listeners[1];
+  main_listener.fd = open_listen_socket(cfg.host, cfg.port, error);
+  if (main_listener.fd < 0)
     return false;
+  if (cfg.tls() && cfg.tls_plain_port != 0) {
+    // Plain beside TLS only on loopback: for probes and tools on the same host.
+    plain_listener.fd = open_listen_socket("127.0.0.1", cfg.tls_plain_port, error);
+    if (plain_listener.fd < 0) {
+      *error = "tls.plain-port: " + *error;
+      close(main_listener.fd);
+      main_listener.fd = -1;
+      return false;
+    }
+  }
+  auto close_listeners = [&] {
+    for (auto& l : im.listeners) {
+      if (l.fd >= 0 && l.wsi == nullptr)
+        close(l.fd);
+      l.fd = -1;
+    }
+  };
   std::memset(im.protocols, 0, sizeof im.protocols);
   im.protocols[0].name = "vigil";
   im.protocols[0].callback = &impl::callback;
@@ -233,27 +272,62 @@ bool server::start(std::string* error) {
   // 10,000 clients reconnect).
   static const lws_retry_bo_t no_validity_timers = {};
   info.retry_and_idle_policy = &no_validity_timers;
+  // The plain vhost (tls.plain-port) is the same server without TLS: same protocols, limits and
+  // timers. Its copy of `info` is taken before the TLS fields are set.
+  lws_context_creation_info plain_info = info;
+  plain_info.vhost_name = "vigil-plain";
+  if (cfg.tls()) {
+    // The vhost gets an SSL_CTX without certificate paths: callback() loads the certificate into
+    // it (LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS) with tls::load, the function a
+    // reload uses too. lws then runs a handshake on every adopted socket (LWS_ADOPT_ALLOW_SSL)
+    // and refuses plain HTTP on this port.
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_CREATE_VHOST_SSL_CTX;
+    // TLS 1.2 and 1.3 only (also set as the SSL_CTX's minimum version in callback()).
+    info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1
+                           | SSL_OP_NO_COMPRESSION;
+    // HTTP/1.1 only: lws would otherwise offer h2, and vigild's writer frames WebSocket and HTTP
+    // output itself for HTTP/1.1 (ws_framing.cpp), which h2 streams do not carry.
+    info.alpn = "http/1.1";
+  }
   im.ctx = lws_create_context(&info);
   if (im.ctx == nullptr) {
-    *error = "cannot start the network loop (libwebsockets)";
-    close(im.listen_fd);
-    im.listen_fd = -1;
+    *error = im.tls_error.empty() ? "cannot start the network loop (libwebsockets)" : im.tls_error;
+    close_listeners();
     return false;
   }
   im.vhost = lws_get_vhost_by_name(im.ctx, "vigil");
-  lws_sock_file_fd_type desc;
-  desc.filefd = im.listen_fd;
-  im.listen_wsi = lws_adopt_descriptor_vhost(im.vhost, LWS_ADOPT_RAW_FILE_DESC, desc,
-                                             "vigil-listen", nullptr);
-  if (im.listen_wsi == nullptr) {
-    *error = "cannot watch the listening socket (libwebsockets)";
-    return false;
+  main_listener.vhost = im.vhost;
+  if (plain_listener.fd >= 0) {
+    im.plain_vhost = lws_create_vhost(im.ctx, &plain_info);
+    if (im.plain_vhost == nullptr) {
+      *error = "cannot start the plain listener (libwebsockets)";
+      close_listeners();
+      return false;
+    }
+    plain_listener.vhost = im.plain_vhost;
   }
-  sockaddr_storage addr{};
-  socklen_t addr_len = sizeof addr;
-  getsockname(im.listen_fd, reinterpret_cast<sockaddr*>(&addr), &addr_len);
-  port_ = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-                                           : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  for (auto& l : im.listeners) {
+    if (l.fd < 0)
+      continue;
+    lws_sock_file_fd_type desc;
+    desc.filefd = l.fd;
+    l.wsi = lws_adopt_descriptor_vhost(im.vhost, LWS_ADOPT_RAW_FILE_DESC, desc, "vigil-listen",
+                                       nullptr);
+    if (l.wsi == nullptr) {
+      *error = "cannot watch the listening socket (libwebsockets)";
+      close_listeners();
+      return false;
+    }
+  }
+  auto bound_port = [](int fd) -> uint16_t {
+    sockaddr_storage addr{};
+    socklen_t addr_len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len);
+    return ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  };
+  port_ = bound_port(main_listener.fd);
+  plain_port_ = plain_listener.fd >= 0 ? bound_port(plain_listener.fd) : 0;
   im.out->set_waker([](void* ctx) { lws_cancel_service(static_cast<lws_context*>(ctx)); },
                      im.ctx);
   return true;
@@ -283,6 +357,26 @@ void server::request_shutdown() {
   lws_cancel_service(impl_->ctx);
 }
 
+void server::request_tls_reload() {
+  if (!impl_->cfg.tls() || impl_->ctx == nullptr)
+    return;
+  impl_->tls_reload_wanted = true;
+  lws_cancel_service(impl_->ctx);
+}
+
+void server::impl::reload_tls() {
+  std::string why;
+  auto loaded = tls_ctx == nullptr ? std::nullopt
+                                   : tls::load(tls_ctx, cfg.tls_cert_file, cfg.tls_key_file, &why);
+  if (!loaded) {
+    log::error("tls_reload_failed", {{"error", why.empty() ? "no TLS context" : why},
+                                     {"kept", "the certificate in service"}});
+    return;
+  }
+  log::info("tls_reloaded", {{"cert_file", cfg.tls_cert_file}, {"subject", loaded->subject},
+                             {"not_after", loaded->not_after}});
+}
+
 void server::join() {
   if (thread_.joinable())
     thread_.join();
@@ -291,6 +385,7 @@ void server::join() {
 void server::apply_reload(const config& next) {
   std::atomic_store(&impl_->cors_origins,
                     std::make_shared<const std::vector<std::string>>(next.cors_origins));
+  request_tls_reload();
 }
 
 } // namespace vigil

@@ -24,6 +24,12 @@ public:
   bool start(std::string* error);
   /// The port actually bound (useful with port 0).
   uint16_t port() const { return port_; }
+  /// The plain loopback port beside TLS (tls.plain-port), 0 when there is none.
+  uint16_t plain_port() const { return plain_port_; }
+  /// Re-reads the TLS certificate and key (any thread; e.g. on SIGHUP): the lws thread swaps
+  /// them in for new connections, open ones are not touched, and a bad file keeps the old
+  /// certificate. Logs tls_reloaded or tls_reload_failed. Nothing without TLS.
+  void request_tls_reload();
   /// Starts the service thread.
   void run();
   /// Graceful shutdown (any thread): stop accepting, send `reconnect` to every WebSocket, close
@@ -32,9 +38,10 @@ public:
   /// Waits for the service thread to finish.
   void join();
   /// The transport's part of a SIGHUP reload (vigild calls it from its main thread with the new,
-  /// already validated configuration): takes what can change while connections are open, today
-  /// http.cors-origins (used from the next request on). Thread-safe. Other settings in `next`
-  /// are ignored here; vigild warns that they need a restart.
+  /// already validated configuration): takes what can change while connections are open:
+  /// http.cors-origins (used from the next request on), and the TLS certificate and key, read
+  /// again from the paths the server started with (request_tls_reload). Thread-safe. Other
+  /// settings in `next` are ignored here; vigild warns that they need a restart.
   void apply_reload(const config& next);
 
   struct impl;
@@ -42,6 +49,7 @@ public:
 private:
   std::unique_ptr<impl> impl_;
   uint16_t port_ = 0;
+  uint16_t plain_port_ = 0;
   std::thread thread_;
 };
 

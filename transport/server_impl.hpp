@@ -26,6 +26,7 @@
 #include "domain/rate_limiter.hpp"
 #include "transport/lws_request.hpp"
 #include "transport/server.hpp"
+#include "transport/tls.hpp"
 
 namespace vigil {
 
@@ -104,8 +105,21 @@ struct server::impl {
   std::atomic<bool> stopping{false};
   uint64_t next_conn_id = 1;
   lws_context* ctx = nullptr;
-  lws_vhost* vhost = nullptr;
+  lws_vhost* vhost = nullptr;        // server.port's vhost (TLS when tls.cert-file is set)
+  lws_vhost* plain_vhost = nullptr;  // tls.plain-port's vhost, or nullptr
   lws_protocols protocols[3];
+  bool timer_started = false;        // PROTOCOL_INIT runs once per vhost; one timer is enough
+  // TLS (tls.cpp): the main vhost's SSL_CTX (lws's own), and a reload asked for by another
+  // thread (SIGHUP), done on the lws thread in on_wake.
+  ssl_ctx_st* tls_ctx = nullptr;
+  std::string tls_error;             // why loading the certificate at start-up failed
+  std::atomic<bool> tls_reload_wanted{false};
+  /// TLS sockets whose first request head has not arrived yet, with their deadline (ms). On a
+  /// plain socket lws drops a head not complete within 10 s (its header-buffer idle timeout);
+  /// after a TLS handshake lws only arms its 30 s negotiation timeout, which would let silent
+  /// or trickling clients hold a socket three times as long. tick() closes them at the deadline.
+  std::unordered_map<lws*, int64_t> awaiting_head;
+  static constexpr int64_t tls_head_timeout_ms = 10000;
   /// The keep-alive timer; standard layout so lws_container_of can find the owner.
   struct timer {
     lws_sorted_usec_list_t sul;
@@ -114,9 +128,15 @@ struct server::impl {
   std::unordered_map<uint64_t, session*> sessions;   // lws thread only
   size_t ws_count = 0;
   size_t max_connections = 0;
-  // Accepting (see start()): our own listening socket, watched by lws as a raw descriptor.
-  int listen_fd = -1;
-  lws* listen_wsi = nullptr;
+  // Accepting (see start()): our own listening sockets, watched by lws as raw descriptors. The
+  // first is server.port (TLS when configured); the second, with TLS only, the plain loopback
+  // port (tls.plain-port). Each hands its sockets to its own vhost.
+  struct listener {
+    int fd = -1;
+    lws* wsi = nullptr;
+    lws_vhost* vhost = nullptr;
+  };
+  listener listeners[2];
   bool accept_paused = false;
   bool accept_failed = false; // paused because accept() failed, not at the ceiling
   /// Accepting stops once a new socket's descriptor number reaches this: what lies above is the
@@ -154,6 +174,9 @@ struct server::impl {
   session* new_session(lws* wsi, bool ws);
   void delete_session(session* s);
   void on_wake();
+  /// Re-reads tls.cert-file and tls.key-file into the live SSL_CTX (lws thread): new handshakes
+  /// get the new certificate, open connections keep theirs; on any error the old one stays.
+  void reload_tls();
   void begin_shutdown();
   static int callback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len);
 
@@ -207,7 +230,7 @@ struct server::impl {
   /// Takes what waits in the listen backlog and hands each socket to lws as if its own listener
   /// had accepted it. Stops (the rest wait in the backlog, nothing spins) when descriptors run
   /// low; a freed descriptor starts it again (on_descriptor_freed).
-  void on_listen_readable();
+  void on_listen_readable(listener& l);
   void pause_accepting();
   /// A socket was closed: there is room for one more, so take from the backlog again.
   void on_descriptor_freed();

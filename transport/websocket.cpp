@@ -19,6 +19,7 @@ namespace vigil {
 using namespace net;
 
 int server::impl::confirm_upgrade(lws* wsi) {
+  awaiting_head.erase(wsi);
   if (head_too_large(wsi, {}))
     return 1;
   auto uri = header(wsi, WSI_TOKEN_GET_URI);

@@ -3,17 +3,17 @@
 // keep-alive connection stays usable for the next request.
 
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { describe, test } from 'node:test';
 
 import { useServer } from './lib/fixture.mjs';
+import { connectRaw } from './lib/tls.mjs';
 
 /** One keep-alive connection that reads responses whose framing the caller states. */
 class Conn {
   static open(port) {
     return new Promise((resolve, reject) => {
       const c = new Conn();
-      c.sock = net.connect(port, '127.0.0.1', () => resolve(c));
+      c.sock = connectRaw(port, '127.0.0.1', () => resolve(c));
       c.sock.on('error', reject);
       c.buf = Buffer.alloc(0);
       c.waiters = [];

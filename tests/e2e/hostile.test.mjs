@@ -6,13 +6,13 @@
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
 import { useServer, team } from './lib/fixture.mjs';
 import { newHospital, WAIT_MS } from './lib/clients.mjs';
+import { connectRaw } from './lib/tls.mjs';
 
 const staticDir = mkdtempSync(path.join(os.tmpdir(), 'vigil-hostile-static-'));
 writeFileSync(path.join(staticDir, 'index.html'), '<!doctype html><title>vigil</title>');
@@ -27,7 +27,7 @@ function rssKiB(pid) {
 /** A raw TCP socket to the server, with everything it received and when it closed. */
 function rawSocket(port) {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
+    const sock = connectRaw(port, '127.0.0.1');
     const t0 = Date.now();
     const r = { sock, data: Buffer.alloc(0), closedAfterMs: undefined };
     r.closed = new Promise((done) => sock.on('close', () => { r.closedAfterMs = Date.now() - t0; done(r); }));

@@ -2,13 +2,13 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
 import { useServer, team } from './lib/fixture.mjs';
 import { alertInput, assertHttpError, enc, newHospital, ISO_MS } from './lib/clients.mjs';
+import { connectRaw } from './lib/tls.mjs';
 
 const ctx = useServer();
 const UNKNOWN_UUID = '0b7c6f0e-4f59-4a3e-9a53-2f6f1f0d9c11';
@@ -23,7 +23,7 @@ const created = (H, T) => ctx.http(`/api/trpc/healthcare.getMetrics?input=${enc(
  */
 function rawHttp(port, bytes, { ms = 5000, pauseMs = 0 } = {}) {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
+    const sock = connectRaw(port, '127.0.0.1');
     const chunks = [];
     let closed = false;
     const timer = setTimeout(() => { sock.destroy(); finish(); }, ms);

@@ -1,11 +1,11 @@
 // Limits and close codes (docs/api.md), with small limits configured so they are quick to reach.
 
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { describe, test } from 'node:test';
 
 import { useServer, team } from './lib/fixture.mjs';
 import { assertErrorFrame, assertHttpError, enc, newHospital } from './lib/clients.mjs';
+import { connectRaw } from './lib/tls.mjs';
 
 describe('limits (limits.rate=20, rate-burst=20, frame-size=4KiB)', () => {
   const ctx = useServer({
@@ -41,7 +41,7 @@ describe('limits (limits.rate=20, rate-burst=20, frame-size=4KiB)', () => {
     // connection's state (and its token bucket) must survive that.
     const H = newHospital();
     const token = team(H).viewer;
-    const sock = net.connect(ctx.port, '127.0.0.1');
+    const sock = connectRaw(ctx.port, '127.0.0.1');
     await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
     let buf = Buffer.alloc(0);
     const waiters = [];

@@ -4,7 +4,6 @@
 
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
@@ -12,6 +11,7 @@ import { startServer } from './lib/server.mjs';
 import { RawWs, newHospital, withTimeout } from './lib/clients.mjs';
 import { createMany } from './lib/load.mjs';
 import { mintToken } from './lib/tokens.mjs';
+import { connectRaw } from './lib/tls.mjs';
 
 describe('graceful shutdown with a client that stopped reading', () => {
   // docs/api.md "Close codes": on SIGTERM queued frames are written for at most
@@ -68,7 +68,7 @@ describe('HTTP framing: HEAD', () => {
     const server = await startServer();
     try {
       const text = await new Promise((resolve, reject) => {
-        const sock = net.connect(server.port, '127.0.0.1', () => {
+        const sock = connectRaw(server.port, '127.0.0.1', () => {
           sock.write('HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n');
         });
         let buf = '';
@@ -100,7 +100,7 @@ describe('HTTP framing: Expect: 100-continue', () => {
       const token = mintToken({ role: 'nurse', hospitals: [H] });
       const body = JSON.stringify({ hospitalId: H, roomNumber: 'ICU-1', alertType: 'fire', urgencyLevel: 2, description: 'x'.repeat(500), targetDepartment: 'd'.repeat(64), patientId: 'p'.repeat(64), idempotencyKey: 'k'.repeat(100) }); // over 1 KiB, as curl sends Expect for
       const result = await new Promise((resolve, reject) => {
-        const sock = net.connect(server.port, '127.0.0.1', () => {
+        const sock = connectRaw(server.port, '127.0.0.1', () => {
           sock.write(`POST /api/trpc/healthcare.createAlert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n`
             + `Authorization: Bearer ${token}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\n\r\n`);
         });
@@ -137,7 +137,7 @@ describe('HTTP pipelining', () => {
       const one = `POST /api/trpc/healthcare.createAlert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n`
         + `Authorization: Bearer ${token}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
       const closed = await new Promise((resolve, reject) => {
-        const sock = net.connect(server.port, '127.0.0.1', () => sock.write(one.repeat(3)));
+        const sock = connectRaw(server.port, '127.0.0.1', () => sock.write(one.repeat(3)));
         const timer = setTimeout(() => { sock.destroy(); resolve(false); }, 5000);
         sock.on('data', () => {});
         sock.on('close', () => { clearTimeout(timer); resolve(true); });

@@ -15,6 +15,7 @@ import { newHospital, withTimeout } from './lib/clients.mjs';
 import { createMany } from './lib/load.mjs';
 import { freePort, startServer } from './lib/server.mjs';
 import { mintToken, SECRET } from './lib/tokens.mjs';
+import { TLS, wsBase } from './lib/tls.mjs';
 import { RawWs } from './lib/clients.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -22,7 +23,8 @@ const VIGILCTL_BIN = process.env.VIGILCTL_BIN || path.resolve(here, '..', '..', 
 
 function ctlEnv() {
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('VIGIL_')) delete env[k];
+  // VIGIL_CA_FILE stays: over TLS (VIGIL_E2E_TLS=1) it is the run's CA.
+  for (const k of Object.keys(env)) if (k.startsWith('VIGIL_') && k !== 'VIGIL_CA_FILE') delete env[k];
   return env;
 }
 
@@ -50,13 +52,16 @@ const show = (args, r) => `vigilctl ${args.join(' ')} -> ${r.code}\nstdout:\n${r
 describe('vigilctl: progress, console --interval, duration and size syntax', () => {
   let server;
   let adminPort;
+  let benchPort; // vigilctl bench speaks plain ws:// only: over TLS it uses tls.plain-port
   let dir;
   const H = newHospital();
 
   before(async () => {
     if (!existsSync(VIGILCTL_BIN)) throw new Error(`vigilctl not found at ${VIGILCTL_BIN}`);
     adminPort = await freePort();
-    server = await startServer({ args: [`--admin.port=${adminPort}`] });
+    benchPort = TLS ? await freePort() : undefined;
+    server = await startServer({ args: [`--admin.port=${adminPort}`, ...(TLS ? [`--tls.plain-port=${benchPort}`] : [])] });
+    benchPort ??= server.port;
     dir = mkdtempSync(path.join(os.tmpdir(), 'vigilctl-ops-'));
     const raw = await RawWs.open(server.port, { token: mintToken({ sub: 'ops', role: 'nurse', hospitals: [H] }) });
     await createMany(raw, H, 30);
@@ -92,7 +97,7 @@ describe('vigilctl: progress, console --interval, duration and size syntax', () 
   });
 
   test('bench: durations and sizes in vigild syntax, progress only on a terminal', async (t) => {
-    const url = `ws://127.0.0.1:${server.port}/api/trpc`;
+    const url = `${wsBase(benchPort, false)}/api/trpc`;
     const args = ['bench', '--url', url, '--secret', SECRET, '--subscribers', '2', '--rate', '20',
       '--duration', '400ms', '--drain', '2s', '--payload', '0.1KB', '--connect-timeout', '0.5m', '--json'];
     const r = await ctl(args);
@@ -114,7 +119,7 @@ describe('vigilctl: progress, console --interval, duration and size syntax', () 
   });
 
   test('watch --timeout takes a duration', async () => {
-    const url = `ws://127.0.0.1:${server.port}/api/trpc`;
+    const url = `${wsBase(server.port)}/api/trpc`;
     const token = mintToken({ sub: 'w', role: 'viewer', hospitals: [H] });
     const r = await ctl(['watch', '--url', url, '--hospital', H, '--token', token, '--timeout', '300ms']);
     assert.equal(r.code, 0, show(['watch'], r));

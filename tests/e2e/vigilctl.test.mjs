@@ -124,11 +124,13 @@ describe('vigilctl watch', () => {
     const down = await ctl(['watch', '--url', 'ws://127.0.0.1:1', '--hospital', H], env);
     assert.equal(down.code, 1);
     assert.match(down.stderr, /cannot connect to 127\.0\.0\.1:1/);
+    const downTls = await ctl(['watch', '--url', 'wss://127.0.0.1:1', '--hospital', H], env);
+    assert.equal(downTls.code, 1);
+    assert.match(downTls.stderr, /cannot connect to 127\.0\.0\.1:1/);
 
     const usage = [
       [['watch', '--hospital', H], /--url is required/],
-      [['watch', '--url', 'wss://127.0.0.1:1', '--hospital', H], /wss:\/\/ is not supported/],
-      [['watch', '--url', 'http://127.0.0.1:1', '--hospital', H], /must start with ws:\/\//],
+      [['watch', '--url', 'http://127.0.0.1:1', '--hospital', H], /must start with ws:\/\/ or wss:\/\//],
       [['watch', '--url', 'ws://127.0.0.1:99999', '--hospital', H], /invalid port/],
       [['watch', '--url', ctx.url()], /--hospital \(or --alert\) is required/],
       [['watch', '--url', ctx.url(), '--hospital', 'bad id!'], /invalid hospital id/],

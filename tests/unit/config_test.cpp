@@ -174,7 +174,7 @@ TEST(Config, HelpFlag) {
 TEST(Config, HelpListsEveryOptionWithDefault) {
   const std::string help = config_help();
   std::set<std::string> keys = keys_in_help();
-  EXPECT_EQ(keys.size(), 43u);
+  EXPECT_EQ(keys.size(), 46u);
   for (const char* key : {"server.host", "server.port", "server.transformer", "storage.path",
                           "storage.synchronous", "storage.ring-size", "storage.resolved-window",
                           "retention.days", "audit.retention-days", "log.level", "log.format",
@@ -187,7 +187,7 @@ TEST(Config, HelpListsEveryOptionWithDefault) {
                           "keepalive.ping-interval", "keepalive.pong-wait", "escalation.tiers",
                           "metrics.interval", "http.cors-origins", "http.static-dir",
                           "http.write-timeout", "http.body-timeout", "admin.port",
-                          "admin.token-file",
+                          "admin.token-file", "tls.cert-file", "tls.key-file", "tls.plain-port",
                           "scheduler.threads", "scheduler.policy",
                           "shutdown.drain-timeout"})
     EXPECT_EQ(keys.count(key), 1u) << key;
@@ -375,7 +375,7 @@ TEST(ConfigEnv, EveryOptionIsSettableFromTheEnvironment) {
     if (key == "auth.public-key-file" || key == "admin.token-file" || key == "server.host" ||
         key == "storage.path" || key == "auth.jwt-secret" || key == "http.cors-origins" ||
         key == "auth.jwt-secret-file" || key == "auth.jwt-previous-secret" ||
-        key == "auth.jwt-previous-secret-file")
+        key == "auth.jwt-previous-secret-file" || key == "tls.cert-file" || key == "tls.key-file")
       continue; // free text: anything non-empty is valid (files are read and checked at the end)
     const std::string name = env_name(key);
     const std::string err = load_error({}, {{name, "%bogus%"}});
@@ -552,6 +552,7 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
     {"http.body-timeout", "11m", "must be between 1s and 10m"},
     {"admin.port", "70000", "must be between 0 and 65535"},
     {"admin.token-file", "", "must not be empty"},
+    {"tls.plain-port", "70000", "must be between 0 and 65535"},
     {"scheduler.threads", "0", "must be between 1 and 64"},
     {"scheduler.threads", "65", "must be between 1 and 64"},
     {"scheduler.policy", "fifo", "expected one of sharing, stealing"},
@@ -564,10 +565,11 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
     EXPECT_EQ(load_error({std::string("--") + b.key + "=" + b.value}), expected);
     covered.insert(b.key);
   }
-  // auth.public-key-file is covered by the cross-option tests below, the secret files and the
-  // previous secret (checked once every source is applied) by secrets_config_test.cpp.
+  // auth.public-key-file and the TLS files are covered by the cross-option tests below, the
+  // secret files and the previous secret (checked once every source is applied) by
+  // secrets_config_test.cpp.
   for (const char* key : {"auth.public-key-file", "auth.jwt-secret-file", "auth.jwt-previous-secret",
-                          "auth.jwt-previous-secret-file"})
+                          "auth.jwt-previous-secret-file", "tls.cert-file", "tls.key-file"})
     covered.insert(key);
   EXPECT_EQ(covered, keys_in_help());
 }
@@ -638,6 +640,39 @@ TEST(ConfigValidation, CrossOptionChecks) {
   EXPECT_EQ(load_error({"--auth.algorithm=RS256"}), "auth.algorithm RS256 needs auth.public-key-file");
   EXPECT_EQ(load_error({"--auth.public-key-file=" + keys_dir + "rsa_public.pem"}),
             "auth.public-key-file needs auth.algorithm RS256 or ES256");
+}
+
+TEST(ConfigValidation, TlsOptionsGoTogether) {
+  // Any readable files do here: whether they hold a matching pair is transport/tls.hpp's check.
+  const std::string cert = write_temp("cert.pem", "c");
+  const std::string key = write_temp("key.pem", "k");
+  config off = load_ok({});
+  EXPECT_FALSE(off.tls());
+  EXPECT_EQ(off.tls_plain_port, 0);
+  config on = load_ok({"--tls.cert-file=" + cert, "--tls.key-file=" + key, "--tls.plain-port=3002"});
+  EXPECT_TRUE(on.tls());
+  EXPECT_EQ(on.tls_cert_file, cert);
+  EXPECT_EQ(on.tls_key_file, key);
+  EXPECT_EQ(on.tls_plain_port, 3002);
+  EXPECT_EQ(load_error({"--tls.cert-file=" + cert}), "tls.cert-file needs tls.key-file");
+  EXPECT_EQ(load_error({"--tls.key-file=" + key}), "tls.key-file needs tls.cert-file");
+  EXPECT_EQ(load_error({"--tls.cert-file=/nonexistent/c.pem", "--tls.key-file=" + key}),
+            "cannot read tls.cert-file \"/nonexistent/c.pem\"");
+  EXPECT_EQ(load_error({"--tls.cert-file=" + cert, "--tls.key-file=/nonexistent/k.pem"}),
+            "cannot read tls.key-file \"/nonexistent/k.pem\"");
+  EXPECT_EQ(load_error({"--tls.plain-port=3002"}),
+            "tls.plain-port needs tls.cert-file and tls.key-file (without TLS, server.port is "
+            "plain already)");
+  EXPECT_EQ(load_error({"--tls.cert-file=" + cert, "--tls.key-file=" + key, "--port=4000",
+                        "--tls.plain-port=4000"}),
+            "tls.plain-port must differ from server.port (4000)");
+  EXPECT_EQ(load_error({"--tls.cert-file=" + cert, "--tls.key-file=" + key,
+                        "--tls.plain-port=3011"}),
+            "tls.plain-port must differ from admin.port (3011)");
+  // An empty value clears an earlier one: both cleared is plain again.
+  EXPECT_FALSE(load_ok({"--tls.cert-file=" + cert, "--tls.key-file=" + key, "--tls.cert-file=",
+                        "--tls.key-file="})
+                 .tls());
 }
 
 TEST(ConfigValidation, PublicKeyFileIsReadAtLoad) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -64,6 +65,7 @@ TEST(Reload, EveryOptionIsReloadableOrNamedAsNeedingARestart) {
   const config running = with(pinned);
   for (const std::string& key : option_keys()) {
     if (reloadable(key)) continue;
+    if (key.rfind("tls.", 0) == 0) continue; // they go together: TlsPathsAndPortNeedARestart
     auto v = other_value.find(key);
     ASSERT_NE(v, other_value.end()) << key << " is neither reloadable nor in this test's table";
     std::vector<std::string> args = pinned;
@@ -73,6 +75,27 @@ TEST(Reload, EveryOptionIsReloadableOrNamedAsNeedingARestart) {
     EXPECT_EQ(d.restart_needed, std::vector<std::string>{key}) << key;
     EXPECT_TRUE(d.reloaded.empty()) << key;
   }
+}
+
+TEST(Reload, TlsPathsAndPortNeedARestart) {
+  // The files' contents are read again on every SIGHUP (the transport); their paths and the
+  // plain port are fixed at start. Any readable files do here.
+  const std::string dir = ::testing::TempDir();
+  for (const char* name : {"a.pem", "a.key", "b.pem", "b.key"})
+    std::ofstream(dir + name) << "x";
+  const config running = with({"--tls.cert-file=" + dir + "a.pem", "--tls.key-file=" + dir + "a.key"});
+  const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> cases = {
+    {{"--tls.cert-file=" + dir + "b.pem", "--tls.key-file=" + dir + "a.key"}, {"tls.cert-file"}},
+    {{"--tls.cert-file=" + dir + "a.pem", "--tls.key-file=" + dir + "b.key"}, {"tls.key-file"}},
+    {{"--tls.cert-file=" + dir + "a.pem", "--tls.key-file=" + dir + "a.key", "--tls.plain-port=3002"},
+     {"tls.plain-port"}},
+  };
+  for (const auto& [args, restart] : cases) {
+    auto d = diff_for_reload(running, with(args));
+    EXPECT_EQ(d.restart_needed, restart);
+    EXPECT_TRUE(d.reloaded.empty());
+  }
+  EXPECT_TRUE(diff_for_reload(running, running).restart_needed.empty());
 }
 
 TEST(Reload, NothingChangedIsAnEmptyDiff) {

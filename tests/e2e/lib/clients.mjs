@@ -20,6 +20,8 @@ import {
 import superjson from 'superjson';
 import WebSocket from 'ws';
 
+import { TLS, httpBase, wsBase } from './tls.mjs';
+
 export { superjson, WebSocket, TRPCClientError };
 
 /** Default time to wait for any single expected frame, event or reply. */
@@ -113,13 +115,14 @@ async function fetchWithTimeout(url, opts = {}) {
  * @param {string|null|(() => string|null)} [o.token] bearer token (or a getter, read on every (re)connect and request)
  * @param {boolean} [o.superjson=true] use the superjson transformer on both links
  * @param {object} [o.ws] extra createWSClient options (onOpen, onClose, retryDelayMs, ...)
+ * @param {boolean} [o.tls] wss:// and https:// (default: the suite's mode, lib/tls.mjs)
  */
-export function appClient({ port, token = null, superjson: sj = true, ws: wsOpts = {} }) {
+export function appClient({ port, token = null, superjson: sj = true, ws: wsOpts = {}, tls = TLS }) {
   let current = token;
   const getToken = () => (typeof current === 'function' ? current() : current);
   const transformer = sj ? { transformer: superjson } : {};
   const wsClient = createWSClient({
-    url: `ws://127.0.0.1:${port}/api/trpc`,
+    url: `${wsBase(port, tls)}/api/trpc`,
     connectionParams: async () => {
       const t = getToken();
       return t ? { authorization: `Bearer ${t}` } : {};
@@ -134,7 +137,7 @@ export function appClient({ port, token = null, superjson: sj = true, ws: wsOpts
         condition: (op) => op.type === 'subscription',
         true: wsLink({ client: wsClient, ...transformer }),
         false: httpBatchLink({
-          url: `http://127.0.0.1:${port}/api/trpc`,
+          url: `${httpBase(port, tls)}/api/trpc`,
           ...transformer,
           fetch: fetchWithTimeout,
           headers: () => {
@@ -163,7 +166,7 @@ export function appClient({ port, token = null, superjson: sj = true, ws: wsOpts
  */
 export function wsOnlyClient({ port, token = null, superjson: sj = true, ws: wsOpts = {} }) {
   const wsClient = createWSClient({
-    url: `ws://127.0.0.1:${port}/api/trpc`,
+    url: `${wsBase(port)}/api/trpc`,
     connectionParams: async () => (token ? { authorization: `Bearer ${token}` } : {}),
     lazy: { enabled: true, closeMs: 30000 },
     WebSocket,
@@ -314,13 +317,13 @@ export class RawWs {
    * null = `?connectionParams=1` and a first `{"method":"connectionParams","data":…}` frame.
    * `token` is a shorthand for connectionParams {authorization: 'Bearer <token>'}.
    */
-  static async open(port, { path = '/api/trpc', token, connectionParams, headers, query, label = 'raw' } = {}) {
+  static async open(port, { path = '/api/trpc', token, connectionParams, headers, query, label = 'raw', tls = TLS, openTimeout = WAIT_MS } = {}) {
     let params = connectionParams;
     if (token !== undefined && params === undefined) params = token ? { authorization: `Bearer ${token}` } : {};
     const q = [];
     if (params !== undefined) q.push('connectionParams=1');
     if (query) q.push(query);
-    const url = `ws://127.0.0.1:${port}${path}${q.length ? `?${q.join('&')}` : ''}`;
+    const url = `${wsBase(port, tls)}${path}${q.length ? `?${q.join('&')}` : ''}`;
     const ws = new WebSocket(url, { headers });
     const raw = new RawWs(ws, label);
     await withTimeout(new Promise((resolve, reject) => {
@@ -331,7 +334,7 @@ export class RawWs {
         reject(Object.assign(new Error(`upgrade refused: HTTP ${res.statusCode}`), { statusCode: res.statusCode }));
       });
       ws.once('error', reject);
-    }), WAIT_MS, `${label}: open ${url}`);
+    }), openTimeout, `${label}: open ${url}`);
     if (params !== undefined) raw.send({ method: 'connectionParams', data: params });
     return raw;
   }
@@ -454,10 +457,10 @@ export function assertErrorFrame(frame, { id, code, jsonCode, httpStatus, messag
 /**
  * fetch against the server. Returns {status, headers, text, json}. `token` adds the bearer header.
  */
-export async function http(port, pathAndQuery, { method = 'GET', token, headers = {}, body } = {}) {
+export async function http(port, pathAndQuery, { method = 'GET', token, headers = {}, body, tls = TLS } = {}) {
   const h = { ...headers };
   if (token) h.authorization = `Bearer ${token}`;
-  const res = await fetch(`http://127.0.0.1:${port}${pathAndQuery}`, {
+  const res = await fetch(`${httpBase(port, tls)}${pathAndQuery}`, {
     method,
     headers: h,
     signal: AbortSignal.timeout(WAIT_MS * 2),

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
 import { RawWs, WAIT_MS, WebSocket, alertInput, http, withTimeout } from './clients.mjs';
+import { TLS, wsBase } from './tls.mjs';
 
 /** All samples of /metrics as a Map `name{labels}` -> number. */
 export async function metrics(port) {
@@ -36,7 +37,10 @@ export function cpuTicks(pid) {
 
 /** Opens `n` raw sockets at once (each with the token), resolving to them in order. */
 export function openMany(port, n, { token, label = 'raw' } = {}) {
-  return Promise.all(Array.from({ length: n }, (_, i) => RawWs.open(port, { token, label: `${label}#${i}` })));
+  // Over TLS every socket costs the server a handshake first: hundreds at once take seconds of
+  // the lws thread on the shared 2-core test machine, so each open gets three times as long.
+  const openTimeout = TLS ? WAIT_MS * 3 : WAIT_MS;
+  return Promise.all(Array.from({ length: n }, (_, i) => RawWs.open(port, { token, label: `${label}#${i}`, openTimeout })));
 }
 
 /** A description of `len` characters that is recognisable in a frame. */
@@ -82,7 +86,7 @@ export async function createMany(raw, H, n, { inFlight = 50, perFrame = 50, over
  * `settled` resolves when it leaves 'pending'.
  */
 export function tryOpen(port, { token, label = 'try' } = {}) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/api/trpc`, {
+  const ws = new WebSocket(`${wsBase(port)}/api/trpc`, {
     headers: token ? { authorization: `Bearer ${token}` } : {},
   });
   const rec = { label, ws, state: 'pending', status: undefined, headers: undefined, error: undefined };

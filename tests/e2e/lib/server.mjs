@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { SECRET } from './tokens.mjs';
+import { TLS, httpBase, tlsArgs, wsBase } from './tls.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -146,6 +147,8 @@ export class VigilServer {
    * @param {object} [opts.env] extra environment variables
    * @param {number} [opts.fdLimit] start under `ulimit -n <fdLimit>` (soft and hard), via bash + exec
    *   so the child pid is vigild's own
+   * @param {boolean} [opts.tls] serve TLS with the run's test certificate (default: VIGIL_E2E_TLS=1;
+   *   lib/tls.mjs); false = plain even in TLS mode (then give your own tls.* flags in args, if any)
    */
   constructor(opts = {}) {
     this.requestedPort = opts.port ?? 0;
@@ -158,6 +161,7 @@ export class VigilServer {
     this.extraArgs = opts.args || [];
     this.extraEnv = opts.env || {};
     this.fdLimit = opts.fdLimit;
+    this.tls = opts.tls ?? TLS;
     this.port = undefined;
     this.child = undefined;
     this.stderrLines = [];
@@ -166,8 +170,8 @@ export class VigilServer {
   }
 
   get dbPath() { return path.join(this.dbDir, 'vigil.db'); }
-  get httpUrl() { return `http://127.0.0.1:${this.port}`; }
-  get wsUrl() { return `ws://127.0.0.1:${this.port}/api/trpc`; }
+  get httpUrl() { return httpBase(this.port, this.tls); }
+  get wsUrl() { return `${wsBase(this.port, this.tls)}/api/trpc`; }
   get trpcUrl() { return `${this.httpUrl}/api/trpc`; }
   /** Pid of the running process (undefined when stopped). */
   get pid() { return this.child?.pid; }
@@ -186,7 +190,7 @@ export class VigilServer {
     a.push('--admin.port=0');
     if (this.tiers) a.push(`--escalation.tiers=${this.tiers}`);
     a.push(`--escalation.failsafe=${this.failsafe}`);
-    return a.concat(this.extraArgs);
+    return a.concat(tlsArgs(this.tls), this.extraArgs);
   }
 
   /** Spawns the server and resolves once it announced its port. */

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before } from 'node:test';
 
 import { startServer } from './server.mjs';
+import { wsBase } from './tls.mjs';
 import { mintToken } from './tokens.mjs';
 
 export const VIGILCTL_BIN = process.env.VIGILCTL_BIN || '/work/main/build/vigilctl';
@@ -156,6 +157,6 @@ export function useServer(opts = {}) {
   before(async () => { ctx.server = await startServer(opts); });
   after(async () => { await ctx.server?.dispose(); });
   ctx.token = (hospitals, role = 'head_doctor') => mintToken({ role, hospitals: [].concat(hospitals) });
-  ctx.url = () => `ws://127.0.0.1:${ctx.server.port}`;
+  ctx.url = () => wsBase(ctx.server.port);
   return ctx;
 }
