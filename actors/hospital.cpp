@@ -27,6 +27,8 @@ void hospital_state::start(runtime_ptr runtime, const hospital_snapshot& snap) {
   ring_floor = snap.last_seq_of_hospital;
   for (auto& a : snap.alerts)
     alerts.emplace(a.id, a);
+  if (rt->cluster)
+    confirmed = alerts;
   metrics = spawn_metrics(self, rt, hospital_id, snap.alerts);
   for (auto& [k, v] : snap.idempotency) {
     std::string err;
@@ -93,6 +95,7 @@ hospital_actor::behavior_type hospital_behavior(hospital_self self, runtime_ptr 
       self->state.presence_flush_scheduled = false;
       self->state.push_presence_now();
     },
+    [=](const stream_event_ptr& ev) { self->state.apply_stream_event(*ev); },
     [=](status_atom) { return self->state.status(); },
   };
 }

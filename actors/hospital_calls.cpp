@@ -15,6 +15,8 @@ namespace {
 
 constexpr int64_t idempotency_window_ms = 24LL * 3600 * 1000;
 constexpr int64_t failed_commit_retry_ms = 1000;
+/// Cluster: how often one call is validated again after losing the race to another node.
+constexpr int max_write_attempts = 8;
 
 } // namespace
 
@@ -31,7 +33,7 @@ caf::result<call_result_ptr> hospital_state::handle_call(const call_ptr& c) {
     return rp;
   }
   if (c->proc->kind == proc_kind::mutation)
-    return handle_mutation(*c);
+    return handle_mutation(c);
   return handle_query(*c);
 }
 
@@ -39,8 +41,14 @@ caf::result<call_result_ptr> hospital_state::handle_call(const call_ptr& c) {
 /// The in-memory alert changes at once, so later calls see it (of N concurrent acknowledgements
 /// exactly one passes the state check); on a failed commit the change is undone.
 void hospital_state::commit_transition(transition t, reply_fn make_reply, call_promise rp,
-                                       std::optional<std::string> idem_key, stored_fn on_stored) {
+                                       std::optional<std::string> idem_key, stored_fn on_stored,
+                                       retry_fn retry) {
   auto& st = self->state;
+  if (st.rt->cluster) {
+    commit_to_stream(std::move(t), std::move(make_reply), std::move(rp), std::move(idem_key),
+                     std::move(on_stored), std::move(retry));
+    return;
+  }
   auto id = t.next.id;
   std::optional<alert> previous;
   if (auto i = st.alerts.find(id); i != st.alerts.end())
@@ -118,8 +126,27 @@ json::value success_with_alert(const alert& a) {
   return v;
 }
 
-caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
+caf::result<call_result_ptr> hospital_state::handle_mutation(const call_ptr& cp,
+                                                             std::optional<call_promise> given,
+                                                             int attempt) {
   auto& st = self->state;
+  const call& c = *cp;
+  // Cluster: a write that lost the race to another node runs again, validated on the state
+  // after catching up (the promise is the first attempt's).
+  auto again = [=](call_promise rp) -> retry_fn {
+    if (!self->state.rt->cluster)
+      return {};
+    return [=]() mutable {
+      if (attempt + 1 >= max_write_attempts) {
+        rp.deliver(call_result::failure(trpc_code::conflict,
+                                        "The alert kept changing on other nodes; try again"));
+        return;
+      }
+      auto r = self->state.handle_mutation(cp, rp, attempt + 1);
+      if (r.flag == caf::rt_value)
+        rp.deliver(r.value.get_as<call_result_ptr>(0));
+    };
+  };
   auto now = st.rt->now();
   auto& policy = st.rt->cfg.escalation;
   auto& who = *c.who;
@@ -133,7 +160,7 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
           i != st.idempotent.end() && i->second.second >= now - idempotency_window_ms)
         return call_result::success(i->second.first);
     }
-    auto rp = self->make_response_promise<call_result_ptr>();
+    auto rp = given ? *given : self->make_response_promise<call_result_ptr>();
     if (key) {
       if (auto i = st.idempotent_pending.find(*key); i != st.idempotent_pending.end()) {
         i->second.push_back(rp);
@@ -142,7 +169,7 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
       st.idempotent_pending[*key];
     }
     auto t = create_alert(c.input, who, now, policy, make_uuid_v4());
-    commit_transition(std::move(t), success_with_alert, rp, key);
+    commit_transition(std::move(t), success_with_alert, rp, key, {}, again(rp));
     return rp;
   }
   auto* id_value = c.input.find("alertId");
@@ -224,9 +251,9 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
   }
   if (auto* err = std::get_if<call_error>(&r))
     return call_result::failure(err->code, err->message);
-  auto rp = self->make_response_promise<call_result_ptr>();
+  auto rp = given ? *given : self->make_response_promise<call_result_ptr>();
   commit_transition(std::move(std::get<transition>(r)), reply, rp, std::nullopt,
-                    std::move(audit));
+                    std::move(audit), again(rp));
   return rp;
 }
 

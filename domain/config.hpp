@@ -80,6 +80,12 @@ struct config {
   size_t ring_size = 1024;               // storage.ring-size (recent events kept per hospital)
   int retention_days = 30;               // retention.days
 
+  // [storage] engine / [cluster] (docs/operations.md "Running a cluster")
+  bool jetstream = false;                // storage.engine: sqlite (default) | jetstream
+  std::vector<std::string> nats_urls;    // cluster.nats-urls (comma-separated nats:// URLs)
+  int cluster_replicas = 3;              // cluster.replicas (stream replicas, 1..5)
+  std::string cluster_stream = "VIGIL_EVENTS"; // cluster.stream (JetStream stream name)
+
   // [escalation]
   escalation_policy escalation;          // escalation.tiers, e.g. "nurse:2m,doctor:3m,head_doctor"
 

@@ -11,6 +11,7 @@ VIGIL_APT_PACKAGES=(
   build-essential cmake pkg-config
   libcaf-dev libwebsockets-dev libsimdjson-dev libsqlite3-dev
   libgtest-dev libgmock-dev libjwt-dev libedit-dev
+  libnats-dev nats-server
   nodejs npm
 )
 
