@@ -553,6 +553,9 @@ event_page_ptr read_page(js_self self, const read_request& req) {
     page->events.push_back(ev->event);
     return true;
   }, &err);
+  if (!err.empty())
+    log::error("cluster_read_failed", {{"hospital", hospital}, {"after", req.after_seq},
+                                       {"read", page->events.size()}, {"error", err}});
   page->error = err;
   return page;
 }
