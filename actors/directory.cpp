@@ -59,6 +59,22 @@ void restored(directory_self self, const std::string& hospital) {
     log_restored(st);
 }
 
+/// The load of `hospital` failed: its lookups fail, a start-up restore or a restart tries again
+/// later.
+void load_failed(directory_self self, const std::string& hospital, caf::error err,
+                 const std::string& reason) {
+  auto& st = self->state;
+  log::error("hospital_load_failed", {{"hospital", hospital}, {"reason", reason}});
+  for (auto& w : st.loading[hospital])
+    w.deliver(err);
+  st.loading.erase(hospital);
+  if (st.restoring.count(hospital) != 0)
+    self->delayed_send(self, restore_retry, restore_retry_atom::value, hospital);
+  else if (st.restarting.count(hospital) != 0)
+    self->delayed_send(self, restore_retry, restart_atom::value, hospital,
+                       "reload failed: " + reason);
+}
+
 /// Loads `hospital` from storage and spawns its actor (whose start arms its escalation timers);
 /// the caller has just created its `loading` entry, so one load runs per hospital at a time.
 void load(directory_self self, const std::string& hospital) {
@@ -67,8 +83,15 @@ void load(directory_self self, const std::string& hospital) {
     .then(
       [=](const hospital_snapshot_ptr& snap) {
         auto& st = self->state;
+        if (!snap->error.empty()) { // the cluster's stream could not be read
+          load_failed(self, hospital, caf::make_error(caf::sec::runtime_error), snap->error);
+          return;
+        }
         auto h = spawn_hospital(self, st.rt, snap);
         self->monitor(h);
+        // Cluster: from now on the hospital gets every later event of its subject, in order.
+        if (st.rt->cluster)
+          self->send(st.rt->cluster, follow_atom::value, hospital, h, snap->last_seq_of_hospital);
         st.hospitals.emplace(hospital, h);
         log::debug("hospital_spawned", {{"hospital", hospital},
                                         {"alerts", snap->alerts.size()}});
@@ -78,19 +101,7 @@ void load(directory_self self, const std::string& hospital) {
         st.restarting.erase(hospital);
         restored(self, hospital);
       },
-      [=](caf::error& err) {
-        auto& st = self->state;
-        log::error("hospital_load_failed", {{"hospital", hospital},
-                                            {"reason", caf::to_string(err)}});
-        for (auto& w : st.loading[hospital])
-          w.deliver(err);
-        st.loading.erase(hospital);
-        if (st.restoring.count(hospital) != 0)
-          self->delayed_send(self, restore_retry, restore_retry_atom::value, hospital);
-        else if (st.restarting.count(hospital) != 0)
-          self->delayed_send(self, restore_retry, restart_atom::value, hospital,
-                             "reload failed: " + caf::to_string(err));
-      });
+      [=](caf::error& err) { load_failed(self, hospital, err, caf::to_string(err)); });
 }
 
 /// Starts loading `hospital` unless it is running or already loading.

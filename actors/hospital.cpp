@@ -36,6 +36,8 @@ void hospital_state::start(runtime_ptr runtime, const hospital_snapshot& snap) {
   for (auto& a : snap.resolved_recently)
     if (alerts.count(a.id) == 0)
       for_metrics.push_back(a);
+  if (rt->cluster)
+    confirmed = alerts;
   metrics = spawn_metrics(self, rt, hospital_id, std::move(for_metrics));
   for (auto& [k, v] : snap.idempotency) {
     std::string err;
@@ -118,6 +120,7 @@ hospital_actor::behavior_type hospital_behavior(hospital_self self, runtime_ptr 
       self->state.presence_flush_scheduled = false;
       self->state.push_presence_now();
     },
+    [=](const stream_event_ptr& ev) { self->state.apply_stream_event(*ev); },
     [=](status_atom) { return self->state.status(); },
   };
 }

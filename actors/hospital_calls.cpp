@@ -18,6 +18,8 @@ namespace {
 
 constexpr int64_t idempotency_window_ms = 24LL * 3600 * 1000;
 constexpr int64_t failed_commit_retry_ms = 1000;
+/// Cluster: how often one call is validated again after losing the race to another node.
+constexpr int max_write_attempts = 8;
 
 } // namespace
 
@@ -49,7 +51,7 @@ caf::result<call_result_ptr> hospital_state::dispatch(const call_ptr& c) {
   if (c->proc->id == procedure::confirm_delivery)
     return confirm_delivery(*c);
   if (c->proc->kind == proc_kind::mutation)
-    return handle_mutation(*c);
+    return handle_mutation(c);
   return handle_query(*c);
 }
 
@@ -57,9 +59,15 @@ caf::result<call_result_ptr> hospital_state::dispatch(const call_ptr& c) {
 /// The in-memory alert changes at once, so later calls see it (of N concurrent acknowledgements
 /// exactly one passes the state check); on a failed commit the change is undone.
 void hospital_state::commit_transition(transition t, reply_fn make_reply, call_promise rp,
-                                       audit_record audit, std::optional<std::string> idem_key,
-                                       stored_fn on_stored) {
+                                       std::optional<audit_record> audit,
+                                       std::optional<std::string> idem_key,
+                                       stored_fn on_stored, retry_fn retry) {
   auto& st = self->state;
+  if (st.rt->cluster) {
+    commit_to_stream(std::move(t), std::move(make_reply), std::move(rp), std::move(idem_key),
+                     std::move(on_stored), std::move(retry));
+    return;
+  }
   auto id = t.next.id;
   std::optional<alert> previous;
   if (auto i = st.alerts.find(id); i != st.alerts.end())
@@ -151,8 +159,27 @@ json::value success_with_alert(const alert& a) {
   return v;
 }
 
-caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
+caf::result<call_result_ptr> hospital_state::handle_mutation(const call_ptr& cp,
+                                                             std::optional<call_promise> given,
+                                                             int attempt) {
   auto& st = self->state;
+  const call& c = *cp;
+  // Cluster: a write that lost the race to another node runs again, validated on the state
+  // after catching up (the promise is the first attempt's).
+  auto again = [=](call_promise rp) -> retry_fn {
+    if (!self->state.rt->cluster)
+      return {};
+    return [=]() mutable {
+      if (attempt + 1 >= max_write_attempts) {
+        rp.deliver(call_result::failure(trpc_code::conflict,
+                                        "The alert kept changing on other nodes; try again"));
+        return;
+      }
+      auto r = self->state.handle_mutation(cp, rp, attempt + 1);
+      if (r.flag == caf::rt_value)
+        rp.deliver(r.value.get_as<call_result_ptr>(0));
+    };
+  };
   auto now = st.rt->now();
   auto& policy = st.rt->cfg.escalation;
   auto& who = *c.who;
@@ -166,7 +193,7 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
           i != st.idempotent.end() && i->second.second >= now - idempotency_window_ms)
         return call_result::success(i->second.first);
     }
-    auto rp = promise();
+    auto rp = given ? *given : promise();
     if (key) {
       if (auto i = st.idempotent_pending.find(*key); i != st.idempotent_pending.end()) {
         i->second.push_back(rp);
@@ -176,7 +203,8 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
     }
     auto t = create_alert(c.input, who, now, policy, make_uuid_v4());
     auto audit = audit_of(c, st.hospital_id, t.next.id, now, audit_ok);
-    commit_transition(std::move(t), success_with_alert, rp, std::move(audit), key);
+    commit_transition(std::move(t), success_with_alert, rp, std::move(audit), key, {},
+                      again(rp));
     return rp;
   }
   auto* id_value = c.input.find("alertId");
@@ -263,10 +291,10 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call& c) {
     audit_refused(c, a.id, err->code);
     return call_result::failure(err->code, err->message);
   }
-  auto rp = promise();
+  auto rp = given ? *given : promise();
   auto record = audit_of(c, st.hospital_id, a.id, now, audit_ok);
   commit_transition(std::move(std::get<transition>(r)), reply, rp, std::move(record),
-                    std::nullopt, std::move(log_line));
+                    std::nullopt, std::move(log_line), again(rp));
   return rp;
 }
 
@@ -346,6 +374,10 @@ caf::result<call_result_ptr> hospital_state::handle_query(const call& c) {
     case procedure::get_alert_history:
       return call_result::success(alert_history(all_alerts(), c.input));
     case procedure::get_audit_log: {
+      // The audit trail lives in SQLite; a cluster node (storage.engine = jetstream) keeps none.
+      if (st.rt->cluster)
+        return call_result::failure(trpc_code::service_unavailable,
+                                    "The audit trail is not kept in cluster mode");
       // Reading the audit trail is itself an audited access; sent first, so it is on the page.
       send_audit(*st.rt, {audit_of(c, st.hospital_id, "", now, audit_ok)});
       auto req = std::make_shared<audit_page_request>();

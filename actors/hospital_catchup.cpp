@@ -114,6 +114,12 @@ void hospital_state::pump(sub_key key, uint64_t serial) {
           return;
         auto& s = i->second;
         s.reading = false;
+        if (!page->error.empty()) {
+          // A partial page is not "storage has nothing more": resync rather than skip events.
+          send_resync(s.req, "unknown_event_id", st.rt->now());
+          s.live = true;
+          return;
+        }
         // The reader connection may already see commits whose replies have not reached this
         // actor: those are published (to the ring and live subscribers) later, so take only
         // what this actor has published; the rest comes through the ring or live.

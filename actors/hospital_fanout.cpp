@@ -94,7 +94,9 @@ void hospital_state::publish(const encoded_event_ptr& ev) {
   // One lock on the outbox for the whole fan-out.
   st.fanout.clear();
   for (auto& [k, s] : st.subs)
-    if (s.live && matches(*s.req, *ev))
+    // (A subscription resumed from an id beyond what this node has applied yet, in a cluster,
+    // has its cursor ahead: what it already has is not sent again.)
+    if (s.live && ev->seq > s.cursor && matches(*s.req, *ev))
       st.fanout.emplace_back(s.req->conn_id, event_frame_for(s.req, ev));
   counters::get().events_delivered += st.fanout.size();
   if (!st.fanout.empty())

@@ -3,6 +3,7 @@
 // Failsafe timers work like escalation timers: CAF 0.17 timers cannot be cancelled, so each
 // arming bumps the alert's failsafe generation and a timer of an older generation is ignored.
 #include "actors/hospital_state.hpp"
+#include "actors/audit.hpp"
 
 #include <caf/all.hpp>
 
@@ -181,7 +182,9 @@ void hospital_state::seen_by_flush(const std::string& alert_id) {
   }
   auto now = st.rt->now();
   st.seen_by_last[alert_id] = now;
-  commit_transition(seen_by_update(i->second, now), success_with_alert, call_promise{});
+  // Bookkeeping of a receipt (the confirmDelivery call is audited where it is answered).
+  commit_transition(seen_by_update(i->second, now), success_with_alert, call_promise{},
+                    std::nullopt);
 }
 
 void hospital_state::arm_failsafe(const alert& a, bool check_online, int64_t min_delay_ms) {
@@ -245,7 +248,8 @@ void hospital_state::failsafe_due(const std::string& alert_id, uint64_t gen, boo
                                   {"tier", t->next.escalation_level}, {"by", "system"},
                                   {"reason", reason}});
   }
-  commit_transition(std::move(*t), success_with_alert, call_promise{});
+  commit_transition(std::move(*t), success_with_alert, call_promise{},
+                    timer_escalation_audit(st.hospital_id, alert_id, now));
 }
 
 } // namespace vigil

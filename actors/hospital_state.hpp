@@ -94,6 +94,16 @@ struct hospital_state {
   bool presence_flush_scheduled = false;
   uint64_t presence_changes = 0; // changes of the online list
 
+  // ---- cluster (storage.engine = jetstream; hospital_cluster.cpp)
+  /// Each alert as the stream has it (`alerts` also holds this node's writes in flight).
+  std::unordered_map<std::string, alert> confirmed;
+  /// Per alert: this node's writes sent and not yet applied from the stream (nor failed).
+  std::unordered_map<std::string, int> writes_in_flight;
+  /// This node's writes sent and not yet applied or failed, all alerts.
+  size_t own_in_flight = 0;
+  /// Continuations waiting until the hospital applied the stream up to a seq.
+  std::multimap<uint64_t, std::function<void()>> on_applied;
+
   // ---- hospital.cpp
   /// Takes over a loaded snapshot, spawns the metrics actor and arms every escalation timer.
   void start(runtime_ptr runtime, const hospital_snapshot& snap);
@@ -120,19 +130,37 @@ struct hospital_state {
   // ---- hospital_calls.cpp
   /// Any call: getMetrics/getAlertStats go to the metrics actor, the rest is answered here.
   caf::result<call_result_ptr> handle_call(const call_ptr& c);
-  caf::result<call_result_ptr> handle_mutation(const call& c);
+  /// A mutation; `given` and `attempt` when a cluster write runs again after a conflict.
+  caf::result<call_result_ptr> handle_mutation(const call_ptr& c,
+                                               std::optional<call_promise> given = {},
+                                               int attempt = 0);
   caf::result<call_result_ptr> handle_query(const call& c);
   /// handle_call without the on-demand load (the alert, if any, is in memory or nowhere).
   caf::result<call_result_ptr> dispatch(const call_ptr& c);
   using reply_fn = std::function<json::value(const alert&)>;
   /// Called with the stored alert once a transition is durable (the audit log line).
   using stored_fn = std::function<void(const alert&)>;
-  /// Stores a transition with its audit record (one transaction), then publishes its event and
-  /// answers `rp` with `make_reply(next)`.
-  void commit_transition(transition t, reply_fn make_reply, call_promise rp, audit_record audit,
-                         std::optional<std::string> idem_key = {}, stored_fn on_stored = {});
+  /// Stores a transition with its audit record if any (one transaction), then publishes its event and
+  /// answers `rp` with `make_reply(next)`. Cluster: `retry` validates and writes again after
+  /// losing the race to another node; the audit record is not stored (no audit trail there).
+  using retry_fn = std::function<void()>;
+  void commit_transition(transition t, reply_fn make_reply, call_promise rp,
+                         std::optional<audit_record> audit,
+                         std::optional<std::string> idem_key = {}, stored_fn on_stored = {},
+                         retry_fn retry = {});
   /// Sends the audit record of a mutation refused here (not found, state, input rules).
   void audit_refused(const call& c, const std::string& alert_id, trpc_code code);
+
+  // ---- hospital_cluster.cpp
+  /// commit_transition in a cluster: append to the stream with the expected last seq; the event
+  /// is published (and the caller answered) when the follower delivers it.
+  void commit_to_stream(transition t, reply_fn make_reply, call_promise rp,
+                        std::optional<std::string> idem_key, stored_fn on_stored,
+                        retry_fn retry);
+  /// The next event of the hospital's subject (this node's or another's).
+  void apply_stream_event(const stream_event& ev);
+  /// Runs `fn` once the stream is applied up to `seq` (at once if it is).
+  void when_applied(uint64_t seq, std::function<void()> fn);
 
   // ---- hospital_timers.cpp
   /// Arms the alert's escalation timer (cancelling any earlier one).

@@ -51,8 +51,18 @@ void hospital_state::escalation_due(const std::string& alert_id, uint64_t gen) {
     counters::get().escalations_fired++;
     log::info("alert_escalated", {{"hospital", st.hospital_id}, {"alert", alert_id},
                                   {"tier", t->next.escalation_level}, {"by", "system"}});
+    // Cluster: every node hosting the hospital fires; the first write wins, the others catch
+    // up and find the alert escalated (its next deadline later), which re-arms the timer.
+    retry_fn rearm;
+    if (st.rt->cluster)
+      rearm = [=] {
+        auto& st = self->state;
+        if (auto a = st.alerts.find(alert_id); a != st.alerts.end())
+          schedule_escalation(a->second);
+      };
     commit_transition(std::move(*t), success_with_alert, call_promise{},
-                      timer_escalation_audit(st.hospital_id, alert_id, now));
+                      timer_escalation_audit(st.hospital_id, alert_id, now), {}, {},
+                      std::move(rearm));
   }
 }
 

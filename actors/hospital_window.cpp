@@ -28,6 +28,9 @@ void hospital_state::forget(const std::string& alert_id) {
 }
 
 void hospital_state::trim_window() {
+  // A cluster hospital keeps every alert: the JetStream store cannot read one alert on demand.
+  if (rt->cluster)
+    return;
   size_t window = rt->cfg.resolved_window;
   for (auto i = resolved_in_memory.begin();
        resolved_in_memory.size() > window && i != resolved_in_memory.end();) {

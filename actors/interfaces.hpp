@@ -61,6 +61,8 @@ using read_atom = caf::atom_constant<caf::atom("read")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
 using audit_atom = caf::atom_constant<caf::atom("audit")>;
 using audit_page_atom = caf::atom_constant<caf::atom("auditpage")>;
+// cluster (storage.engine = jetstream)
+using follow_atom = caf::atom_constant<caf::atom("follow")>;
 // inspector
 using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
 using sample_tick_atom = caf::atom_constant<caf::atom("sample")>;
@@ -112,6 +114,8 @@ using hospital_actor = caf::typed_actor<
   caf::reacts_to<catch_up_atom, uint64_t, std::string, uint64_t>,
   /// (internal) A burst of presence changes is over: tell presence subscribers.
   caf::reacts_to<presence_flush_atom>,
+  /// Cluster: the next event of the hospital's subject (from the follower), in stream order.
+  caf::reacts_to<stream_event_ptr>,
   /// Inspection: counts, subscribed connections, pending escalation timers.
   caf::replies_to<status_atom>::with<hospital_status>>;
 
@@ -143,6 +147,14 @@ using storage_actor = storage_reader_actor::extend<
   caf::reacts_to<audit_atom, audit_records_ptr>,
   /// A page of a hospital's audit trail (getAuditLog), read after committing what is queued.
   caf::replies_to<audit_page_atom, audit_page_request_ptr>::with<audit_page_ptr>>;
+
+/// The JetStream store (actors/jetstream_store.cpp), storage.engine = jetstream: the storage
+/// interface backed by the cluster's event stream, on its own thread, plus the followers that feed
+/// every hosted hospital the events of its subject. It converts to a storage_actor.
+using jetstream_actor = storage_actor::extend<
+  /// Follow hospital (id, actor) from after this seq: every later event of its subject goes to
+  /// the actor as a stream_event_ptr, in stream order.
+  caf::reacts_to<follow_atom, std::string, hospital_actor, uint64_t>>;
 
 /// The directory (actors/directory.cpp): hospital id -> hospital actor.
 using directory_actor = caf::typed_actor<

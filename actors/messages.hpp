@@ -89,11 +89,23 @@ struct pending_write {
 
 struct commit_request {
   std::vector<pending_write> writes;
+  // Cluster (storage.engine = jetstream) only: the hospital's subject and the writer-order check.
+  std::string hospital_id;
+  /// The newest seq of the hospital the hospital actor had applied when it validated the writes
+  /// (published with ExpectLastSubjectSeq).
+  uint64_t expected_last_seq = 0;
+  /// Validated on top of the hospital's own earlier commits still in flight: expect the seq of
+  /// the previous commit of this hospital instead (and fail when that one failed).
+  bool chained = false;
 };
 using commit_request_ptr = std::shared_ptr<const commit_request>;
 
 struct commit_reply {
   bool ok = false;
+  /// Cluster: another node appended to the hospital first; catch up to `stream_last_seq` and
+  /// validate again.
+  bool conflict = false;
+  uint64_t stream_last_seq = 0;
   std::string error;
   std::vector<encoded_event_ptr> events;     // one per write that stores an event, in order
   uint64_t last_seq = 0;
@@ -140,6 +152,17 @@ struct alert_rows {
   std::string error;
 };
 using alert_rows_ptr = std::shared_ptr<const alert_rows>;
+/// Cluster: one event of a hospital's subject as every node hosting the hospital applies it, in
+/// stream order (its own writes included): the encoded event, the alert after it and the
+/// idempotency record it carried.
+struct stream_event {
+  encoded_event_ptr event;
+  alert next;
+  std::optional<std::string> idempotency_key;
+  std::string idempotency_reply;             // plain JSON of the first reply
+  int64_t timestamp = 0;
+};
+using stream_event_ptr = std::shared_ptr<const stream_event>;
 
 /// A page of stored events for replay or timelines.
 struct read_request {
@@ -187,5 +210,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::hospital_snapshot_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::read_request_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::alert_query_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::alert_rows_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::stream_event_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::event_page_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::http_request_ptr)

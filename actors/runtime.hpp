@@ -128,6 +128,9 @@ struct runtime {
     return storage_reader ? storage_reader : storage_reader_actor{storage};
   }
   directory_actor directory;
+  /// storage.engine = jetstream: the same actor as `storage`, for following hospitals; unset
+  /// (the default SQLite engine) otherwise.
+  jetstream_actor cluster;
   int64_t started_ms = 0;
 
 private:

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
@@ -268,6 +269,46 @@ const std::vector<option>& options() {
      "newest resolved alerts kept in memory per hospital (older ones are read from SQLite on "
      "demand), 0..1000000",
      [](staged& c, std::string_view v) { return set_integer(c.resolved_window, v, 0, 1000000); }},
+    {"storage.engine", nullptr, nullptr, "sqlite",
+     "event store: sqlite (one node, embedded) or jetstream (a cluster node on NATS JetStream)",
+     [](staged& c, std::string_view v) -> std::optional<std::string> {
+       if (v == "sqlite") c.jetstream = false;
+       else if (v == "jetstream") c.jetstream = true;
+       else return std::string("expected one of sqlite, jetstream");
+       return std::nullopt;
+     }},
+    {"cluster.nats-urls", nullptr, nullptr, "(none)",
+     "comma-separated NATS server URLs (nats://host:port) of the JetStream cluster",
+     [](staged& c, std::string_view v) -> std::optional<std::string> {
+       c.nats_urls.clear();
+       if (v.empty()) return std::optional<std::string>{}; // none (the default)
+       size_t start = 0;
+       while (start <= v.size()) {
+         auto comma = v.find(',', start);
+         auto item = v.substr(start, comma == std::string_view::npos ? v.npos : comma - start);
+         while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+         while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+         if (item.empty()) return std::string("expected nats://host:port[,nats://host:port...]");
+         if (item.rfind("nats://", 0) != 0 && item.rfind("tls://", 0) != 0)
+           return "\"" + std::string(item) + "\" is not a nats:// or tls:// URL";
+         c.nats_urls.emplace_back(item);
+         if (comma == std::string_view::npos) break;
+         start = comma + 1;
+       }
+       return std::nullopt;
+     }},
+    {"cluster.replicas", nullptr, nullptr, "3", "replicas of the event stream, 1..5",
+     [](staged& c, std::string_view v) { return set_integer(c.cluster_replicas, v, 1, 5); }},
+    {"cluster.stream", nullptr, nullptr, "VIGIL_EVENTS",
+     "JetStream stream name (letters, digits, _ and -)",
+     [](staged& c, std::string_view v) -> std::optional<std::string> {
+       if (v.empty() || v.size() > 64) return std::string("expected 1..64 characters");
+       for (char ch : v)
+         if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-')
+           return std::string("expected letters, digits, _ and - only");
+       c.cluster_stream = std::string(v);
+       return std::nullopt;
+     }},
     {"retention.days", nullptr, nullptr, "30", "days of event log kept for replay, 1..3650",
      [](staged& c, std::string_view v) { return set_integer(c.retention_days, v, 1, 3650); }},
     {"audit.retention-days", nullptr, nullptr, "2190",
@@ -781,6 +822,10 @@ std::optional<std::string> check_whole(staged& c) {
     return "limits.rate-burst must be at least 1 while limits.rate is on";
   if (c.admin_port != 0 && c.admin_port == c.port)
     return "admin.port must differ from server.port (" + std::to_string(c.port) + ")";
+  if (c.jetstream && c.nats_urls.empty())
+    return "storage.engine jetstream needs cluster.nats-urls (e.g. nats://127.0.0.1:4222)";
+  if (!c.jetstream && !c.nats_urls.empty())
+    return "cluster.nats-urls is set but storage.engine is sqlite; set storage.engine = jetstream";
   if (c.admin_token_file.empty())
     c.admin_token_file = default_admin_token_file(c.db_path);
   if (auto err = check_tls(c)) return err;

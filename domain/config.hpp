@@ -96,6 +96,12 @@ struct config {
   int retention_days = 30;               // retention.days
   int audit_retention_days = 2190;       // audit.retention-days (6 years)
 
+  // [storage] engine / [cluster] (docs/operations.md "Running a cluster")
+  bool jetstream = false;                // storage.engine: sqlite (default) | jetstream
+  std::vector<std::string> nats_urls;    // cluster.nats-urls (comma-separated nats:// URLs)
+  int cluster_replicas = 3;              // cluster.replicas (stream replicas, 1..5)
+  std::string cluster_stream = "VIGIL_EVENTS"; // cluster.stream (JetStream stream name)
+
   // [escalation]
   escalation_policy escalation;          // escalation.tiers, e.g. "nurse:2m,doctor:3m,head_doctor"
   /// escalation.failsafe (on|off), escalation.receipt-timeout, escalation.failsafe-urgencies

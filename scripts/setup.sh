@@ -14,6 +14,7 @@ VIGIL_APT_PACKAGES=(
   # The sqlite3 CLI: tests/e2e/audit-trail.test.mjs tampers with a live database file with it
   # (node has no SQLite binding without a native npm package).
   sqlite3
+  libnats-dev nats-server
   nodejs npm
 )
 

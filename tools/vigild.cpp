@@ -13,6 +13,7 @@
 
 #include "actors/directory.hpp"
 #include "actors/inspector.hpp"
+#include "actors/jetstream_store.hpp"
 #include "actors/messages.hpp"
 #include "actors/runtime.hpp"
 #include "actors/sessions.hpp"
@@ -200,6 +201,111 @@ void reload(int argc, char** argv, config& running, const reload_targets& target
   running = apply_reloadable(running, next);
 }
 
+/// Runs the transport and the console until SIGTERM/SIGINT (SIGHUP reloads the configuration,
+/// see reload()), then shuts down gracefully; never returns.
+[[noreturn]] void serve(caf::actor_system& sys, const runtime_ptr& rt, sigset_t signals,
+                        size_t restore_timers, size_t restore_hospitals, int argc, char** argv) {
+  auto& cfg = rt->cfg;
+  std::string error;
+  // The transport reaches the actors only through this factory (delivery/session.hpp).
+  auto sessions = make_session_factory(sys, rt);
+  server srv{rt->cfg, rt->out, *sessions};
+  if (!srv.start(&error)) {
+    log::error("listen_failed", {{"error", error}});
+    stop_actors(sys, *rt);
+    std::fflush(stderr);
+    _exit(1);
+  }
+  // After the main listener, so that the console can name the bound server.port.
+  inspector_actor inspector;
+  std::unique_ptr<console_handler> console_inspect; // outlives `console`
+  std::unique_ptr<console_server> console;
+  if (!start_console(sys, rt, srv.port(), inspector, console_inspect, console)) {
+    stop_actors(sys, *rt);
+    std::fflush(stderr);
+    _exit(1);
+  }
+  log::info("listening", {{"host", cfg.host}, {"port", static_cast<unsigned>(srv.port())},
+                          {"tls", cfg.tls() ? "on" : "off"},
+                          {"plain_port", static_cast<unsigned>(srv.plain_port())},
+                          {"db", cfg.jetstream ? "jetstream:" + cfg.cluster_stream : cfg.db_path},
+                          {"epoch", rt->epoch},
+                          {"last_seq", rt->last_seq.load()},
+                          {"alerts", static_cast<uint64_t>(rt->alerts.size())},
+                          {"escalation_timers", static_cast<uint64_t>(restore_timers)},
+                          {"escalating_hospitals", static_cast<uint64_t>(restore_hospitals)},
+                          {"static_dir", cfg.static_dir.empty() ? "(none)" : cfg.static_dir},
+                          {"startup_ms", now_ms() - rt->started_ms}});
+  srv.run();
+  // systemd (Type=notify): the store is restored and both listeners are bound.
+  sd_notify_send("READY=1\nSTATUS=listening on port " + std::to_string(srv.port()));
+
+  // The configuration running now: the start-up one plus what reloads applied (rt->cfg stays
+  // the start-up one; other threads read it).
+  config running = rt->cfg;
+  reload_targets targets{*rt, srv};
+  int sig = 0;
+  while (true) {
+    sig = 0;
+    if (sigwait(&signals, &sig) != 0)
+      continue;
+    if (sig != SIGHUP)
+      break;
+    log::info("signal", {{"signal", "SIGHUP"}});
+    sd_notify_send("RELOADING=1");
+    reload(argc, argv, running, targets);
+    sd_notify_send("READY=1");
+  }
+  log::info("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  sd_notify_send("STOPPING=1\nSTATUS=draining connections");
+  srv.request_shutdown();
+  srv.join();
+  if (console)
+    console->stop();
+  if (inspector)
+    caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
+  stop_actors(sys, *rt);
+  log::info("stopped");
+  std::fflush(stderr);
+  // Every actor that matters has finished; do not wait for stragglers (idle connection actors
+  // of already closed sockets) in ~actor_system.
+  _exit(0);
+}
+
+/// The CAF configuration of vigild.
+void configure_caf(caf::actor_system_config& caf_cfg, const config& cfg) {
+  caf_cfg.set("scheduler.max-threads", cfg.worker_threads);
+  // Work sharing blocks idle workers on a condition variable; CAF's default work stealing polls
+  // with 50 µs sleeps, which on a small box takes CPU from the lws thread (measured: 35-46 % CPU
+  // at 100 alerts/s with work stealing).
+  if (cfg.scheduler_policy == "stealing")
+    caf_cfg.set("scheduler.policy", caf::atom("stealing"));
+  else
+    caf_cfg.set("scheduler.policy", caf::atom("sharing"));
+  caf_cfg.set("logger.verbosity", caf::atom("quiet"));
+}
+
+/// storage.engine = jetstream: a cluster node. The event stream replaces the SQLite file; the
+/// hospitals load from it on first use and follow it.
+int run_cluster_node(const runtime_ptr& rt, sigset_t signals, int argc, char** argv) {
+  auto& cfg = rt->cfg;
+  std::string error;
+  auto link = open_jetstream(*rt, 30000, &error);
+  if (!link) {
+    log::error("cluster_open_failed", {{"stream", cfg.cluster_stream}, {"error", error}});
+    return 1;
+  }
+  rt->out = std::make_shared<outbox>(cfg.outbound_budget);
+  caf::actor_system_config caf_cfg;
+  configure_caf(caf_cfg, cfg);
+  caf::actor_system sys{caf_cfg};
+  rt->cluster = spawn_jetstream_store(sys, rt, std::move(link));
+  rt->storage = storage_actor{rt->cluster};
+  rt->directory = spawn_directory(sys, rt);
+  log::info("cluster_node", {{"stream", cfg.cluster_stream}, {"epoch", rt->epoch},
+                             {"last_seq", rt->last_seq.load()}});
+  serve(sys, rt, signals, 0, 0, argc, argv);
+}
 } // namespace
 
 int main(int argc, char** argv) {
@@ -260,6 +366,8 @@ int main(int argc, char** argv) {
 
   rt->started_ms = now_ms();
   std::string error;
+  if (cfg.jetstream)
+    return run_cluster_node(rt, signals, argc, argv);
   // Before the database is opened (which may migrate it): a second server on the same file would
   // reissue sequence numbers. Held until the process ends.
   auto lock = storage::db_lock::acquire(cfg.db_path, &error);
@@ -302,15 +410,7 @@ int main(int argc, char** argv) {
   rt->out = std::make_shared<outbox>(cfg.outbound_budget);
 
   caf::actor_system_config caf_cfg;
-  caf_cfg.set("scheduler.max-threads", cfg.worker_threads);
-  // Work sharing blocks idle workers on a condition variable; CAF's default work stealing polls
-  // with 50 µs sleeps, which on a small box takes CPU from the lws thread (measured: 35-46 % CPU
-  // at 100 alerts/s with work stealing).
-  if (cfg.scheduler_policy == "stealing")
-    caf_cfg.set("scheduler.policy", caf::atom("stealing"));
-  else
-    caf_cfg.set("scheduler.policy", caf::atom("sharing"));
-  caf_cfg.set("logger.verbosity", caf::atom("quiet"));
+  configure_caf(caf_cfg, cfg);
   caf::actor_system sys{caf_cfg};
   storage::open_options reader_opts;
   reader_opts.read_only = true;
@@ -329,66 +429,5 @@ int main(int argc, char** argv) {
   auto restore_hospitals = restore->hospitals.size();
   restore_escalation_timers(rt->directory, std::move(*restore));
 
-  // The transport reaches the actors only through this factory (delivery/session.hpp).
-  auto sessions = make_session_factory(sys, rt);
-  server srv{rt->cfg, rt->out, *sessions};
-  if (!srv.start(&error)) {
-    log::error("listen_failed", {{"error", error}});
-    stop_actors(sys, *rt);
-    std::fflush(stderr);
-    _exit(1);
-  }
-  // After the main listener, so that the console can name the bound server.port.
-  inspector_actor inspector;
-  std::unique_ptr<console_handler> console_inspect; // outlives `console`
-  std::unique_ptr<console_server> console;
-  if (!start_console(sys, rt, srv.port(), inspector, console_inspect, console)) {
-    stop_actors(sys, *rt);
-    std::fflush(stderr);
-    _exit(1);
-  }
-  log::info("listening", {{"host", cfg.host}, {"port", static_cast<unsigned>(srv.port())},
-                          {"tls", cfg.tls() ? "on" : "off"},
-                          {"plain_port", static_cast<unsigned>(srv.plain_port())},
-                          {"db", cfg.db_path}, {"epoch", rt->epoch},
-                          {"last_seq", rt->last_seq.load()},
-                          {"alerts", static_cast<uint64_t>(rt->alerts.size())},
-                          {"escalation_timers", static_cast<uint64_t>(restore_timers)},
-                          {"escalating_hospitals", static_cast<uint64_t>(restore_hospitals)},
-                          {"static_dir", cfg.static_dir.empty() ? "(none)" : cfg.static_dir},
-                          {"startup_ms", now_ms() - rt->started_ms}});
-  srv.run();
-  // systemd (Type=notify): the store is restored and both listeners are bound.
-  sd_notify_send("READY=1\nSTATUS=listening on port " + std::to_string(srv.port()));
-
-  // The configuration running now: the start-up one plus what reloads applied (rt->cfg stays
-  // the start-up one; other threads read it).
-  config running = rt->cfg;
-  reload_targets targets{*rt, srv};
-  int sig = 0;
-  while (true) {
-    sig = 0;
-    if (sigwait(&signals, &sig) != 0)
-      continue;
-    if (sig != SIGHUP)
-      break;
-    log::info("signal", {{"signal", "SIGHUP"}});
-    sd_notify_send("RELOADING=1");
-    reload(argc, argv, running, targets);
-    sd_notify_send("READY=1");
-  }
-  log::info("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  sd_notify_send("STOPPING=1\nSTATUS=draining connections");
-  srv.request_shutdown();
-  srv.join();
-  if (console)
-    console->stop();
-  if (inspector)
-    caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
-  stop_actors(sys, *rt);
-  log::info("stopped");
-  std::fflush(stderr);
-  // Every actor that matters has finished; do not wait for stragglers (idle connection actors
-  // of already closed sockets) in ~actor_system.
-  _exit(0);
+  serve(sys, rt, signals, restore_timers, restore_hospitals, argc, argv);
 }

@@ -35,6 +35,12 @@ static_assert(std::is_same_v<reply_of<hospital_actor, status_atom>,
                              caf::detail::type_list<hospital_status>>);
 // The writer stands in for a missing reader (runtime::reader()).
 static_assert(std::is_convertible_v<storage_actor, storage_reader_actor>);
+// Cluster: the JetStream store is a storage actor that also follows hospitals, which take the
+// events of their subject.
+static_assert(std::is_convertible_v<jetstream_actor, storage_actor>);
+static_assert(takes<jetstream_actor, follow_atom, std::string, hospital_actor, uint64_t>);
+static_assert(!takes<storage_actor, follow_atom, std::string, hospital_actor, uint64_t>);
+static_assert(takes<hospital_actor, stream_event_ptr>);
 
 TEST(interfaces, HospitalStatusReportsAlertsTimersAndSubscribers) {
   harness h{"nurse:2m,doctor:3m,head_doctor"};

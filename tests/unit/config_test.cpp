@@ -159,6 +159,36 @@ TEST(Config, AdminTokenFileDefaultsToTheDatabaseDirectory) {
   EXPECT_EQ(default_admin_token_file("/srv/db/events.sqlite"), "/srv/db/admin.token");
 }
 
+TEST(Config, ClusterOptions) {
+  auto c = load_ok({"--storage.engine=jetstream",
+                    "--cluster.nats-urls=nats://127.0.0.1:4222, nats://127.0.0.1:4223",
+                    "--cluster.replicas=3", "--cluster.stream=VIGIL_TEST-1"});
+  EXPECT_TRUE(c.jetstream);
+  ASSERT_EQ(c.nats_urls.size(), 2u);
+  EXPECT_EQ(c.nats_urls[1], "nats://127.0.0.1:4223");
+  EXPECT_EQ(c.cluster_replicas, 3);
+  EXPECT_EQ(c.cluster_stream, "VIGIL_TEST-1");
+  EXPECT_FALSE(load_ok({}).jetstream);
+}
+
+TEST(Config, ClusterOptionsAreValidatedAtStart) {
+  auto err = [](std::vector<std::string> args) {
+    auto r = load(std::move(args));
+    return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : std::string{};
+  };
+  EXPECT_NE(err({"--storage.engine=jetstream"}).find("needs cluster.nats-urls"),
+            std::string::npos);
+  EXPECT_NE(err({"--cluster.nats-urls=nats://127.0.0.1:4222"}).find("storage.engine is sqlite"),
+            std::string::npos);
+  EXPECT_NE(err({"--storage.engine=postgres"}).find("sqlite, jetstream"), std::string::npos);
+  EXPECT_NE(err({"--storage.engine=jetstream", "--cluster.nats-urls=http://x:1"})
+              .find("not a nats://"), std::string::npos);
+  EXPECT_NE(err({"--storage.engine=jetstream", "--cluster.nats-urls=nats://a:1,,nats://b:2"})
+              .find("expected nats://"), std::string::npos);
+  EXPECT_FALSE(err({"--cluster.replicas=7"}).empty());
+  EXPECT_FALSE(err({"--cluster.stream=a.b"}).empty());
+}
+
 TEST(Config, HelpFlag) {
   for (const char* flag : {"--help", "-h"}) {
     auto r = load({flag});
@@ -174,9 +204,11 @@ TEST(Config, HelpFlag) {
 TEST(Config, HelpListsEveryOptionWithDefault) {
   const std::string help = config_help();
   std::set<std::string> keys = keys_in_help();
-  EXPECT_EQ(keys.size(), 46u);
+  EXPECT_EQ(keys.size(), 50u);
   for (const char* key : {"server.host", "server.port", "server.transformer", "storage.path",
                           "storage.synchronous", "storage.ring-size", "storage.resolved-window",
+                          "storage.engine", "cluster.nats-urls", "cluster.replicas",
+                          "cluster.stream",
                           "retention.days", "audit.retention-days", "log.level", "log.format",
                           "auth.jwt-secret", "auth.jwt-secret-file", "auth.jwt-previous-secret",
                           "auth.jwt-previous-secret-file", "auth.public-key-file",
@@ -557,6 +589,10 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
     {"scheduler.threads", "65", "must be between 1 and 64"},
     {"scheduler.policy", "fifo", "expected one of sharing, stealing"},
     {"shutdown.drain-timeout", "6m", "must be between 0s and 5m"},
+    {"storage.engine", "postgres", "expected one of sqlite, jetstream"},
+    {"cluster.nats-urls", "http://x:1", "\"http://x:1\" is not a nats:// or tls:// URL"},
+    {"cluster.replicas", "7", "must be between 1 and 5"},
+    {"cluster.stream", "a.b", "expected letters, digits, _ and - only"},
   };
   std::set<std::string> covered;
   for (const bad& b : cases) {

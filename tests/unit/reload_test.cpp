@@ -57,6 +57,10 @@ const std::map<std::string, std::string> other_value = {
   {"http.body-timeout", "3s"},          {"admin.port", "0"},
   {"admin.token-file", "/tmp/other.token"}, {"scheduler.threads", "3"},
   {"scheduler.policy", "stealing"},     {"shutdown.drain-timeout", "3s"},
+  {"cluster.replicas", "1"},            {"cluster.stream", "OTHER"},
+  {"storage.resolved-window", "5"},     {"audit.retention-days", "7"},
+  {"escalation.failsafe", "off"},       {"escalation.receipt-timeout", "5s"},
+  {"escalation.failsafe-urgencies", "1,2"},
 };
 
 TEST(Reload, EveryOptionIsReloadableOrNamedAsNeedingARestart) {
@@ -66,6 +70,8 @@ TEST(Reload, EveryOptionIsReloadableOrNamedAsNeedingARestart) {
   for (const std::string& key : option_keys()) {
     if (reloadable(key)) continue;
     if (key.rfind("tls.", 0) == 0) continue; // they go together: TlsPathsAndPortNeedARestart
+    // They go together too: ClusterEngineAndUrlsNeedARestart.
+    if (key == "storage.engine" || key == "cluster.nats-urls") continue;
     auto v = other_value.find(key);
     ASSERT_NE(v, other_value.end()) << key << " is neither reloadable nor in this test's table";
     std::vector<std::string> args = pinned;
@@ -75,6 +81,17 @@ TEST(Reload, EveryOptionIsReloadableOrNamedAsNeedingARestart) {
     EXPECT_EQ(d.restart_needed, std::vector<std::string>{key}) << key;
     EXPECT_TRUE(d.reloaded.empty()) << key;
   }
+}
+
+TEST(Reload, ClusterEngineAndUrlsNeedARestart) {
+  const std::vector<std::string> pinned = {"--http.static-dir=/tmp", "--admin.token-file=/tmp/a.token"};
+  const config running = with(pinned);
+  std::vector<std::string> args = pinned;
+  args.push_back("--storage.engine=jetstream");
+  args.push_back("--cluster.nats-urls=nats://127.0.0.1:4222");
+  auto d = diff_for_reload(running, with(args));
+  EXPECT_EQ(d.restart_needed, (std::vector<std::string>{"storage.engine", "cluster.nats-urls"}));
+  EXPECT_TRUE(d.reloaded.empty());
 }
 
 TEST(Reload, TlsPathsAndPortNeedARestart) {

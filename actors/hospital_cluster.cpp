@@ -1,0 +1,176 @@
+// A hospital actor in a cluster (storage.engine = jetstream): writes go to the hospital's
+// subject of the event stream with the newest seq this actor applied as the expected last
+// subject seq; events (this node's and every other node's) come back from the follower in
+// stream order and are published to local subscribers only then. A write that lost the race to
+// another node is undone, and its call validated again once the hospital caught up.
+#include "actors/hospital_state.hpp"
+
+#include <caf/all.hpp>
+
+#include "domain/dates.hpp"
+#include "domain/log.hpp"
+
+namespace vigil {
+
+namespace {
+
+/// A write that failed for another reason than a conflict: the escalation timer of the alert
+/// tries again this much later (instead of spinning while the cluster cannot store).
+constexpr int64_t failed_write_retry_ms = 1000;
+
+} // namespace
+
+void hospital_state::when_applied(uint64_t seq, std::function<void()> fn) {
+  if (seq <= last_seq) {
+    fn();
+    return;
+  }
+  on_applied.emplace(seq, std::move(fn));
+}
+
+void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_promise rp,
+                                      std::optional<std::string> idem_key, stored_fn on_stored,
+                                      retry_fn retry) {
+  auto& st = *this;
+  auto id = t.next.id;
+  auto reply = make_reply(t.next);
+  if (st.alerts.find(id) == st.alerts.end())
+    st.rt->alerts.put(id, st.hospital_id);
+  // At once, so that later calls on this node validate against it (of two acknowledgements on
+  // one node the second gets CONFLICT without touching the stream).
+  st.alerts[id] = t.next;
+  schedule_escalation(t.next);
+  auto req = std::make_shared<commit_request>();
+  req->hospital_id = st.hospital_id;
+  req->expected_last_seq = st.last_seq;
+  req->chained = st.own_in_flight > 0;
+  pending_write w;
+  w.event = std::move(t.event);
+  w.next = t.next;
+  if (idem_key) {
+    w.idempotency_key = idem_key;
+    json::write(w.idempotency_reply, reply);
+  }
+  req->writes.push_back(std::move(w));
+  ++st.own_in_flight;
+  ++st.writes_in_flight[id];
+  // The write is over (applied or failed). When it failed and no other write of this node is in
+  // flight on the alert, the alert goes back to what the stream says.
+  auto settle = [=](bool failed, int64_t rearm_delay_ms) {
+    auto& st = self->state;
+    --st.own_in_flight;
+    auto n = st.writes_in_flight.find(id);
+    if (n == st.writes_in_flight.end() || --n->second > 0)
+      return;
+    st.writes_in_flight.erase(n);
+    if (!failed)
+      return;
+    auto c = st.confirmed.find(id);
+    if (c == st.confirmed.end()) {
+      st.alerts.erase(id);
+      st.rt->alerts.erase(id);
+      return;
+    }
+    st.alerts[id] = c->second;
+    if (rearm_delay_ms >= 0)
+      schedule_escalation(c->second, rearm_delay_ms);
+  };
+  // Answers every caller waiting for the idempotency key (and `rp`).
+  auto answer = [=](call_result_ptr result) mutable {
+    auto& st = self->state;
+    if (idem_key) {
+      for (auto& p : st.idempotent_pending[*idem_key])
+        p.deliver(result);
+      st.idempotent_pending.erase(*idem_key);
+    }
+    if (rp.pending())
+      rp.deliver(result);
+  };
+  self->request(st.rt->storage, caf::infinite, commit_atom::value, commit_request_ptr{req})
+    .then(
+      [=](const commit_reply_ptr& r) mutable {
+        auto& st = self->state;
+        if (r->ok && !r->events.empty()) {
+          when_applied(r->events.front()->seq, [=]() mutable {
+            settle(false, -1);
+            if (on_stored)
+              on_stored(t.next);
+            auto result = call_result::success(reply);
+            if (idem_key)
+              self->state.idempotent[*idem_key] = {reply, self->state.rt->now()};
+            answer(result);
+          });
+          return;
+        }
+        if (r->conflict && retry) {
+          // Another node wrote first: catch up to what it wrote, then validate again. Callers
+          // waiting for the same idempotency key wait for the new attempt.
+          settle(true, -1);
+          std::vector<call_promise> waiting;
+          if (idem_key) {
+            waiting = std::move(st.idempotent_pending[*idem_key]);
+            st.idempotent_pending.erase(*idem_key);
+          }
+          when_applied(r->stream_last_seq, [=]() mutable {
+            retry();
+            if (!idem_key || waiting.empty())
+              return;
+            auto& st = self->state;
+            if (auto p = st.idempotent_pending.find(*idem_key); p != st.idempotent_pending.end()) {
+              p->second.insert(p->second.end(), waiting.begin(), waiting.end());
+              return;
+            }
+            auto i = st.idempotent.find(*idem_key);
+            auto result = i != st.idempotent.end()
+                            ? call_result::success(i->second.first)
+                            : call_result::failure(trpc_code::internal_server_error,
+                                                   "Failed to store the change");
+            for (auto& p : waiting)
+              p.deliver(result);
+          });
+          return;
+        }
+        settle(true, failed_write_retry_ms);
+        log::error("mutation_not_stored", {{"hospital", st.hospital_id}, {"alert", id},
+                                           {"reason", r->error}});
+        answer(call_result::failure(trpc_code::internal_server_error,
+                                    "Failed to store the change"));
+      },
+      [=](caf::error& err) mutable {
+        settle(true, failed_write_retry_ms);
+        log::error("mutation_not_stored", {{"hospital", self->state.hospital_id}, {"alert", id},
+                                           {"reason", caf::to_string(err)}});
+        answer(call_result::failure(trpc_code::internal_server_error,
+                                    "Failed to store the change"));
+      });
+}
+
+void hospital_state::apply_stream_event(const stream_event& ev) {
+  auto& st = *this;
+  auto seq = ev.event->seq;
+  if (seq <= st.last_seq)
+    return; // a follower that restarted delivers again what was applied
+  auto& a = ev.next;
+  st.confirmed[a.id] = a;
+  if (st.writes_in_flight.count(a.id) == 0) {
+    st.alerts[a.id] = a;
+    schedule_escalation(a);
+  }
+  st.rt->alerts.put(a.id, st.hospital_id);
+  if (ev.idempotency_key) {
+    std::string err;
+    if (auto reply = json::parse(ev.idempotency_reply, &err)) {
+      mark_timestamp_fields(*reply);
+      st.idempotent[*ev.idempotency_key] = {std::move(*reply), ev.timestamp};
+    }
+  }
+  publish(ev.event);
+  self->send(st.metrics, std::make_shared<const alert>(a));
+  while (!st.on_applied.empty() && st.on_applied.begin()->first <= st.last_seq) {
+    auto fn = std::move(st.on_applied.begin()->second);
+    st.on_applied.erase(st.on_applied.begin());
+    fn();
+  }
+}
+
+} // namespace vigil

@@ -1,0 +1,655 @@
+#include "actors/jetstream_store.hpp"
+
+#include <caf/all.hpp>
+
+#include <nats/nats.h>
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "delivery/counters.hpp"
+#include "domain/dates.hpp"
+#include "domain/event_id.hpp"
+#include "domain/log.hpp"
+#include "domain/time.hpp"
+
+namespace vigil {
+
+namespace {
+
+constexpr const char* subject_prefix = "vigil.events.";
+constexpr const char* epoch_marker = "vigil epoch=";
+/// How long a publish waits for JetStream's acknowledgement, and how long a read waits for the
+/// next message of a range it knows is there.
+constexpr int64_t publish_wait_ms = 5000;
+constexpr int64_t read_wait_ms = 5000;
+/// Idempotency keys are remembered this long (hospital actors keep them from the stream).
+constexpr int64_t idempotency_window_ms = 24LL * 3600 * 1000;
+
+std::string status_text(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0)) {
+  std::string out = natsStatus_GetText(s);
+  if (code != 0)
+    out += " (jetstream error " + std::to_string(static_cast<int>(code)) + ")";
+  const char* last = nats_GetLastError(nullptr);
+  if (last != nullptr && *last != '\0' && out.find(last) == std::string::npos)
+    out += ": " + std::string(last);
+  return out;
+}
+
+std::string random_epoch() {
+  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device rd;
+  std::string e;
+  for (size_t i = 0; i < event_epoch_length; ++i)
+    e += alphabet[rd() % 36];
+  return e;
+}
+
+/// The body of a stream message: the event (its id left empty: the stream seq makes it), the
+/// alert after it, its filter attributes and the idempotency record.
+std::string encode_body(const pending_write& w) {
+  alert_event e = w.event;
+  e.id.clear();
+  e.seq = 0;
+  auto body = json::value::make_object();
+  body.set("e", to_json(e));
+  body.set("a", to_json(w.next, true));
+  body.set("u", e.urgency_level);
+  body.set("t", e.alert_type);
+  if (w.idempotency_key) {
+    body.set("k", *w.idempotency_key);
+    body.set("r", w.idempotency_reply);
+  }
+  std::string out;
+  json::write(out, body);
+  return out;
+}
+
+/// Decodes a stream message at `seq` into the event every node publishes identically.
+stream_event_ptr decode_body(const std::string& epoch, uint64_t seq, const char* data, int len,
+                             std::string* error) {
+  auto body = json::parse(std::string_view(data, static_cast<size_t>(len)), error);
+  if (!body || !body->is_object()) {
+    if (error->empty())
+      *error = "not a JSON object";
+    return nullptr;
+  }
+  auto* e = body->find("e");
+  auto* a = body->find("a");
+  if (e == nullptr || a == nullptr || !e->is_object()) {
+    *error = "event or alert missing";
+    return nullptr;
+  }
+  auto next = alert_from_json(*a);
+  if (!next) {
+    *error = "alert unreadable";
+    return nullptr;
+  }
+  auto out = std::make_shared<stream_event>();
+  auto id = format_event_id(epoch, seq);
+  json::value ev = *e;
+  ev.set("id", id);
+  mark_timestamp_fields(ev);
+  std::string plain, meta;
+  json::write(plain, ev);
+  json::write_meta(meta, ev);
+  auto str = [&](const json::value* v, const char* key) -> std::string {
+    auto* f = v->find(key);
+    return f != nullptr && f->is_string() ? f->as_string() : std::string{};
+  };
+  auto* u = body->find("u");
+  auto* ts = e->find("timestamp");
+  if (ts != nullptr && ts->is_string()) {
+    if (auto ms = parse_iso(ts->as_string()))
+      out->timestamp = *ms;
+  }
+  out->event = make_encoded_event(seq, id, str(e, "type"), str(e, "alertId"),
+                                  u != nullptr ? static_cast<int>(u->as_int()) : 0,
+                                  str(body.operator->(), "t"), std::move(plain), std::move(meta));
+  out->next = std::move(*next);
+  if (auto* k = body->find("k"); k != nullptr && k->is_string()) {
+    out->idempotency_key = k->as_string();
+    out->idempotency_reply = str(body.operator->(), "r");
+  }
+  return out;
+}
+
+/// The stream sequence of a message delivered by a consumer; 0 when it has none.
+uint64_t stream_seq_of(natsMsg* m) {
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, m) != NATS_OK || meta == nullptr)
+    return 0;
+  auto seq = meta->Sequence.Stream;
+  jsMsgMetaData_Destroy(meta);
+  return seq;
+}
+
+void raise_last_seq(runtime& rt, uint64_t seq) {
+  auto cur = rt.last_seq.load();
+  while (seq > cur && !rt.last_seq.compare_exchange_weak(cur, seq)) {
+  }
+}
+
+} // namespace
+
+std::string hospital_subject(const std::string& hospital) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string s = subject_prefix;
+  for (unsigned char c : hospital) {
+    if (std::isalnum(c) || c == '_' || c == '-') {
+      s += static_cast<char>(c);
+    } else {
+      s += '%';
+      s += hex[c >> 4];
+      s += hex[c & 15];
+    }
+  }
+  return s;
+}
+
+/// The connection, the JetStream context and the stream's identity. Its followers live as long
+/// as it does.
+class jetstream_link {
+public:
+  ~jetstream_link() {
+    for (auto* s : subs_) {
+      natsSubscription_Unsubscribe(s);
+      natsSubscription_Destroy(s);
+    }
+    if (js_ != nullptr)
+      jsCtx_Destroy(js_);
+    if (nc_ != nullptr) {
+      natsConnection_Close(nc_);
+      natsConnection_Destroy(nc_);
+    }
+  }
+
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+  std::string stream;
+  std::string epoch;
+  std::vector<natsSubscription*> subs_; // followers (destroyed with the link)
+
+  jsOptions options() const {
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = publish_wait_ms;
+    return o;
+  }
+
+  /// The newest seq of `subject`, 0 when it has none, nullopt on an error.
+  std::optional<uint64_t> last_subject_seq(const std::string& subject, std::string* error) {
+    natsMsg* m = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    auto o = options();
+    auto s = js_GetLastMsg(&m, js_, stream.c_str(), subject.c_str(), &o, &code);
+    if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr)
+      return uint64_t{0};
+    if (s != NATS_OK) {
+      *error = status_text(s, code);
+      return std::nullopt;
+    }
+    auto seq = natsMsg_GetSequence(m);
+    natsMsg_Destroy(m);
+    return seq;
+  }
+
+  /// Reads the messages of `subject` after `after_seq` up to `last` (inclusive) in order, at
+  /// most `limit` accepted by `take` (which returns whether it kept the message).
+  template <class Take>
+  bool read_range(const std::string& subject, uint64_t after_seq, uint64_t last, size_t limit,
+                  Take&& take, std::string* error) {
+    if (last <= after_seq)
+      return true;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream.c_str();
+    so.Ordered = true;
+    if (after_seq == 0) {
+      so.Config.DeliverPolicy = js_DeliverAll;
+    } else {
+      so.Config.DeliverPolicy = js_DeliverByStartSequence;
+      so.Config.OptStartSeq = after_seq + 1;
+    }
+    auto o = options();
+    natsSubscription* sub = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    auto s = js_SubscribeSync(&sub, js_, subject.c_str(), &o, &so, &code);
+    if (s != NATS_OK) {
+      *error = status_text(s, code);
+      return false;
+    }
+    size_t taken = 0;
+    bool ok = true;
+    while (taken < limit) {
+      natsMsg* m = nullptr;
+      s = natsSubscription_NextMsg(&m, sub, read_wait_ms);
+      if (s != NATS_OK) {
+        *error = "reading " + subject + ": " + status_text(s);
+        ok = false;
+        break;
+      }
+      auto seq = stream_seq_of(m);
+      if (seq == 0) { // a status message (heartbeat, flow control) the library passed on
+        natsMsg_Destroy(m);
+        continue;
+      }
+      if (take(seq, m))
+        ++taken;
+      natsMsg_Destroy(m);
+      if (seq >= last)
+        break;
+    }
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+    return ok;
+  }
+};
+
+jetstream_link_ptr open_jetstream(runtime& rt, int64_t wait_ms, std::string* error) {
+  auto& cfg = rt.cfg;
+  auto link = std::make_shared<jetstream_link>();
+  link->stream = cfg.cluster_stream;
+  natsOptions* opts = nullptr;
+  natsOptions_Create(&opts);
+  std::vector<const char*> urls;
+  for (auto& u : cfg.nats_urls)
+    urls.push_back(u.c_str());
+  natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
+  natsOptions_SetName(opts, "vigild");
+  // Never give up on the cluster: while it is unreachable mutations fail (503-like errors), and
+  // the node heals by itself when a NATS server is back.
+  natsOptions_SetMaxReconnect(opts, -1);
+  natsOptions_SetReconnectWait(opts, 250);
+  natsOptions_SetTimeout(opts, 2000);
+  // One pool of delivery threads for every follower instead of a thread per subscription.
+  natsOptions_UseGlobalMessageDelivery(opts, true);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  natsStatus s = NATS_OK;
+  for (;;) {
+    s = natsConnection_Connect(&link->nc_, opts);
+    if (s == NATS_OK || std::chrono::steady_clock::now() > deadline)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) {
+    *error = "cannot connect to cluster.nats-urls: " + status_text(s);
+    return nullptr;
+  }
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = publish_wait_ms;
+  s = natsConnection_JetStream(&link->js_, link->nc_, &jo);
+  if (s != NATS_OK) {
+    *error = "JetStream context: " + status_text(s);
+    return nullptr;
+  }
+  auto description = std::string(epoch_marker) + random_epoch();
+  const char* subjects[] = {"vigil.events.>"};
+  jsStreamConfig sc;
+  jsStreamConfig_Init(&sc);
+  sc.Name = link->stream.c_str();
+  sc.Description = description.c_str();
+  sc.Subjects = subjects;
+  sc.SubjectsLen = 1;
+  sc.Storage = js_FileStorage;
+  sc.Replicas = cfg.cluster_replicas;
+  sc.MaxAge = static_cast<int64_t>(cfg.retention_days) * 86400LL * 1000000000LL;
+  sc.Duplicates = 2LL * 60 * 1000000000LL;
+  sc.DenyDelete = true;
+  jsStreamInfo* si = nullptr;
+  for (;;) {
+    jsErrCode code = static_cast<jsErrCode>(0);
+    auto o = link->options();
+    // An existing stream (another node made it) is looked up, never changed.
+    s = js_GetStreamInfo(&si, link->js_, link->stream.c_str(), &o, &code);
+    if (s == NATS_OK)
+      break;
+    if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr) {
+      code = static_cast<jsErrCode>(0);
+      s = js_AddStream(&si, link->js_, &sc, &o, &code);
+      if (s == NATS_OK) {
+        log::info("cluster_stream_created", {{"stream", link->stream},
+                                             {"replicas", cfg.cluster_replicas}});
+        break;
+      }
+      if (code == JSStreamNameExistErr)
+        continue; // another node was faster
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      *error = "cannot create or find stream " + link->stream + ": " + status_text(s, code);
+      return nullptr;
+    }
+    // The JetStream cluster is still electing its meta leader.
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  std::string desc = si->Config != nullptr && si->Config->Description != nullptr
+                       ? si->Config->Description : "";
+  rt.last_seq = si->State.LastSeq;
+  rt.pruned_through = si->State.FirstSeq > 0 ? si->State.FirstSeq - 1 : 0;
+  jsStreamInfo_Destroy(si);
+  if (desc.rfind(epoch_marker, 0) != 0
+      || !is_valid_epoch(desc.substr(std::string(epoch_marker).size()))) {
+    *error = "stream " + link->stream + " is not a Vigil event stream (description \"" + desc
+             + "\")";
+    return nullptr;
+  }
+  link->epoch = desc.substr(std::string(epoch_marker).size());
+  rt.epoch = link->epoch;
+  return link;
+}
+
+namespace {
+
+struct js_state {
+  static inline const char* name = "vigil.jetstream";
+  runtime_ptr rt;
+  jetstream_link_ptr link;
+  /// hospital -> seq of its newest own publish; nullopt after a failed one (the writes chained
+  /// on it fail too: they were validated on top of it).
+  std::unordered_map<std::string, std::optional<uint64_t>> chain_tail;
+};
+
+using js_self = jetstream_actor::stateful_pointer<js_state>;
+
+/// A follower's closure: where the events of one hospital go.
+struct follower {
+  hospital_actor hospital;
+  std::string epoch;
+  runtime_ptr rt;
+};
+
+void on_follow_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+  auto* f = static_cast<follower*>(closure);
+  auto seq = stream_seq_of(m);
+  if (seq != 0) {
+    std::string err;
+    auto ev = decode_body(f->epoch, seq, natsMsg_GetData(m), natsMsg_GetDataLength(m), &err);
+    if (ev) {
+      raise_last_seq(*f->rt, seq);
+      caf::anon_send(f->hospital, stream_event_ptr{ev});
+    } else {
+      log::error("cluster_event_unreadable", {{"seq", seq}, {"error", err}});
+    }
+  }
+  natsMsg_Destroy(m);
+}
+
+/// The alert index follower: every message's headers only (alert id, hospital).
+void on_index_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+  auto* rt = static_cast<runtime*>(closure);
+  const char* alert_id = nullptr;
+  const char* hospital = nullptr;
+  if (natsMsgHeader_Get(m, "Vigil-Alert", &alert_id) == NATS_OK
+      && natsMsgHeader_Get(m, "Vigil-Hospital", &hospital) == NATS_OK)
+    rt->alerts.put(alert_id, hospital);
+  if (auto seq = stream_seq_of(m))
+    raise_last_seq(*rt, seq);
+  natsMsg_Destroy(m);
+}
+
+commit_reply_ptr commit(js_self self, const commit_request& req) {
+  auto& st = self->state;
+  auto reply = std::make_shared<commit_reply>();
+  auto& link = *st.link;
+  auto& tail = st.chain_tail[req.hospital_id];
+  uint64_t expected = req.expected_last_seq;
+  if (req.chained) {
+    if (!tail) {
+      reply->conflict = true;
+      reply->error = "an earlier write of this hospital failed";
+      return reply;
+    }
+    expected = *tail;
+  }
+  auto subject = hospital_subject(req.hospital_id);
+  for (auto& w : req.writes) {
+    auto body = encode_body(w);
+    natsMsg* m = nullptr;
+    natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+    natsMsgHeader_Set(m, "Vigil-Alert", w.next.id.c_str());
+    natsMsgHeader_Set(m, "Vigil-Hospital", req.hospital_id.c_str());
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = publish_wait_ms;
+    // The message id names the write's place in the hospital's order: "the write after seq
+    // `expected` of this hospital". Of two nodes writing on the same view, JetStream keeps the
+    // first and answers the second as a duplicate (with the first one's seq). nats-server 2.9
+    // checks ExpectLastSubjectSeq only before proposing a write to its replicas, so two writes
+    // in flight at once can both pass it (nats-server#4320, fixed in 2.9.21); deduplication is
+    // checked where the replicas apply writes in order, so it decides the race.
+    std::string msg_id = subject + "@" + std::to_string(expected);
+    po.MsgId = msg_id.c_str();
+    if (expected == 0)
+      po.ExpectNoMessage = true;
+    else
+      po.ExpectLastSubjectSeq = expected;
+    jsPubAck* ack = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    auto t0 = std::chrono::steady_clock::now();
+    auto s = js_PublishMsg(&ack, link.js_, m, &po, &code);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::steady_clock::now() - t0).count();
+    natsMsg_Destroy(m);
+    auto& c = counters::get();
+    c.storage_commits++;
+    c.storage_commit_items++;
+    c.storage_commit_us_total += static_cast<uint64_t>(us);
+    c.storage_commit.observe_us(us);
+    if (s != NATS_OK) {
+      tail.reset();
+      std::string err;
+      log::debug("cluster_write_refused", {{"hospital", req.hospital_id}, {"alert", w.next.id},
+                                           {"expected", expected}, {"chained", req.chained},
+                                           {"code", static_cast<int>(code)}});
+      if (code == JSStreamWrongLastSequenceErr) {
+        reply->conflict = true;
+        reply->stream_last_seq = link.last_subject_seq(subject, &err).value_or(0);
+        reply->error = "another node wrote first";
+      } else {
+        c.storage_commit_failures++;
+        reply->error = status_text(s, code);
+        log::error("cluster_publish_failed", {{"hospital", req.hospital_id},
+                                              {"error", reply->error}});
+      }
+      reply->events.clear();
+      return reply;
+    }
+    uint64_t seq = ack->Sequence;
+    bool duplicate = ack->Duplicate;
+    jsPubAck_Destroy(ack);
+    log::debug("cluster_write", {{"hospital", req.hospital_id}, {"alert", w.next.id},
+                                 {"expected", expected}, {"chained", req.chained},
+                                 {"seq", seq}, {"duplicate", duplicate}});
+    if (duplicate) {
+      // Another node's write took this place (seq): catch up to it and validate again.
+      tail.reset();
+      reply->conflict = true;
+      reply->stream_last_seq = seq;
+      reply->error = "another node wrote first";
+      raise_last_seq(*st.rt, seq);
+      return reply;
+    }
+    tail = seq;
+    expected = seq;
+    raise_last_seq(*st.rt, seq);
+    // The hospital publishes the event when its follower delivers it; the reply only says where.
+    reply->events.push_back(make_encoded_event(seq, format_event_id(st.link->epoch, seq),
+                                               w.event.type, w.event.alert_id,
+                                               w.event.urgency_level, w.event.alert_type, {},
+                                               {}));
+    reply->last_seq = seq;
+  }
+  reply->ok = true;
+  return reply;
+}
+
+/// A hospital's snapshot: the newest state of each alert and the recent idempotency records,
+/// read from its subject.
+hospital_snapshot_ptr load_snapshot(js_self self, const std::string& hospital) {
+  auto& st = self->state;
+  auto snap = std::make_shared<hospital_snapshot>();
+  snap->hospital_id = hospital;
+  auto subject = hospital_subject(hospital);
+  std::string err;
+  auto last = st.link->last_subject_seq(subject, &err);
+  if (!last) {
+    snap->error = err;
+    return snap;
+  }
+  std::unordered_map<std::string, size_t> at;
+  auto cutoff = st.rt->now() - idempotency_window_ms;
+  bool ok = st.link->read_range(subject, 0, *last, SIZE_MAX, [&](uint64_t seq, natsMsg* m) {
+    std::string e;
+    auto ev = decode_body(st.link->epoch, seq, natsMsg_GetData(m), natsMsg_GetDataLength(m), &e);
+    if (!ev) {
+      log::error("cluster_event_unreadable", {{"seq", seq}, {"error", e}});
+      return false;
+    }
+    auto i = at.find(ev->next.id);
+    if (i == at.end()) {
+      at.emplace(ev->next.id, snap->alerts.size());
+      snap->alerts.push_back(ev->next);
+    } else {
+      snap->alerts[i->second] = ev->next;
+    }
+    if (ev->idempotency_key && ev->timestamp >= cutoff)
+      snap->idempotency[*ev->idempotency_key] = {ev->idempotency_reply, ev->timestamp};
+    return true;
+  }, &err);
+  if (!ok) {
+    snap->error = err;
+    return snap;
+  }
+  snap->last_seq_of_hospital = *last;
+  return snap;
+}
+
+event_page_ptr read_page(js_self self, const read_request& req) {
+  auto& st = self->state;
+  auto page = std::make_shared<event_page>();
+  auto hospital = req.hospital_id;
+  if (hospital.empty() && !req.alert_id.empty())
+    hospital = st.rt->alerts.hospital_of(req.alert_id).value_or("");
+  if (hospital.empty())
+    return page;
+  auto subject = hospital_subject(hospital);
+  std::string err;
+  auto last = st.link->last_subject_seq(subject, &err);
+  if (!last) {
+    page->error = err;
+    return page;
+  }
+  st.link->read_range(subject, req.after_seq, *last, req.limit, [&](uint64_t seq, natsMsg* m) {
+    std::string e;
+    auto ev = decode_body(st.link->epoch, seq, natsMsg_GetData(m), natsMsg_GetDataLength(m), &e);
+    if (!ev || (!req.alert_id.empty() && ev->event->alert_id != req.alert_id))
+      return false;
+    page->events.push_back(ev->event);
+    return true;
+  }, &err);
+  if (!err.empty())
+    log::error("cluster_read_failed", {{"hospital", hospital}, {"after", req.after_seq},
+                                       {"read", page->events.size()}, {"error", err}});
+  page->error = err;
+  return page;
+}
+
+/// Subscribes an ordered consumer to `subject` from after `after_seq`, delivering to `cb`.
+bool subscribe(jetstream_link& link, const std::string& subject, uint64_t after_seq,
+               bool headers_only, natsMsgHandler cb, void* closure, std::string* error) {
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = link.stream.c_str();
+  so.Ordered = true;
+  so.Config.HeadersOnly = headers_only;
+  if (after_seq == 0) {
+    so.Config.DeliverPolicy = js_DeliverAll;
+  } else {
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = after_seq + 1;
+  }
+  auto o = link.options();
+  natsSubscription* sub = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  auto s = js_Subscribe(&sub, link.js_, subject.c_str(), cb, closure, &o, &so, &code);
+  if (s != NATS_OK) {
+    *error = status_text(s, code);
+    return false;
+  }
+  natsSubscription_SetPendingLimits(sub, -1, -1);
+  link.subs_.push_back(sub);
+  return true;
+}
+
+jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
+                                                 jetstream_link_ptr link) {
+  self->state.rt = std::move(rt);
+  self->state.link = std::move(link);
+  std::string err;
+  if (!subscribe(*self->state.link, "vigil.events.>", 0, true, on_index_msg,
+                 self->state.rt.get(), &err))
+    log::error("cluster_index_follow_failed", {{"error", err}});
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    self->state.link.reset();
+    self->quit(msg.reason);
+  });
+  return {
+    [=](commit_atom, const commit_request_ptr& req) { return commit(self, *req); },
+    [=](flush_atom) {},
+    // Retention is the stream's MaxAge (retention.days): JetStream prunes.
+    [=](prune_atom) {},
+    [=](load_atom, const std::string& hospital) { return load_snapshot(self, hospital); },
+    [=](read_atom, const read_request_ptr& req) { return read_page(self, *req); },
+    // Lazy loading reads SQLite's alerts table; a cluster hospital keeps every alert in memory
+    // (hospital_state::trim_window), so this answers only a query sent by mistake.
+    [=](const alert_query_ptr&) {
+      auto rows = std::make_shared<alert_rows>();
+      rows->ok = false;
+      rows->error = "not supported with storage.engine = jetstream";
+      return alert_rows_ptr{rows};
+    },
+    // The audit trail is SQLite's (audit table, hash chain): not kept in a cluster (documented
+    // in docs/operations.md "Running a cluster"); refused actions' records are dropped.
+    [=](audit_atom, const audit_records_ptr&) {},
+    [=](audit_page_atom, const audit_page_request_ptr&) {
+      auto page = std::make_shared<audit_page>();
+      page->error = "the audit trail is not kept with storage.engine = jetstream";
+      return audit_page_ptr{page};
+    },
+    [=](follow_atom, const std::string& hospital, const hospital_actor& h, uint64_t after) {
+      auto& st = self->state;
+      // Owned by the link: freed after its subscriptions are destroyed.
+      static std::mutex mu;
+      static std::vector<std::unique_ptr<follower>> followers;
+      std::unique_lock<std::mutex> g{mu};
+      followers.push_back(std::make_unique<follower>(follower{h, st.link->epoch, st.rt}));
+      std::string err;
+      if (!subscribe(*st.link, hospital_subject(hospital), after, false, on_follow_msg,
+                     followers.back().get(), &err))
+        log::error("cluster_follow_failed", {{"hospital", hospital}, {"error", err}});
+    },
+    [=](status_atom) {
+      auto& st = self->state;
+      storage_status s;
+      s.writer = true;
+      s.ok = st.link && natsConnection_Status(st.link->nc_) == NATS_CONN_STATUS_CONNECTED;
+      s.last_seq = st.rt->last_seq.load();
+      return s;
+    },
+  };
+}
+
+} // namespace
+
+jetstream_actor spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
+                                      jetstream_link_ptr link) {
+  return sys.spawn<caf::detached>(jetstream_behavior, std::move(rt), std::move(link));
+}
+
+} // namespace vigil

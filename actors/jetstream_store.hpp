@@ -1,0 +1,39 @@
+#pragma once
+// The JetStream event store (storage.engine = jetstream): every event of every hospital is one
+// message of one stream (cluster.stream, subjects vigil.events.<hospital>, file storage,
+// cluster.replicas). A mutation is stored once JetStream acknowledged the publish (a quorum of
+// replicas has it). One writer order per hospital without leases: a write is published with
+// ExpectLastSubjectSeq = the newest seq the hospital actor had applied, so of two nodes writing
+// on the same view exactly one succeeds and the other catches up and validates again.
+//
+// libnats calls block: they run on the store's own thread (spawn<detached>); libnats's delivery
+// threads only decode a message and send it to an actor.
+
+#include <caf/actor_system.hpp>
+
+#include <memory>
+#include <string>
+
+#include "actors/runtime.hpp"
+
+namespace vigil {
+
+/// An open connection to the NATS cluster with the event stream ensured.
+class jetstream_link;
+using jetstream_link_ptr = std::shared_ptr<jetstream_link>;
+
+/// Connects to cfg.nats_urls and creates the stream if it does not exist (retrying while the
+/// JetStream cluster elects its leaders, at most `wait_ms`). Sets rt.epoch (the stream's, kept
+/// in its description) and rt.last_seq. nullptr with `*error` set when it cannot.
+jetstream_link_ptr open_jetstream(runtime& rt, int64_t wait_ms, std::string* error);
+
+/// Spawns the JetStream store on its own thread; it also starts the alert-index follower (alert
+/// id -> hospital for every alert of the stream, for routing calls of hospitals not hosted yet).
+jetstream_actor spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
+                                      jetstream_link_ptr link);
+
+/// The subject of a hospital: vigil.events.<hospital>, every byte outside [A-Za-z0-9_-]
+/// written as %XX (subjects cannot hold '.', '*', '>' or spaces).
+std::string hospital_subject(const std::string& hospital);
+
+} // namespace vigil

@@ -1,0 +1,94 @@
+// A Vigil cluster (docs/operations.md "Running a cluster"): 3 NATS JetStream servers and 3
+// vigild with storage.engine = jetstream. Cross-node fan-out, one writer order per hospital
+// (concurrent acknowledgements on two nodes: exactly one succeeds), escalation exactly once.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { useCluster } from './lib/cluster.mjs';
+import { team } from '../e2e/lib/fixture.mjs';
+import { alertInput, assertIdsIncrease, collect, newHospital } from '../e2e/lib/clients.mjs';
+
+const ctx = useCluster({ tiers: 'nurse:1s,doctor:1s,head_doctor' });
+
+describe('vigil cluster', () => {
+  test('cross-node fan-out: a publisher on node 1, subscribers on nodes 2 and 3 see every event once, in order', async () => {
+    const H = newHospital('fan');
+    const T = team(H);
+    const pub = ctx.client(0, { token: T.nurse });
+    const subs = [1, 2].map((i) => collect(ctx.client(i, { token: T.doctor }).h.subscribeToAlerts,
+      { hospitalId: H }, `subscriber on node ${i + 1}`));
+    await Promise.all(subs.map((s) => s.waitStarted(10000)));
+    const N = 30;
+    const created = [];
+    for (let i = 0; i < N; i++) {
+      const { alert } = await pub.h.createAlert.mutate(alertInput(H, { roomNumber: `R${i}` }));
+      created.push(alert.id);
+    }
+    for (const s of subs) {
+      await s.until((it) => it.filter((e) => e.type === 'alert.created').length >= N, `${N} created events`, 15000);
+      const events = s.items.filter((e) => e.type === 'alert.created');
+      assert.deepEqual(events.map((e) => e.alertId), created, `${s.label}: every event once, in commit order`);
+      assertIdsIncrease(events.map((e) => e.id), `${s.label} ids`);
+    }
+    // Both nodes saw the same ids (one epoch: the stream's). (Escalations of these alerts, 1 s
+    // tiers, arrive meanwhile: compare the creations.)
+    const createdIds = (s) => s.items.filter((e) => e.type === 'alert.created').map((e) => e.id);
+    assert.deepEqual(createdIds(subs[0]), createdIds(subs[1]));
+  });
+
+  test('two nodes acknowledging the same alert concurrently: exactly one succeeds', async () => {
+    const H = newHospital('ack');
+    const T = team(H);
+    const c1 = ctx.client(0, { token: T.nurse });
+    const c2 = ctx.client(1, { token: T.doctor });
+    // Both nodes host the hospital (a subscriber each), so both validate against their own view.
+    const watchers = [ctx.client(0, { token: T.viewer }), ctx.client(1, { token: T.viewer })]
+      .map((c, i) => collect(c.h.subscribeToAlerts, { hospitalId: H }, `watcher ${i + 1}`));
+    await Promise.all(watchers.map((w) => w.waitStarted(10000)));
+    for (let round = 0; round < 5; round++) {
+      const { alert } = await c1.h.createAlert.mutate(alertInput(H, { roomNumber: `A${round}` }));
+      await Promise.all(watchers.map((w) => w.until((it) => it.some((e) => e.alertId === alert.id), 'created', 10000)));
+      const results = await Promise.allSettled([
+        c1.h.acknowledgeAlert.mutate({ alertId: alert.id }),
+        c2.h.acknowledgeAlert.mutate({ alertId: alert.id }),
+      ]);
+      const ok = results.filter((r) => r.status === 'fulfilled');
+      const failed = results.filter((r) => r.status === 'rejected');
+      if (ok.length !== 1) {
+        await new Promise((r) => setTimeout(r, 1000));
+        for (const n of ctx.cluster.nodes) {
+          process.stderr.write(`--- node ${n.port}\n${n.logs().split('\n').filter((l) => l.includes(H)).slice(-12).join('\n')}\n`);
+        }
+      }
+      assert.equal(ok.length, 1, `round ${round}: exactly one acknowledgement succeeds: ${JSON.stringify(results.map((r) => r.reason?.message ?? r.value.alert.acknowledgedBy))}; `
+        + `events: ${JSON.stringify(watchers.map((w) => w.items.filter((e) => e.alertId === alert.id).map((e) => [e.id, e.type])))}`);
+      assert.equal(failed[0].reason.data?.code, 'CONFLICT', `round ${round}: the other gets CONFLICT`);
+      for (const w of watchers) {
+        await w.until((it) => it.some((e) => e.alertId === alert.id && e.type === 'alert.acknowledged'), 'acknowledged', 10000);
+      }
+      for (const w of watchers) {
+        assert.equal(w.items.filter((e) => e.alertId === alert.id && e.type === 'alert.acknowledged').length, 1,
+          `${w.label}: one acknowledgement event`);
+      }
+    }
+  });
+
+  test('escalation fires once with 3 nodes hosting the hospital', async () => {
+    const H = newHospital('esc');
+    const T = team(H);
+    const subs = [0, 1, 2].map((i) => collect(ctx.client(i, { token: T.viewer }).h.subscribeToAlerts,
+      { hospitalId: H }, `subscriber on node ${i + 1}`));
+    await Promise.all(subs.map((s) => s.waitStarted(10000)));
+    const { alert } = await ctx.client(0, { token: T.nurse }).h.createAlert.mutate(alertInput(H));
+    const escalated = (it) => it.filter((e) => e.alertId === alert.id && e.type === 'alert.escalated');
+    for (const s of subs) await s.until((it) => escalated(it).length >= 2, 'two escalations', 10000);
+    // Let any duplicate (a second node's timer) arrive before counting.
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const s of subs) {
+      const e = escalated(s.items);
+      assert.deepEqual(e.map((x) => [x.data.fromTier, x.data.toTier]), [[1, 2], [2, 3]], `${s.label}: each tier once`);
+    }
+    assert.deepEqual(escalated(subs[0].items).map((e) => e.id), escalated(subs[2].items).map((e) => e.id));
+  });
+});
