@@ -243,7 +243,7 @@ TEST_F(AuditStoreTest, AVersion3DatabaseMigratesToTheAuditTrail) {
   EXPECT_NE(error.find("older than"), std::string::npos) << error;
   auto store = open_store();
   EXPECT_EQ(store->last_seq(), 1u);
-  EXPECT_EQ(current_schema_version(), 4);
+  EXPECT_GE(current_schema_version(), 4);
   audit_only(*store, {action("h1", "createAlert")});
   auto report = store->audit().verify();
   EXPECT_TRUE(report.ok());

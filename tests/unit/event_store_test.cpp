@@ -1171,7 +1171,7 @@ TEST_F(EventStoreTest, LazyLoadingReadsOpenAlertsResolvedWindowAndHistoryPages) 
   EXPECT_FALSE(contains(since, "SCAN alerts")) << since;
 }
 
-TEST_F(EventStoreTest, SchemaV3DatabaseMigratesToV4WithTheLazyLoadingIndexes) {
+TEST_F(EventStoreTest, SchemaV4DatabaseMigratesToV5WithTheLazyLoadingIndexes) {
   {
     auto store = open_store();
     ASSERT_NE(store, nullptr);
@@ -1179,16 +1179,16 @@ TEST_F(EventStoreTest, SchemaV3DatabaseMigratesToV4WithTheLazyLoadingIndexes) {
     ASSERT_TRUE(store->commit({event_item(make_event(1, "h1", "a1", 1000))}, &error)) << error;
   }
   {
-    // What a v3 database looks like.
+    // What a v4 database (the audit trail, no lazy-loading indexes) looks like.
     raw_db raw(path());
     raw.exec("DROP INDEX alerts_hospital_status_created");
     raw.exec("DROP INDEX alerts_hospital_created");
-    raw.exec("PRAGMA user_version = 3");
+    raw.exec("PRAGMA user_version = 4");
   }
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   raw_db raw(path());
-  EXPECT_EQ(raw.scalar("PRAGMA user_version"), "4");
+  EXPECT_EQ(raw.scalar("PRAGMA user_version"), "5");
   EXPECT_EQ(raw.scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                        "('alerts_hospital_status_created', 'alerts_hospital_created')"),
             "2");

@@ -155,7 +155,7 @@ TEST(ProcedureTable, EveryProcedureHasItsPathKindPermissionAndScope) {
     EXPECT_EQ(info->scope, row.scope) << row.path;
     seen.insert(row.id);
   }
-  EXPECT_EQ(seen.size(), 21u);
+  EXPECT_EQ(seen.size(), 22u);
 }
 
 TEST(ValidateInput, ConfirmDeliveryTakes1To100EventIds) {
