@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 
 import { useServer, team } from './lib/fixture.mjs';
 import { alertInput, assertHttpError, enc, newHospital, ISO_MS } from './lib/clients.mjs';
-import { connectRaw } from './lib/tls.mjs';
+import { connectRaw, TLS } from './lib/tls.mjs';
 
 const ctx = useServer();
 const UNKNOWN_UUID = '0b7c6f0e-4f59-4a3e-9a53-2f6f1f0d9c11';
@@ -420,7 +420,7 @@ describe('the 16 KiB request head (request line + headers)', () => {
  */
 function keepAlive(port, requests, { ms = 5000 } = {}) {
   return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
+    const sock = connectRaw(port, '127.0.0.1');
     const statuses = [];
     let buf = '';
     const timer = setTimeout(() => sock.destroy(), ms);
@@ -450,7 +450,9 @@ function keepAlive(port, requests, { ms = 5000 } = {}) {
   });
 }
 
-describe('the 16 KiB request head made of headers lws does not know (X-Pad ...)', () => {
+// Over TLS the bytes read from the socket include the handshake and record overhead, so only the
+// measure of the headers lws knows applies there (docs/api.md, the request head limit).
+describe('the 16 KiB request head made of headers lws does not know (X-Pad ...)', { skip: TLS && 'plain sockets only: over TLS only known headers are measured' }, () => {
   const keep = ['Host: x'];
   test('one 20 KB custom header -> 431; a custom-header head of exactly 16 KiB is served', async () => {
     const r = await rawHttp(ctx.port, `${headOf(20 * 1000, { padHeader: 'X-Pad' })}\r\n`);
