@@ -295,6 +295,29 @@ connection_actor::behavior_type connection_behavior(connection_self self, runtim
   log::info("connection_opened", {{"conn", st.args.conn_id}, {"peer", st.args.peer}});
   if (st.rt->cfg.rate > 0)
     st.rate = std::make_unique<rate_limiter>(st.rt->cfg.rate, st.rt->cfg.rate_burst);
+  // A hospital actor this connection used has died (a crash: the directory reloads it). Its handle
+  // is dropped, and the subscriptions it served are gone with it: the client is asked to
+  // reconnect, and @trpc/client resumes every subscription by lastEventId on the reloaded
+  // hospital, so no event is missed.
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (!st.hospitals.forget_source(dm.source))
+      return;
+    size_t lost = 0;
+    for (auto i = st.subs.begin(); i != st.subs.end();) {
+      if (i->second.hospital && i->second.hospital.address() == dm.source) {
+        i = st.subs.erase(i);
+        ++lost;
+      } else {
+        ++i;
+      }
+    }
+    if (lost == 0 || st.token_expired)
+      return;
+    log::warn("subscriptions_lost_hospital", {{"conn", st.args.conn_id},
+                                              {"subscriptions", static_cast<uint64_t>(lost)}});
+    push(self, trpc::ws_reconnect());
+  });
   if (!st.params_pending)
     resolve_token(self, nullptr);
   // Authenticated by the upgrade request already: the connection stays authenticated, so the

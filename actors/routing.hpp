@@ -33,17 +33,59 @@ public:
     }
     self->request(rt.directory, caf::infinite, lookup_atom::value, hospital)
       .then(
-        [this, hospital, k](const hospital_actor& h) {
-          map_.emplace(hospital, h);
+        [this, self, hospital, k](const hospital_actor& h) {
+          // Watched, so a crashed hospital's handle is dropped (see forget_source).
+          if (map_.emplace(hospital, h).second)
+            self->monitor(h);
           k(h);
         },
         [k](caf::error&) { k(hospital_actor{}); });
+  }
+  /// Drops a handle whose request failed: the next call asks the directory again, which has
+  /// reloaded a hospital actor that crashed (without this, every later call on this connection
+  /// failed until it reconnected).
+  void forget(const std::string& hospital) { map_.erase(hospital); }
+  /// Drops the handle of the hospital actor `source` (from its down message); false when it was
+  /// not one of ours.
+  bool forget_source(const caf::actor_addr& source) {
+    for (auto i = map_.begin(); i != map_.end(); ++i)
+      if (i->second.address() == source) {
+        map_.erase(i);
+        return true;
+      }
+    return false;
   }
   const std::unordered_map<std::string, hospital_actor>& all() const { return map_; }
 
 private:
   std::unordered_map<std::string, hospital_actor> map_;
 };
+
+/// Sends `c` to the hospital and hands its result to `k`. A cached handle to a hospital actor that
+/// has died is dropped; when the call was bounced unprocessed (`request_receiver_down`: it never
+/// ran, so sending it again cannot do it twice) it is sent once more to the handle the directory
+/// has now. Any other failure is INTERNAL_SERVER_ERROR.
+template <class Self>
+void request_hospital(Self* self, const runtime_ptr& rt, hospital_cache& cache,
+                      const std::string& hospital, call_ptr c,
+                      std::function<void(call_result_ptr)> k, bool may_retry = true) {
+  cache.with(self, *rt, hospital, [=, &cache](hospital_actor h) {
+    if (!h) {
+      k(call_result::failure(trpc_code::internal_server_error, "Internal server error"));
+      return;
+    }
+    self->request(h, caf::infinite, c)
+      .then([k](const call_result_ptr& r) { k(r); },
+            [=, &cache](caf::error& err) {
+              cache.forget(hospital);
+              if (may_retry && err == caf::sec::request_receiver_down) {
+                request_hospital(self, rt, cache, hospital, c, k, false);
+                return;
+              }
+              k(call_result::failure(trpc_code::internal_server_error, "Internal server error"));
+            });
+  });
+}
 
 namespace detail {
 
@@ -88,25 +130,12 @@ void batch_step(Self* self, runtime_ptr rt, hospital_cache* cache,
     single->conn_id = run->original->conn_id;
     single->remote = run->original->remote;
     single->input = batch_single_input(run->original->proc->id, run->original->input, id);
-    cache->with(self, *rt, hospital, [=](hospital_actor h) {
-      if (!h) {
-        fail(id, "Internal server error");
-        batch_step(self, rt, cache, run);
-        return;
-      }
-      self->request(h, caf::infinite, call_ptr{single})
-        .then(
-          [=](const call_result_ptr& r) {
-            if (r->ok)
-              run->done.push(id);
-            else
-              fail(id, r->error.message);
-            batch_step(self, rt, cache, run);
-          },
-          [=](caf::error&) {
-            fail(id, "Internal server error");
-            batch_step(self, rt, cache, run);
-          });
+    request_hospital(self, rt, *cache, hospital, single, [=](call_result_ptr r) {
+      if (r->ok)
+        run->done.push(id);
+      else
+        fail(id, r->error.message);
+      batch_step(self, rt, cache, run);
     });
     return; // continues in the reply handler
   }
@@ -132,17 +161,7 @@ void run_call(Self* self, const runtime_ptr& rt, hospital_cache& cache,
     detail::batch_step(self, rt, &cache, run);
     return;
   }
-  cache.with(self, *rt, hospital, [self, c, k](hospital_actor h) {
-    if (!h) {
-      k(call_result::failure(trpc_code::internal_server_error, "Internal server error"));
-      return;
-    }
-    self->request(h, caf::infinite, c)
-      .then([k](const call_result_ptr& r) { k(r); },
-            [k](caf::error&) {
-              k(call_result::failure(trpc_code::internal_server_error, "Internal server error"));
-            });
-  });
+  request_hospital(self, rt, cache, hospital, std::move(c), std::move(k));
 }
 
 } // namespace vigil

@@ -185,6 +185,41 @@ TEST(connection_actor, SubscriptionIsForwardedToTheHospitalWhichWritesItsFrames)
   EXPECT_EQ(stopped[0].result_type(), "stopped");
 }
 
+TEST(connection_actor, AHospitalCrashAsksSubscribersToReconnectAndLaterCallsReachItsReload) {
+  // The defect: the connection kept the crashed hospital's handle, so its subscriptions went
+  // silent and every later call on it failed until the client reconnected by itself.
+  connection_harness h{make_identity("u-op-1", role::operator_)};
+  auto started = h.send(
+    R"({"id":9,"method":"subscription","params":{"path":"healthcare.subscribeToAlerts","input":{"hospitalId":"h1"}}})");
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(started[0].result_type(), "started");
+
+  h.crash_hospital("h1", caf::exit_reason::unhandled_exception);
+  auto frames = h.take_frames(conn_id);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(at(frames[0].v, "method").as_string(), "reconnect");
+
+  // The next call reaches the reloaded hospital (no INTERNAL_SERVER_ERROR).
+  auto answered = h.send(query(4, "healthcare.getMetrics", metrics_input));
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0].result_type(), "data");
+  // The subscription id is free again: the client resubscribes with the same id.
+  auto again = h.send(
+    R"({"id":9,"method":"subscription","params":{"path":"healthcare.subscribeToAlerts","input":{"hospitalId":"h1"}}})");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].result_type(), "started");
+}
+
+TEST(connection_actor, AHospitalCrashWithoutSubscriptionsOnlyDropsTheHandle) {
+  connection_harness h{make_identity("u-view-1", role::viewer)};
+  ASSERT_EQ(h.send(query(1, "healthcare.getMetrics", metrics_input)).size(), 1u);
+  h.crash_hospital("h1", caf::exit_reason::unhandled_exception);
+  EXPECT_TRUE(h.take_frames(conn_id).empty()); // no reconnect: nothing was lost
+  auto answered = h.send(query(2, "healthcare.getMetrics", metrics_input));
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0].result_type(), "data");
+}
+
 TEST(connection_actor, DuplicateSubscriptionIdIsRefused) {
   connection_harness h{make_identity("u-view-1", role::viewer)};
   auto sub = R"({"id":"s","method":"subscription","params":{"path":"healthcare.subscribeToAlerts","input":{"hospitalId":"h1"}}})";
