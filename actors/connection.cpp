@@ -312,7 +312,11 @@ connection_actor::behavior_type connection_behavior(connection_self self, runtim
         ++i;
       }
     }
-    if (lost == 0 || st.token_expired)
+    // A hospital stopped for shutdown is not a crash: the shutdown sends its own reconnect once
+    // the server stops accepting, and an early one would bring the client back to it.
+    bool crashed = dm.reason != caf::exit_reason::user_shutdown
+                   && dm.reason != caf::exit_reason::normal;
+    if (lost == 0 || !crashed || st.token_expired)
       return;
     log::warn("subscriptions_lost_hospital", {{"conn", st.args.conn_id},
                                               {"subscriptions", static_cast<uint64_t>(lost)}});

@@ -189,6 +189,11 @@ int run_restore(int argc, char** argv) {
   std::string error;
   auto lock = storage::db_lock::acquire(db, &error);
   if (!lock) return failure(error + " (stop vigild first)");
+  // A refused restore leaves no lock file of ours behind (as a refused vigild start does).
+  auto refuse = [&](const std::string& why) {
+    lock->release_refused();
+    return failure(why);
+  };
 
   const fs::path db_path(db);
   const std::string tmp =
@@ -199,7 +204,7 @@ int run_restore(int argc, char** argv) {
   restored r;
   if (auto problem = prepare_copy(from, tmp, &r); !problem.empty()) {
     remove_quietly(tmp);
-    return failure(problem + "; nothing was changed");
+    return refuse(problem + "; nothing was changed");
   }
 
   // Step 4: the old files aside, then the copy in place.
@@ -207,7 +212,7 @@ int run_restore(int argc, char** argv) {
   for (const char* suffix : sidecar_suffixes) {
     if (fs::exists(aside + suffix, ec)) {
       remove_quietly(tmp);
-      return failure(aside + suffix + " exists (a restore in the same second?); nothing was changed");
+      return refuse(aside + suffix + " exists (a restore in the same second?); nothing was changed");
     }
   }
   std::vector<std::string> moved;
@@ -221,7 +226,7 @@ int run_restore(int argc, char** argv) {
     if (ec) {
       undo();
       remove_quietly(tmp);
-      return failure("cannot move " + db + suffix + " aside: " + ec.message() +
+      return refuse("cannot move " + db + suffix + " aside: " + ec.message() +
                      "; nothing was changed");
     }
     moved.push_back(suffix);
@@ -230,7 +235,7 @@ int run_restore(int argc, char** argv) {
   if (ec) {
     undo();
     remove_quietly(tmp);
-    return failure("cannot rename the restored copy to " + db + ": " + ec.message() +
+    return refuse("cannot rename the restored copy to " + db + ": " + ec.message() +
                    "; the old database was put back");
   }
   sync_dir(db_path.parent_path());

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <map>
 
@@ -523,15 +524,23 @@ std::string many_annotations(size_t n, const char* annotation) {
 
 } // namespace
 
+/// CPU time consumed by the calling thread, in milliseconds.
+static double thread_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
 TEST(SuperjsonDecode, ManyAnnotationsDecodeInLinearTime) {
   // 50,000 members of one object: a lookup by scanning the members and an erase that shifts
   // them were quadratic (seconds of a worker); a linear decode takes a few milliseconds.
   constexpr size_t n = 50000;
   for (const char* annotation : {"undefined", "Date"}) {
     const value envelope = parse_json(many_annotations(n, annotation));
-    const auto start = std::chrono::steady_clock::now();
+    // This thread's CPU time, not the wall clock: other processes on a loaded machine do not count.
+    const auto start = thread_cpu_ms();
     auto result = trpc::decode_superjson(envelope, n);
-    const auto elapsed = std::chrono::steady_clock::now() - start;
+    const auto ms = thread_cpu_ms() - start;
     ASSERT_TRUE(std::holds_alternative<trpc::decoded_input>(result)) << annotation;
     const value& decoded = std::get<trpc::decoded_input>(result).value;
     if (std::string_view(annotation) == "undefined") {
@@ -542,8 +551,7 @@ TEST(SuperjsonDecode, ManyAnnotationsDecodeInLinearTime) {
       EXPECT_TRUE(decoded.find("k0")->is_date());
       EXPECT_TRUE(decoded.find("k49999")->is_date());
     }
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
-    EXPECT_LT(ms, 200) << annotation; // ~20-50 ms on a loaded 2-core box; quadratic: ~7 s
+    EXPECT_LT(ms, 1000) << annotation; // ~20-50 ms; quadratic: ~7 s
   }
 }
 

@@ -72,6 +72,8 @@ export function applyEvent(list: Alert[] | undefined, ev: AlertEvent): Alert[] |
     return list.some((a) => a.id === ev.alertId) ? list : [...list, ev.data as Alert];
   }
   if (ev.type === 'alert.resolved') return list.filter((a) => a.id !== ev.alertId);
+  // A seenBy update (delivery receipts) changes nothing the board shows: keep the list as it is.
+  if (ev.type === 'alert.updated' && d.seenBy !== undefined) return list;
   return list.map((a) => {
     if (a.id !== ev.alertId) return a;
     switch (ev.type) {

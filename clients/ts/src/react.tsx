@@ -16,6 +16,7 @@ import { createContext, useContext, useEffect, useRef, useState, type ReactNode 
 import type { VigilClient } from './client.js';
 import {
   isResyncEvent,
+  isSeenByUpdate,
   type ActiveAlertsOutput,
   type AlertEvent,
   type AlertFilter,
@@ -59,13 +60,22 @@ export const vigilKeys = {
 };
 
 /// True for vigil queries about this hospital or alert.
-function concerns(query: Query, hospitalId: string | undefined, alertId: string | undefined): boolean {
+export function concerns(query: Query, hospitalId: string | undefined, alertId: string | undefined): boolean {
   const k = query.queryKey;
   if (k[0] !== 'vigil') return false;
   const input = (k[2] ?? {}) as { hospitalId?: string; alertId?: string };
   if (hospitalId !== undefined && input.hospitalId === hospitalId) return true;
   if (input.alertId !== undefined && (alertId === undefined || input.alertId === alertId)) return true;
   return false;
+}
+
+/// The vigil queries an event makes stale: those of its hospital (or subscribed alert), except that a
+/// seenBy update refreshes only its own alert's queries. Receipts arrive from every board that shows
+/// an alert; refetching every list of the hospital on every board for each of them made the boards
+/// busy exactly when staff act on a new alert.
+export function staleAfter(ev: AlertEvent, query: Query, hospitalId: string | undefined, alertId: string | undefined): boolean {
+  if (isSeenByUpdate(ev)) return concerns(query, undefined, ev.alertId);
+  return concerns(query, hospitalId, alertId);
 }
 
 /// The client's connection mode, re-rendered on change.
@@ -131,7 +141,7 @@ export function useAlertSubscription(opts: UseAlertSubscriptionOptions): AlertSu
       onData: (ev: AlertEvent) => {
         setLastEventId(ev.id);
         setEvents((prev) => [...prev, ev].slice(-max));
-        if (!isResyncEvent(ev)) void queryClient.invalidateQueries({ predicate: matches });
+        if (!isResyncEvent(ev)) void queryClient.invalidateQueries({ predicate: (q) => staleAfter(ev, q, hospitalId, alertId) });
         latest.current.onEvent?.(ev);
       },
       onResync: (ev: AlertEvent) => {

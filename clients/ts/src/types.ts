@@ -41,3 +41,9 @@ export type StreamMode = 'live' | 'polling' | 'reconnecting';
 export function isResyncEvent(e: AlertEvent): e is ResyncEvent {
   return e.type === 'alert.updated' && (e.data as { resync?: unknown }).resync === true;
 }
+
+/// True for the seenBy update that follows delivery receipts (`alert.updated` with `data.seenBy`,
+/// at most one a second per alert). It changes no list: only that alert's own queries show it.
+export function isSeenByUpdate(e: AlertEvent): boolean {
+  return e.type === 'alert.updated' && (e.data as { seenBy?: unknown }).seenBy !== undefined;
+}
