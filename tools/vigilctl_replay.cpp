@@ -31,6 +31,7 @@
 #include "storage/event_store.hpp"
 #include "storage/replay_verify.hpp"
 #include "tools/vigilctl_progress.hpp"
+#include "tools/vigilctl_replay_online.hpp"
 #include "tools/vigilctl_commands.hpp"
 #include "tools/ws_client.hpp"
 
@@ -44,6 +45,7 @@ constexpr const char* replay_usage =
   "       vigilctl replay --url ws://HOST:PORT --hospital ID --checkpoint FILE [--follow]\n"
   "                       [--from-start] [--token T | --token-file PATH]\n"
   "       vigilctl replay --verify --db FILE [--json]\n"
+  "       vigilctl replay --verify --url ws://HOST:PORT --hospital ID [--json] [--token T | ...]\n"
   "\n"
   "Offline (--db): prints the hospital's stored events (the stored event objects) as JSON\n"
   "lines, oldest first, reading the database read-only; vigild may be running or down.\n"
@@ -98,6 +100,18 @@ constexpr const char* replay_usage =
   "  {\"database\",\"consistent\",\"epoch\",\"events\",\"firstSeq\",\"lastSeq\",\"metaLastSeq\",\n"
   "   \"prunedThrough\",\"alerts\",\"alertsVerified\",\"alertsNotVerifiable\",\"differences\":[...]}\n"
   "  (or {\"database\",\"error\"} when the file cannot be read as a Vigil database; exit 1).\n"
+  "\n"
+  "Verify online (--verify --url URL --hospital ID): replays the hospital's whole history from\n"
+  "a running node (one vigild, or a cluster node, which reads it from the JetStream stream):\n"
+  "checks that the event ids are of one epoch and strictly increasing, that the replay reaches\n"
+  "the newest event the node announced (a stall of 10 s is a difference; no event at all\n"
+  "within 3 s means the hospital has none), that no resync\n"
+  "event comes, and derives every alert from its events and compares it with the node's\n"
+  "getAlert (fetched again while the hospital changes). Seqs of one hospital have gaps by\n"
+  "design (the sequence is shared), so gaps are not checked. With --json one object:\n"
+  "  {\"url\",\"hospital\",\"consistent\",\"epoch\",\"newest\",\"events\",\"first\",\"last\",\n"
+  "   \"alerts\",\"alertsVerified\",\"alertsNotVerifiable\",\"differences\":[...]}\n"
+  "  (or {\"url\",\"hospital\",\"error\"} when it cannot run; exit 1).\n"
   "\n"
   "Exit codes: 0 success (verify: consistent), 1 failure (verify: differences found),\n"
   "2 usage error, 3 history lost (resync, a checkpoint newer than the newest event, or --since\n"
@@ -211,8 +225,22 @@ std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
 
   const bool offline_only = o.since || o.from_text || o.to_text;
   const bool online_only = o.follow || token || token_file;
+  if (o.verify && !o.url.empty()) {
+    if (!o.db.empty()) return usage_error("give either --db FILE or --url URL to --verify");
+    if (o.hospital.empty()) return usage_error("--verify --url needs --hospital");
+    if (!valid_hospital_id(o.hospital))
+      return usage_error("invalid hospital id (1..64 of A-Z a-z 0-9 _ . : -)");
+    if (offline_only || o.follow || !o.checkpoint.empty() || o.from_start)
+      return usage_error("--verify --url takes only --hospital, --json and the token options");
+    auto tokens = resolve_token_options(token, token_file);
+    if (auto* message = std::get_if<std::string>(&tokens)) return usage_error(*message);
+    o.tokens = std::get<token_source>(tokens);
+    std::string error;
+    if (!parse_ws_url(o.url, &error)) return usage_error("invalid --url: " + error);
+    return std::nullopt;
+  }
   if (o.verify) {
-    if (o.db.empty()) return usage_error("--verify needs --db FILE");
+    if (o.db.empty()) return usage_error("--verify needs --db FILE or --url URL");
     if (!o.url.empty() || !o.hospital.empty() || offline_only || online_only ||
         !o.checkpoint.empty() || o.from_start)
       return usage_error("--verify takes only --db (and --json)");
@@ -756,6 +784,10 @@ private:
 int run_replay(int argc, char** argv) {
   replay_options o;
   if (auto code = parse_options(argc, argv, o)) return *code;
+  if (o.verify && !o.url.empty()) {
+    online_verify_options v{o.url, *parse_ws_url(o.url, nullptr), o.tokens, o.hospital, o.json};
+    return run_verify_online(v);
+  }
   if (o.verify) return run_verify(o);
   if (!o.db.empty()) return run_offline(o);
   return online_replay(std::move(o)).run();

@@ -185,6 +185,44 @@ describe('vigilctl watch across server restarts', () => {
     assert.match(r.stderr, new RegExp(`subscribed to healthcare.subscribeToAlerts after ${evs[3].id}`));
   });
 
+  test('with several --url it moves to the next URL on every failure and resumes there; at the start each URL is tried once', async () => {
+    const H = newHospital();
+    const T = ctx.token(H);
+    const dead = 'ws://127.0.0.1:1';
+    // A dead URL first: watch moves on at once to the live one.
+    const w = new Ctl(['watch', '--url', `${dead},${ctx.url()}`, '--hospital', H, '--count', '4'], { VIGIL_TOKEN: T });
+    await w.subscribed(1);
+    assert.match(w.stderr, /cannot connect to 127\.0\.0\.1:1.*; reconnecting to .* in 0\.0 s/);
+    const created = await createAlerts(ctx.server, T, H, 2, 1);
+    await w.until(() => w.lines.length >= 2, '2 events');
+    // The live server dies: watch goes round the list (the dead URL, then the live one again,
+    // with back-off) and resumes after its last printed event once the server is back.
+    await ctx.server.kill9();
+    await ctx.server.start();
+    await w.subscribed(2);
+    created.push(...await createAlerts(ctx.server, T, H, 2, 3));
+    const r = await w.exit();
+    assert.equal(r.code, 0, w.describe());
+    assert.deepEqual(events(r.lines).map((e) => e.alertId), created.map((a) => a.id), 'every event once, in order');
+    assertIncreasing(ids(r.lines), 'across the move');
+    assert.match(r.stderr, new RegExp(`reconnecting to ws://127\\.0\\.0\\.1:1 in 0\\.5 s`));
+    assert.match(r.stderr, new RegExp(`subscribed to healthcare.subscribeToAlerts after ${ids(r.lines)[1]}`));
+
+    // Every URL refused before any connection worked: failure, after trying each once.
+    const down = await ctl(['watch', '--url', dead, '--url', 'ws://127.0.0.1:2', '--hospital', H], { VIGIL_TOKEN: T });
+    assert.equal(down.code, 1, down.stderr);
+    assert.match(down.stderr, /cannot connect to 127\.0\.0\.1:1[^]*reconnecting to ws:\/\/127\.0\.0\.1:2 in 0\.0 s[^]*cannot connect to 127\.0\.0\.1:2/);
+    for (const [args, message] of [
+      [['watch', '--url', `${ctx.url()},`, '--hospital', H], /an empty URL in the list/],
+      [['watch', '--url', `${ctx.url()},http://x`, '--hospital', H], /invalid --url http:\/\/x: .*ws:\/\//],
+      [['watch', '--url', Array(17).fill(ctx.url()).join(','), '--hospital', H], /at most 16 URLs/],
+    ]) {
+      const bad = await ctl(args, { VIGIL_TOKEN: T });
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, message);
+    }
+  });
+
   test('replay --follow resumes from its checkpoint after the server is killed and restarted', async () => {
     const H = newHospital();
     const T = ctx.token(H);
