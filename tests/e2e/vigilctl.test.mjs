@@ -3,6 +3,7 @@
 // /work/main/build/vigilctl); VIGIL_BIN at vigild (see lib/server.mjs).
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -366,6 +367,42 @@ describe('vigilctl replay --db (offline) and --verify', () => {
     assert.match(report, /differences: 0/);
     assert.match(report, /alerts: 4 \(4 verified, 0 not verifiable/);
     assert.match(report, new RegExp(`epoch: ${epochOf(all[0])}`));
+  });
+
+  test('--verify --url: the replay the server serves derives the state its getAlert answers; a changed alert is a difference', async () => {
+    const env = { VIGIL_TOKEN: T };
+    const r = await ctl(['replay', '--verify', '--url', ctx.url(), '--hospital', H, '--json'], env);
+    assert.equal(r.code, 0, r.lines.join('\n') + r.stderr);
+    const report = JSON.parse(r.lines[0]);
+    assert.equal(report.consistent, true);
+    assert.deepEqual(report.differences, []);
+    assert.equal(report.events, all.length);
+    assert.equal(report.first, all[0]);
+    assert.equal(report.last, all.at(-1));
+    assert.equal(report.newest, all.at(-1));
+    assert.deepEqual([report.alerts, report.alertsVerified, report.alertsNotVerifiable], [3, 3, 0]);
+    const text = await ctl(['replay', '--verify', '--url', ctx.url(), '--hospital', H], env);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.lines.join('\n'), /events replayed: \d+ \(.* \.\. .*\)\nalerts: 3 \(3 verified against getAlert, 0 not verifiable[^]*result: consistent/);
+
+    // The stored alert no longer matches its events (changed behind the server's back).
+    const sql = (q) => execFileSync('sqlite3', ['-cmd', '.timeout 5000', ctx.server.dbPath, q], { encoding: 'utf8' }).trim();
+    await ctx.server.stop();
+    const id = sql(`SELECT id FROM alerts WHERE hospital_id = '${H}' ORDER BY created_at LIMIT 1`);
+    const room = sql(`SELECT json_extract(json, '$.roomNumber') FROM alerts WHERE id = '${id}'`);
+    sql(`UPDATE alerts SET json = json_set(json, '$.roomNumber', 'Z-9') WHERE id = '${id}'`);
+    await ctx.server.start();
+    try {
+      const bad = await ctl(['replay', '--verify', '--url', ctx.url(), '--hospital', H, '--json'], env);
+      assert.equal(bad.code, 1, bad.stderr);
+      const b = JSON.parse(bad.lines[0]);
+      assert.equal(b.consistent, false);
+      assert.deepEqual(b.differences, [`alert ${id}: roomNumber: the events give "${room}", the node's getAlert has "Z-9"`]);
+    } finally {
+      await ctx.server.stop();
+      sql(`UPDATE alerts SET json = json_set(json, '$.roomNumber', '${room}') WHERE id = '${id}'`);
+      await ctx.server.start();
+    }
   });
 
   test('offline replay and --verify also work with the server down', async () => {
