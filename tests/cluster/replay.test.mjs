@@ -1,19 +1,33 @@
 // Replay read from the stream, checked with the real vigilctl (VIGILCTL_BIN): `vigilctl replay
 // --verify --url` against each node of a cluster (ordering, completeness, every alert derived
-// from its events equal to the node's getAlert), and `vigilctl watch` with the list of node URLs
-// moving to the next node after a kill -9, resuming by its last printed event id.
+// from its events equal to the node's getAlert); the clients/ts package (its built dist/) and
+// `vigilctl watch` given the list of node URLs move to the next node after a kill -9 and resume
+// by the last event id.
 
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { describe, test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { useCluster } from './lib/cluster.mjs';
 import { team } from '../e2e/lib/fixture.mjs';
-import { alertInput, collect, newHospital } from '../e2e/lib/clients.mjs';
+import { WebSocket, alertInput, collect, newHospital } from '../e2e/lib/clients.mjs';
 import { Ctl, ctl, events, ids, assertIncreasing } from '../e2e/lib/vigilctl.mjs';
-import { wsBase } from '../e2e/lib/tls.mjs';
+import { httpBase, wsBase } from '../e2e/lib/tls.mjs';
 
 const ctx = useCluster();
 const url = (i) => wsBase(ctx.node(i).port);
+const tsDist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../clients/ts/dist/core.js');
+
+/** Resolves when `check()` holds (polled every 20 ms); rejects after `ms`. */
+async function until(check, what, ms = 15000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 /** Alerts on `H` written through node `i`: created, acknowledged, updated, resolved. */
 async function history(H, T, i, n) {
@@ -74,15 +88,61 @@ describe('replay from the stream (vigil cluster)', () => {
     }
   });
 
-  // Last: it kills node 1.
+  // The last two kill node 1, then node 2.
+  test('clients/ts with the node URLs moves to the next node after kill -9 and resumes by lastEventId', {
+    skip: !existsSync(tsDist) && 'clients/ts is not built (cd clients/ts && npm ci && npm run build)',
+  }, async () => {
+    const { createVigilClient } = await import(pathToFileURL(tsDist).href);
+    const H = newHospital('ts');
+    const T = team(H);
+    // Node 2 hosts the hospital before node 1 dies (a subscriber there): the resume there is
+    // then served from its memory. A resume on a node that must read the missed events from the
+    // stream is h-failover's (tests/cluster/failover*.mjs).
+    const host = collect(ctx.client(1, { token: T.viewer }).h.subscribeToAlerts, { hospitalId: H }, 'node 2 host');
+    await host.waitStarted(10000);
+    const client = createVigilClient({
+      urls: [0, 1, 2].map((i) => httpBase(ctx.node(i).port)),
+      token: T.viewer,
+      WebSocket,
+      retryDelayMs: (n) => Math.min(100 * (n + 1), 500),
+    });
+    const events = [];
+    let started = 0;
+    const sub = client.subscribeToAlerts({ hospitalId: H }, { onData: (e) => events.push(e), onStarted: () => started++ });
+    try {
+      await until(() => started === 1 && client.mode === 'live', 'live on node 1');
+      const writer = ctx.client(2, { token: T.nurse });
+      const created = [];
+      const create = async (room) => created.push((await writer.h.createAlert.mutate(alertInput(H, { roomNumber: room }))).alert.id);
+      for (let k = 0; k < 3; k++) await create(`B${k}`);
+      await until(() => events.length === 3, '3 events before the kill');
+      const resumePoint = sub.lastEventId;
+
+      await ctx.node(0).kill9();
+      for (let k = 0; k < 3; k++) await create(`D${k}`);
+      await until(() => started === 2 && client.mode === 'live', 'live on another node');
+      await until(() => events.length === 6, 'the 3 missed events');
+      await create('A0');
+      await until(() => events.length === 7, 'a live event');
+      await new Promise((r) => setTimeout(r, 300)); // nothing more may arrive
+      assert.deepEqual(events.map((e) => e.alertId), created, 'every event once, in order');
+      assertIncreasing(events.map((e) => e.id), 'ids across the move');
+      assert.equal(events[2].id, resumePoint);
+      const m = await client.trpc.healthcare.getMetrics.query({ hospitalId: H });
+      assert.equal(m.activeAlerts, 7, 'queries go to a live node');
+    } finally {
+      sub.unsubscribe();
+      client.close();
+    }
+  });
+
   test('watch with the node URLs moves to the next node after kill -9 and resumes with nothing lost or doubled', async () => {
     const H = newHospital('watch');
     const T = team(H);
-    // Node 2 hosts the hospital before node 1 dies (a subscriber there), so the resume there is
-    // served while the failover replay from the stream is being fixed (h-failover).
-    const host2 = collect(ctx.client(1, { token: T.viewer }).h.subscribeToAlerts, { hospitalId: H }, 'node 2 host');
-    await host2.waitStarted(10000);
-    const w = new Ctl(['watch', '--url', `${url(0)},${url(1)}`, '--url', url(2), '--hospital', H, '--count', '8'],
+    // Node 3 hosts the hospital before node 2 dies (see above). Node 1 is down already.
+    const host = collect(ctx.client(2, { token: T.viewer }).h.subscribeToAlerts, { hospitalId: H }, 'node 3 host');
+    await host.waitStarted(10000);
+    const w = new Ctl(['watch', '--url', `${url(1)},${url(2)}`, '--url', url(0), '--hospital', H, '--count', '8'],
       { VIGIL_TOKEN: T.viewer });
     await w.subscribed(1);
     const writer = ctx.client(2, { token: T.nurse });
@@ -91,7 +151,7 @@ describe('replay from the stream (vigil cluster)', () => {
     for (let k = 0; k < 3; k++) await create(`B${k}`);
     await w.until(() => w.lines.length >= 3, '3 events before the kill');
 
-    await ctx.node(0).kill9();
+    await ctx.node(1).kill9();
     for (let k = 0; k < 3; k++) await create(`D${k}`); // while watch moves on
     await w.subscribed(2);
     for (let k = 0; k < 2; k++) await create(`A${k}`);
@@ -101,7 +161,7 @@ describe('replay from the stream (vigil cluster)', () => {
     const evs = events(r.lines);
     assert.deepEqual(evs.map((e) => e.alertId), created, 'every event once, in order');
     assertIncreasing(ids(r.lines), 'ids across the move');
-    assert.match(r.stderr, new RegExp(`reconnecting to ${url(1).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+    assert.match(r.stderr, new RegExp(`reconnecting to ${url(2).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
     assert.match(r.stderr, new RegExp(`subscribed to healthcare.subscribeToAlerts after ${evs[2].id}`));
   });
 });
