@@ -5,7 +5,8 @@
 // by the last event id.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -48,7 +49,7 @@ async function verify(H, T, i) {
 }
 
 describe('replay from the stream (vigil cluster)', () => {
-  test('replay --verify --url: every node serves the same complete, ordered history, equal to its alerts', async () => {
+  test('replay --verify --url: every node serves the same complete, ordered history, equal to its alerts; replay --url goes on with its checkpoint on another node', async () => {
     const H = newHospital('verify');
     const T = team(H);
     // Node 1 hosts the hospital and writes; nodes 2 and 3 load it only for the replay.
@@ -68,6 +69,27 @@ describe('replay from the stream (vigil cluster)', () => {
       reports.push(report);
     }
     assert.deepEqual(new Set(reports.map((r) => `${r.first}..${r.last}`)).size, 1, 'one history on every node');
+
+    // vigilctl replay --url with a checkpoint: from the start on node 3, then on with the same
+    // checkpoint file on node 2 (the ids are the stream's, valid on every node).
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-cluster-replay-'));
+    try {
+      const cp = path.join(dir, 'cp');
+      const env = { VIGIL_TOKEN: T.viewer };
+      const first = await ctl(['replay', '--url', url(2), '--hospital', H, '--checkpoint', cp, '--from-start'], env);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(first.lines.length, 9);
+      assert.deepEqual(events(first.lines).filter((e) => e.type === 'alert.created').map((e) => e.alertId), created);
+      assert.equal(ids(first.lines).at(-1), reports[0].last);
+      const more = await history(H, T, 0, 2);
+      const second = await ctl(['replay', '--url', url(1), '--hospital', H, '--checkpoint', cp], env);
+      assert.equal(second.code, 0, second.stderr);
+      assert.deepEqual(events(second.lines).filter((e) => e.type === 'alert.created').map((e) => e.alertId), more);
+      assert.equal(second.lines.length, 2 + 3);
+      assertIncreasing([...ids(first.lines), ...ids(second.lines)], 'across the two nodes');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('replay --verify --url reports an unknown hospital as empty and consistent, bad input as usage errors', async () => {
