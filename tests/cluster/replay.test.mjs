@@ -119,7 +119,7 @@ describe('replay from the stream (vigil cluster)', () => {
     const T = team(H);
     // Node 2 hosts the hospital before node 1 dies (a subscriber there): the resume there is
     // then served from its memory. A resume on a node that must read the missed events from the
-    // stream is h-failover's (tests/cluster/failover*.mjs).
+    // stream is covered by tests/cluster/failover*.mjs.
     const host = collect(ctx.client(1, { token: T.viewer }).h.subscribeToAlerts, { hospitalId: H }, 'node 2 host');
     await host.waitStarted(10000);
     const client = createVigilClient({
