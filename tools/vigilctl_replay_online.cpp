@@ -54,6 +54,7 @@ public:
     if (!client_) return fail(error);
     if (!probe(&error)) return fail(error);
     if (!replay(&error)) return fail(error);
+    if (empty_ && !check_empty(&error)) return fail(error);
     if (!fetch_alerts(&error)) return fail(error);
     client_->close(200);
     return print_report();
@@ -233,6 +234,40 @@ private:
       return false;
     }
     return true;
+  }
+
+  /// A replay without any event: the node must not know any alert of the hospital either (else
+  /// its replay lost them all, which the idle wait alone cannot tell from an empty hospital).
+  bool check_empty(std::string* error) {
+    json::value in = input();
+    in.set("status", "all");
+    in.set("limit", 1);
+    const int64_t id = first_query_id - 1;
+    client_->send_text("{\"id\":" + std::to_string(id) +
+                       ",\"method\":\"query\",\"params\":{\"path\":\"healthcare.getActiveAlerts\","
+                       "\"input\":" + json::to_string(in) + "}}");
+    for (;;) {
+      bool timed_out = false;
+      auto f = next(answer_timeout_ms, &timed_out, error);
+      if (!f) return false;
+      if (timed_out) {
+        *error = "the server did not answer getActiveAlerts within 10 s";
+        return false;
+      }
+      if (f->id != id) {
+        if (!on_frame(*f, error)) return false;
+        continue;
+      }
+      if (f->type == server_frame::kind::error) {
+        *error = "getActiveAlerts: " + frame_error(*f);
+        return false;
+      }
+      const json::value* total = f->data.find("total");
+      if (total != nullptr && total->is_int() && total->as_int() > 0 && events_.empty())
+        differences_.push_back("the replay brought no event, but the node knows " +
+                               std::to_string(total->as_int()) + " alerts of the hospital");
+      return true;
+    }
   }
 
   /// Fetches getAlert for every alert the events name; repeats while events keep arriving (the
