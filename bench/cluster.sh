@@ -12,6 +12,8 @@
 #   latency  the same subscribers, 100 createAlert/s: end-to-end latency (publish to receipt)
 #   rtt      1 subscriber, 1 publisher with one mutation in flight at 50/s: the createAlert
 #            round trip (SQLite: a group commit; JetStream: a publish acknowledged by a quorum)
+#   cross    cluster only: the latency load with the subscribers on node 2 and the publisher on
+#            node 1 (--publish-port): end-to-end latency across nodes
 #   spread   cluster only: the fanout load split over the 3 nodes (3 bench processes at once,
 #            SUBS/3 subscribers each, their own hospitals): what the cluster serves in total
 #
@@ -106,6 +108,7 @@ stop_single
 nats0=$(cpu_ticks nats) vigil0=$(cpu_ticks vigild) t0=$(date +%s.%N)
 bench cluster-fanout "$(node_port 1)" "$(node_pid 1)" $(fanout_args "$SUBS" cf-)
 bench cluster-latency "$(node_port 1)" "$(node_pid 1)" $(latency_args "$SUBS" cl-)
+bench cluster-cross "$(node_port 2)" "$(node_pid 2)" $(latency_args "$SUBS" cx-) --publish-port "$(node_port 1)"
 bench cluster-rtt "$(node_port 1)" "$(node_pid 1)" $(rtt_args cr-)
 pids=()
 for n in 1 2 3; do
@@ -124,7 +127,7 @@ const [out, subs] = process.argv.slice(2);
 const r = (n) => JSON.parse(fs.readFileSync(`${out}/${n}.json`, 'utf8'));
 const get = (o, k) => o[k]; // the report is flat: "latency.p99_ms" is one key
 const sf = r('single-fanout'), cf = r('cluster-fanout'), sr = r('single-rtt'), cr = r('cluster-rtt');
-const sl = r('single-latency'), cl = r('cluster-latency');
+const sl = r('single-latency'), cl = r('cluster-latency'), cx = r('cluster-cross');
 const spread = [1, 2, 3].map((n) => r(`cluster-spread-${n}`));
 const sum = (k) => spread.reduce((a, o) => a + (get(o, k) || 0), 0);
 const ratio = (a, b) => (a && b ? (b / a).toFixed(2) : '-');
@@ -141,12 +144,14 @@ const rows = [
 console.log(`${subs} subscribers, 10 hospitals; cluster = 3 nats-server (replicas 3) + 3 vigild on this machine`);
 console.log(['load', 'SQLite 1 node', 'cluster node 1', 'cluster / SQLite'].join(' | '));
 for (const [k, a, b] of rows) console.log([k, a ?? '-', b ?? '-', ratio(a, b)].join(' | '));
+console.log(`cross (100/s, publisher on node 1, subscribers on node 2): deliveries/s ${get(cx, 'delivered.per_s')}, `
+  + `end-to-end p50 ${get(cx, 'latency.p50_ms')} ms (same node ${get(cl, 'latency.p50_ms')}), p99 ${get(cx, 'latency.p99_ms')} ms (same node ${get(cl, 'latency.p99_ms')})`);
 const cpu = JSON.parse(fs.readFileSync(`${out}/cluster-cpu.json`, 'utf8'));
 console.log(`spread over 3 nodes (${spread.length} x ${Math.floor(subs / 3)} subscribers, 1 publisher each): creates/s ${sum('published.per_s').toFixed(1)} in total `
   + `(one node: ${get(cf, 'published.per_s')}), deliveries/s ${sum('delivered.per_s').toFixed(0)} in total, `
   + `end-to-end p99 ms per node ${spread.map((o) => get(o, 'latency.p99_ms')).join(' / ')}`);
 console.log(`CPU during the cluster loads (${cpu.wall_s} s): 3 nats-server ${cpu.nats_cpu_s} s, 3 vigild ${cpu.vigild_cpu_s} s`);
 const loss = (o) => `${get(o, 'lost')} lost, ${get(o, 'duplicated')} doubled`;
-console.log(`events: single ${loss(sf)}, ${loss(sl)}, ${loss(sr)}; cluster ${loss(cf)}, ${loss(cl)}, ${loss(cr)}; spread ${spread.map(loss).join(' / ')}`);
+console.log(`events: single ${loss(sf)}, ${loss(sl)}, ${loss(sr)}; cluster ${loss(cf)}, ${loss(cl)}, ${loss(cx)}, ${loss(cr)}; spread ${spread.map(loss).join(' / ')}`);
 EOF
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
