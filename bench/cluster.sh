@@ -41,7 +41,8 @@ if [[ "$SCALE" == quick ]]; then SUBS=90; DUR=4; else SUBS=300; DUR=10; fi
 # ---- servers ---------------------------------------------------------------------------------------
 single_pid=""
 cluster_dir="$OUT/cluster"
-cluster_base=$((20000 + (RANDOM % 400) * 100))
+# Below the ephemeral port range (32768..), so that no outgoing connection holds one of them.
+cluster_base=$((20000 + (RANDOM % 120) * 100))
 export VIGIL_CLUSTER_DIR="$cluster_dir" VIGIL_CLUSTER_BASE="$cluster_base" VIGIL_BIN="$VIGILD"
 export AUTH_JWT_SECRET="$SECRET" VIGIL_CLUSTER_ARGS="--limits.rate=0 --escalation.failsafe=off"
 
