@@ -23,6 +23,7 @@
 #include <sstream>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "domain/event_id.hpp"
 #include "domain/json.hpp"
@@ -62,7 +63,10 @@ constexpr const char* replay_usage =
   "rename) after each printed event, so a consumer that was down catches up exactly where it\n"
   "stopped. An event is printed before the checkpoint moves past it: after a crash in between,\n"
   "that one event is printed again. A wss:// URL verifies the server against VIGIL_CA_FILE\n"
-  "(a PEM CA file) when set, else against the system's trusted CAs.\n"
+  "(a PEM CA file) when set, else against the system's trusted CAs. --url may be repeated (or\n"
+  "a comma-separated list, at most 16: the nodes of a cluster, whose event ids are valid on\n"
+  "every node): replay starts on the first that answers and moves to the next on every\n"
+  "failure, resuming from the checkpoint.\n"
   "%s"
   "  --checkpoint FILE    holds the id of the last printed event\n"
   "  --from-start         without a checkpoint file: replay every stored event of the hospital\n"
@@ -197,6 +201,20 @@ bool print_line(const std::string& text) {
 
 // ---- Command line ---------------------------------------------------------------------------------
 
+constexpr size_t max_urls = 16;
+
+/// The URLs of --url (repeated, or a comma-separated list: the nodes of a cluster).
+std::vector<std::string> split_urls(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = text.find(',', start);
+    out.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+
 /// Parses the command line; returns the exit code when it should not run.
 std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
   arg_cursor args(argc, argv);
@@ -210,7 +228,7 @@ std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
     if (args.flag("verify")) o.verify = true;
     else if (args.flag("json")) o.json = true;
     else if (args.value("db", v)) o.db = v;
-    else if (args.value("url", v)) o.url = v;
+    else if (args.value("url", v)) o.url += (o.url.empty() ? "" : ",") + v;
     else if (args.value("token-file", v)) token_file = v;
     else if (args.value("token", v)) token = v;
     else if (args.value("hospital", v)) o.hospital = v;
@@ -236,6 +254,8 @@ std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
     auto tokens = resolve_token_options(token, token_file);
     if (auto* message = std::get_if<std::string>(&tokens)) return usage_error(*message);
     o.tokens = std::get<token_source>(tokens);
+    if (o.url.find(',') != std::string::npos)
+      return usage_error("--verify --url checks one node: give one URL");
     std::string error;
     if (!parse_ws_url(o.url, &error)) return usage_error("invalid --url: " + error);
     return std::nullopt;
@@ -278,8 +298,13 @@ std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
   auto tokens = resolve_token_options(token, token_file);
   if (auto* message = std::get_if<std::string>(&tokens)) return usage_error(*message);
   o.tokens = std::get<token_source>(tokens);
-  std::string error;
-  if (!parse_ws_url(o.url, &error)) return usage_error("invalid --url: " + error);
+  const auto urls = split_urls(o.url);
+  if (urls.size() > max_urls) return usage_error("at most 16 URLs (--url)");
+  for (const std::string& url : urls) {
+    std::string error;
+    if (url.empty()) return usage_error("invalid --url: an empty URL in the list");
+    if (!parse_ws_url(url, &error)) return usage_error("invalid --url " + url + ": " + error);
+  }
   return std::nullopt;
 }
 
@@ -567,7 +592,8 @@ std::string describe_error(const server_frame& f) {
 class online_replay {
 public:
   explicit online_replay(replay_options o) : o_(std::move(o)), checkpoint_(o_.checkpoint) {
-    endpoint_ = *parse_ws_url(o_.url, nullptr);
+    urls_ = split_urls(o_.url);
+    for (const std::string& url : urls_) endpoints_.push_back(*parse_ws_url(url, nullptr));
   }
 
   int run() {
@@ -582,7 +608,13 @@ public:
 private:
   int run_loaded() {
     std::string error;
+    // At the start each URL is tried once, in order.
     auto client = connect(&error);
+    for (size_t tried = 1; !client && tried < endpoints_.size(); ++tried) {
+      current_ = (current_ + 1) % endpoints_.size();
+      std::fprintf(stderr, "vigilctl replay: %s; trying %s\n", error.c_str(), urls_[current_].c_str());
+      client = connect(&error);
+    }
     if (!client) return failure(error);
     auto newest = probe(*client);
     if (auto* code = std::get_if<int>(&newest)) return *code;
@@ -618,8 +650,15 @@ private:
         return failure("giving up: " + why);
       if (stop_requested()) return exit_ok;
       const int delay = delays.next_ms();
-      std::fprintf(stderr, "vigilctl replay: %s; reconnecting in %.1f s\n", why.c_str(),
-                   delay / 1000.0);
+      if (endpoints_.size() > 1) {
+        // Several URLs (the nodes of a cluster): every failure moves on to the next one.
+        current_ = (current_ + 1) % endpoints_.size();
+        std::fprintf(stderr, "vigilctl replay: %s; reconnecting to %s in %.1f s\n", why.c_str(),
+                     urls_[current_].c_str(), delay / 1000.0);
+      } else {
+        std::fprintf(stderr, "vigilctl replay: %s; reconnecting in %.1f s\n", why.c_str(),
+                     delay / 1000.0);
+      }
       sleep_ms(delay);
       if (stop_requested()) return exit_ok;
       client = connect(&why);
@@ -630,7 +669,7 @@ private:
   std::unique_ptr<ws_client> connect(std::string* error) {
     const auto token = o_.tokens.load(error);
     if (!token) return nullptr;
-    return open_trpc_connection(endpoint_, *token, connect_timeout_ms, error);
+    return open_trpc_connection(endpoints_[current_], *token, connect_timeout_ms, error);
   }
 
   json::value input() const {
@@ -773,7 +812,9 @@ private:
   }
 
   replay_options o_;
-  ws_endpoint endpoint_;
+  std::vector<std::string> urls_;
+  std::vector<ws_endpoint> endpoints_;
+  size_t current_ = 0;  // the URL in use
   checkpoint checkpoint_;
   uint64_t printed_ = 0;
   event_id target_;    // the hospital's newest event when replay started

@@ -224,6 +224,40 @@ describe('vigilctl watch across server restarts', () => {
     }
   });
 
+  test('replay --follow with several --url starts on the first that answers and moves to the next on every failure', async () => {
+    const H = newHospital();
+    const T = ctx.token(H);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigilctl-e2e-'));
+    try {
+      const cp = path.join(dir, 'cp');
+      const dead = 'ws://127.0.0.1:1';
+      const f = new Ctl(['replay', '--url', dead, '--url', ctx.url(), '--hospital', H, '--checkpoint', cp, '--follow'], { VIGIL_TOKEN: T });
+      await f.until(() => existsSync(cp), 'the initial checkpoint');
+      assert.match(f.stderr, new RegExp(`cannot connect to 127\\.0\\.0\\.1:1.*; trying ${ctx.url().replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+      const created = await createAlerts(ctx.server, T, H, 2, 1);
+      await f.until(() => f.lines.length >= 2, '2 events');
+      await ctx.server.kill9();
+      await ctx.server.start();
+      created.push(...await createAlerts(ctx.server, T, H, 2, 3));
+      await f.until(() => f.lines.length >= 4, '4 events after the restart', 30000);
+      f.child.kill('SIGTERM');
+      const done = await f.exit();
+      assert.equal(done.code, 0, f.describe());
+      assert.deepEqual(events(f.lines).map((e) => e.alertId), created.map((a) => a.id), 'every event once');
+      assert.match(f.stderr, /connection lost: .*; reconnecting to ws:\/\/127\.0\.0\.1:1 in 0\.5 s/);
+      for (const [args, message] of [
+        [['replay', '--verify', '--url', `${ctx.url()},${ctx.url()}`, '--hospital', H], /checks one node: give one URL/],
+        [['replay', '--url', `${ctx.url()},`, '--hospital', H, '--checkpoint', cp], /an empty URL in the list/],
+      ]) {
+        const bad = await ctl(args, { VIGIL_TOKEN: T });
+        assert.equal(bad.code, 2, bad.stderr);
+        assert.match(bad.stderr, message);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('replay --follow resumes from its checkpoint after the server is killed and restarted', async () => {
     const H = newHospital();
     const T = ctx.token(H);
