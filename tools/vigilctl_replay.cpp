@@ -204,16 +204,7 @@ bool print_line(const std::string& text) {
 constexpr size_t max_urls = 16;
 
 /// The URLs of --url (repeated, or a comma-separated list: the nodes of a cluster).
-std::vector<std::string> split_urls(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    const size_t comma = text.find(',', start);
-    out.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) return out;
-    start = comma + 1;
-  }
-}
+std::vector<std::string> split_urls(const std::string& text) { return split_url_list(text); }
 
 /// Parses the command line; returns the exit code when it should not run.
 std::optional<int> parse_options(int argc, char** argv, replay_options& o) {

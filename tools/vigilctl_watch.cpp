@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -118,13 +119,7 @@ std::optional<int> parse_options(int argc, char** argv, watch_options& o) {
     }
     if (args.value("url", v)) {
       // A comma-separated list, or the option repeated: both add to the list.
-      size_t start = 0;
-      for (;;) {
-        const size_t comma = v.find(',', start);
-        o.urls.push_back(v.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
+      for (std::string& url : split_url_list(v)) o.urls.push_back(std::move(url));
     }
     else if (args.value("token-file", v)) token_file = v;
     else if (args.value("token", v)) token = v;
