@@ -72,6 +72,8 @@ const char* const usage_text =
     "\n"
     "Target and output:\n"
     "  --url URL              ws://HOST:PORT[/path] (the path defaults to /api/trpc)\n"
+    "  --publish-port PORT    publishers connect to this port of the same host instead (another\n"
+    "                         node of a cluster: fan-out across nodes)\n"
     "  --secret S             mint HS256 tokens (role admin) for the bench's hospitals\n"
     "  --token T              use this token everywhere instead (it must list the hospitals)\n"
     "  --hospital-prefix P    hospital ids are P0, P1, … (default bench-<random>-h; no \"bench:\" in P)\n"
@@ -99,6 +101,7 @@ int usage_error(const std::string& message) {
 
 struct options {
   std::string url;
+  int publish_port = 0;  // 0: publishers use --url's port
   std::string secret;
   std::string token;
   int subscribers = 100;
@@ -210,6 +213,9 @@ std::string parse_options(int argc, char** argv, options& o) {
     else if (args.flag("connect-only")) o.connect_only = true;
     else if (args.flag("reconnect-storm")) o.storm = true;
     else if (args.value("url", v)) o.url = v;
+    else if (args.value("publish-port", v)) {
+      if (!parse_int(v, 1, 65535, &o.publish_port)) return bad("publish-port", v, "1..65535");
+    }
     else if (args.value("secret", v)) o.secret = v;
     else if (args.value("token", v)) o.token = v;
     else if (args.value("subscribers", v)) {
@@ -526,6 +532,7 @@ void common_figures(report& r, const options& o, const std::string& mode) {
   r.text("mode", mode);
   if (!o.label.empty()) r.text("label", o.label);
   r.text("url", o.url);
+  if (o.publish_port != 0) r.number("publish_port", o.publish_port);
   r.number("subscribers", o.subscribers);
   r.number("hospitals", o.hospitals);
   char date[64];
@@ -819,6 +826,7 @@ int run_bench(int argc, char** argv) {
   loop_config cfg;
   cfg.host = ep->host;
   cfg.port = ep->port;
+  cfg.publisher_port = o.publish_port != 0 ? o.publish_port : ep->port;
   cfg.ws_path = ep->path + (ep->path.find('?') == std::string::npos ? "?" : "&") + "connectionParams=1";
   cfg.http_base = ep->path.substr(0, ep->path.find('?'));
   while (cfg.http_base.size() > 1 && cfg.http_base.back() == '/') cfg.http_base.pop_back();

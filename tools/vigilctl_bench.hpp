@@ -217,6 +217,7 @@ struct sent_event {
 struct loop_config {
   std::string host;
   int port = 0;
+  int publisher_port = 0;      // publishers' port on the same host (another node of a cluster)
   std::string ws_path;         // e.g. /api/trpc?connectionParams=1
   std::string http_base;       // e.g. /api/trpc
   std::vector<std::string> source_ips;

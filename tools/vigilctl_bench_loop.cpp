@@ -249,7 +249,7 @@ void loop::connect_one(conn& c) {
   lwsc::connect_options ci;
   ci.context = ctx_;
   ci.address = cfg_.host.c_str();
-  ci.port = cfg_.port;
+  ci.port = cfg_.publisher_port != 0 ? cfg_.publisher_port : cfg_.port;
   ci.userdata = &c;
   ci.pwsi = &c.wsi;
   ci.iface = c.source_ip.empty() ? nullptr : c.source_ip.c_str();
@@ -669,7 +669,7 @@ bool loop::send_mutation(conn& pub, int hospital) {
     req += "/healthcare.createAlert HTTP/1.1\r\nHost: ";
     req += cfg_.host;
     req += ':';
-    req += std::to_string(cfg_.port);
+    req += std::to_string(cfg_.publisher_port != 0 ? cfg_.publisher_port : cfg_.port);
     req += "\r\nAuthorization: Bearer ";
     req += cfg_.publisher_token;
     req += "\r\nContent-Type: application/json\r\nContent-Length: ";

@@ -23,6 +23,7 @@
 #include <sstream>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "domain/event_id.hpp"
 #include "domain/json.hpp"
@@ -31,6 +32,7 @@
 #include "storage/event_store.hpp"
 #include "storage/replay_verify.hpp"
 #include "tools/vigilctl_progress.hpp"
+#include "tools/vigilctl_replay_online.hpp"
 #include "tools/vigilctl_commands.hpp"
 #include "tools/ws_client.hpp"
 
@@ -44,6 +46,7 @@ constexpr const char* replay_usage =
   "       vigilctl replay --url ws://HOST:PORT --hospital ID --checkpoint FILE [--follow]\n"
   "                       [--from-start] [--token T | --token-file PATH]\n"
   "       vigilctl replay --verify --db FILE [--json]\n"
+  "       vigilctl replay --verify --url ws://HOST:PORT --hospital ID [--json] [--token T | ...]\n"
   "\n"
   "Offline (--db): prints the hospital's stored events (the stored event objects) as JSON\n"
   "lines, oldest first, reading the database read-only; vigild may be running or down.\n"
@@ -60,7 +63,10 @@ constexpr const char* replay_usage =
   "rename) after each printed event, so a consumer that was down catches up exactly where it\n"
   "stopped. An event is printed before the checkpoint moves past it: after a crash in between,\n"
   "that one event is printed again. A wss:// URL verifies the server against VIGIL_CA_FILE\n"
-  "(a PEM CA file) when set, else against the system's trusted CAs.\n"
+  "(a PEM CA file) when set, else against the system's trusted CAs. --url may be repeated (or\n"
+  "a comma-separated list, at most 16: the nodes of a cluster, whose event ids are valid on\n"
+  "every node): replay starts on the first that answers and moves to the next on every\n"
+  "failure, resuming from the checkpoint.\n"
   "%s"
   "  --checkpoint FILE    holds the id of the last printed event\n"
   "  --from-start         without a checkpoint file: replay every stored event of the hospital\n"
@@ -98,6 +104,19 @@ constexpr const char* replay_usage =
   "  {\"database\",\"consistent\",\"epoch\",\"events\",\"firstSeq\",\"lastSeq\",\"metaLastSeq\",\n"
   "   \"prunedThrough\",\"alerts\",\"alertsVerified\",\"alertsNotVerifiable\",\"differences\":[...]}\n"
   "  (or {\"database\",\"error\"} when the file cannot be read as a Vigil database; exit 1).\n"
+  "\n"
+  "Verify online (--verify --url URL --hospital ID): replays the hospital's whole history from\n"
+  "a running node (one vigild, or a cluster node, which reads it from the JetStream stream):\n"
+  "checks that the event ids are of one epoch and strictly increasing, that the replay reaches\n"
+  "the newest event the node announced (a stall of 10 s is a difference; no event at all\n"
+  "within 3 s means the hospital has none) and that no resync event comes; derives every\n"
+  "alert from its events and compares it with the node's getAlert (fetched again while the\n"
+  "hospital changes). Seqs of one hospital have gaps by design (the sequence is shared by\n"
+  "all hospitals), so gaps are not differences. The token's role needs view_alerts. With\n"
+  "--json one object:\n"
+  "  {\"url\",\"hospital\",\"consistent\",\"epoch\",\"newest\",\"events\",\"first\",\"last\",\n"
+  "   \"alerts\",\"alertsVerified\",\"alertsNotVerifiable\",\"differences\":[...]}\n"
+  "  (or {\"url\",\"hospital\",\"error\"} when it cannot run; exit 1).\n"
   "\n"
   "Exit codes: 0 success (verify: consistent), 1 failure (verify: differences found),\n"
   "2 usage error, 3 history lost (resync, a checkpoint newer than the newest event, or --since\n"
@@ -182,6 +201,11 @@ bool print_line(const std::string& text) {
 
 // ---- Command line ---------------------------------------------------------------------------------
 
+constexpr size_t max_urls = 16;
+
+/// The URLs of --url (repeated, or a comma-separated list: the nodes of a cluster).
+std::vector<std::string> split_urls(const std::string& text) { return split_url_list(text); }
+
 /// Parses the command line; returns the exit code when it should not run.
 std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
   arg_cursor args(argc, argv);
@@ -195,7 +219,7 @@ std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
     if (args.flag("verify")) o.verify = true;
     else if (args.flag("json")) o.json = true;
     else if (args.value("db", v)) o.db = v;
-    else if (args.value("url", v)) o.url = v;
+    else if (args.value("url", v)) o.url += (o.url.empty() ? "" : ",") + v;
     else if (args.value("token-file", v)) token_file = v;
     else if (args.value("token", v)) token = v;
     else if (args.value("hospital", v)) o.hospital = v;
@@ -211,8 +235,24 @@ std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
 
   const bool offline_only = o.since || o.from_text || o.to_text;
   const bool online_only = o.follow || token || token_file;
+  if (o.verify && !o.url.empty()) {
+    if (!o.db.empty()) return usage_error("give either --db FILE or --url URL to --verify");
+    if (o.hospital.empty()) return usage_error("--verify --url needs --hospital");
+    if (!valid_hospital_id(o.hospital))
+      return usage_error("invalid hospital id (1..64 of A-Z a-z 0-9 _ . : -)");
+    if (offline_only || o.follow || !o.checkpoint.empty() || o.from_start)
+      return usage_error("--verify --url takes only --hospital, --json and the token options");
+    auto tokens = resolve_token_options(token, token_file);
+    if (auto* message = std::get_if<std::string>(&tokens)) return usage_error(*message);
+    o.tokens = std::get<token_source>(tokens);
+    if (o.url.find(',') != std::string::npos)
+      return usage_error("--verify --url checks one node: give one URL");
+    std::string error;
+    if (!parse_ws_url(o.url, &error)) return usage_error("invalid --url: " + error);
+    return std::nullopt;
+  }
   if (o.verify) {
-    if (o.db.empty()) return usage_error("--verify needs --db FILE");
+    if (o.db.empty()) return usage_error("--verify needs --db FILE or --url URL");
     if (!o.url.empty() || !o.hospital.empty() || offline_only || online_only ||
         !o.checkpoint.empty() || o.from_start)
       return usage_error("--verify takes only --db (and --json)");
@@ -249,8 +289,13 @@ std::optional<int> parse_options(int argc, char** argv, replay_options& o) {
   auto tokens = resolve_token_options(token, token_file);
   if (auto* message = std::get_if<std::string>(&tokens)) return usage_error(*message);
   o.tokens = std::get<token_source>(tokens);
-  std::string error;
-  if (!parse_ws_url(o.url, &error)) return usage_error("invalid --url: " + error);
+  const auto urls = split_urls(o.url);
+  if (urls.size() > max_urls) return usage_error("at most 16 URLs (--url)");
+  for (const std::string& url : urls) {
+    std::string error;
+    if (url.empty()) return usage_error("invalid --url: an empty URL in the list");
+    if (!parse_ws_url(url, &error)) return usage_error("invalid --url " + url + ": " + error);
+  }
   return std::nullopt;
 }
 
@@ -538,7 +583,8 @@ std::string describe_error(const server_frame& f) {
 class online_replay {
 public:
   explicit online_replay(replay_options o) : o_(std::move(o)), checkpoint_(o_.checkpoint) {
-    endpoint_ = *parse_ws_url(o_.url, nullptr);
+    urls_ = split_urls(o_.url);
+    for (const std::string& url : urls_) endpoints_.push_back(*parse_ws_url(url, nullptr));
   }
 
   int run() {
@@ -553,7 +599,13 @@ public:
 private:
   int run_loaded() {
     std::string error;
+    // At the start each URL is tried once, in order.
     auto client = connect(&error);
+    for (size_t tried = 1; !client && tried < endpoints_.size(); ++tried) {
+      current_ = (current_ + 1) % endpoints_.size();
+      std::fprintf(stderr, "vigilctl replay: %s; trying %s\n", error.c_str(), urls_[current_].c_str());
+      client = connect(&error);
+    }
     if (!client) return failure(error);
     auto newest = probe(*client);
     if (auto* code = std::get_if<int>(&newest)) return *code;
@@ -589,8 +641,15 @@ private:
         return failure("giving up: " + why);
       if (stop_requested()) return exit_ok;
       const int delay = delays.next_ms();
-      std::fprintf(stderr, "vigilctl replay: %s; reconnecting in %.1f s\n", why.c_str(),
-                   delay / 1000.0);
+      if (endpoints_.size() > 1) {
+        // Several URLs (the nodes of a cluster): every failure moves on to the next one.
+        current_ = (current_ + 1) % endpoints_.size();
+        std::fprintf(stderr, "vigilctl replay: %s; reconnecting to %s in %.1f s\n", why.c_str(),
+                     urls_[current_].c_str(), delay / 1000.0);
+      } else {
+        std::fprintf(stderr, "vigilctl replay: %s; reconnecting in %.1f s\n", why.c_str(),
+                     delay / 1000.0);
+      }
       sleep_ms(delay);
       if (stop_requested()) return exit_ok;
       client = connect(&why);
@@ -601,7 +660,7 @@ private:
   std::unique_ptr<ws_client> connect(std::string* error) {
     const auto token = o_.tokens.load(error);
     if (!token) return nullptr;
-    return open_trpc_connection(endpoint_, *token, connect_timeout_ms, error);
+    return open_trpc_connection(endpoints_[current_], *token, connect_timeout_ms, error);
   }
 
   json::value input() const {
@@ -744,7 +803,9 @@ private:
   }
 
   replay_options o_;
-  ws_endpoint endpoint_;
+  std::vector<std::string> urls_;
+  std::vector<ws_endpoint> endpoints_;
+  size_t current_ = 0;  // the URL in use
   checkpoint checkpoint_;
   uint64_t printed_ = 0;
   event_id target_;    // the hospital's newest event when replay started
@@ -756,6 +817,10 @@ private:
 int run_replay(int argc, char** argv) {
   replay_options o;
   if (auto code = parse_options(argc, argv, o)) return *code;
+  if (o.verify && !o.url.empty()) {
+    online_verify_options v{o.url, *parse_ws_url(o.url, nullptr), o.tokens, o.hospital, o.json};
+    return run_verify_online(v);
+  }
   if (o.verify) return run_verify(o);
   if (!o.db.empty()) return run_offline(o);
   return online_replay(std::move(o)).run();

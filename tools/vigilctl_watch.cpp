@@ -2,7 +2,8 @@
 // WebSocket protocol and prints each event as one JSON line, like the original app's
 // `test-websocket-alerts`, but resumable: after a `reconnect` notification or a dropped
 // connection it reconnects with back-off and resumes with lastEventId = the last printed id, so
-// no event is printed twice and none is missed (docs/api.md "Event ids and resume").
+// no event is printed twice and none is missed (docs/api.md "Event ids and resume"). With several
+// --url (the nodes of a cluster) each failure moves on to the next URL, resuming there.
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +12,9 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include "domain/config.hpp"
 #include "domain/json.hpp"
@@ -34,7 +37,10 @@ constexpr const char* watch_usage =
   "Options:\n"
   "  --url URL            the server's WebSocket URL; the path defaults to /api/trpc;\n"
   "                       wss:// verifies the server against VIGIL_CA_FILE (a PEM CA file)\n"
-  "                       when set, else against the system's trusted CAs\n"
+  "                       when set, else against the system's trusted CAs. Repeat it (or\n"
+  "                       give a comma-separated list, at most 16) for the nodes of a\n"
+  "                       cluster: watch starts on the first and moves to the next on\n"
+  "                       every failure\n"
   "%s"
   "  --hospital ID        the hospital to watch\n"
   "  --alert ALERT_ID     watch one alert instead of a whole hospital\n"
@@ -45,21 +51,23 @@ constexpr const char* watch_usage =
   "\n"
   "On a `reconnect` notification or a dropped connection, watch reconnects after 0.5 s, 1 s,\n"
   "2 s, ... (at most 10 s) and resumes after the last printed event; each such line on stderr\n"
-  "says why (close code and reason, connect error, keep-alive timeout, refused token). After\n"
+  "says why (close code and reason, connect error, keep-alive timeout, refused token) and, with\n"
+  "several URLs, which one comes next (the next in the list, round-robin). After\n"
   "30 s without any message from the server watch sends a PING and reconnects when nothing\n"
   "arrives within 10 s. Resync events (history lost on the server) are printed like any other\n"
   "event. Each time the subscription starts, a line\n"
   "`vigilctl watch: subscribed to <procedure>[ after <id>]` goes to stderr.\n"
   "\n"
-  "Exit codes: 0 done (--count or --timeout reached), 1 failure (cannot connect, error from the\n"
-  "server: its code and message go to stderr), 2 usage error.\n";
+  "Exit codes: 0 done (--count or --timeout reached), 1 failure (cannot connect to any URL at\n"
+  "the start, error from the server: its code and message go to stderr), 2 usage error.\n";
 
 constexpr int connect_timeout_ms = 5000;
 constexpr int64_t subscription_id = 1;
+constexpr size_t max_urls = 16;
 
 struct watch_options {
-  std::string url;
-  ws_endpoint endpoint;
+  std::vector<std::string> urls;
+  std::vector<ws_endpoint> endpoints;
   token_source tokens;
   std::string hospital;
   std::string alert;
@@ -109,7 +117,10 @@ std::optional<int> parse_options(int argc, char** argv, watch_options& o) {
       std::printf(watch_usage, token_options_usage);
       return exit_ok;
     }
-    if (args.value("url", v)) o.url = v;
+    if (args.value("url", v)) {
+      // A comma-separated list, or the option repeated: both add to the list.
+      for (std::string& url : split_url_list(v)) o.urls.push_back(std::move(url));
+    }
     else if (args.value("token-file", v)) token_file = v;
     else if (args.value("token", v)) token = v;
     else if (args.value("hospital", v)) o.hospital = v;
@@ -125,11 +136,15 @@ std::optional<int> parse_options(int argc, char** argv, watch_options& o) {
     } else if (args.failed()) return usage_error(args.error());
     else return usage_error("unknown option \"" + std::string(args.current()) + "\"");
   }
-  if (o.url.empty()) return usage_error("--url is required");
+  if (o.urls.empty()) return usage_error("--url is required");
+  if (o.urls.size() > max_urls) return usage_error("at most 16 URLs (--url)");
   std::string error;
-  auto endpoint = parse_ws_url(o.url, &error);
-  if (!endpoint) return usage_error("invalid --url: " + error);
-  o.endpoint = *endpoint;
+  for (const auto& url : o.urls) {
+    if (url.empty()) return usage_error("invalid --url: an empty URL in the list");
+    auto endpoint = parse_ws_url(url, &error);
+    if (!endpoint) return usage_error("invalid --url " + url + ": " + error);
+    o.endpoints.push_back(*endpoint);
+  }
   auto tokens = resolve_token_options(token, token_file);
   if (auto* message = std::get_if<std::string>(&tokens)) return usage_error(*message);
   o.tokens = std::get<token_source>(tokens);
@@ -154,13 +169,14 @@ public:
 
   int run() {
     bool ever_connected = false;
+    size_t failed_at_start = 0;  // URLs that could not be reached before the first connection
     for (;;) {
       std::string error;
       std::optional<int> done;
       // Read before every connect: --token-file may hold a rotated token by now.
       const auto token = o_.tokens.load(&error);
-      auto client = token ? open_trpc_connection(o_.endpoint, *token, bounded(connect_timeout_ms),
-                                                 &error)
+      auto client = token ? open_trpc_connection(o_.endpoints[current_], *token,
+                                                 bounded(connect_timeout_ms), &error)
                           : nullptr;
       if (client) {
         ever_connected = true;
@@ -168,11 +184,18 @@ public:
         client->close(200);
       }
       if (done) return *done;
-      if (!ever_connected) return failure(error);
+      const size_t n = o_.endpoints.size();
+      // Before any connection worked: every URL is tried once, then watch gives up.
+      if (!ever_connected && (!token || ++failed_at_start >= n)) return failure(error);
       if (expired()) return exit_ok;
-      const int delay = backoff_.next_ms();
-      std::fprintf(stderr, "vigilctl watch: %s; reconnecting in %.1f s\n", error.c_str(),
-                   delay / 1000.0);
+      current_ = (current_ + 1) % n;
+      const int delay = ever_connected ? backoff_.next_ms() : 0;
+      if (n > 1)
+        std::fprintf(stderr, "vigilctl watch: %s; reconnecting to %s in %.1f s\n", error.c_str(),
+                     o_.urls[current_].c_str(), delay / 1000.0);
+      else
+        std::fprintf(stderr, "vigilctl watch: %s; reconnecting in %.1f s\n", error.c_str(),
+                     delay / 1000.0);
       sleep_ms(std::min<int64_t>(delay, remaining_ms()));
       if (expired()) return exit_ok;
     }
@@ -290,6 +313,7 @@ private:
   }
 
   watch_options o_;
+  size_t current_ = 0;  // index of the URL in use
   std::optional<std::string> resume_id_;
   std::optional<event_id> last_;
   uint64_t printed_ = 0;

@@ -70,6 +70,17 @@ const lws_protocols protocols[] = {
 
 // ---- URL ----------------------------------------------------------------------------------------
 
+std::vector<std::string> split_url_list(std::string_view text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = text.find(',', start);
+    out.emplace_back(text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    if (comma == std::string_view::npos) return out;
+    start = comma + 1;
+  }
+}
+
 std::optional<ws_endpoint> parse_ws_url(std::string_view url, std::string* error) {
   const bool tls = starts_with_ci(url, "wss://");
   if (!tls && !starts_with_ci(url, "ws://")) {

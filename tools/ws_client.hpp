@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "domain/json.hpp"
 
@@ -30,6 +31,10 @@ struct ws_endpoint {
 /// becomes `/api/trpc`; the port defaults to 3001 for both. Other schemes are refused. nullopt
 /// with *error set on failure.
 std::optional<ws_endpoint> parse_ws_url(std::string_view url, std::string* error);
+
+/// Splits a comma-separated --url value (the nodes of a cluster) into its URLs; an empty part
+/// stays (the caller reports it).
+std::vector<std::string> split_url_list(std::string_view text);
 
 /// True when every address `host` resolves to is a loopback address (127.0.0.0/8 or ::1).
 /// False when it does not resolve.

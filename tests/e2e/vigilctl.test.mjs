@@ -3,6 +3,7 @@
 // /work/main/build/vigilctl); VIGIL_BIN at vigild (see lib/server.mjs).
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -185,6 +186,78 @@ describe('vigilctl watch across server restarts', () => {
     assert.match(r.stderr, new RegExp(`subscribed to healthcare.subscribeToAlerts after ${evs[3].id}`));
   });
 
+  test('with several --url it moves to the next URL on every failure and resumes there; at the start each URL is tried once', async () => {
+    const H = newHospital();
+    const T = ctx.token(H);
+    const dead = 'ws://127.0.0.1:1';
+    // A dead URL first: watch moves on at once to the live one.
+    const w = new Ctl(['watch', '--url', `${dead},${ctx.url()}`, '--hospital', H, '--count', '4'], { VIGIL_TOKEN: T });
+    await w.subscribed(1);
+    assert.match(w.stderr, /cannot connect to 127\.0\.0\.1:1.*; reconnecting to .* in 0\.0 s/);
+    const created = await createAlerts(ctx.server, T, H, 2, 1);
+    await w.until(() => w.lines.length >= 2, '2 events');
+    // The live server dies: watch goes round the list (the dead URL, then the live one again,
+    // with back-off) and resumes after its last printed event once the server is back.
+    await ctx.server.kill9();
+    await ctx.server.start();
+    await w.subscribed(2);
+    created.push(...await createAlerts(ctx.server, T, H, 2, 3));
+    const r = await w.exit();
+    assert.equal(r.code, 0, w.describe());
+    assert.deepEqual(events(r.lines).map((e) => e.alertId), created.map((a) => a.id), 'every event once, in order');
+    assertIncreasing(ids(r.lines), 'across the move');
+    assert.match(r.stderr, new RegExp(`reconnecting to ws://127\\.0\\.0\\.1:1 in 0\\.5 s`));
+    assert.match(r.stderr, new RegExp(`subscribed to healthcare.subscribeToAlerts after ${ids(r.lines)[1]}`));
+
+    // Every URL refused before any connection worked: failure, after trying each once.
+    const down = await ctl(['watch', '--url', dead, '--url', 'ws://127.0.0.1:2', '--hospital', H], { VIGIL_TOKEN: T });
+    assert.equal(down.code, 1, down.stderr);
+    assert.match(down.stderr, /cannot connect to 127\.0\.0\.1:1[^]*reconnecting to ws:\/\/127\.0\.0\.1:2 in 0\.0 s[^]*cannot connect to 127\.0\.0\.1:2/);
+    for (const [args, message] of [
+      [['watch', '--url', `${ctx.url()},`, '--hospital', H], /an empty URL in the list/],
+      [['watch', '--url', `${ctx.url()},http://x`, '--hospital', H], /invalid --url http:\/\/x: .*ws:\/\//],
+      [['watch', '--url', Array(17).fill(ctx.url()).join(','), '--hospital', H], /at most 16 URLs/],
+    ]) {
+      const bad = await ctl(args, { VIGIL_TOKEN: T });
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, message);
+    }
+  });
+
+  test('replay --follow with several --url starts on the first that answers and moves to the next on every failure', async () => {
+    const H = newHospital();
+    const T = ctx.token(H);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vigilctl-e2e-'));
+    try {
+      const cp = path.join(dir, 'cp');
+      const dead = 'ws://127.0.0.1:1';
+      const f = new Ctl(['replay', '--url', dead, '--url', ctx.url(), '--hospital', H, '--checkpoint', cp, '--follow'], { VIGIL_TOKEN: T });
+      await f.until(() => existsSync(cp), 'the initial checkpoint');
+      assert.match(f.stderr, new RegExp(`cannot connect to 127\\.0\\.0\\.1:1.*; trying ${ctx.url().replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+      const created = await createAlerts(ctx.server, T, H, 2, 1);
+      await f.until(() => f.lines.length >= 2, '2 events');
+      await ctx.server.kill9();
+      await ctx.server.start();
+      created.push(...await createAlerts(ctx.server, T, H, 2, 3));
+      await f.until(() => f.lines.length >= 4, '4 events after the restart', 30000);
+      f.child.kill('SIGTERM');
+      const done = await f.exit();
+      assert.equal(done.code, 0, f.describe());
+      assert.deepEqual(events(f.lines).map((e) => e.alertId), created.map((a) => a.id), 'every event once');
+      assert.match(f.stderr, /connection lost: .*; reconnecting to ws:\/\/127\.0\.0\.1:1 in 0\.5 s/);
+      for (const [args, message] of [
+        [['replay', '--verify', '--url', `${ctx.url()},${ctx.url()}`, '--hospital', H], /checks one node: give one URL/],
+        [['replay', '--url', `${ctx.url()},`, '--hospital', H, '--checkpoint', cp], /an empty URL in the list/],
+      ]) {
+        const bad = await ctl(args, { VIGIL_TOKEN: T });
+        assert.equal(bad.code, 2, bad.stderr);
+        assert.match(bad.stderr, message);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('replay --follow resumes from its checkpoint after the server is killed and restarted', async () => {
     const H = newHospital();
     const T = ctx.token(H);
@@ -328,6 +401,42 @@ describe('vigilctl replay --db (offline) and --verify', () => {
     assert.match(report, /differences: 0/);
     assert.match(report, /alerts: 4 \(4 verified, 0 not verifiable/);
     assert.match(report, new RegExp(`epoch: ${epochOf(all[0])}`));
+  });
+
+  test('--verify --url: the replay the server serves derives the state its getAlert answers; a changed alert is a difference', async () => {
+    const env = { VIGIL_TOKEN: T };
+    const r = await ctl(['replay', '--verify', '--url', ctx.url(), '--hospital', H, '--json'], env);
+    assert.equal(r.code, 0, r.lines.join('\n') + r.stderr);
+    const report = JSON.parse(r.lines[0]);
+    assert.equal(report.consistent, true);
+    assert.deepEqual(report.differences, []);
+    assert.equal(report.events, all.length);
+    assert.equal(report.first, all[0]);
+    assert.equal(report.last, all.at(-1));
+    assert.equal(report.newest, all.at(-1));
+    assert.deepEqual([report.alerts, report.alertsVerified, report.alertsNotVerifiable], [3, 3, 0]);
+    const text = await ctl(['replay', '--verify', '--url', ctx.url(), '--hospital', H], env);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.lines.join('\n'), /events replayed: \d+ \(.* \.\. .*\)\nalerts: 3 \(3 verified against getAlert, 0 not verifiable[^]*result: consistent/);
+
+    // The stored alert no longer matches its events (changed behind the server's back).
+    const sql = (q) => execFileSync('sqlite3', ['-cmd', '.timeout 5000', ctx.server.dbPath, q], { encoding: 'utf8' }).trim();
+    await ctx.server.stop();
+    const id = sql(`SELECT id FROM alerts WHERE hospital_id = '${H}' ORDER BY created_at LIMIT 1`);
+    const room = sql(`SELECT json_extract(json, '$.roomNumber') FROM alerts WHERE id = '${id}'`);
+    sql(`UPDATE alerts SET json = json_set(json, '$.roomNumber', 'Z-9') WHERE id = '${id}'`);
+    await ctx.server.start();
+    try {
+      const bad = await ctl(['replay', '--verify', '--url', ctx.url(), '--hospital', H, '--json'], env);
+      assert.equal(bad.code, 1, bad.stderr);
+      const b = JSON.parse(bad.lines[0]);
+      assert.equal(b.consistent, false);
+      assert.deepEqual(b.differences, [`alert ${id}: roomNumber: the events give "${room}", the node's getAlert has "Z-9"`]);
+    } finally {
+      await ctx.server.stop();
+      sql(`UPDATE alerts SET json = json_set(json, '$.roomNumber', '${room}') WHERE id = '${id}'`);
+      await ctx.server.start();
+    }
   });
 
   test('offline replay and --verify also work with the server down', async () => {

@@ -50,7 +50,9 @@ export interface VigilClientOptions<TTransformer extends TransformerName = Trans
   /// The server: `http(s)://host:port`, `ws(s)://host:port` (with or without `/api/trpc`), a path
   /// such as `/api/trpc` (browser: resolved against the page), or an explicit endpoint.
   url?: string | VigilEndpoint;
-  /// Servers tried in turn: after a failed WebSocket attempt the next one is used (HTTP too).
+  /// Servers tried in turn (the nodes of a cluster): after a failed WebSocket attempt or a
+  /// dropped connection the next one is used (HTTP too), and managed streams resume there with
+  /// `lastEventId`. Reconnect delays (`retryDelayMs`) apply between attempts.
   urls?: ReadonlyArray<string | VigilEndpoint>;
   /// A fixed token.
   token?: string;
@@ -355,11 +357,12 @@ class ClientImpl {
       },
       onClose: (cause) => {
         if (this.wsClient !== ws) return;
-        const wasLive = this.machine.mode === 'live';
         const { refreshToken } = this.machine.closed(cause?.code);
         if (refreshToken) this.cachedToken = undefined;
-        // A failed attempt moves on to the next server.
-        if (!wasLive && this.endpoints.length > 1) this.index = (this.index + 1) % this.endpoints.length;
+        // With several servers (the nodes of a cluster), a failed attempt and a dropped live
+        // connection both move on to the next one (HTTP too); the streams resume there with
+        // their lastEventId. A close that only asks for a fresh token stays on the server.
+        else if (this.endpoints.length > 1) this.index = (this.index + 1) % this.endpoints.length;
       },
     });
     this.wsClient = ws;

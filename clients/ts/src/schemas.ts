@@ -137,6 +137,11 @@ export const subscribeToMetricsInput = z.object({
 export const subscribeToPresenceInput = hospitalIdInput;
 /// `<epoch>-<seq>` (domain/event_id.hpp): 8 characters [a-z0-9], a dash, 1..19 digits.
 export const EVENT_ID = /^[a-z0-9]{8}-[0-9]{1,19}$/;
+export const getAuditLogInput = z.object({
+  hospitalId: hospitalIdSchema,
+  cursor: opt(z.number().int().min(1)),
+  limit: opt(z.number().int().min(1).max(500)),
+});
 export const confirmDeliveryInput = z.object({
   hospitalId: hospitalIdSchema,
   eventIds: z.array(z.string().regex(EVENT_ID, 'Invalid event id')).min(1).max(100),
@@ -291,9 +296,28 @@ export function makeOutputSchemas<TS extends z.ZodTypeAny>(ts: TS) {
     })
     .strict();
 
+  // `time` is an ISO string with either transformer (vigild marks only alert timestamps as Date).
+  const auditRecord = z
+    .object({
+      seq: int,
+      time: z.string().regex(ISO_MS),
+      userId: z.string().nullable(),
+      role: z.string().nullable(),
+      hospitalId: z.string().nullable(),
+      alertId: z.string().nullable(),
+      action: z.string(),
+      outcome: z.string(),
+      connectionId: int,
+      remoteAddress: z.string().nullable(),
+      prevHash: z.string(),
+      hash: z.string(),
+    })
+    .strict();
+
   return {
     alert,
     escalationRecord,
+    auditRecord,
     alertWithEscalations,
     alertEvent,
     metrics,
@@ -353,6 +377,7 @@ export function makeOutputSchemas<TS extends z.ZodTypeAny>(ts: TS) {
     getAlertStats: z
       .object({ active: int, acknowledged: int, resolved24h: int, escalated: int, avgResponseTime: int })
       .strict(),
+    getAuditLog: z.object({ records: z.array(auditRecord), nextCursor: int.nullable() }).strict(),
   };
 }
 
@@ -380,6 +405,7 @@ export const inputs = {
   getAlertTimeline: alertIdInput,
   getAlertHistory: getAlertHistoryInput,
   getAlertStats: hospitalIdInput,
+  getAuditLog: getAuditLogInput,
   subscribeToAlerts: subscribeToAlertsInput,
   subscribeToAlert: subscribeToAlertInput,
   subscribeToMetrics: subscribeToMetricsInput,

@@ -15,6 +15,8 @@ export type Role = z.infer<typeof s.roleSchema>;
 export type Alert = z.output<O['alert']>;
 export type AlertWithEscalations = z.output<O['alertWithEscalations']>;
 export type EscalationRecord = z.output<O['escalationRecord']>;
+/// One record of the audit trail (`getAuditLog`; `time` is an ISO string with either transformer).
+export type AuditRecord = z.output<O['auditRecord']>;
 export type AlertEvent = z.output<O['alertEvent']>;
 export type Metrics = z.output<O['metrics']>;
 export type Presence = z.output<O['presence']>;
@@ -25,7 +27,7 @@ export type ResyncEvent = Extract<AlertEvent, { type: 'alert.updated' }> & {
 export type ActiveAlertsOutput = z.output<O['getActiveAlerts']>;
 
 /// Outputs of each procedure (superjson), by name.
-export type Outputs = { [K in Exclude<keyof O, 'alert' | 'alertWithEscalations' | 'escalationRecord' | 'alertEvent' | 'metrics' | 'presence'>]: z.output<O[K]> };
+export type Outputs = { [K in Exclude<keyof O, 'alert' | 'alertWithEscalations' | 'escalationRecord' | 'auditRecord' | 'alertEvent' | 'metrics' | 'presence'>]: z.output<O[K]> };
 /// Outputs of each procedure in plain JSON (timestamps are ISO strings), by name.
 export type JsonOutputs = { [K in keyof J]: z.output<J[K]> };
 /// Inputs of each procedure, by name (what the caller passes).

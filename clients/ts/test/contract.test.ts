@@ -95,6 +95,25 @@ describe.each(TRANSFORMERS)('contract (%s)', (transformer) => {
         hospitalId, startDate: transformer === 'superjson' ? since : since.toISOString(), limit: 10,
       }));
       check('getAlertStats', schemas.getAlertStats, await hc.getAlertStats.query({ hospitalId }));
+      // getAuditLog is admin only: a second client with an admin token; two pages.
+      const auditor = createVigilClient({
+        url: vigil.httpUrl, token: mintToken({ hospitals: [hospitalId], role: 'admin' }),
+        transformer: transformer as 'superjson', WebSocket,
+      }) as VigilClient<'superjson'>;
+      try {
+        const page1 = check('getAuditLog', schemas.getAuditLog, await auditor.trpc.healthcare.getAuditLog.query({ hospitalId, limit: 3 }));
+        expect(page1.records.length).toBe(3);
+        expect(page1.nextCursor).toBe(page1.records[2]!.seq);
+        const page2 = check('getAuditLog', schemas.getAuditLog,
+          await auditor.trpc.healthcare.getAuditLog.query({ hospitalId, cursor: page1.nextCursor!, limit: 500 }));
+        expect(page2.records[0]!.seq).toBeLessThan(page1.nextCursor!);
+        expect(page2.nextCursor).toBeNull();
+        const all = [...page1.records, ...page2.records];
+        expect(all.filter((r) => r.action === 'createAlert' && r.outcome === 'ok').length).toBe(4);
+        expect(all.every((r) => r.hospitalId === hospitalId)).toBe(true);
+      } finally {
+        auditor.close();
+      }
 
       // 4 created, escalated, updated, acknowledged, transfer, resolved, 2 acknowledged, 2 resolved
       await waitFor(() => events.length === 13, 10000, `13 events (have ${events.length})`);
@@ -114,7 +133,7 @@ describe.each(TRANSFORMERS)('contract (%s)', (transformer) => {
       if (transformer === 'superjson') expect(a1.createdAt).toBeInstanceOf(Date);
       else expect(typeof a1.createdAt).toBe('string');
       for (const s of subs) s.unsubscribe();
-      expect(new Set(checked).size).toBe(22);
+      expect(new Set(checked).size).toBe(23);
     } finally {
       client.close();
     }

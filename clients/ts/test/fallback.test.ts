@@ -157,6 +157,55 @@ describe('fallback and resume', () => {
     }
   });
 
+  it('with a list of URLs, moves to the next server when the live one fails and resumes by lastEventId', async () => {
+    // Two proxies to the same vigild stand for two nodes of a cluster (one event history).
+    const hospitalId = newHospital('move');
+    const nodes = [new TcpProxy(vigil.port), new TcpProxy(vigil.port)];
+    for (const n of nodes) await n.open();
+    const client = createVigilClient({
+      urls: nodes.map((n) => `http://127.0.0.1:${n.port}`),
+      getToken: () => mintToken({ hospitals: [hospitalId] }),
+      WebSocket,
+      retryDelayMs: fastRetry,
+      pollIntervalMs: 300,
+    });
+    const writer = admin(hospitalId);
+    const events: AlertEvent[] = [];
+    let started = 0;
+    const sub = client.subscribeToAlerts({ hospitalId }, { onData: (e) => events.push(e), onStarted: () => started++ });
+    const create = (room: string) =>
+      writer.trpc.healthcare.createAlert.mutate({ hospitalId, roomNumber: room, alertType: 'fire', urgencyLevel: 2 });
+    try {
+      await waitFor(() => client.mode === 'live' && started === 1, 10000, 'live on the first server');
+      expect(nodes[1]!.accepted).toBe(0);
+      const before = [await create('M-1'), await create('M-2')];
+      await waitFor(() => events.length === 2, 5000, 'two events');
+      const resumePoint = sub.lastEventId;
+
+      await nodes[0]!.shut(); // the first server is gone for good
+      const missed = [await create('M-3'), await create('M-4'), await create('M-5')];
+      await waitFor(() => started === 2 && client.mode === 'live', 10000, 'live on the second server');
+      expect(nodes[1]!.accepted).toBeGreaterThan(0);
+      await waitFor(() => events.length === 5, 5000, 'the missed events');
+      const after = await create('M-6');
+      await waitFor(() => events.length === 6, 5000, 'a live event on the second server');
+      await new Promise((r) => setTimeout(r, 300)); // nothing more may arrive
+      expect(events.map((e) => (e.type === 'alert.created' ? e.data.id : e.type))).toEqual(
+        [...before, ...missed, after].map((x) => x.alert.id),
+      );
+      expect(new Set(events.map((e) => e.id)).size).toBe(6);
+      expect(events[1]!.id).toBe(resumePoint);
+      // Queries follow the WebSocket to the live server.
+      const m = await client.trpc.healthcare.getMetrics.query({ hospitalId });
+      expect(m.activeAlerts).toBe(6);
+    } finally {
+      sub.unsubscribe();
+      client.close();
+      writer.close();
+      for (const n of nodes) await n.shut();
+    }
+  });
+
   it('tries a list of URLs in turn', async () => {
     const hospitalId = newHospital('urls');
     const dead = await new Promise<number>((resolve) => {

@@ -96,12 +96,15 @@ export async function startVigil(extraArgs: string[] = []): Promise<Vigil> {
 /// on the same port again.
 export class TcpProxy {
   port = 0;
+  /// Connections accepted so far.
+  accepted = 0;
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
   constructor(private readonly targetPort: number) {}
 
   async open(): Promise<void> {
     const server = net.createServer((client) => {
+      this.accepted++;
       const upstream = net.connect(this.targetPort, '127.0.0.1');
       this.sockets.add(client);
       this.sockets.add(upstream);

@@ -57,6 +57,10 @@ describe('types', () => {
     assertType<Equal<Out['getMetrics'], Metrics>>();
     assertType<Equal<Out['getActiveAlerts']['alerts'][number], Alert>>();
     assertType<Equal<Outputs['getEscalationStatus'], Out['getEscalationStatus']>>();
+    assertType<Equal<In['getAuditLog']['cursor'], number | null | undefined>>();
+    assertType<Equal<Out['getAuditLog']['records'][number]['time'], string>>();
+    assertType<Equal<Out['getAuditLog']['nextCursor'], number | null>>();
+    assertType<Equal<OutJson['getAuditLog'], Out['getAuditLog']>>();
     assertType<Equal<Alert['status'], 'active' | 'acknowledged' | 'resolved'>>();
   });
 
