@@ -34,9 +34,12 @@ export class ResumingSubscriber {
 
   get port() { return this.ports[this.at]; }
 
-  /** Opens the subscription on the current node; resolves on `started`. */
-  connect() {
+  /** Opens the subscription on the current node; resolves on `started` (rejects after `ms`). */
+  connect(ms = 15000) {
     return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`${this.label}: not started within ${ms} ms on port ${this.port}`)); this.ws?.terminate(); }, ms);
+      const ok = resolve;
+      resolve = () => { clearTimeout(timer); ok(); };
       const ws = new WebSocket(`ws://127.0.0.1:${this.port}/api/trpc?connectionParams=1`);
       this.ws = ws;
       let started = false;
@@ -51,7 +54,12 @@ export class ResumingSubscriber {
         if (text === 'PING') { ws.send('PONG'); return; }
         let m;
         try { m = JSON.parse(text); } catch { return; }
-        if (m.error) { this.errors.push(m.error); return; }
+        if (m.error) {
+          this.errors.push(m.error);
+          // A subscription refused (e.g. the hospital cannot be loaded): this node failed.
+          if (m.id === 1 && !started) ws.terminate();
+          return;
+        }
         const r = m.result;
         if (!r) return;
         if (r.type === 'started') {
@@ -69,7 +77,7 @@ export class ResumingSubscriber {
       ws.on('error', () => { /* surfaced through close */ });
       ws.on('close', () => {
         this.closedAt.push(Date.now());
-        if (!started) reject(new Error(`${this.label}: closed before started on port ${this.port}`));
+        if (!started) reject(new Error(`${this.label}: closed before started on port ${this.port}${this.errors.length ? ` (${JSON.stringify(this.errors.at(-1))})` : ''}`));
         if (!this.stopped && this.onLost) this.onLost();
       });
     });
