@@ -60,7 +60,7 @@ try {
   // One event per hospital, so that every subscriber has a lastEventId.
   const writer = (h) => appClient({ port: ports[1], token: h.T.nurse });
   const hw = new Map(hs.map((h) => { const c = writer(h); writers.push(c); return [h.id, c]; }));
-  await Promise.all(hs.map((h) => hw.get(h.id).h.createAlert.mutate(alertInput(h.id, { roomNumber: 'before' }))));
+  await Promise.all(hs.map((h) => hw.get(h.id).h.createAlert.mutate(alertInput(h.id, { roomNumber: 'B1' }))));
   await Promise.all(clients.map((c) => c.s.until((ev) => ev.length >= 1, 'the first event', 60000)));
   log('every subscriber has its first event');
   for (const c of clients) c.s.resumeOnClose();
@@ -69,7 +69,7 @@ try {
   const killedAt = Date.now();
   await cluster.nodes[0].kill9();
   const markers = await Promise.all(hs.map(async (h) => [h.id,
-    (await hw.get(h.id).h.createAlert.mutate(alertInput(h.id, { roomNumber: 'after' }))).alert.id]));
+    (await hw.get(h.id).h.createAlert.mutate(alertInput(h.id, { roomNumber: 'A1' }))).alert.id]));
   const marker = new Map(markers);
   await Promise.all(moved.map((c) => c.s.until(() => c.s.resumes >= 1, 'resumed', 120000)
     .catch(() => { if (c.s.resumes < 1) throw new Error(`${c.s.label} did not resume`); })));
@@ -88,6 +88,8 @@ try {
     date: new Date().toISOString(),
     clients: N, hospitals: HOSPITALS, moved: moved.length,
     loadavg_before_kill: load.map((x) => x.toFixed(2)),
+    // When each socket of node 1 closed (the client saw the loss), from the kill.
+    closed_ms: (() => { const x = moved.map((c) => c.s.closedAt[0] - killedAt); return { p50: pct(x, 50), max: Math.max(...x) }; })(),
     resumed_ms: { p50: pct(resumedMs, 50), p99: pct(resumedMs, 99), max: Math.max(...resumedMs) },
     caught_up_ms: { p50: pct(caught, 50), p99: pct(caught, 99), max: Math.max(...caught) },
     retries: moved.reduce((n, c) => n + c.s.closedAt.length - 1, 0),
