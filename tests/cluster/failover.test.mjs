@@ -131,4 +131,41 @@ describe('vigil cluster failover', () => {
       for (const s of subs) s.close();
     }
   });
+
+  test('a resume on a node that never hosted the hospital, while writes go on: the stream read meets the live events with nothing lost or doubled', async () => {
+    if (!ctx.node(0).child) await ctx.node(0).start();
+    const H = newHospital('live');
+    const T = team(H);
+    const ports = ctx.cluster.nodes.map((n) => n.port);
+    const ref = new ResumingSubscriber({ hospitalId: H, token: T.viewer, ports: [ports[2]], label: 'reference' });
+    await ref.connect();
+    const acked = [];
+    let writing = true;
+    const writer = (async () => {
+      const c = ctx.client(2, { token: T.nurse });
+      for (let i = 0; writing; i++) acked.push((await c.h.createAlert.mutate(alertInput(H, { roomNumber: `V${i}` }))).alert.id);
+    })();
+    try {
+      await ref.until((ev) => ev.length >= 30, '30 events');
+      // Resume from the 5th event on node 2 (a fresh process or one that never saw H): it loads
+      // the hospital from the stream and replays 25+ events while new ones keep arriving.
+      const r = new ResumingSubscriber({ hospitalId: H, token: T.viewer, ports: [ports[1]], label: 'resumed' });
+      r.lastEventId = ref.events[4].id;
+      await r.connect();
+      const n = acked.length;
+      await r.until(() => acked.length >= n + 30, '30 writes after the resume', 30000);
+      writing = false;
+      await writer;
+      const last = acked[acked.length - 1];
+      await ref.until((ev) => ev.some((e) => e.alertId === last), 'the last write', 20000);
+      await r.until((ev) => ev.some((e) => e.alertId === last), 'the last write', 20000);
+      r.close();
+      assert.deepEqual(r.resyncs, [], 'no resync');
+      assert.deepEqual(r.events.map((e) => e.id), ref.events.slice(5).map((e) => e.id), 'exactly the events after lastEventId, in order, once');
+    } finally {
+      writing = false;
+      await writer.catch(() => null);
+      ref.close();
+    }
+  });
 });
