@@ -605,6 +605,9 @@ hospital_snapshot_ptr load_snapshot(js_self self, const std::string& hospital) {
     return snap;
   }
   snap->last_seq_of_hospital = *last;
+  // The stream has at least this seq: a resume with an id up to it is valid here even while the
+  // alert-index follower lags (after a NATS server died, for instance).
+  raise_last_seq(*st.rt, *last);
   return snap;
 }
 
@@ -623,6 +626,7 @@ event_page_ptr read_page(js_self self, const read_request& req) {
     page->error = err;
     return page;
   }
+  raise_last_seq(*st.rt, *last);
   st.link->read_range(subject, req.after_seq, *last, req.limit, [&](uint64_t seq, natsMsg* m) {
     std::string e;
     auto ev = decode_body(st.link->epoch, seq, natsMsg_GetData(m), natsMsg_GetDataLength(m), &e);
