@@ -27,6 +27,20 @@ constexpr const char* epoch_marker = "vigil epoch=";
 /// next message of a range it knows is there.
 constexpr int64_t publish_wait_ms = 5000;
 constexpr int64_t read_wait_ms = 5000;
+/// Creating a consumer waits at most this long, and a read tries read_attempts consumers.
+constexpr int64_t consumer_wait_ms = 2500;
+constexpr int read_attempts = 3;
+/// A follower that could not be created is tried again this much later.
+constexpr int64_t follow_retry_ms = 1000;
+/// Idle heartbeat of the ordered consumers: libnats makes a consumer again after two missed
+/// ones, so this bounds how long a follower whose consumer died with its NATS server stays
+/// silent (and a write waits for its own event). libnats's default is 5 s.
+constexpr int64_t consumer_heartbeat_ns = 1000LL * 1000 * 1000;
+/// Whether JetStream can store is asked (stream info, answered by the stream's leader) at most
+/// this often, waiting at most probe_wait_ms: while it cannot (quorum lost, leader election),
+/// /ready says not ready and writes fail at once instead of each waiting publish_wait_ms.
+constexpr int64_t probe_every_ms = 1000;
+constexpr int64_t probe_wait_ms = 500;
 /// Idempotency keys are remembered this long (hospital actors keep them from the stream).
 constexpr int64_t idempotency_window_ms = 24LL * 3600 * 1000;
 
@@ -199,33 +213,55 @@ public:
   }
 
   /// Reads the messages of `subject` after `after_seq` up to `last` (inclusive) in order, at
-  /// most `limit` accepted by `take` (which returns whether it kept the message).
+  /// most `limit` accepted by `take` (which returns whether it kept the message). A consumer
+  /// that cannot be created or stops delivering (e.g. the NATS cluster placed it on a server
+  /// that just died) is made again from the last message read, at most read_attempts times.
   template <class Take>
   bool read_range(const std::string& subject, uint64_t after_seq, uint64_t last, size_t limit,
                   Take&& take, std::string* error) {
     if (last <= after_seq)
       return true;
+    uint64_t done = after_seq; // the newest seq handled
+    size_t taken = 0;
+    for (int attempt = 1;; ++attempt) {
+      std::string failure;
+      if (read_once(subject, done, last, limit, taken, take, &failure))
+        return true;
+      if (attempt >= read_attempts) {
+        *error = failure;
+        return false;
+      }
+      log::info("cluster_read_retry", {{"subject", subject}, {"after", done},
+                                       {"attempt", attempt}, {"error", failure}});
+    }
+  }
+
+  /// One consumer of read_range: reads after `done` (advancing it) until `last` or `limit`.
+  template <class Take>
+  bool read_once(const std::string& subject, uint64_t& done, uint64_t last, size_t limit,
+                 size_t& taken, Take& take, std::string* error) {
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = stream.c_str();
     so.Ordered = true;
-    if (after_seq == 0) {
+    so.Config.Heartbeat = consumer_heartbeat_ns;
+    if (done == 0) {
       so.Config.DeliverPolicy = js_DeliverAll;
     } else {
       so.Config.DeliverPolicy = js_DeliverByStartSequence;
-      so.Config.OptStartSeq = after_seq + 1;
+      so.Config.OptStartSeq = done + 1;
     }
     auto o = options();
+    o.Wait = consumer_wait_ms;
     natsSubscription* sub = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     auto s = js_SubscribeSync(&sub, js_, subject.c_str(), &o, &so, &code);
     if (s != NATS_OK) {
-      *error = status_text(s, code);
+      *error = "creating a consumer of " + subject + ": " + status_text(s, code);
       return false;
     }
-    size_t taken = 0;
     bool ok = true;
-    while (taken < limit) {
+    while (taken < limit && done < last) {
       natsMsg* m = nullptr;
       s = natsSubscription_NextMsg(&m, sub, read_wait_ms);
       if (s != NATS_OK) {
@@ -234,15 +270,14 @@ public:
         break;
       }
       auto seq = stream_seq_of(m);
-      if (seq == 0) { // a status message (heartbeat, flow control) the library passed on
+      if (seq == 0 || seq <= done) { // a status message (heartbeat, flow control), or again
         natsMsg_Destroy(m);
         continue;
       }
+      done = seq;
       if (take(seq, m))
         ++taken;
       natsMsg_Destroy(m);
-      if (seq >= last)
-        break;
     }
     natsSubscription_Unsubscribe(sub);
     natsSubscription_Destroy(sub);
@@ -353,6 +388,10 @@ struct js_state {
   /// hospital -> seq of its newest own publish; nullopt after a failed one (the writes chained
   /// on it fail too: they were validated on top of it).
   std::unordered_map<std::string, std::optional<uint64_t>> chain_tail;
+  /// Whether the stream answered the last probe (or the last publish succeeded), and when it
+  /// was last probed.
+  bool stream_ok = true;
+  std::chrono::steady_clock::time_point probed_at{};
 };
 
 using js_self = jetstream_actor::stateful_pointer<js_state>;
@@ -393,10 +432,46 @@ void on_index_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure)
   natsMsg_Destroy(m);
 }
 
+/// Whether JetStream can store: the stream's info answered within probe_wait_ms. Probes at
+/// most every probe_every_ms (else the last answer).
+bool stream_available(js_state& st) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - st.probed_at < std::chrono::milliseconds(probe_every_ms))
+    return st.stream_ok;
+  st.probed_at = now;
+  bool ok = false;
+  std::string err = "not connected to NATS";
+  if (natsConnection_Status(st.link->nc_) == NATS_CONN_STATUS_CONNECTED) {
+    jsStreamInfo* si = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    auto o = st.link->options();
+    o.Wait = probe_wait_ms;
+    auto s = js_GetStreamInfo(&si, st.link->js_, st.link->stream.c_str(), &o, &code);
+    ok = s == NATS_OK;
+    if (!ok)
+      err = status_text(s, code);
+    if (si != nullptr)
+      jsStreamInfo_Destroy(si);
+  }
+  if (ok && !st.stream_ok)
+    log::info("cluster_stream_available", {{"stream", st.link->stream}});
+  else if (!ok && st.stream_ok)
+    log::error("cluster_stream_unavailable", {{"stream", st.link->stream}, {"error", err}});
+  st.stream_ok = ok;
+  return ok;
+}
+
 commit_reply_ptr commit(js_self self, const commit_request& req) {
   auto& st = self->state;
   auto reply = std::make_shared<commit_reply>();
   auto& link = *st.link;
+  // After a failed publish, writes fail at once until a probe finds the stream writable again
+  // (a lost quorum must not queue every write behind another's publish timeout).
+  if (!st.stream_ok && !stream_available(st)) {
+    counters::get().storage_commit_failures++;
+    reply->error = "JetStream cannot store (no quorum or no stream leader)";
+    return reply;
+  }
   auto& tail = st.chain_tail[req.hospital_id];
   uint64_t expected = req.expected_last_seq;
   if (req.chained) {
@@ -454,6 +529,8 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
       } else {
         c.storage_commit_failures++;
         reply->error = status_text(s, code);
+        st.stream_ok = false; // the next write probes first
+        st.probed_at = {};
         log::error("cluster_publish_failed", {{"hospital", req.hospital_id},
                                               {"error", reply->error}});
       }
@@ -477,6 +554,7 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
     }
     tail = seq;
     expected = seq;
+    st.stream_ok = true;
     raise_last_seq(*st.rt, seq);
     // The hospital publishes the event when its follower delivers it; the reply only says where.
     reply->events.push_back(make_encoded_event(seq, format_event_id(st.link->epoch, seq),
@@ -527,6 +605,9 @@ hospital_snapshot_ptr load_snapshot(js_self self, const std::string& hospital) {
     return snap;
   }
   snap->last_seq_of_hospital = *last;
+  // The stream has at least this seq: a resume with an id up to it is valid here even while the
+  // alert-index follower lags (after a NATS server died, for instance).
+  raise_last_seq(*st.rt, *last);
   return snap;
 }
 
@@ -545,6 +626,7 @@ event_page_ptr read_page(js_self self, const read_request& req) {
     page->error = err;
     return page;
   }
+  raise_last_seq(*st.rt, *last);
   st.link->read_range(subject, req.after_seq, *last, req.limit, [&](uint64_t seq, natsMsg* m) {
     std::string e;
     auto ev = decode_body(st.link->epoch, seq, natsMsg_GetData(m), natsMsg_GetDataLength(m), &e);
@@ -567,6 +649,7 @@ bool subscribe(jetstream_link& link, const std::string& subject, uint64_t after_
   jsSubOptions_Init(&so);
   so.Stream = link.stream.c_str();
   so.Ordered = true;
+  so.Config.Heartbeat = consumer_heartbeat_ns;
   so.Config.HeadersOnly = headers_only;
   if (after_seq == 0) {
     so.Config.DeliverPolicy = js_DeliverAll;
@@ -575,6 +658,7 @@ bool subscribe(jetstream_link& link, const std::string& subject, uint64_t after_
     so.Config.OptStartSeq = after_seq + 1;
   }
   auto o = link.options();
+  o.Wait = consumer_wait_ms;
   natsSubscription* sub = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   auto s = js_Subscribe(&sub, link.js_, subject.c_str(), cb, closure, &o, &so, &code);
@@ -631,14 +715,21 @@ jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
       followers.push_back(std::make_unique<follower>(follower{h, st.link->epoch, st.rt}));
       std::string err;
       if (!subscribe(*st.link, hospital_subject(hospital), after, false, on_follow_msg,
-                     followers.back().get(), &err))
+                     followers.back().get(), &err)) {
+        // Without its follower the hospital would never see another event: try again (from
+        // the same seq, so nothing is skipped) until a consumer is made.
+        followers.pop_back();
         log::error("cluster_follow_failed", {{"hospital", hospital}, {"error", err}});
+        self->delayed_send(self, std::chrono::milliseconds(follow_retry_ms), follow_atom::value,
+                           hospital, h, after);
+      }
     },
     [=](status_atom) {
       auto& st = self->state;
       storage_status s;
       s.writer = true;
-      s.ok = st.link && natsConnection_Status(st.link->nc_) == NATS_CONN_STATUS_CONNECTED;
+      // Ready only while JetStream can store (a quorum of NATS servers and a stream leader).
+      s.ok = st.link && stream_available(st);
       s.last_seq = st.rt->last_seq.load();
       return s;
     },

@@ -16,8 +16,8 @@ const READY_TIMEOUT_MS = 20000;
 
 /** One nats-server of the cluster. */
 export class NatsNode {
-  constructor(dir, name, port, routePort, routes) {
-    Object.assign(this, { dir, name, port, routePort, routes });
+  constructor(dir, name, port, routePort, routes, monitorPort) {
+    Object.assign(this, { dir, name, port, routePort, routes, monitorPort });
     this.child = undefined;
     this.log = [];
   }
@@ -44,6 +44,7 @@ export class NatsNode {
       `listen: 127.0.0.1:${this.port}`,
       `jetstream { store_dir: "${path.join(this.dir, this.name)}" }`,
       `cluster { name: vigil, listen: 127.0.0.1:${this.routePort}, routes: [${this.routes.join(',')}] }`,
+      ...(this.monitorPort ? [`http: 127.0.0.1:${this.monitorPort}`] : []),
     ].join('\n'));
     const child = spawn(NATS_BIN, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -64,6 +65,18 @@ export class NatsNode {
     });
   }
 
+  /** This server's /jsz (monitoring port) with stream details; undefined when it does not answer. */
+  async jsz() {
+    try {
+      const r = await fetch(`http://127.0.0.1:${this.monitorPort}/jsz?streams=true`, { signal: AbortSignal.timeout(2000) });
+      return await r.json();
+    } catch {
+      return undefined;
+    }
+  }
+
+  get running() { return this.child !== undefined; }
+
   kill9() {
     const c = this.child;
     this.child = undefined;
@@ -83,9 +96,9 @@ export class NatsNode {
 export async function startCluster(opts = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-cluster-'));
   const ports = [];
-  for (let i = 0; i < 6; i++) ports.push(await freePort());
+  for (let i = 0; i < 9; i++) ports.push(await freePort());
   const routes = [3, 4, 5].map((i) => `nats://127.0.0.1:${ports[i]}`);
-  const nats = [0, 1, 2].map((i) => new NatsNode(dir, `n${i + 1}`, ports[i], ports[i + 3], routes));
+  const nats = [0, 1, 2].map((i) => new NatsNode(dir, `n${i + 1}`, ports[i], ports[i + 3], routes, ports[i + 6]));
   await Promise.all(nats.map((n) => n.start()));
   // vigild creates the stream at start: wait until the JetStream cluster has its meta leader.
   await Promise.any(nats.map((n) => n.waitLog('JetStream cluster new metadata leader', 60000)));
@@ -101,6 +114,18 @@ export async function startCluster(opts = {}) {
   await Promise.all(nodes.slice(1).map((n) => n.start()));
   return {
     dir, nats, nodes, stream,
+    /** The NATS server leading the stream (asked of any running server), undefined if none. */
+    async streamLeader() {
+      for (const n of nats.filter((x) => x.running)) {
+        const j = await n.jsz();
+        for (const acc of j?.account_details ?? []) {
+          for (const sd of acc.stream_detail ?? []) {
+            if (sd.name === stream && sd.cluster?.leader) return nats.find((x) => x.name === sd.cluster.leader);
+          }
+        }
+      }
+      return undefined;
+    },
     async dispose() {
       await Promise.all(nodes.map((n) => n.dispose().catch(() => null)));
       await Promise.all(nats.map((n) => n.stop()));
