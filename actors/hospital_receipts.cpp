@@ -183,7 +183,7 @@ void hospital_state::seen_by_flush(const std::string& alert_id) {
   auto now = st.rt->now();
   st.seen_by_last[alert_id] = now;
   // Bookkeeping of a receipt (the confirmDelivery call is audited where it is answered).
-  commit_transition(seen_by_update(i->second, now), success_with_alert, call_promise{},
+  commit_transition(seen_by_update(i->second, now), success_head, call_promise{},
                     std::nullopt);
 }
 
@@ -248,7 +248,7 @@ void hospital_state::failsafe_due(const std::string& alert_id, uint64_t gen, boo
                                   {"tier", t->next.escalation_level}, {"by", "system"},
                                   {"reason", reason}});
   }
-  commit_transition(std::move(*t), success_with_alert, call_promise{},
+  commit_transition(std::move(*t), success_head, call_promise{},
                     timer_escalation_audit(st.hospital_id, alert_id, now));
 }
 
