@@ -69,7 +69,7 @@ start_vigild() {
   VIGILD_PID=$!
   PORT=
   for _ in $(seq 300); do
-    PORT=$(sed -n 's/.* event=listening .*port=\([0-9]*\).*/\1/p' "$log" | head -1)
+    PORT=$(sed -n 's/.* event=listening .* port=\([0-9]*\).*/\1/p' "$log" | head -1)
     [[ -n $PORT ]] && return 0
     kill -0 "$VIGILD_PID" 2>/dev/null || break
     sleep 0.05
