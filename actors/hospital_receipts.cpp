@@ -3,6 +3,7 @@
 // Failsafe timers work like escalation timers: CAF 0.17 timers cannot be cancelled, so each
 // arming bumps the alert's failsafe generation and a timer of an older generation is ignored.
 #include "actors/hospital_state.hpp"
+#include "actors/storage_actor.hpp"
 #include "actors/audit.hpp"
 
 #include <caf/all.hpp>
@@ -130,6 +131,7 @@ void hospital_state::apply_confirmations(std::shared_ptr<const identity> who,
     pending_write w;
     w.next = st.alerts[id];
     w.store_event = false;
+    encode_write(w, alert_text(w.next), false); // the row's JSON here, not on the storage thread
     req->writes.push_back(std::move(w));
   }
   self->request(st.rt->storage, caf::infinite, commit_atom::value, commit_request_ptr{req})
