@@ -216,7 +216,9 @@ void handle_request(connection_self self, const trpc::ws_request& req, int64_t n
              --self->state.calls_in_flight;
              drain_deferred(self);
              if (r->ok) {
-               push(self, trpc::ws_data(id, jsonrpc, r->data, superjson));
+               push(self, r->encoded
+                            ? trpc::ws_data_text(id, jsonrpc, r->text, r->text_meta, superjson)
+                            : trpc::ws_data(id, jsonrpc, r->data, superjson));
              } else {
                counters::get().rejected_by_code[static_cast<size_t>(r->error.code) % 16]++;
                push(self, trpc::ws_error(id, jsonrpc, r->error, path, superjson));

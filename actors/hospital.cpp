@@ -43,7 +43,7 @@ void hospital_state::start(runtime_ptr runtime, const hospital_snapshot& snap) {
     std::string err;
     if (auto reply = json::parse(v.first, &err)) {
       mark_timestamp_fields(*reply);
-      idempotent.emplace(k, std::make_pair(std::move(*reply), v.second));
+      idempotent.emplace(k, std::make_pair(call_result::success(std::move(*reply)), v.second));
     }
   }
   // Restart: overdue escalations fire at once, in deadline order; the others get their timers.

@@ -8,6 +8,8 @@
 #include "actors/audit.hpp"
 #include <climits>
 
+#include "actors/storage_actor.hpp"
+#include "domain/alert_text.hpp"
 #include "domain/dates.hpp"
 #include "domain/log.hpp"
 #include "domain/time.hpp"
@@ -72,7 +74,20 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
   std::optional<alert> previous;
   if (auto i = st.alerts.find(id); i != st.alerts.end())
     previous = i->second;
-  auto reply = make_reply(t.next);
+  // The alert's text is written once: the event's data (alert.created), the reply's `alert` and
+  // the stored row. Everything is encoded here, in parallel across hospitals, so the storage
+  // thread only binds and steps.
+  auto text = alert_text(t.next);
+  call_result_ptr reply;
+  pending_write w;
+  if (rp.pending() || idem_key) {
+    auto r = reply_text(make_reply(t.next), text);
+    if (idem_key) {
+      w.idempotency_key = idem_key;
+      w.idempotency_reply = r.plain;
+    }
+    reply = call_result::success_text(std::move(r.plain), meta_of(r.dates));
+  }
   auto committed = std::make_shared<const alert>(t.next);
   st.remember(t.next);
   ++st.committing[id];
@@ -80,22 +95,19 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
     st.rt->alerts.put(id, st.hospital_id);
   schedule_escalation(t.next);
   auto req = std::make_shared<commit_request>();
-  pending_write w;
+  const bool created = t.event.type == "alert.created"; // its data is the alert (create_alert)
   w.event = std::move(t.event);
-  w.next = t.next;
+  w.next = std::move(t.next);
   w.audit = std::move(audit);
-  if (idem_key) {
-    w.idempotency_key = idem_key;
-    json::write(w.idempotency_reply, reply);
-  }
+  encode_write(w, text, created);
   req->writes.push_back(std::move(w));
   auto undo = [=](const std::string& why) mutable {
     auto& st = self->state;
     log::error("mutation_not_stored", {{"hospital", st.hospital_id}, {"alert", id},
                                        {"reason", why}});
     auto i = st.alerts.find(id);
-    if (i != st.alerts.end() && i->second.updated_at == t.next.updated_at
-        && i->second.status == t.next.status) {
+    if (i != st.alerts.end() && i->second.updated_at == committed->updated_at
+        && i->second.status == committed->status) {
       if (previous) {
         st.remember(*previous);
       } else {
@@ -133,16 +145,15 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
         if (on_stored)
           on_stored(*committed);
         self->send(self->state.metrics, committed);
-        auto result = call_result::success(reply);
         if (idem_key) {
           auto& st = self->state;
           st.idempotent[*idem_key] = {reply, st.rt->now()};
           for (auto& p : st.idempotent_pending[*idem_key])
-            p.deliver(result);
+            p.deliver(reply);
           st.idempotent_pending.erase(*idem_key);
         }
         if (rp.pending())
-          rp.deliver(result);
+          rp.deliver(reply);
         self->state.commit_done(id);
       },
       [=](caf::error& err) mutable { undo(caf::to_string(err)); });
@@ -152,10 +163,9 @@ void hospital_state::audit_refused(const call& c, const std::string& alert_id, t
   send_audit(*rt, {audit_of(c, hospital_id, alert_id, rt->now(), audit_outcome(code))});
 }
 
-json::value success_with_alert(const alert& a) {
+json::value success_head(const alert&) {
   auto v = json::value::make_object();
   v.set("success", true);
-  v.set("alert", to_json(a));
   return v;
 }
 
@@ -191,7 +201,7 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call_ptr& cp,
       key = k->as_string();
       if (auto i = st.idempotent.find(*key);
           i != st.idempotent.end() && i->second.second >= now - idempotency_window_ms)
-        return call_result::success(i->second.first);
+        return i->second.first;
     }
     auto rp = given ? *given : promise();
     if (key) {
@@ -203,7 +213,7 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call_ptr& cp,
     }
     auto t = create_alert(c.input, who, now, policy, make_uuid_v4());
     auto audit = audit_of(c, st.hospital_id, t.next.id, now, audit_ok);
-    commit_transition(std::move(t), success_with_alert, rp, std::move(audit), key, {},
+    commit_transition(std::move(t), success_head, rp, std::move(audit), key, {},
                       again(rp));
     return rp;
   }
@@ -216,7 +226,7 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call_ptr& cp,
   }
   const alert& a = i->second;
   transition_result r;
-  reply_fn reply = success_with_alert;
+  reply_fn reply = success_head;
   // Who changed which alert, for the operator's log line: ids, the subject and the role only,
   // never the alert's text (descriptions, notes, reasons). The audit trail's record is apart.
   stored_fn log_line;
@@ -235,7 +245,6 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call_ptr& cp,
         v.set("success", true);
         int64_t secs = next.acknowledged_at ? (*next.acknowledged_at - next.created_at) / 1000 : 0;
         v.set("responseTimeSeconds", secs);
-        v.set("alert", to_json(next));
         return v;
       };
       break;
@@ -257,7 +266,6 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call_ptr& cp,
         auto v = json::value::make_object();
         v.set("success", true);
         v.set("transferredTo", json::value::string_or_null(next.acknowledged_by));
-        v.set("alert", to_json(next));
         return v;
       };
       break;
@@ -279,7 +287,6 @@ caf::result<call_result_ptr> hospital_state::handle_mutation(const call_ptr& cp,
         v.set("alertId", next.id);
         v.set("fromTier", from);
         v.set("toTier", next.escalation_level);
-        v.set("alert", to_json(next));
         return v;
       };
       break;

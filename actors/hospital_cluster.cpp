@@ -34,6 +34,7 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
   auto& st = *this;
   auto id = t.next.id;
   auto reply = make_reply(t.next);
+  reply.set("alert", to_json(t.next));
   if (st.alerts.find(id) == st.alerts.end())
     st.rt->alerts.put(id, st.hospital_id);
   // At once, so that later calls on this node validate against it (of two acknowledgements on
@@ -97,7 +98,7 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
               on_stored(t.next);
             auto result = call_result::success(reply);
             if (idem_key)
-              self->state.idempotent[*idem_key] = {reply, self->state.rt->now()};
+              self->state.idempotent[*idem_key] = {result, self->state.rt->now()};
             answer(result);
           });
           return;
@@ -122,7 +123,7 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
             }
             auto i = st.idempotent.find(*idem_key);
             auto result = i != st.idempotent.end()
-                            ? call_result::success(i->second.first)
+                            ? i->second.first
                             : call_result::failure(trpc_code::internal_server_error,
                                                    "Failed to store the change");
             for (auto& p : waiting)
@@ -161,7 +162,8 @@ void hospital_state::apply_stream_event(const stream_event& ev) {
     std::string err;
     if (auto reply = json::parse(ev.idempotency_reply, &err)) {
       mark_timestamp_fields(*reply);
-      st.idempotent[*ev.idempotency_key] = {std::move(*reply), ev.timestamp};
+      st.idempotent[*ev.idempotency_key] = {call_result::success(std::move(*reply)),
+                                            ev.timestamp};
     }
   }
   publish(ev.event);

@@ -3,6 +3,7 @@
 // Failsafe timers work like escalation timers: CAF 0.17 timers cannot be cancelled, so each
 // arming bumps the alert's failsafe generation and a timer of an older generation is ignored.
 #include "actors/hospital_state.hpp"
+#include "actors/storage_actor.hpp"
 #include "actors/audit.hpp"
 
 #include <caf/all.hpp>
@@ -130,6 +131,7 @@ void hospital_state::apply_confirmations(std::shared_ptr<const identity> who,
     pending_write w;
     w.next = st.alerts[id];
     w.store_event = false;
+    encode_write(w, alert_text(w.next), false); // the row's JSON here, not on the storage thread
     req->writes.push_back(std::move(w));
   }
   self->request(st.rt->storage, caf::infinite, commit_atom::value, commit_request_ptr{req})
@@ -183,7 +185,7 @@ void hospital_state::seen_by_flush(const std::string& alert_id) {
   auto now = st.rt->now();
   st.seen_by_last[alert_id] = now;
   // Bookkeeping of a receipt (the confirmDelivery call is audited where it is answered).
-  commit_transition(seen_by_update(i->second, now), success_with_alert, call_promise{},
+  commit_transition(seen_by_update(i->second, now), success_head, call_promise{},
                     std::nullopt);
 }
 
@@ -248,7 +250,7 @@ void hospital_state::failsafe_due(const std::string& alert_id, uint64_t gen, boo
                                   {"tier", t->next.escalation_level}, {"by", "system"},
                                   {"reason", reason}});
   }
-  commit_transition(std::move(*t), success_with_alert, call_promise{},
+  commit_transition(std::move(*t), success_head, call_promise{},
                     timer_escalation_audit(st.hospital_id, alert_id, now));
 }
 

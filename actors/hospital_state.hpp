@@ -88,7 +88,7 @@ struct hospital_state {
   std::vector<std::pair<uint64_t, out_frame>> catch_up_frames; // reused by pump()
   uint64_t next_serial = 1;
   // idempotency: key -> (reply, created_at); keys whose first call is still committing
-  std::unordered_map<std::string, std::pair<json::value, int64_t>> idempotent;
+  std::unordered_map<std::string, std::pair<call_result_ptr, int64_t>> idempotent;
   std::unordered_map<std::string, std::vector<call_promise>> idempotent_pending;
   metrics_actor metrics;         // this hospital's metrics actor
   bool presence_flush_scheduled = false;
@@ -137,11 +137,13 @@ struct hospital_state {
   caf::result<call_result_ptr> handle_query(const call& c);
   /// handle_call without the on-demand load (the alert, if any, is in memory or nowhere).
   caf::result<call_result_ptr> dispatch(const call_ptr& c);
+  /// A mutation's reply without its last member, `alert` (the alert after the change), which
+  /// commit_transition appends from the alert's text: every mutation reply ends with it.
   using reply_fn = std::function<json::value(const alert&)>;
   /// Called with the stored alert once a transition is durable (the audit log line).
   using stored_fn = std::function<void(const alert&)>;
   /// Stores a transition with its audit record if any (one transaction), then publishes its event and
-  /// answers `rp` with `make_reply(next)`. Cluster: `retry` validates and writes again after
+  /// answers `rp` with `make_reply(next)` + `alert`. Cluster: `retry` validates and writes again after
   /// losing the race to another node; the audit record is not stored (no audit trail there).
   using retry_fn = std::function<void()>;
   void commit_transition(transition t, reply_fn make_reply, call_promise rp,
@@ -214,8 +216,8 @@ struct hospital_state {
   void push_presence_now();
 };
 
-/// `{"success":true,"alert":…}`: the reply of most mutations.
-json::value success_with_alert(const alert& a);
+/// `{"success":true}`: the head of most mutations' replies (`alert` follows).
+json::value success_head(const alert& a);
 
 /// A data frame carrying a non-event item (metrics, presence).
 std::string item_frame(const subscribe_request& req, const json::value& data);

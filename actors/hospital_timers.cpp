@@ -60,7 +60,7 @@ void hospital_state::escalation_due(const std::string& alert_id, uint64_t gen) {
         if (auto a = st.alerts.find(alert_id); a != st.alerts.end())
           schedule_escalation(a->second);
       };
-    commit_transition(std::move(*t), success_with_alert, call_promise{},
+    commit_transition(std::move(*t), success_head, call_promise{},
                       timer_escalation_audit(st.hospital_id, alert_id, now), {}, {},
                       std::move(rearm));
   }

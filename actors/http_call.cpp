@@ -161,7 +161,9 @@ void run(http_call_self self) {
              hospital_id,
              [self, i, sj](call_result_ptr r) {
                if (r->ok)
-                 complete(self, i, 200, trpc::http_result(r->data, sj));
+                 complete(self, i, 200,
+                          r->encoded ? trpc::http_result_text(r->text, r->text_meta, sj)
+                                     : trpc::http_result(r->data, sj));
                else
                  fail_item(self, i, r->error);
              });

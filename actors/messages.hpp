@@ -42,11 +42,32 @@ struct call_result {
   bool ok = false;
   json::value data;
   call_error error;
+  /// Data already encoded (mutation replies, written once from the alert): `text` is its plain
+  /// JSON and `text_meta` its superjson meta ("" without dates); `data` is then null.
+  bool encoded = false;
+  std::string text;
+  std::string text_meta;
   static std::shared_ptr<const call_result> success(json::value v) {
     auto r = std::make_shared<call_result>();
     r->ok = true;
     r->data = std::move(v);
     return r;
+  }
+  static std::shared_ptr<const call_result> success_text(std::string plain, std::string meta) {
+    auto r = std::make_shared<call_result>();
+    r->ok = true;
+    r->encoded = true;
+    r->text = std::move(plain);
+    r->text_meta = std::move(meta);
+    return r;
+  }
+  /// The data as a value: `data`, or `text` parsed (its dates then plain strings).
+  json::value value() const {
+    if (!encoded)
+      return data;
+    std::string err;
+    auto v = json::parse(text, &err);
+    return v ? std::move(*v) : json::value{};
   }
   static std::shared_ptr<const call_result> failure(trpc_code c, std::string msg) {
     auto r = std::make_shared<call_result>();
@@ -85,6 +106,13 @@ struct pending_write {
   std::optional<audit_record> audit;         // the action, stored in the same transaction
   /// false: only the alert row is written (delivery receipts), no event, no seq.
   bool store_event = true;
+  /// Set by encode_write (actors/storage_actor.hpp) on the hospital actor, so that the storage
+  /// thread only binds and steps: the event's text without its id (the payload is
+  /// event_payload(id, event_rest)), its superjson meta and the alert row's JSON.
+  bool encoded = false;
+  std::string event_rest;
+  std::string event_meta;
+  std::string row_json;
 };
 
 struct commit_request {

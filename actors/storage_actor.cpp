@@ -34,19 +34,26 @@ struct storage_state {
   std::vector<audit_record> audit_pending;
   bool flush_scheduled = false;
   int64_t last_prune_ms = 0;
+  /// Idle WAL checkpoints (detached storage only; tests under the test coordinator keep their
+  /// clock to themselves): commits since the last checkpoint, when the last one finished, and
+  /// whether a flush_atom is already on its way to check for idleness.
+  bool idle_checkpoints = false;
+  bool wal_dirty = false;
+  int64_t last_commit_us = 0;
+  bool idle_check_armed = false;
 };
 
 using storage_self = storage_actor::stateful_pointer<storage_state>;
 
-/// The alerts-table row of `a` (its json is the stored form, to_json(a, true)).
-storage::alert_row alert_row_of(const alert& a) {
+/// The alerts-table row of `a` with its JSON (to_json(a, true) as text).
+storage::alert_row alert_row_of(const alert& a, std::string json) {
   storage::alert_row row;
   row.id = a.id;
   row.hospital_id = a.hospital_id;
   row.status = status_name(a.status);
   row.created_at = a.created_at;
   row.next_escalation_at = a.next_escalation_at;
-  json::write(row.json, to_json(a, true));
+  row.json = std::move(json);
   return row;
 }
 
@@ -65,11 +72,40 @@ void schedule_flush(storage_self self) {
   self->send(self, flush_atom::value);
 }
 
+/// Commits pause for this long: checkpoint the WAL then, off the commit path.
+constexpr int64_t idle_checkpoint_us = 250000;
+
+void arm_idle_check(storage_self self) {
+  auto& st = self->state;
+  if (!st.idle_checkpoints || st.idle_check_armed)
+    return;
+  st.idle_check_armed = true;
+  self->delayed_send(self, std::chrono::microseconds(idle_checkpoint_us), flush_atom::value);
+}
+
+/// A flush with nothing to commit: when commits paused long enough, a passive checkpoint.
+void idle_check(storage_self self) {
+  auto& st = self->state;
+  st.idle_check_armed = false;
+  if (!st.wal_dirty)
+    return;
+  if (steady_us() - st.last_commit_us < idle_checkpoint_us) {
+    arm_idle_check(self);
+    return;
+  }
+  st.wal_dirty = false;
+  std::string err;
+  if (!st.store->checkpoint(&err))
+    log::warn("storage_checkpoint_failed", {{"error", err}});
+}
+
 void flush(storage_self self) {
   auto& st = self->state;
   st.flush_scheduled = false;
-  if (st.pending.empty() && st.audit_pending.empty())
+  if (st.pending.empty() && st.audit_pending.empty()) {
+    idle_check(self);
     return;
+  }
   auto batch = std::move(st.pending);
   st.pending.clear();
   // The chain's order: the mutations of this batch, then the refusals queued since the last one.
@@ -77,54 +113,51 @@ void flush(storage_self self) {
   auto refused = std::move(st.audit_pending);
   st.audit_pending.clear();
   auto& epoch = st.rt->epoch;
-  // Assign seqs and encode every event once.
+  // Assign seqs; the texts were encoded by the hospital actors (encode_write), so this thread
+  // only puts the id into each payload, binds and steps.
   std::vector<storage::write_item> items;
   std::vector<std::shared_ptr<commit_reply>> replies;
-  std::vector<std::shared_ptr<encoded_event>> encoded;
   uint64_t seq = st.store->next_seq();
   for (auto& w : batch) {
-    auto reply = std::make_shared<commit_reply>();
-    for (auto& pw : w.req->writes) {
+    replies.push_back(std::make_shared<commit_reply>());
+    for (auto& given : w.req->writes) {
+      const pending_write* pw = &given;
+      std::optional<pending_write> local; // a write nobody encoded (tests): encoded here
+      if (!given.encoded) {
+        local = given;
+        encode_write(*local, alert_text(local->next), local->event.type == "alert.created");
+        pw = &*local;
+      }
       storage::write_item item;
-      if (!pw.store_event) { // an alert row alone (delivery receipts)
-        item.alert = alert_row_of(pw.next);
+      item.alert = alert_row_of(pw->next, pw->row_json);
+      if (!pw->store_event) { // an alert row alone (delivery receipts)
         items.push_back(std::move(item));
         continue;
       }
       storage::stored_event ev;
       ev.seq = seq++;
-      auto id = format_event_id(epoch, ev.seq);
-      alert_event e = pw.event;
-      e.seq = ev.seq;
-      e.id = id;
-      auto v = to_json(e);
-      json::write(ev.payload, v);
-      json::write_meta(ev.meta, v);
+      ev.payload = event_payload(format_event_id(epoch, ev.seq), pw->event_rest);
+      ev.meta = pw->event_meta;
+      const alert_event& e = pw->event;
       ev.hospital_id = e.hospital_id;
       ev.alert_id = e.alert_id;
       ev.type = e.type;
       ev.ts = e.timestamp;
       ev.urgency_level = e.urgency_level;
       ev.alert_type = e.alert_type;
-      item.alert = alert_row_of(pw.next);
-      if (pw.audit)
-        audit.push_back(*pw.audit);
-      if (pw.idempotency_key) {
+      if (pw->audit)
+        audit.push_back(*pw->audit);
+      if (pw->idempotency_key) {
         storage::idempotency_row idem;
-        idem.hospital_id = pw.next.hospital_id;
-        idem.key = *pw.idempotency_key;
-        idem.reply_json = pw.idempotency_reply;
+        idem.hospital_id = pw->next.hospital_id;
+        idem.key = *pw->idempotency_key;
+        idem.reply_json = pw->idempotency_reply;
         idem.created_at = e.timestamp;
         item.idempotency = std::move(idem);
       }
-      auto enc = make_encoded_event(ev.seq, id, ev.type, ev.alert_id, ev.urgency_level,
-                                    ev.alert_type, ev.payload, ev.meta);
-      encoded.push_back(enc);
-      reply->events.push_back(std::move(enc));
       item.event = std::move(ev);
       items.push_back(std::move(item));
     }
-    replies.push_back(std::move(reply));
   }
   audit.insert(audit.end(), std::make_move_iterator(refused.begin()),
                std::make_move_iterator(refused.end()));
@@ -145,9 +178,26 @@ void flush(storage_self self) {
   }
   if (ok) {
     st.rt->last_seq = st.store->last_seq();
+    st.wal_dirty = true;
+    st.last_commit_us = steady_us();
+    arm_idle_check(self);
+    // The events as published, in the order of the requests: the stored texts move into them.
     auto done_us = steady_us();
-    for (auto& e : encoded)
-      e->committed_us = done_us;
+    size_t next_item = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      for (size_t k = 0; k < batch[i].req->writes.size(); ++k) {
+        auto& item = items[next_item++];
+        if (!item.event)
+          continue;
+        auto& ev = *item.event;
+        auto enc = make_encoded_event(ev.seq, format_event_id(epoch, ev.seq), std::move(ev.type),
+                                      std::move(ev.alert_id), ev.urgency_level,
+                                      std::move(ev.alert_type), std::move(ev.payload),
+                                      std::move(ev.meta));
+        enc->committed_us = done_us;
+        replies[i]->events.push_back(std::move(enc));
+      }
+    }
   } else {
     if (mutations)
       c.storage_commit_failures++;
@@ -157,10 +207,8 @@ void flush(storage_self self) {
   for (size_t i = 0; i < batch.size(); ++i) {
     auto& r = replies[i];
     r->ok = ok;
-    if (!ok) {
+    if (!ok)
       r->error = error;
-      r->events.clear();
-    }
     r->last_seq = st.store->last_seq();
     batch[i].promise.deliver(commit_reply_ptr{r});
   }
@@ -289,7 +337,9 @@ reader_behavior(storage_reader_actor::stateful_pointer<reader_state> self, runti
 }
 
 storage_actor::behavior_type storage_behavior(storage_self self, runtime_ptr rt,
-                                              std::shared_ptr<storage::event_store> store) {
+                                              std::shared_ptr<storage::event_store> store,
+                                              bool idle_checkpoints) {
+  self->state.idle_checkpoints = idle_checkpoints;
   self->state.rt = std::move(rt);
   self->state.store = std::move(store);
   // A stop first commits what is still waiting for the next flush, then closes.
@@ -380,6 +430,16 @@ storage_actor::behavior_type storage_behavior(storage_self self, runtime_ptr rt,
 
 } // namespace
 
+void encode_write(pending_write& w, const json_text& alert, bool data_is_alert) {
+  w.row_json = alert_row_text(alert.plain, w.next);
+  if (w.store_event) {
+    auto text = encode_event_text(w.event, data_is_alert ? &alert : nullptr);
+    w.event_rest = std::move(text.rest);
+    w.event_meta = std::move(text.meta);
+  }
+  w.encoded = true;
+}
+
 storage_reader_actor spawn_storage_reader(caf::actor_system& sys, runtime_ptr rt,
                                 std::shared_ptr<storage::event_store> store) {
   return sys.spawn<caf::detached>(reader_behavior, std::move(rt), std::move(store));
@@ -392,8 +452,9 @@ encoded_event_ptr encode_stored(const std::string& epoch, const storage::stored_
 
 storage_actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
                          std::shared_ptr<storage::event_store> store, bool detached) {
-  auto h = detached ? sys.spawn<caf::detached>(storage_behavior, std::move(rt), std::move(store))
-                    : sys.spawn(storage_behavior, std::move(rt), std::move(store));
+  auto h = detached
+             ? sys.spawn<caf::detached>(storage_behavior, std::move(rt), std::move(store), true)
+             : sys.spawn(storage_behavior, std::move(rt), std::move(store), false);
   caf::anon_send(h, prune_atom::value);
   return h;
 }

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "actors/runtime.hpp"
+#include "domain/alert_text.hpp"
 #include "storage/event_store.hpp"
 
 namespace vigil {
@@ -24,6 +25,11 @@ storage_actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
 /// readiness probes that its thread is serving.
 storage_reader_actor spawn_storage_reader(caf::actor_system& sys, runtime_ptr rt,
                                           std::shared_ptr<storage::event_store> store);
+
+/// Encodes `w` for storage (see pending_write::encoded) from the text of to_json(w.next)
+/// (alert_text); `data_is_alert`: the event's data is that same alert (alert.created). Called
+/// by hospital actors, which run in parallel, instead of on the one storage thread.
+void encode_write(pending_write& w, const json_text& alert, bool data_is_alert);
 
 /// Decodes a stored event into an encoded_event.
 encoded_event_ptr encode_stored(const std::string& epoch, const storage::stored_event& e);

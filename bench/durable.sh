@@ -2,7 +2,8 @@
 # The durable event log benchmarks (docs/benchmarks.md, section "Durable event log"):
 #
 #   throughput  durable createAlert pipelined over 100 WebSocket connections (64 in flight each,
-#               10 hospitals), 10 s after a 2 s warm-up; server CPU and storage commit counters
+#               10 hospitals), 10 s after a 2 s warm-up; server CPU and storage commit counters;
+#               then the mutation round trip (p50/p99) at a fixed RATE creates/s
 #   replay      10,000 events of one hospital replayed to one client by lastEventId (default
 #               ring of 1024: most come from SQLite), three times, then once more after a restart
 #   startup     vigild on a database of 1,000,000 events, 200,000 alerts over 20 hospitals,
@@ -18,6 +19,7 @@
 #   WORK      scratch directory (default /tmp/vigil-durable-bench); the generated 1M-event
 #             database (~1 GB, about a minute to generate) is kept there and reused for a day
 #   DURATION  measured seconds of the throughput run (default 10)
+#   RATE      creates/s of the fixed-rate latency run that follows it (default 5000)
 #   VIGILD    the vigild binary (default $BUILD/vigild); VIGILD_SOURCE says what it was built
 #             from (printed in the header, e.g. "commit f44656a")
 #   VIGILCTL  the vigilctl binary whose `bench durable` is the load client (default
@@ -34,6 +36,7 @@ VIGILCTL=${VIGILCTL:-$BUILD/vigilctl}
 GEN=${GEN:-$BUILD/bench/durable_gen}
 WORK=${WORK:-/tmp/vigil-durable-bench}
 DURATION=${DURATION:-10}
+RATE=${RATE:-5000}
 SECRET=durable-bench-secret
 TESTS=${*:-throughput replay startup}
 
@@ -66,7 +69,7 @@ start_vigild() {
   VIGILD_PID=$!
   PORT=
   for _ in $(seq 300); do
-    PORT=$(sed -n 's/.* event=listening .*port=\([0-9]*\).*/\1/p' "$log" | head -1)
+    PORT=$(sed -n 's/.* event=listening .* port=\([0-9]*\).*/\1/p' "$log" | head -1)
     [[ -n $PORT ]] && return 0
     kill -0 "$VIGILD_PID" 2>/dev/null || break
     sleep 0.05
@@ -96,15 +99,27 @@ run_throughput() {
   local db=$WORK/throughput.db out=$WORK/throughput.out
   rm -f "$db" "$db-wal" "$db-shm"
   loadavg
-  start_vigild "$db" "$WORK/throughput.log"
+  # Nobody is subscribed, so with the failsafe on every new alert would escalate at once: three
+  # more durable writes per create, which are not what this measures.
+  start_vigild "$db" "$WORK/throughput.log" --escalation.failsafe off
   load create --port "$PORT" --pid "$VIGILD_PID" --secret "$SECRET" --connections 100 \
     --window 64 --hospitals 10 --warmup 2 --duration "$DURATION" | tee "$out"
+  loadavg
+  stop_vigild
+  echo "-- mutation round trip at a fixed ${RATE} createAlert/s (open loop, 100 connections)"
+  rm -f "$db" "$db-wal" "$db-shm"
+  start_vigild "$db" "$WORK/latency.log" --escalation.failsafe off
+  load create --port "$PORT" --pid "$VIGILD_PID" --secret "$SECRET" --connections 100 \
+    --rate "$RATE" --hospitals 10 --warmup 2 --duration "$DURATION" | tee "$WORK/latency.out"
   loadavg
   stop_vigild
   printf 'RESULT throughput: %.0f createAlert/s (target 50000), server CPU %.0f%%, client CPU %.0f%%, mean batch %.1f, mean commit %.2f ms, p99 %.1f ms\n' \
     "$(value create_per_second "$out")" "$(value server_cpu_pct "$out")" \
     "$(value client_cpu_pct "$out")" "$(value storage_mean_batch "$out")" \
     "$(value storage_mean_commit_ms "$out")" "$(value latency_p99_ms "$out")"
+  printf 'RESULT latency at %s/s: p50 %.1f ms, p99 %.1f ms (%.0f createAlert/s answered), server CPU %.0f%%\n' \
+    "$RATE" "$(value latency_p50_ms "$WORK/latency.out")" "$(value latency_p99_ms "$WORK/latency.out")" \
+    "$(value create_per_second "$WORK/latency.out")" "$(value server_cpu_pct "$WORK/latency.out")"
 }
 
 run_replay() {

@@ -466,6 +466,11 @@ void collect_dates(std::string& entries, std::string& path, const value& v, bool
 
 } // namespace
 
+void append_date_entries(std::string& entries, const value& v, std::string_view path) {
+  std::string p(path);
+  collect_dates(entries, p, v, path.empty());
+}
+
 bool write_meta(std::string& out, const value& v) {
   if (v.is_date()) {
     out += "{\"values\":[\"Date\"],\"v\":1}";

@@ -127,6 +127,10 @@ void write_string(std::string& out, std::string_view s);
 /// `{"values":["Date"],"v":1}` when the root is a date). Returns false and appends nothing when
 /// `v` holds no date. Path segments escape `.` as `\.` and `\` as `\\`.
 bool write_meta(std::string& out, const value& v);
+/// Appends the meta entries (`"<path>":["Date"]`, comma-separated, document order) of the dates
+/// in `v`, where `v` sits at `path` (already escaped; empty: `v` is the root), after a comma when
+/// `entries` is not empty. write_meta is `{"values":{<entries>},"v":1}` of the root's entries.
+void append_date_entries(std::string& entries, const value& v, std::string_view path);
 /// Appends `{"json":<v>,"meta":<meta>}` (meta left out when there is no date).
 void write_superjson(std::string& out, const value& v);
 /// Wraps already-encoded plain JSON text and meta text (may be empty) as a superjson envelope.

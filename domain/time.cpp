@@ -4,7 +4,6 @@
 #include "domain/time.hpp"
 
 #include <chrono>
-#include <cstdio>
 
 namespace vigil {
 
@@ -135,31 +134,60 @@ int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::string format_iso(int64_t ms) {
+namespace {
+
+/// Writes `v` (0 <= v < 10^n) as exactly n decimal digits at `p`.
+void put_digits(char* p, unsigned v, int n) {
+  for (int i = n - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+}
+
+} // namespace
+
+void append_iso(std::string& out, int64_t ms) {
   // Clamp to the range of a JavaScript Date (±100,000,000 days), which also keeps the arithmetic
   // below free of overflow.
   constexpr int64_t js_limit = 8640000000000000;
   if (ms > js_limit) ms = js_limit;
   if (ms < -js_limit) ms = -js_limit;
   const int64_t days = floor_div(ms, ms_per_day);
-  const int64_t in_day = ms - days * ms_per_day;
+  const auto in_day = static_cast<unsigned>(ms - days * ms_per_day);
   const civil_date date = civil_from_days(days);
-  const auto hour = static_cast<int>(in_day / 3600000);
-  const auto minute = static_cast<int>(in_day / 60000 % 60);
-  const auto second = static_cast<int>(in_day / 1000 % 60);
-  const auto milli = static_cast<int>(in_day % 1000);
-  char buf[64];
+  // No snprintf: this runs for every timestamp of every alert written (several per mutation).
+  char buf[32];
+  char* p = buf;
   if (date.year >= 0 && date.year <= 9999) {
-    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                  static_cast<long long>(date.year), date.month, date.day, hour, minute, second,
-                  milli);
+    put_digits(p, static_cast<unsigned>(date.year), 4);
+    p += 4;
   } else {
     // Extended years, as JavaScript's toISOString writes them: sign and six digits.
-    const long long year = static_cast<long long>(date.year);
-    std::snprintf(buf, sizeof buf, "%c%06lld-%02u-%02uT%02d:%02d:%02d.%03dZ", year < 0 ? '-' : '+',
-                  year < 0 ? -year : year, date.month, date.day, hour, minute, second, milli);
+    *p++ = date.year < 0 ? '-' : '+';
+    put_digits(p, static_cast<unsigned>(date.year < 0 ? -date.year : date.year), 6);
+    p += 6;
   }
-  return buf;
+  *p++ = '-';
+  put_digits(p, date.month, 2);
+  p[2] = '-';
+  put_digits(p + 3, date.day, 2);
+  p[5] = 'T';
+  put_digits(p + 6, in_day / 3600000, 2);
+  p[8] = ':';
+  put_digits(p + 9, in_day / 60000 % 60, 2);
+  p[11] = ':';
+  put_digits(p + 12, in_day / 1000 % 60, 2);
+  p[14] = '.';
+  put_digits(p + 15, in_day % 1000, 3);
+  p[18] = 'Z';
+  p += 19;
+  out.append(buf, static_cast<size_t>(p - buf));
+}
+
+std::string format_iso(int64_t ms) {
+  std::string out;
+  append_iso(out, ms);
+  return out;
 }
 
 std::optional<int64_t> parse_iso(std::string_view text) {

@@ -12,6 +12,8 @@ namespace vigil {
 int64_t now_ms();
 /// `2026-01-05T10:00:00.000Z`.
 std::string format_iso(int64_t ms);
+/// Appends format_iso(ms) to `out`.
+void append_iso(std::string& out, int64_t ms);
 /// Parses ISO-8601 date-time: `YYYY-MM-DDTHH:MM[:SS[.fff…]]` followed by `Z` or `±HH:MM`/`±HHMM`
 /// (a lowercase `t`/`z` and a space instead of `T` are accepted). Returns milliseconds since the
 /// epoch, or nullopt when the text is not such a timestamp, a field is out of range, or the

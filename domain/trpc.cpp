@@ -411,6 +411,17 @@ std::string ws_data(const json::value& id, bool jsonrpc, const json::value& data
   return out;
 }
 
+std::string ws_data_text(const json::value& id, bool jsonrpc, std::string_view plain,
+                         std::string_view meta, bool superjson) {
+  std::string out = ws_data_prefix(id, jsonrpc);
+  out.reserve(out.size() + plain.size() + meta.size() + 32);
+  out += "\"data\":";
+  if (superjson) json::wrap_superjson(out, plain, meta);
+  else out += plain;
+  out += "}}";
+  return out;
+}
+
 std::string ws_started(const json::value& id, bool jsonrpc) {
   return ws_result_type(id, jsonrpc, "started");
 }
@@ -441,6 +452,14 @@ std::string ws_reconnect() { return "{\"id\":null,\"method\":\"reconnect\"}"; }
 std::string http_result(const json::value& data, bool superjson) {
   std::string out = "{\"result\":{\"data\":";
   write_payload(out, data, superjson);
+  out += "}}";
+  return out;
+}
+
+std::string http_result_text(std::string_view plain, std::string_view meta, bool superjson) {
+  std::string out = "{\"result\":{\"data\":";
+  if (superjson) json::wrap_superjson(out, plain, meta);
+  else out += plain;
   out += "}}";
   return out;
 }

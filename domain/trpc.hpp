@@ -91,6 +91,9 @@ std::variant<decoded_input, call_error> decode_input(bool has_input, const json:
 
 /// `{"id":<id>[,"jsonrpc":"2.0"],"result":{"type":"data","data":<data>}}`.
 std::string ws_data(const json::value& id, bool jsonrpc, const json::value& data, bool superjson);
+/// The same with data already encoded: its plain JSON and superjson meta ("" without dates).
+std::string ws_data_text(const json::value& id, bool jsonrpc, std::string_view plain,
+                         std::string_view meta, bool superjson);
 /// `{"id":<id>[,"jsonrpc":"2.0"],"result":{"type":"started"}}`.
 std::string ws_started(const json::value& id, bool jsonrpc);
 /// `{"id":<id>[,"jsonrpc":"2.0"],"result":{"type":"stopped"}}`.
@@ -109,6 +112,8 @@ std::string ws_reconnect();
 
 /// `{"result":{"data":<data>}}` (superjson-wrapped when asked).
 std::string http_result(const json::value& data, bool superjson);
+/// The same with data already encoded (as ws_data_text).
+std::string http_result_text(std::string_view plain, std::string_view meta, bool superjson);
 /// `{"error":<shape or {"json":shape}>}`.
 std::string http_error(const call_error& e, std::string_view path, bool superjson);
 

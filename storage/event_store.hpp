@@ -189,6 +189,12 @@ public:
   /// start with its id).
   bool start_new_epoch(std::string* error);
 
+  /// A passive WAL checkpoint: copies into the main file what no reader still needs, never
+  /// waiting for a lock. The storage actor runs it when commits pause, so that the checkpoint
+  /// SQLite runs inside a COMMIT (at wal_autocheckpoint_pages) rarely happens under load.
+  /// False with *error on failure.
+  bool checkpoint(std::string* error);
+
   /// A trivial write transaction used by readiness probes; false with *error when storage cannot
   /// commit.
   bool probe(std::string* error);

@@ -442,6 +442,9 @@ struct options {
   std::string hospital_prefix = "durable-h";
   double warmup_s = 2;
   double duration_s = 10;
+  /// Creates per second over all connections, sent on a fixed schedule whatever the replies
+  /// (open loop; --window is then ignored); 0: every connection keeps --window in flight.
+  double rate = 0;
   // replay / resume
   std::string hospital = "durable-replay";
   int events = 10001;
@@ -468,6 +471,7 @@ constexpr const char* usage =
   "  --pid PID          vigild's pid: report its CPU time over the measured interval\n"
   "create:  --connections 100 --window 64 --hospitals 10 --hospital-prefix durable-h\n"
   "         --warmup 2 --duration 10 (seconds)\n"
+  "         --rate R   R creates/s in total on a fixed schedule (open loop, latency at a load)\n"
   "replay:  --hospital ID --events 10001 --publishers 4 --repeats 3\n"
   "resume:  --hospital ID --after EVENT_ID --until EVENT_ID --repeats 1\n"
   "startup: --vigild PATH --db PATH --hospital-prefix gen-h --hospitals 20 --log FILE\n"
@@ -521,6 +525,7 @@ std::optional<options> parse_options(int argc, char** argv, std::string* error) 
     else if (key == "--hospital-prefix") o.hospital_prefix = v;
     else if (key == "--warmup") ok = parse_seconds(v, 0, 30, &o.warmup_s);
     else if (key == "--duration") ok = parse_seconds(v, 0.5, 60, &o.duration_s);
+    else if (key == "--rate") ok = parse_seconds(v, 0, 1000000, &o.rate);
     else if (key == "--hospital") o.hospital = v;
     else if (key == "--events") ok = parse_int(v, 2, 1000000, &o.events);
     else if (key == "--publishers") ok = parse_int(v, 1, 100, &o.publishers);
@@ -625,7 +630,8 @@ int mode_create(const options& o) {
   create_stats st;
   pool::handlers h;
   h.on_open = [&](conn& c) {
-    for (int i = 0; i < o.window; ++i) send_create(p, c);
+    if (o.rate <= 0)
+      for (int i = 0; i < o.window; ++i) send_create(p, c);
   };
   h.on_message = [&](conn& c, std::string_view text) {
     auto f = scan_frame(text);
@@ -645,7 +651,7 @@ int mode_create(const options& o) {
         ++st.error_codes[std::string(f.error_code)];
       }
     }
-    if (!st.stopping) send_create(p, c);
+    if (!st.stopping && o.rate <= 0) send_create(p, c);
   };
   std::string error;
   if (!p.init(std::move(h), &error)) {
@@ -660,9 +666,30 @@ int mode_create(const options& o) {
                  o.connections);
     return 1;
   }
+  // --rate: creates go out on a fixed schedule, round robin over the connections, checked at
+  // least every millisecond; a late loop catches up with a burst (the schedule does not slip).
+  const int64_t pace_start = mono_ns();
+  int64_t paced = 0;
+  size_t next_conn = 0;
+  auto pace = [&] {
+    if (o.rate <= 0 || st.stopping) return;
+    const auto due = static_cast<int64_t>(static_cast<double>(mono_ns() - pace_start) * o.rate / 1e9);
+    for (; paced < due; ++paced) {
+      conn& c = *p.conns()[next_conn++ % p.conns().size()];
+      if (c.open) send_create(p, c);
+    }
+  };
+  auto run = [&](const std::function<bool()>& done, int64_t deadline) {
+    if (o.rate <= 0) return p.run_until(done, deadline);
+    while (mono_ns() < deadline) {
+      pace();
+      if (p.run_until(done, std::min(deadline, mono_ns() + 1'000'000))) return true;
+    }
+    return done();
+  };
   // Warm-up: the first call to a hospital starts its actor; SQLite's cache fills.
   const int64_t warm_end = mono_ns() + static_cast<int64_t>(o.warmup_s * 1e9);
-  p.run_until([] { return false; }, warm_end);
+  run([] { return false; }, warm_end);
 
   const auto metrics0 = read_storage_counters(o.port);
   const auto threads0 = server_thread_cpu(o.pid);
@@ -670,7 +697,7 @@ int mode_create(const options& o) {
   const double client0 = self_cpu_seconds();
   const int64_t t0 = mono_ns();
   st.measuring = true;
-  p.run_until([&] { return p.closed_count() > 0; }, t0 + static_cast<int64_t>(o.duration_s * 1e9));
+  run([&] { return p.closed_count() > 0; }, t0 + static_cast<int64_t>(o.duration_s * 1e9));
   st.measuring = false;
   const int64_t t1 = mono_ns();
   const double client1 = self_cpu_seconds();
@@ -688,6 +715,7 @@ int mode_create(const options& o) {
   const double seconds = static_cast<double>(t1 - t0) / 1e9;
   print_kv("connections", static_cast<int64_t>(o.connections));
   print_kv("window", static_cast<int64_t>(o.window));
+  if (o.rate > 0) print_kv("rate", o.rate);
   print_kv("hospitals", static_cast<int64_t>(o.hospitals));
   print_kv("measured_seconds", seconds);
   print_kv("create_ok", st.ok);

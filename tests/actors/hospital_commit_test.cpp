@@ -82,7 +82,7 @@ TEST(hospital_commit, EventIsStoredBeforeItIsPublishedAndPublishedBeforeTheReply
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].event_type(), "alert.created");
   // The event carries the alert exactly as the reply returned it, and its id is result.id.
-  EXPECT_EQ(seen[0].payload(), at(r->data, "alert"));
+  EXPECT_EQ(seen[0].payload(), at(r->value(), "alert"));
   EXPECT_EQ(at(*seen[0].event(), "id").as_string(), seen[0].event_id());
   EXPECT_EQ(seen[0].event_id(), h.rt->epoch + "-" + std::to_string(h.rt->last_seq.load()));
   // Frame layout: the subscription's prefix, then the shared tail.
@@ -110,7 +110,7 @@ TEST(hospital_commit, NothingIsPublishedBeforeTheStorageActorCommits) {
   ASSERT_TRUE(h.step(h.client()));
   auto qr = h.reply(q);
   ASSERT_TRUE(qr && qr->ok);
-  EXPECT_EQ(at(qr->data, "status").as_string(), "acknowledged");
+  EXPECT_EQ(at(qr->value(), "status").as_string(), "acknowledged");
   EXPECT_TRUE(h.take_frames(1).empty());
   EXPECT_EQ(h.reply(t), nullptr);
   EXPECT_EQ(stored_ids(h).size(), 1u); // only alert.created
@@ -176,8 +176,9 @@ TEST_F(failed_commit_test, FailedCreateIsUndoneAndReported) {
   EXPECT_TRUE(h.take_frames(1).empty());
   auto list = h.call_now(hosp_, "healthcare.getActiveAlerts", R"({"hospitalId":"h1"})", h.viewer);
   ASSERT_TRUE(list && list->ok);
-  auto& alerts = at(list->data, "alerts");
-  ASSERT_EQ(alerts.size(), 1u) << json::to_string(list->data);
+  auto list_value = list->value();
+  auto& alerts = at(list_value, "alerts");
+  ASSERT_EQ(alerts.size(), 1u) << json::to_string(list->value());
   EXPECT_EQ(at(alerts.as_array()[0], "id").as_string(), id);
 }
 
@@ -266,7 +267,7 @@ TEST(hospital_concurrency, TwentyConcurrentAcknowledgementsExactlyOneWins) {
     ASSERT_NE(r, nullptr) << "no reply for call " << t;
     if (r->ok) {
       ++ok;
-      winner = at(at(r->data, "alert"), "acknowledgedBy").as_string();
+      winner = at(at(r->value(), "alert"), "acknowledgedBy").as_string();
     } else {
       ++conflicts;
       EXPECT_EQ(r->error.code, trpc_code::conflict);
@@ -351,7 +352,7 @@ TEST(hospital_concurrency, ConcurrentCreatesWithOneIdempotencyKeyCreateOneAlert)
   for (auto t : tickets) {
     auto r = h.reply(t);
     ASSERT_TRUE(r && r->ok);
-    auto text = json::to_string(r->data);
+    auto text = json::to_string(r->value());
     if (first.empty())
       first = text;
     EXPECT_EQ(text, first);
@@ -361,7 +362,7 @@ TEST(hospital_concurrency, ConcurrentCreatesWithOneIdempotencyKeyCreateOneAlert)
   ASSERT_TRUE(h.advance(minutes(1)));
   auto r = h.call_now(hosp, "healthcare.createAlert", input, h.operator_);
   ASSERT_TRUE(r && r->ok);
-  EXPECT_EQ(json::to_string(r->data), first);
+  EXPECT_EQ(json::to_string(r->value()), first);
   h.stop_server();
   h.start_server();
   hosp = h.hospital();
@@ -369,7 +370,7 @@ TEST(hospital_concurrency, ConcurrentCreatesWithOneIdempotencyKeyCreateOneAlert)
   ASSERT_TRUE(h.run());
   r = h.call_now(hosp, "healthcare.createAlert", input, h.operator_);
   ASSERT_TRUE(r && r->ok);
-  EXPECT_EQ(json::to_string(r->data), first);
+  EXPECT_EQ(json::to_string(r->value()), first);
   EXPECT_TRUE(harness::events(h.take_frames(2)).empty());
   EXPECT_EQ(stored_ids(h).size(), 1u);
 }

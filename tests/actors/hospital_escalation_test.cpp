@@ -71,7 +71,8 @@ TEST_F(escalation_test, CreateSetsTierOneDeadline) {
                       R"({"hospitalId":"h1","roomNumber":"icu-1","alertType":"fire","urgencyLevel":2})",
                       h.operator_);
   ASSERT_TRUE(r && r->ok);
-  auto& a = at(r->data, "alert");
+  auto data = r->value();
+  auto& a = at(data, "alert");
   EXPECT_EQ(at(a, "roomNumber").as_string(), "ICU-1");
   EXPECT_EQ(date_ms(at(a, "createdAt")), t0);
   EXPECT_EQ(date_ms(at(a, "nextEscalationAt")), t0 + 120000);
@@ -196,8 +197,8 @@ TEST_F(escalation_test, AcknowledgeBeforeDeadlineCancelsTheTimer) {
   auto r = h.call_now(hosp, "healthcare.acknowledgeAlert", R"({"alertId":")" + id + "\"}",
                       h.nurse);
   ASSERT_TRUE(r && r->ok) << (r ? r->error.message : "");
-  EXPECT_EQ(at(r->data, "responseTimeSeconds").as_int(), 119);
-  EXPECT_TRUE(at(at(r->data, "alert"), "nextEscalationAt").is_null());
+  EXPECT_EQ(at(r->value(), "responseTimeSeconds").as_int(), 119);
+  EXPECT_TRUE(at(at(r->value(), "alert"), "nextEscalationAt").is_null());
   auto evs = new_events();
   ASSERT_EQ(evs.size(), 2u);
   EXPECT_EQ(evs[1].event_type(), "alert.acknowledged");
@@ -248,10 +249,10 @@ TEST_F(escalation_test, ManualEscalationRestartsTheSchedule) {
   auto r = h.call_now(hosp, "healthcare.triggerEscalation",
                       R"({"alertId":")" + id + R"(","reason":"No response"})", h.head);
   ASSERT_TRUE(r && r->ok) << (r ? r->error.message : "");
-  EXPECT_EQ(at(r->data, "fromTier").as_int(), 1);
-  EXPECT_EQ(at(r->data, "toTier").as_int(), 2);
-  EXPECT_EQ(at(r->data, "alertId").as_string(), id);
-  EXPECT_EQ(date_ms(at(at(r->data, "alert"), "nextEscalationAt")), t0 + 60000 + 180000);
+  EXPECT_EQ(at(r->value(), "fromTier").as_int(), 1);
+  EXPECT_EQ(at(r->value(), "toTier").as_int(), 2);
+  EXPECT_EQ(at(r->value(), "alertId").as_string(), id);
+  EXPECT_EQ(date_ms(at(at(r->value(), "alert"), "nextEscalationAt")), t0 + 60000 + 180000);
   auto evs = new_events();
   ASSERT_EQ(evs.size(), 2u);
   EXPECT_EQ(evs[1].event_type(), "alert.escalated");
@@ -327,7 +328,7 @@ TEST_F(escalation_test, TimerFiringWhileAnAcknowledgementCommitsDoesNothing) {
   ASSERT_TRUE(h.run());
   auto r = h.reply(t);
   ASSERT_TRUE(r && r->ok);
-  EXPECT_EQ(at(at(r->data, "alert"), "escalationLevel").as_int(), 1);
+  EXPECT_EQ(at(at(r->value(), "alert"), "escalationLevel").as_int(), 1);
   auto evs = new_events();
   ASSERT_EQ(evs.size(), 1u);
   EXPECT_EQ(evs[0].event_type(), "alert.acknowledged");
@@ -351,8 +352,8 @@ TEST_F(escalation_test, AcknowledgementWhileTheTimerCommitsSeesTierTwo) {
   ASSERT_TRUE(h.run());
   auto r = h.reply(t);
   ASSERT_TRUE(r && r->ok) << (r ? r->error.message : "");
-  EXPECT_EQ(at(at(r->data, "alert"), "escalationLevel").as_int(), 2);
-  EXPECT_EQ(at(at(r->data, "alert"), "status").as_string(), "acknowledged");
+  EXPECT_EQ(at(at(r->value(), "alert"), "escalationLevel").as_int(), 2);
+  EXPECT_EQ(at(at(r->value(), "alert"), "status").as_string(), "acknowledged");
   auto evs = new_events();
   ASSERT_EQ(evs.size(), 2u);
   EXPECT_EQ(evs[0].event_type(), "alert.escalated");
@@ -532,7 +533,7 @@ std::string create_in(harness& h, const std::string& hospital, const std::string
                         + R"(","alertType":"cardiac_arrest","urgencyLevel":1})",
                       who);
   EXPECT_TRUE(r && r->ok) << (r ? r->error.message : "no reply");
-  return r && r->ok ? at(at(r->data, "alert"), "id").as_string() : std::string{};
+  return r && r->ok ? at(at(r->value(), "alert"), "id").as_string() : std::string{};
 }
 
 TEST(escalation_restart, TimersRunAfterARestartBeforeAnyClientTouchesTheHospital) {

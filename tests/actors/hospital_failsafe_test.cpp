@@ -67,7 +67,7 @@ protected:
     auto r = h.call_now(hosp, "healthcare.confirmDelivery",
                         R"({"hospitalId":"h1","eventIds":[)" + list + "]}", who);
     EXPECT_TRUE(r && r->ok) << (r ? r->error.message : "no reply");
-    return r && r->ok ? r->data : json::value{};
+    return r && r->ok ? r->value() : json::value{};
   }
 
   /// Creates an alert and returns (alert id, id of its alert.created event).

@@ -445,7 +445,7 @@ public:
       ADD_FAILURE() << "createAlert failed: " << (r ? r->error.message : "no reply");
       return {};
     }
-    return at(at(r->data, "alert"), "id").as_string();
+    return at(at(r->value(), "alert"), "id").as_string();
   }
 
   /// getAlert (with escalations); null value when it failed.
@@ -453,7 +453,7 @@ public:
     auto r = call_now(h, "healthcare.getAlert", R"({"alertId":")" + alert_id + "\"}", viewer);
     EXPECT_NE(r, nullptr);
     EXPECT_TRUE(r && r->ok) << (r ? r->error.message : "no reply");
-    return r && r->ok ? r->data : json::value{};
+    return r && r->ok ? r->value() : json::value{};
   }
 
   // ---- subscriptions and frames ------------------------------------------------------------
