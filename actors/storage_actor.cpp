@@ -28,6 +28,8 @@ struct storage_state {
   struct waiting {
     commit_request_ptr req;
     caf::typed_response_promise<commit_reply_ptr> promise;
+    /// Refusals queued before this request arrived: the chain keeps the order things happened.
+    size_t refusals_before = 0;
   };
   std::vector<waiting> pending;
   /// Audit records of refused actions, appended with the next flush (bounded: see audit_cap).
@@ -108,10 +110,17 @@ void flush(storage_self self) {
   }
   auto batch = std::move(st.pending);
   st.pending.clear();
-  // The chain's order: the mutations of this batch, then the refusals queued since the last one.
+  // The chain's order is arrival order: each mutation's record after the refusals that reached
+  // this actor before it (a refused call answered before the next call was made comes first).
   std::vector<audit_record> audit;
   auto refused = std::move(st.audit_pending);
   st.audit_pending.clear();
+  size_t refused_taken = 0;
+  auto take_refused = [&](size_t upto) {
+    upto = std::min(upto, refused.size());
+    for (; refused_taken < upto; ++refused_taken)
+      audit.push_back(std::move(refused[refused_taken]));
+  };
   auto& epoch = st.rt->epoch;
   // Assign seqs; the texts were encoded by the hospital actors (encode_write), so this thread
   // only puts the id into each payload, binds and steps.
@@ -119,6 +128,7 @@ void flush(storage_self self) {
   std::vector<std::shared_ptr<commit_reply>> replies;
   uint64_t seq = st.store->next_seq();
   for (auto& w : batch) {
+    take_refused(w.refusals_before);
     replies.push_back(std::make_shared<commit_reply>());
     for (auto& given : w.req->writes) {
       const pending_write* pw = &given;
@@ -159,8 +169,7 @@ void flush(storage_self self) {
       items.push_back(std::move(item));
     }
   }
-  audit.insert(audit.end(), std::make_move_iterator(refused.begin()),
-               std::make_move_iterator(refused.end()));
+  take_refused(refused.size());
   auto t0 = std::chrono::steady_clock::now();
   std::string error;
   bool ok = st.store->commit(items, &audit, &error);
@@ -352,7 +361,7 @@ storage_actor::behavior_type storage_behavior(storage_self self, runtime_ptr rt,
     [=](commit_atom, const commit_request_ptr& req) -> caf::result<commit_reply_ptr> {
       auto& st = self->state;
       auto rp = self->make_response_promise<commit_reply_ptr>();
-      st.pending.push_back({req, rp});
+      st.pending.push_back({req, rp, st.audit_pending.size()});
       schedule_flush(self);
       return rp;
     },

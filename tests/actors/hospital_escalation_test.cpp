@@ -168,6 +168,35 @@ TEST_F(escalation_test, TimerEscalationsAndRefusalsAreInTheAuditTrailInOrder) {
   }
 }
 
+TEST_F(escalation_test, ARefusalAndAMutationInOneGroupCommitKeepTheirOrderInTheAuditTrail) {
+  // The defect: a group commit wrote its mutations' records first and the refusals queued before
+  // them after, so the chain's order was not the order things happened in.
+  auto id = h.create_alert(hosp);
+  ASSERT_FALSE(id.empty());
+  auto refused = h.queue_call(hosp, "healthcare.resolveAlert",
+                              R"({"alertId":")" + id + R"(","resolution":"too early"})", h.nurse);
+  auto ack = h.queue_call(hosp, "healthcare.acknowledgeAlert", R"({"alertId":")" + id + "\"}",
+                          h.nurse);
+  h.send_queued(); // both reach the hospital, and then storage, before the next flush
+  ASSERT_TRUE(h.run());
+  ASSERT_TRUE(h.reply(refused) && !h.reply(refused)->ok);
+  ASSERT_TRUE(h.reply(ack) && h.reply(ack)->ok);
+  auto req = std::make_shared<audit_page_request>();
+  req->hospital_id = "h1";
+  req->before_seq = UINT64_MAX >> 1;
+  req->limit = 10;
+  auto page = h.ask<audit_page_ptr>(h.rt->storage, audit_page_atom::value,
+                                    audit_page_request_ptr{req});
+  ASSERT_TRUE(page && *page);
+  auto& recs = (*page)->records;
+  ASSERT_EQ(recs.size(), 3u);
+  EXPECT_EQ(recs[2].action, "createAlert");
+  EXPECT_EQ(recs[1].action, "resolveAlert"); // newest first: the refusal, then the acknowledgement
+  EXPECT_EQ(recs[1].outcome, "CONFLICT");
+  EXPECT_EQ(recs[0].action, "acknowledgeAlert");
+  EXPECT_EQ(recs[0].outcome, "ok");
+}
+
 TEST_F(escalation_test, ManyAlertsEscalateIndependentlyInDeadlineOrder) {
   int64_t t0 = h.now();
   auto a = h.create_alert(hosp, "A1");
