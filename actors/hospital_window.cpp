@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include "domain/log.hpp"
+#include "domain/retention.hpp"
 
 namespace vigil {
 
@@ -45,6 +46,38 @@ void hospital_state::trim_window() {
     timer_gen.erase(id);
     rt->alerts.erase(id);
     complete = false;
+  }
+}
+
+void hospital_state::expire_resolved() {
+  // A cluster hospital keeps every alert (see trim_window).
+  if (rt->cluster)
+    return;
+  const int64_t now = rt->now();
+  auto horizon = resolved_alert_horizon(rt->cfg, now);
+  // Once a minute is enough: storage prunes once a minute too.
+  if (!horizon || now < next_expiry_check_ms)
+    return;
+  next_expiry_check_ms = now + resolved_expiry_check_ms;
+  // Ordered by createdAt, and resolvedAt >= createdAt: only alerts created before the horizon
+  // can have been resolved before it.
+  for (auto i = resolved_in_memory.begin();
+       i != resolved_in_memory.end() && i->first < *horizon;) {
+    auto a = alerts.find(i->second);
+    const bool expired = a != alerts.end() && a->second.resolved_at &&
+                         *a->second.resolved_at < *horizon && committing.count(i->second) == 0 &&
+                         loading.count(i->second) == 0;
+    if (!expired) {
+      ++i;
+      continue;
+    }
+    // Gone from storage too (or about to be): `complete` stays as it is, memory still holds
+    // every alert storage has.
+    auto id = i->second;
+    i = resolved_in_memory.erase(i);
+    alerts.erase(id);
+    timer_gen.erase(id);
+    rt->alerts.erase(id);
   }
 }
 
