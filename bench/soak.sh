@@ -6,10 +6,13 @@
 # Retention runs in days; a soak runs in minutes. vigild's wall clock therefore runs RATE times
 # faster (libfaketime, Debian package `faketime`, preloaded into vigild only, monotonic clocks
 # left alone): with retention.days = retention.resolved-alert-days = audit.retention-days = 1,
-# the retention horizon is 86400/RATE real seconds (60 s at the default RATE 1440), so pruning
+# the retention horizon is 86400/RATE real seconds (120 s at the default RATE 720), so pruning
 # deletes events, resolved alerts and audit records during the run through exactly the code that
-# runs in production (timers, keep-alive and lws timeouts use the monotonic clock: unaffected).
-# The client signs its token for long enough (--token-ttl) to outlive the fast clock.
+# runs in production (CAF timers and lws use the monotonic clock: unaffected). What reads the
+# wall clock sees time fly: the client signs its token for long enough (--token-ttl), and since
+# vigild's keep-alive deadlines are wall-clock ones (a 5 s pong-wait would be 7 ms), vigild runs
+# with keepalive.ping-interval 1h (5 s real) and the client sends PONG on every connection every
+# 250 ms, so vigild never needs to PING. RATE=1 runs on the real clock (no pruning for a day).
 #
 # Usage: bench/soak.sh
 # Environment:
@@ -18,7 +21,7 @@
 #   OUT          where the CSV, the summary and the plot go (default bench/results/soak-<date>)
 #   LIFECYCLES   (default 1000000)  CONNECTIONS (50)  WINDOW (8 lifecycles in flight each)
 #   HOSPITALS    (10)  SUBSCRIBERS per hospital (2)  INTERVAL sampling seconds (10)
-#   RATE         how much faster vigild's wall clock runs (default 1440: a day per minute)
+#   RATE         how much faster vigild's wall clock runs (default 720: a day in 2 minutes)
 #   MAX_SECONDS  the load client gives up after this long (default 7200)
 #
 # Writes OUT/soak.csv (one row per sample: elapsed s, lifecycles done, RSS KiB, open fds, db, wal
@@ -38,7 +41,7 @@ WINDOW=${WINDOW:-8}
 HOSPITALS=${HOSPITALS:-10}
 SUBSCRIBERS=${SUBSCRIBERS:-2}
 INTERVAL=${INTERVAL:-10}
-RATE=${RATE:-1440}
+RATE=${RATE:-720}
 MAX_SECONDS=${MAX_SECONDS:-7200}
 SECRET=soak-bench-secret
 
@@ -68,15 +71,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-LD_PRELOAD=$FAKETIME_LIB FAKETIME="+0 x$RATE" FAKETIME_DONT_FAKE_MONOTONIC=1 \
-  FAKETIME_NO_CACHE=1 AUTH_JWT_SECRET=$SECRET \
+PRELOAD=(env LD_PRELOAD="$FAKETIME_LIB" FAKETIME="+0 x$RATE" FAKETIME_DONT_FAKE_MONOTONIC=1)
+[[ $RATE == 1 ]] && PRELOAD=(env)  # RATE=1: the real clock (retention then needs a day)
+"${PRELOAD[@]}" AUTH_JWT_SECRET=$SECRET \
   "$VIGILD" --host 127.0.0.1 --port 0 --db "$DB" --admin.port 0 --limits.rate 0 \
   --retention.days 1 --retention.resolved-alert-days 1 --audit.retention-days 1 \
+  --keepalive.ping-interval 1h --keepalive.pong-wait 10m \
   >"$LOG" 2>&1 &
 VIGILD_PID=$!
 PORT=
 for _ in $(seq 300); do
-  PORT=$(sed -n 's/.* event=listening .*port=\([0-9]*\).*/\1/p' "$LOG" | head -1)
+  PORT=$(sed -n 's/.* event=listening .* port=\([0-9]*\).*/\1/p' "$LOG" | head -1)
   [[ -n $PORT ]] && break
   kill -0 "$VIGILD_PID" 2>/dev/null || break
   sleep 0.05
@@ -95,7 +100,7 @@ done
 "$VIGILCTL" bench durable lifecycle --port "$PORT" --secret "$SECRET" \
   --lifecycles "$LIFECYCLES" --connections "$CONNECTIONS" --window "$WINDOW" \
   --hospitals "$HOSPITALS" --hospital-prefix soak-h --subscribers "$SUBSCRIBERS" \
-  --progress "$PROGRESS" --max-seconds "$MAX_SECONDS" --token-ttl 1000000000 \
+  --progress "$PROGRESS" --max-seconds "$MAX_SECONDS" --token-ttl 1000000000 --keepalive-ms 250 \
   >"$WORK/load.out" 2>"$WORK/load.err" &
 LOAD_PID=$!
 

@@ -459,6 +459,7 @@ struct options {
   std::string progress_file;
   double max_seconds = 3600;
   int64_t token_ttl_s = 3600;
+  int keepalive_ms = 0;         // send "PONG" on every connection this often (0: never)
   // startup
   std::string vigild;
   std::string db;
@@ -483,6 +484,8 @@ constexpr const char* usage =
   "lifecycle: --lifecycles 100000 --connections 100 --window 8 --hospitals 10\n"
   "         --subscribers 1 (per hospital) --progress FILE --max-seconds 3600\n"
   "         --token-ttl 3600 (seconds; longer when vigild's wall clock runs fast, bench/soak.sh)\n"
+  "         --keepalive-ms 0 (send PONG on every connection this often: vigild then never\n"
+  "         needs to PING, whose deadline runs on its wall clock)\n"
   "startup: --vigild PATH --db PATH --hospital-prefix gen-h --hospitals 20 --log FILE\n"
   "         [-- extra vigild arguments]   (starts vigild itself; --port is not used)\n";
 
@@ -547,6 +550,7 @@ std::optional<options> parse_options(int argc, char** argv, std::string* error) 
       ok = end != v && *end == '\0' && o.lifecycles >= 1 && o.lifecycles <= 1'000'000'000;
     } else if (key == "--subscribers") ok = parse_int(v, 0, 100, &o.subscribers);
     else if (key == "--progress") o.progress_file = v;
+    else if (key == "--keepalive-ms") ok = parse_int(v, 0, 60000, &o.keepalive_ms);
     else if (key == "--max-seconds") ok = parse_seconds(v, 1, 7 * 86400, &o.max_seconds);
     else if (key == "--token-ttl") {
       int ttl = 0;
@@ -893,8 +897,14 @@ int mode_lifecycle(const options& o) {
   const int64_t t0 = mono_ns();
   const int64_t deadline = t0 + static_cast<int64_t>(o.max_seconds * 1e9);
   int64_t next_progress = t0;
+  int64_t next_keepalive = t0;
   auto finished = [&] {
     const int64_t now = mono_ns();
+    if (o.keepalive_ms > 0 && now >= next_keepalive) {
+      for (auto& c : p.conns())
+        if (c->open) p.send(*c, "PONG");
+      next_keepalive = now + o.keepalive_ms * 1'000'000LL;
+    }
     if (now >= next_progress) {
       write_progress(o.progress_file, st);
       next_progress = now + 1'000'000'000LL;
