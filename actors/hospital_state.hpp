@@ -117,8 +117,8 @@ struct hospital_state {
   void forget(const std::string& alert_id);
   /// Evicts the oldest resolved alerts beyond `storage.resolved-window` (not while committing).
   void trim_window();
-  /// Drops resolved alerts past retention.resolved-alert-days (storage deletes them too), so a
-  /// pruned alert is not found here either; checks at most once a minute.
+  /// Drops resolved alerts past retention.resolved-alert-days (storage deletes them too) and
+  /// idempotency keys older than 24 h; runs at most once a minute.
   void expire_resolved();
   static constexpr int64_t resolved_expiry_check_ms = 60000;
   int64_t next_expiry_check_ms = 0;
