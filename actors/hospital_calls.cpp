@@ -26,6 +26,7 @@ constexpr int max_write_attempts = 8;
 } // namespace
 
 caf::result<call_result_ptr> hospital_state::handle_call(const call_ptr& c) {
+  expire_resolved();
   if (c->proc->id == procedure::get_metrics || c->proc->id == procedure::get_alert_stats) {
     // Answered by the metrics actor, from the same state that feeds subscribeToMetrics.
     auto rp = promise();

@@ -117,6 +117,11 @@ struct hospital_state {
   void forget(const std::string& alert_id);
   /// Evicts the oldest resolved alerts beyond `storage.resolved-window` (not while committing).
   void trim_window();
+  /// Drops resolved alerts past retention.resolved-alert-days (storage deletes them too) and
+  /// idempotency keys older than 24 h; runs at most once a minute.
+  void expire_resolved();
+  static constexpr int64_t resolved_expiry_check_ms = 60000;
+  int64_t next_expiry_check_ms = 0;
   /// A commit of `alert_id` finished (stored or not).
   void commit_done(const std::string& alert_id);
   /// Reads the alert from storage, then runs `c` (answering `rp`) as if it had been in memory.

@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include "domain/log.hpp"
+#include "domain/retention.hpp"
 
 namespace vigil {
 
@@ -25,6 +26,7 @@ void hospital_state::forget(const std::string& alert_id) {
   resolved_in_memory.erase({i->second.created_at, alert_id});
   alerts.erase(i);
   timer_gen.erase(alert_id);
+  failsafe_gen.erase(alert_id);
 }
 
 void hospital_state::trim_window() {
@@ -43,8 +45,47 @@ void hospital_state::trim_window() {
     i = resolved_in_memory.erase(i);
     alerts.erase(id);
     timer_gen.erase(id);
+    failsafe_gen.erase(id); // resolved: never armed again, so a stale timer cannot match
     rt->alerts.erase(id);
     complete = false;
+  }
+}
+
+void hospital_state::expire_resolved() {
+  const int64_t now = rt->now();
+  // Once a minute is enough: storage prunes once a minute too.
+  if (now < next_expiry_check_ms)
+    return;
+  next_expiry_check_ms = now + resolved_expiry_check_ms;
+  // Idempotency keys are honoured for 24 h (storage prunes them then): without this the map
+  // would keep every key the hospital ever saw.
+  constexpr int64_t idempotency_window_ms = 24LL * 3600 * 1000;
+  for (auto i = idempotent.begin(); i != idempotent.end();)
+    i = i->second.second < now - idempotency_window_ms ? idempotent.erase(i) : std::next(i);
+  // A cluster hospital keeps every alert (see trim_window).
+  auto horizon = resolved_alert_horizon(rt->cfg, now);
+  if (!horizon || rt->cluster)
+    return;
+  // Ordered by createdAt, and resolvedAt >= createdAt: only alerts created before the horizon
+  // can have been resolved before it.
+  for (auto i = resolved_in_memory.begin();
+       i != resolved_in_memory.end() && i->first < *horizon;) {
+    auto a = alerts.find(i->second);
+    const bool expired = a != alerts.end() && a->second.resolved_at &&
+                         *a->second.resolved_at < *horizon && committing.count(i->second) == 0 &&
+                         loading.count(i->second) == 0;
+    if (!expired) {
+      ++i;
+      continue;
+    }
+    // Gone from storage too (or about to be): `complete` stays as it is, memory still holds
+    // every alert storage has.
+    auto id = i->second;
+    i = resolved_in_memory.erase(i);
+    alerts.erase(id);
+    timer_gen.erase(id);
+    failsafe_gen.erase(id); // resolved: never armed again, so a stale timer cannot match
+    rt->alerts.erase(id);
   }
 }
 

@@ -111,6 +111,9 @@ metrics_actor::behavior_type metrics_behavior(metrics_self self, runtime_ptr rt,
   return {
     [=](const alert_ptr& a) {
       put(self->state, *a);
+      // Also here, not only when metrics are read: with nobody asking, the alerts resolved more
+      // than 24 h ago would otherwise pile up for the life of the hospital.
+      prune(self->state);
       changed(self);
     },
     [=](staff_online_atom, int64_t staff) {

@@ -2,9 +2,11 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 #include "domain/log.hpp"
+#include "domain/retention.hpp"
 #include "storage/audit_store.hpp"
 #include "domain/time.hpp"
 #include "delivery/counters.hpp"
@@ -427,7 +429,18 @@ storage_actor::behavior_type storage_behavior(storage_self self, runtime_ptr rt,
         log::warn("audit_prune_failed", {{"error", audit_err}});
       else if (audited > 0)
         log::info("audit_pruned", {{"records", static_cast<uint64_t>(audited)}});
-      n = std::max(n, audited);
+      // Resolved alerts past retention.resolved-alert-days (never open ones, never the audit
+      // trail); hospitals stop holding them by the same horizon (hospital_window.cpp).
+      size_t alerts_pruned = 0;
+      if (auto horizon = resolved_alert_horizon(st.rt->cfg, now)) {
+        std::string alert_err;
+        alerts_pruned = st.store->prune_resolved_alerts(*horizon, 1000, nullptr, &alert_err);
+        if (!alert_err.empty())
+          log::warn("alert_prune_failed", {{"error", alert_err}});
+        else if (alerts_pruned > 0)
+          log::info("alerts_pruned", {{"alerts", static_cast<uint64_t>(alerts_pruned)}});
+      }
+      n = std::max({n, audited, alerts_pruned});
       // Small batches keep writers waiting at most one short transaction; come back soon while
       // there is more to prune, otherwise in a minute.
       self->delayed_send(self, n >= 1000 ? std::chrono::milliseconds(50)

@@ -137,6 +137,7 @@ std::optional<double> parse_double(std::string_view s) {
 struct staged : config {
   std::optional<std::string> key_file;
   bool secret_given = false;   // auth.jwt-secret was set by some source
+  bool resolved_alert_days_given = false; // retention.resolved-alert-days was set by some source
 };
 
 using setter = std::optional<std::string> (*)(staged&, std::string_view);
@@ -311,6 +312,13 @@ const std::vector<option>& options() {
      }},
     {"retention.days", nullptr, nullptr, "30", "days of event log kept for replay, 1..3650",
      [](staged& c, std::string_view v) { return set_integer(c.retention_days, v, 1, 3650); }},
+    {"retention.resolved-alert-days", nullptr, nullptr, "365",
+     "days a resolved alert is kept after its resolution (0: forever; at least retention.days, "
+     "which raises the default), 0..36500",
+     [](staged& c, std::string_view v) {
+       c.resolved_alert_days_given = true;
+       return set_integer(c.resolved_alert_retention_days, v, 0, 36500);
+     }},
     {"audit.retention-days", nullptr, nullptr, "2190",
      "days of audit trail kept (apart from the event log), 1..36500",
      [](staged& c, std::string_view v) {
@@ -820,6 +828,14 @@ std::optional<std::string> check_whole(staged& c) {
   if (auto err = check_secrets(c, asymmetric)) return err;
   if (c.rate > 0 && c.rate_burst < 1)
     return "limits.rate-burst must be at least 1 while limits.rate is on";
+  // A resolved alert outlives its events: its row is what is left of it after retention.days.
+  if (c.resolved_alert_retention_days != 0 && c.resolved_alert_retention_days < c.retention_days) {
+    if (c.resolved_alert_days_given)
+      return "retention.resolved-alert-days (" + std::to_string(c.resolved_alert_retention_days) +
+             ") must be 0 (forever) or at least retention.days (" +
+             std::to_string(c.retention_days) + ")";
+    c.resolved_alert_retention_days = c.retention_days;
+  }
   if (c.admin_port != 0 && c.admin_port == c.port)
     return "admin.port must differ from server.port (" + std::to_string(c.port) + ")";
   if (c.jetstream && c.nats_urls.empty())

@@ -95,6 +95,9 @@ struct config {
   size_t resolved_window = 100;          // storage.resolved-window (resolved alerts kept per hospital)
   int retention_days = 30;               // retention.days
   int audit_retention_days = 2190;       // audit.retention-days (6 years)
+  /// retention.resolved-alert-days: resolved alerts are deleted this long after their resolution
+  /// (0: kept forever). Never shorter than retention_days (a check, or the default raised).
+  int resolved_alert_retention_days = 365;
 
   // [storage] engine / [cluster] (docs/operations.md "Running a cluster")
   bool jetstream = false;                // storage.engine: sqlite (default) | jetstream

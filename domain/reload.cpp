@@ -36,6 +36,8 @@ std::vector<std::pair<const char*, bool>> restart_settings(const config& a, cons
     {"cluster.replicas", a.cluster_replicas != b.cluster_replicas},
     {"cluster.stream", a.cluster_stream != b.cluster_stream},
     {"retention.days", a.retention_days != b.retention_days},
+    {"retention.resolved-alert-days",
+     a.resolved_alert_retention_days != b.resolved_alert_retention_days},
     {"log.format", a.log_format != b.log_format},
     {"auth.anonymous-timeout", a.anonymous_timeout_ms != b.anonymous_timeout_ms},
     {"auth.expiry-grace", a.expiry_grace_ms != b.expiry_grace_ms},

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "domain/event_id.hpp"
+#include "domain/time.hpp"
 #include "storage/audit_store.hpp"
 #include "storage/rows.hpp"
 #include "storage/schema.hpp"
@@ -92,6 +93,7 @@ struct event_store::statements {
   statement load_open_alerts, load_resolved_newest, load_resolved, load_resolved_since;
   statement history_page, history_count, hospital_of_alert, first_seq_since;
   statement find_idempotency, load_idempotency, prune_events, prune_idempotency;
+  statement prune_resolved_alerts;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -229,6 +231,7 @@ bool event_store::prepare_statements(std::string* error) {
       {&st_->load_idempotency, sql::load_idempotency},
       {&st_->prune_events, sql::prune_events},
       {&st_->prune_idempotency, sql::prune_idempotency},
+      {&st_->prune_resolved_alerts, sql::prune_resolved_alerts},
   };
   for (const auto& [stmt, text] : all) {
     if (!stmt->prepare(db_, text)) {
@@ -451,6 +454,50 @@ size_t event_store::prune(int64_t before_ms, int64_t now_ms, size_t max_rows, st
   }
   pruned_through_ = new_pruned_through;
   return deleted;
+}
+
+size_t event_store::prune_resolved_alerts(int64_t before_ms, size_t max_rows,
+                                          std::vector<pruned_alert>* deleted,
+                                          std::string* error) {
+  if (read_only_) {
+    fail("prune resolved alerts: the store is read-only", error);
+    return 0;
+  }
+  if (max_rows == 0) return 0;
+  {
+    use_of u(st_->begin);
+    if (!step_done(u.get())) {
+      fail(sqlite_error("prune resolved alerts: begin"), error);
+      return 0;
+    }
+  }
+  auto give_up = [&](const std::string& what) -> size_t {
+    const std::string message = sqlite_error("prune resolved alerts: " + what);
+    rollback();
+    fail(message, error);
+    return 0;
+  };
+  // The stored form of resolvedAt (json::value::date), so the comparison is the index's.
+  const std::string before = format_iso(before_ms);
+  std::vector<pruned_alert> rows;
+  {
+    use_of u(st_->prune_resolved_alerts);
+    if (!bind_text(u.get(), 1, before) || !bind_int(u.get(), 2, to_sql_int(max_rows)))
+      return give_up("bind");
+    int rc;
+    while ((rc = sqlite3_step(u.get())) == SQLITE_ROW)
+      rows.push_back({column_text(u.get(), 0), column_text(u.get(), 1)});
+    if (rc != SQLITE_DONE) return give_up("delete");
+  }
+  {
+    use_of u(st_->commit);
+    if (!step_done(u.get())) return give_up("commit");
+  }
+  const size_t n = rows.size();
+  if (deleted != nullptr)
+    deleted->insert(deleted->end(), std::make_move_iterator(rows.begin()),
+                    std::make_move_iterator(rows.end()));
+  return n;
 }
 
 bool event_store::probe(std::string* error) {

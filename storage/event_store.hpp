@@ -178,6 +178,19 @@ public:
   /// On failure returns 0 and sets *error; *error is left untouched on success.
   size_t prune(int64_t before_ms, int64_t now_ms, size_t max_rows, std::string* error);
 
+  /// One alert removed by prune_resolved_alerts.
+  struct pruned_alert {
+    std::string id;
+    std::string hospital_id;
+  };
+  /// Deletes up to `max_rows` resolved alerts whose resolvedAt is before `before_ms`, oldest
+  /// resolution first, in one transaction (retention.resolved-alert-days). Open and acknowledged
+  /// alerts are never touched, nor the audit trail. Appends what it deleted to `deleted` (may be
+  /// null) and returns how many. The partial index alerts_resolved_at (schema version 7) makes
+  /// finding them an index range. On failure returns 0 and sets *error, deleting nothing.
+  size_t prune_resolved_alerts(int64_t before_ms, size_t max_rows,
+                               std::vector<pruned_alert>* deleted, std::string* error);
+
   /// Writes a consistent copy of the database to `dest_path` (SQLite online backup).
   bool backup(const std::string& dest_path, std::string* error,
               const std::function<void(uint64_t pages_done, uint64_t pages_total)>& progress = {});

@@ -142,6 +142,13 @@ inline constexpr const char* find_idempotency =
 inline constexpr const char* prune_events =
     "DELETE FROM events WHERE seq IN "
     "(SELECT seq FROM events WHERE ts < ?1 ORDER BY ts, seq LIMIT ?2) RETURNING seq";
+// Retention of resolved alerts (schema version 7): the oldest resolutions first, an index range of
+// alerts_resolved_at (its expression and WHERE must stay exactly these, or SQLite scans the
+// table). resolvedAt is stored as ISO-8601 UTC text of fixed width, so text order is time order.
+inline constexpr const char* prune_resolved_alerts =
+    "DELETE FROM alerts WHERE rowid IN (SELECT rowid FROM alerts WHERE status = 'resolved' "
+    "AND json_extract(json, '$.resolvedAt') < ?1 "
+    "ORDER BY json_extract(json, '$.resolvedAt') LIMIT ?2) RETURNING id, hospital_id";
 inline constexpr const char* load_idempotency =
     "SELECT key, reply_json, created_at FROM idempotency WHERE hospital_id = ?1 AND created_at >= ?2";
 inline constexpr const char* prune_idempotency = "DELETE FROM idempotency WHERE created_at < ?1";

@@ -11,6 +11,10 @@
 //           the event ids), then subscribes again with lastEventId = the first event's id and
 //           times the arrival of the last one (E-1 events replayed), several times.
 //   resume  only the timed re-subscription of `replay`, for given ids (e.g. after a restart).
+//   lifecycle  the soak's load (bench/soak.sh): N full alert lifecycles (createAlert,
+//           acknowledgeAlert, resolveAlert) over C connections, each keeping a window of
+//           lifecycles in flight, spread over H hospitals, while S subscribers per hospital
+//           receive every event; progress is written to a file every second.
 //
 // Output: `key=value` lines on stdout (bench/durable.sh reads them), diagnostics on stderr.
 // Loopback only; every phase has a deadline, so a run is bounded whatever the server does.
@@ -452,6 +456,13 @@ struct options {
   int repeats = 3;
   std::string after_id;
   std::string until_id;
+  // lifecycle
+  int64_t lifecycles = 100000;
+  int subscribers = 1;          // per hospital
+  std::string progress_file;
+  double max_seconds = 3600;
+  int64_t token_ttl_s = 3600;
+  int keepalive_ms = 0;         // send "PONG" on every connection this often (0: never)
   // startup
   std::string vigild;
   std::string db;
@@ -474,6 +485,11 @@ constexpr const char* usage =
   "         --rate R   R creates/s in total on a fixed schedule (open loop, latency at a load)\n"
   "replay:  --hospital ID --events 10001 --publishers 4 --repeats 3\n"
   "resume:  --hospital ID --after EVENT_ID --until EVENT_ID --repeats 1\n"
+  "lifecycle: --lifecycles 100000 --connections 100 --window 8 --hospitals 10\n"
+  "         --subscribers 1 (per hospital) --progress FILE --max-seconds 3600\n"
+  "         --token-ttl 3600 (seconds; longer when vigild's wall clock runs fast, bench/soak.sh)\n"
+  "         --keepalive-ms 0 (send PONG on every connection this often: vigild then never\n"
+  "         needs to PING, whose deadline runs on its wall clock)\n"
   "startup: --vigild PATH --db PATH --hospital-prefix gen-h --hospitals 20 --log FILE\n"
   "         [-- extra vigild arguments]   (starts vigild itself; --port is not used)\n";
 
@@ -500,7 +516,8 @@ std::optional<options> parse_options(int argc, char** argv, std::string* error) 
     return std::nullopt;
   }
   o.mode = argv[1];
-  if (o.mode != "create" && o.mode != "replay" && o.mode != "resume" && o.mode != "startup") {
+  if (o.mode != "create" && o.mode != "replay" && o.mode != "resume" && o.mode != "startup" &&
+      o.mode != "lifecycle") {
     *error = "unknown MODE " + o.mode;
     return std::nullopt;
   }
@@ -532,6 +549,19 @@ std::optional<options> parse_options(int argc, char** argv, std::string* error) 
     else if (key == "--repeats") ok = parse_int(v, 1, 20, &o.repeats);
     else if (key == "--after") o.after_id = v;
     else if (key == "--until") o.until_id = v;
+    else if (key == "--lifecycles") {
+      char* end = nullptr;
+      o.lifecycles = std::strtoll(v, &end, 10);
+      ok = end != v && *end == '\0' && o.lifecycles >= 1 && o.lifecycles <= 1'000'000'000;
+    } else if (key == "--subscribers") ok = parse_int(v, 0, 100, &o.subscribers);
+    else if (key == "--progress") o.progress_file = v;
+    else if (key == "--keepalive-ms") ok = parse_int(v, 0, 60000, &o.keepalive_ms);
+    else if (key == "--max-seconds") ok = parse_seconds(v, 1, 7 * 86400, &o.max_seconds);
+    else if (key == "--token-ttl") {
+      int ttl = 0;
+      ok = parse_int(v, 60, 1 << 30, &ttl);
+      o.token_ttl_s = ttl;
+    }
     else if (key == "--vigild") o.vigild = v;
     else if (key == "--db") o.db = v;
     else if (key == "--log") o.log = v;
@@ -567,7 +597,7 @@ std::string mint_token(const options& o, std::vector<std::string> hospitals) {
   const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-  who.exp = now_s + 3600;
+  who.exp = now_s + o.token_ttl_s;
   return vigil::mint_hs256(o.secret, who, now_s);
 }
 
@@ -745,6 +775,189 @@ int mode_create(const options& o) {
     print_kv("storage_busy_pct", 100.0 * secs / seconds);
   }
   return st.ok > 0 && p.closed_count() == 0 ? 0 : 1;
+}
+
+// ---- mode: lifecycle ----------------------------------------------------------------------------
+
+/// The step a request of a lifecycle is (by request id, per connection).
+enum class step { create, acknowledge, resolve };
+
+struct lifecycle_stats {
+  int64_t started = 0;
+  int64_t done = 0;
+  int64_t errors = 0;
+  std::map<std::string, int64_t> error_codes;
+  int64_t events_received = 0;   // subscription items of every subscriber
+  std::vector<int64_t> lifecycle_ns; // sampled: create sent to resolve answered
+};
+
+/// The alert id in a createAlert reply: the first `"id":"` after `"result":` (the alert object's
+/// own id; plain or superjson-wrapped alike).
+std::string_view created_alert_id(std::string_view frame) {
+  auto at = frame.find("\"result\":");
+  if (at == std::string_view::npos) return {};
+  constexpr std::string_view key = "\"id\":\"";
+  at = frame.find(key, at);
+  if (at == std::string_view::npos) return {};
+  auto from = at + key.size();
+  auto end = frame.find('"', from);
+  return end == std::string_view::npos ? std::string_view{} : frame.substr(from, end - from);
+}
+
+std::string alert_mutation_frame(int64_t id, const char* path, std::string_view alert_id,
+                                 const char* extra) {
+  std::string f = "{\"id\":" + std::to_string(id) +
+                  ",\"method\":\"mutation\",\"params\":{\"path\":\"healthcare." + path +
+                  "\",\"input\":{\"alertId\":";
+  append_json_string(f, alert_id);
+  f += extra;
+  f += "}}}";
+  return f;
+}
+
+void write_progress(const std::string& path, const lifecycle_stats& st) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+    std::fprintf(f, "done=%lld errors=%lld events=%lld\n", static_cast<long long>(st.done),
+                 static_cast<long long>(st.errors), static_cast<long long>(st.events_received));
+    std::fclose(f);
+    std::rename(tmp.c_str(), path.c_str());
+  }
+}
+
+int mode_lifecycle(const options& o) {
+  std::vector<std::string> hospitals;
+  for (int i = 0; i < o.hospitals; ++i) hospitals.push_back(o.hospital_prefix + std::to_string(i));
+  pool p(o.host, o.port, mint_token(o, hospitals));
+  lifecycle_stats st;
+  // Per connection: request id -> (step, alert id, lifecycle start). Connections are indexed.
+  struct pending_step {
+    step what;
+    std::string alert_id;
+    int64_t started_ns;
+  };
+  std::vector<std::map<int64_t, pending_step>> pending;
+  const int workers = o.connections;
+  auto start_lifecycle = [&](conn& c) {
+    if (st.started >= o.lifecycles) return;
+    ++st.started;
+    const int64_t id = c.next_id++;
+    ++c.inflight;
+    pending[static_cast<size_t>(c.index)][id] = {step::create, {}, mono_ns()};
+    p.send(c, create_frame(c, id));
+  };
+  auto next_step = [&](conn& c, step what, std::string alert_id, int64_t started_ns) {
+    const int64_t id = c.next_id++;
+    ++c.inflight;
+    std::string frame =
+      what == step::acknowledge
+        ? alert_mutation_frame(id, "acknowledgeAlert", alert_id, ",\"notes\":\"soak\"")
+        : alert_mutation_frame(id, "resolveAlert", alert_id,
+                               ",\"resolution\":\"soak lifecycle resolved\"");
+    pending[static_cast<size_t>(c.index)][id] = {what, std::move(alert_id), started_ns};
+    p.send(c, std::move(frame));
+  };
+  pool::handlers h;
+  h.on_open = [&](conn& c) {
+    if (c.index >= workers) {
+      p.send(c, subscribe_alerts_frame(c.hospital, ""));
+      return;
+    }
+    for (int i = 0; i < o.window; ++i) start_lifecycle(c);
+  };
+  h.on_message = [&](conn& c, std::string_view text) {
+    auto f = scan_frame(text);
+    if (f.kind == frame_kind::ping) {
+      p.send(c, "PONG");
+      return;
+    }
+    if (c.index >= workers) { // a subscriber
+      if (f.kind == frame_kind::data) ++st.events_received;
+      return;
+    }
+    if (f.kind != frame_kind::ok && f.kind != frame_kind::error) return;
+    auto& mine = pending[static_cast<size_t>(c.index)];
+    auto it = mine.find(f.id);
+    if (it == mine.end()) return;
+    pending_step ps = std::move(it->second);
+    mine.erase(it);
+    --c.inflight;
+    if (f.kind == frame_kind::error) {
+      ++st.errors;
+      ++st.error_codes[std::string(f.error_code)];
+      start_lifecycle(c); // this lifecycle is abandoned; keep the window full
+      return;
+    }
+    switch (ps.what) {
+      case step::create: {
+        auto id = created_alert_id(text);
+        if (id.empty()) {
+          ++st.errors;
+          ++st.error_codes["no_alert_id"];
+          start_lifecycle(c);
+          return;
+        }
+        next_step(c, step::acknowledge, std::string(id), ps.started_ns);
+        return;
+      }
+      case step::acknowledge:
+        next_step(c, step::resolve, std::move(ps.alert_id), ps.started_ns);
+        return;
+      case step::resolve:
+        ++st.done;
+        if (st.done % 64 == 0) st.lifecycle_ns.push_back(mono_ns() - ps.started_ns);
+        start_lifecycle(c);
+        return;
+    }
+  };
+  std::string error;
+  if (!p.init(std::move(h), &error)) {
+    std::fprintf(stderr, "%s: %s\n", program, error.c_str());
+    return 1;
+  }
+  const int total = workers + o.subscribers * o.hospitals;
+  pending.resize(static_cast<size_t>(total));
+  // Subscribers first, so they see every event of the run.
+  for (int i = 0; i < workers; ++i) p.connect(hospitals[static_cast<size_t>(i % o.hospitals)]);
+  for (int s = 0; s < o.subscribers; ++s)
+    for (int hsp = 0; hsp < o.hospitals; ++hsp) p.connect(hospitals[static_cast<size_t>(hsp)]);
+  const int64_t t0 = mono_ns();
+  const int64_t deadline = t0 + static_cast<int64_t>(o.max_seconds * 1e9);
+  int64_t next_progress = t0;
+  int64_t next_keepalive = t0;
+  auto finished = [&] {
+    const int64_t now = mono_ns();
+    if (o.keepalive_ms > 0 && now >= next_keepalive) {
+      for (auto& c : p.conns())
+        if (c->open) p.send(*c, "PONG");
+      next_keepalive = now + o.keepalive_ms * 1'000'000LL;
+    }
+    if (now >= next_progress) {
+      write_progress(o.progress_file, st);
+      next_progress = now + 1'000'000'000LL;
+    }
+    return st.done + st.errors >= o.lifecycles || p.closed_count() > 0;
+  };
+  p.run_until(finished, deadline);
+  const int64_t t1 = mono_ns();
+  write_progress(o.progress_file, st);
+  const double seconds = static_cast<double>(t1 - t0) / 1e9;
+  print_kv("connections", static_cast<int64_t>(workers));
+  print_kv("subscribers", static_cast<int64_t>(o.subscribers * o.hospitals));
+  print_kv("hospitals", static_cast<int64_t>(o.hospitals));
+  print_kv("window", static_cast<int64_t>(o.window));
+  print_kv("seconds", seconds);
+  print_kv("lifecycles_done", st.done);
+  print_kv("lifecycle_errors", st.errors);
+  for (auto& [code, n] : st.error_codes) print_kv("lifecycle_error." + code, n);
+  print_kv("lifecycles_per_second", static_cast<double>(st.done) / seconds);
+  print_kv("mutations_per_second", 3.0 * static_cast<double>(st.done) / seconds);
+  print_kv("events_received", st.events_received);
+  print_kv("lifecycle_p50_ms", static_cast<double>(percentile(st.lifecycle_ns, 0.50)) / 1e6);
+  print_kv("lifecycle_p99_ms", static_cast<double>(percentile(st.lifecycle_ns, 0.99)) / 1e6);
+  print_kv("connections_closed", static_cast<int64_t>(p.closed_count()));
+  return st.done == o.lifecycles && p.closed_count() == 0 ? 0 : 1;
 }
 
 // ---- modes: replay and resume -------------------------------------------------------------------
@@ -1111,6 +1324,7 @@ int run(int argc, char** argv) {
   if (o->mode == "create") return mode_create(*o);
   if (o->mode == "replay") return mode_replay(*o);
   if (o->mode == "startup") return mode_startup(*o);
+  if (o->mode == "lifecycle") return mode_lifecycle(*o);
   return mode_resume(*o);
 }
 

@@ -113,6 +113,7 @@ void expect_defaults(const config& c) {
   EXPECT_EQ(c.ring_size, d.ring_size);
   EXPECT_EQ(c.retention_days, d.retention_days);
   EXPECT_EQ(c.audit_retention_days, d.audit_retention_days);
+  EXPECT_EQ(c.resolved_alert_retention_days, d.resolved_alert_retention_days);
   expect_same_tiers(c.escalation, d.escalation);
   EXPECT_EQ(c.metrics_interval_ms, d.metrics_interval_ms);
 }
@@ -204,12 +205,13 @@ TEST(Config, HelpFlag) {
 TEST(Config, HelpListsEveryOptionWithDefault) {
   const std::string help = config_help();
   std::set<std::string> keys = keys_in_help();
-  EXPECT_EQ(keys.size(), 50u);
+  EXPECT_EQ(keys.size(), 51u);
   for (const char* key : {"server.host", "server.port", "server.transformer", "storage.path",
                           "storage.synchronous", "storage.ring-size", "storage.resolved-window",
                           "storage.engine", "cluster.nats-urls", "cluster.replicas",
                           "cluster.stream",
-                          "retention.days", "audit.retention-days", "log.level", "log.format",
+                          "retention.days", "retention.resolved-alert-days", "audit.retention-days",
+                          "log.level", "log.format",
                           "auth.jwt-secret", "auth.jwt-secret-file", "auth.jwt-previous-secret",
                           "auth.jwt-previous-secret-file", "auth.public-key-file",
                           "auth.algorithm", "auth.anonymous-timeout", "auth.expiry-grace",
@@ -544,6 +546,8 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
     {"retention.days", "0", "must be between 1 and 3650"},
     {"retention.days", "1.5", "expected an integer"},
     {"audit.retention-days", "0", "must be between 1 and 36500"},
+    {"retention.resolved-alert-days", "-1", "must be between 0 and 36500"},
+    {"retention.resolved-alert-days", "36501", "must be between 0 and 36500"},
     {"log.level", "INFO", "expected one of debug, info, warn, error"},
     {"log.format", "text", "expected one of logfmt, json"},
     {"auth.jwt-secret", "", "must not be empty"},
@@ -608,6 +612,21 @@ TEST(ConfigValidation, EveryOptionRejectsBadValuesByName) {
                           "auth.jwt-previous-secret-file", "tls.cert-file", "tls.key-file"})
     covered.insert(key);
   EXPECT_EQ(covered, keys_in_help());
+}
+
+TEST(ConfigValidation, ResolvedAlertRetentionIsNeverShorterThanTheEventLog) {
+  EXPECT_EQ(load_ok({}).resolved_alert_retention_days, 365);
+  EXPECT_EQ(load_ok({"--retention.resolved-alert-days=0"}).resolved_alert_retention_days, 0);
+  EXPECT_EQ(load_ok({"--retention.days=7", "--retention.resolved-alert-days=7"})
+              .resolved_alert_retention_days, 7);
+  // The default follows a longer event log; an explicit shorter value is an error.
+  EXPECT_EQ(load_ok({"--retention.days=400"}).resolved_alert_retention_days, 400);
+  const std::string err =
+    load_error({"--retention.days=30", "--retention.resolved-alert-days=10"});
+  EXPECT_NE(err.find("retention.resolved-alert-days (10) must be 0 (forever) or at least "
+                     "retention.days (30)"),
+            std::string::npos)
+    << err;
 }
 
 TEST(ConfigValidation, RangeBoundariesAreAccepted) {

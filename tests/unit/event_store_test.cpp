@@ -1188,7 +1188,7 @@ TEST_F(EventStoreTest, SchemaV4DatabaseMigratesToV5WithTheLazyLoadingIndexes) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
   raw_db raw(path());
-  EXPECT_EQ(raw.scalar("PRAGMA user_version"), "5");
+  EXPECT_EQ(raw.scalar("PRAGMA user_version"), std::to_string(current_schema_version()));
   EXPECT_EQ(raw.scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
                        "('alerts_hospital_status_created', 'alerts_hospital_created')"),
             "2");

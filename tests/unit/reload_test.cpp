@@ -60,7 +60,7 @@ const std::map<std::string, std::string> other_value = {
   {"cluster.replicas", "1"},            {"cluster.stream", "OTHER"},
   {"storage.resolved-window", "5"},     {"audit.retention-days", "7"},
   {"escalation.failsafe", "off"},       {"escalation.receipt-timeout", "5s"},
-  {"escalation.failsafe-urgencies", "1,2"},
+  {"escalation.failsafe-urgencies", "1,2"}, {"retention.resolved-alert-days", "0"},
 };
 
 TEST(Reload, EveryOptionIsReloadableOrNamedAsNeedingARestart) {
