@@ -33,8 +33,12 @@ struct directory_state {
   /// Hospitals being loaded, with the lookups waiting for them.
   std::unordered_map<std::string, std::vector<caf::typed_response_promise<hospital_actor>>>
     loading;
-  /// Start-up restore: hospitals with escalation timers that are not running yet. Readiness
-  /// waits until this is empty.
+  /// Start-up restore: hospitals with active alerts whose actor has not started yet, with the
+  /// time (ms) they are due to load (restore_lead_ms before their first deadline).
+  std::unordered_map<std::string, int64_t> dormant;
+  /// Hospitals whose load runs on the background loader (the start-up restore).
+  std::unordered_set<std::string> background;
+  /// Hospitals of the restore plan being loaded (a failed load is retried).
   std::unordered_set<std::string> restoring;
   size_t restore_total = 0;
   int64_t restore_started_ms = 0;
@@ -51,11 +55,13 @@ void log_restored(const directory_state& st) {
                                      {"ms", st.rt->now() - st.restore_started_ms}});
 }
 
-/// `hospital` is running: if it was part of the start-up restore, logs once every hospital with
-/// escalation timers has them armed.
+/// `hospital` is running: if it was part of the start-up restore, logs once every hospital of
+/// the plan has its timers armed.
 void restored(directory_self self, const std::string& hospital) {
   auto& st = self->state;
-  if (st.restoring.erase(hospital) != 0 && st.restoring.empty())
+  bool was = st.dormant.erase(hospital) != 0;
+  was = st.restoring.erase(hospital) != 0 || was;
+  if (was && st.restoring.empty() && st.dormant.empty())
     log_restored(st);
 }
 
@@ -79,10 +85,19 @@ void load_failed(directory_self self, const std::string& hospital, caf::error er
 /// the caller has just created its `loading` entry, so one load runs per hospital at a time.
 void load(directory_self self, const std::string& hospital) {
   auto& st = self->state;
-  self->request(st.rt->reader(), caf::infinite, load_atom::value, hospital)
+  // A load for the start-up restore (nobody waiting for it) goes to the background loader; a
+  // client's lookup never queues behind a backlog of those (see lookup_atom).
+  bool background = st.loading[hospital].empty() && st.restarting.count(hospital) == 0;
+  if (background)
+    st.background.insert(hospital);
+  self->request(st.rt->loader(hospital, background), caf::infinite, load_atom::value, hospital)
     .then(
       [=](const hospital_snapshot_ptr& snap) {
         auto& st = self->state;
+        if (background)
+          st.background.erase(hospital);
+        if (st.hospitals.count(hospital) != 0)
+          return; // the other of two loads (background and a client's) came first
         if (!snap->error.empty()) { // the cluster's stream could not be read
           load_failed(self, hospital, caf::make_error(caf::sec::runtime_error), snap->error);
           return;
@@ -101,7 +116,16 @@ void load(directory_self self, const std::string& hospital) {
         st.restarting.erase(hospital);
         restored(self, hospital);
       },
-      [=](caf::error& err) { load_failed(self, hospital, err, caf::to_string(err)); });
+      [=](caf::error& err) {
+        auto& st = self->state;
+        if (background)
+          st.background.erase(hospital);
+        if (st.hospitals.count(hospital) != 0)
+          return;
+        if (background && st.loading.count(hospital) != 0 && !st.loading[hospital].empty())
+          return; // a client's load of it is under way and reports for itself
+        load_failed(self, hospital, err, caf::to_string(err));
+      });
 }
 
 /// Starts loading `hospital` unless it is running or already loading.
@@ -165,28 +189,78 @@ directory_actor::behavior_type directory_behavior(directory_self self, runtime_p
         return i->second;
       auto rp = self->make_response_promise<hospital_actor>();
       bool fresh = st.loading.count(hospital) == 0;
+      bool first_client = fresh || st.loading[hospital].empty();
       st.loading[hospital].push_back(rp);
-      if (fresh)
+      // A restore load of it may wait behind others on the background loader: a client's own
+      // load goes ahead on another (whichever answers first is used).
+      if (fresh || (first_client && st.background.count(hospital) != 0))
         load(self, hospital);
       return rp;
     },
     [=](hospitals_atom) {
       return hospital_list(self->state.hospitals.begin(), self->state.hospitals.end());
     },
-    [=](restore_atom, const std::vector<std::string>& hospitals) {
-      // Start-up: every hospital with a running escalation timer is loaded now, in the given
-      // order (soonest deadline first: the reader loads one after another), not when a client
-      // first asks for it. Its actor arms the timers when it starts; overdue ones fire at once.
+    [=](restore_atom, const restore_plan_ptr& plan) {
+      // Start-up: every hospital with an active alert needs its escalation and failsafe timers
+      // without waiting for a client, but not before its first deadline: it loads
+      // restore_lead_ms before (at once when that is past, soonest first). Readiness does not
+      // wait for these loads.
       auto& st = self->state;
-      st.restore_started_ms = st.rt->now();
-      st.restore_total = hospitals.size();
-      for (auto& h : hospitals)
-        if (st.hospitals.count(h) == 0)
+      auto now = st.rt->now();
+      st.restore_started_ms = now;
+      st.restore_total = plan->hospitals.size();
+      auto& fs = st.rt->cfg.failsafe;
+      // Receipt deadlines fall a full receipt timeout after the start at the earliest
+      // (hospital_state::start: presence_trusted_from).
+      int64_t failsafe_at = fs.enabled ? std::max(st.rt->started_ms, int64_t{0}) + fs.receipt_timeout_ms
+                                       : INT64_MAX;
+      std::vector<std::pair<int64_t, std::string>> due;
+      for (size_t i = 0; i < plan->hospitals.size(); ++i) {
+        auto& h = plan->hospitals[i];
+        int64_t deadline = i < plan->deadlines.size() && plan->deadlines[i] > 0
+                             ? plan->deadlines[i] : INT64_MAX;
+        int64_t first = std::min(deadline, failsafe_at);
+        if (first == INT64_MAX || st.hospitals.count(h) != 0)
+          continue; // no timer at all (failsafe off, no deadline), or running already
+        due.emplace_back(first - restore_lead_ms, h);
+      }
+      std::sort(due.begin(), due.end());
+      for (auto& [at, h] : due) {
+        if (at <= now) {
           st.restoring.insert(h);
-      for (auto& h : hospitals)
-        ensure_loading(self, h);
-      if (st.restoring.empty())
+          ensure_loading(self, h);
+        } else {
+          st.dormant[h] = at;
+          self->delayed_send(self, std::chrono::milliseconds(at - now), wake_atom::value, h);
+        }
+      }
+      if (st.restoring.empty() && st.dormant.empty())
         log_restored(st);
+    },
+    [=](wake_atom, const std::string& hospital) {
+      auto& st = self->state;
+      auto i = st.dormant.find(hospital);
+      if (i == st.dormant.end())
+        return; // loaded meanwhile
+      if (i->second > st.rt->now()) { // the clock fired early
+        self->delayed_send(self, std::chrono::milliseconds(i->second - st.rt->now()),
+                           wake_atom::value, hospital);
+        return;
+      }
+      st.dormant.erase(i);
+      st.restoring.insert(hospital);
+      ensure_loading(self, hospital);
+    },
+    [=](dormant_atom) {
+      auto& st = self->state;
+      std::vector<std::string> out;
+      for (auto& [h, at] : st.dormant)
+        out.push_back(h);
+      for (auto& h : st.restoring)
+        if (st.hospitals.count(h) == 0)
+          out.push_back(h);
+      std::sort(out.begin(), out.end());
+      return out;
     },
     [=](restore_retry_atom, const std::string& hospital) {
       // Retry of a restore whose load failed.
@@ -198,19 +272,14 @@ directory_actor::behavior_type directory_behavior(directory_self self, runtime_p
         restart(self, hospital, reason);
     },
     [=](status_atom) -> caf::result<directory_status> {
-      // Readiness (GET /ready): the directory answers, every escalation timer of the start-up
-      // restore is armed, and the storage reader, by which every hospital loads, answers.
+      // Readiness (GET /ready): the directory answers and the storage reader (queries, on-demand
+      // reads) answers. The start-up restore does not hold it: its timers wait here.
       auto& st = self->state;
       directory_status s;
       s.hospitals = st.hospitals.size();
       s.loading = st.loading.size();
-      s.restoring = st.restoring.size();
+      s.restoring = st.restoring.size() + st.dormant.size();
       s.restore_total = st.restore_total;
-      if (!st.restoring.empty()) {
-        s.not_ready = "restoring escalation timers (" + std::to_string(st.restoring.size())
-                      + " of " + std::to_string(st.restore_total) + " hospitals left)";
-        return s;
-      }
       auto rp = self->make_response_promise<directory_status>();
       self->request(st.rt->reader(), probe_timeout, status_atom::value)
         .then([=](const storage_status&) mutable { rp.deliver(s); },
@@ -232,20 +301,31 @@ directory_actor spawn_directory(caf::actor_system& sys, runtime_ptr rt) {
 
 std::optional<restore_plan> plan_escalation_restore(storage::event_store& store) {
   auto error_before = store.last_error();
-  auto found = store.escalating_hospitals();
+  auto escalating = store.escalating_hospitals();
+  auto active = store.active_hospitals();
   if (store.last_error() != error_before)
     return std::nullopt;
   restore_plan plan;
-  plan.hospitals.reserve(found.size());
-  for (auto& h : found) {
+  std::unordered_set<std::string> seen;
+  // Soonest escalation deadline first, then the hospitals with active alerts but no deadline
+  // (the last tier: only the failsafe's receipt deadline), by id.
+  for (auto& h : escalating) {
     plan.timers += h.alerts;
+    seen.insert(h.hospital_id);
     plan.hospitals.push_back(std::move(h.hospital_id));
+    plan.deadlines.push_back(h.earliest_deadline);
   }
+  for (auto& h : active)
+    if (seen.count(h) == 0) {
+      plan.hospitals.push_back(std::move(h));
+      plan.deadlines.push_back(0);
+    }
   return plan;
 }
 
 void restore_escalation_timers(const directory_actor& directory, restore_plan plan) {
-  caf::anon_send(directory, restore_atom::value, std::move(plan.hospitals));
+  caf::anon_send(directory, restore_atom::value,
+                 restore_plan_ptr{std::make_shared<restore_plan>(std::move(plan))});
 }
 
 } // namespace vigil

@@ -31,14 +31,11 @@ void hospital_state::start(runtime_ptr runtime, const hospital_snapshot& snap) {
     remember(a);
     rt->alerts.put(a.id, hospital_id);
   }
-  // The metrics of the last 24 h also count alerts resolved then, outside the window.
-  std::vector<alert> for_metrics = snap.alerts;
-  for (auto& a : snap.resolved_recently)
-    if (alerts.count(a.id) == 0)
-      for_metrics.push_back(a);
   if (rt->cluster)
     confirmed = alerts;
-  metrics = spawn_metrics(self, rt, hospital_id, std::move(for_metrics));
+  // The metrics of the last 24 h also count alerts resolved then, outside the window: the
+  // metrics actor reads those when it is first asked (not on this hospital's start).
+  metrics = spawn_metrics(self, rt, hospital_id, snap.alerts, complete || rt->cluster);
   for (auto& [k, v] : snap.idempotency) {
     std::string err;
     if (auto reply = json::parse(v.first, &err)) {

@@ -312,22 +312,10 @@ caf::result<call_result_ptr> hospital_state::handle_query(const call& c) {
   auto* status = c.input.find("status");
   if (c.proc->id == procedure::get_active_alerts && !complete && status != nullptr
       && status->is_string() && (status->as_string() == "resolved" || status->as_string() == "all")) {
-    // Resolved alerts beyond the window are in SQLite: read them, then list as from memory.
+    // Resolved alerts beyond the window are in SQLite: read their keys (not their text), page
+    // them together with the alerts in memory, then read the page's alerts.
     auto rp = promise();
-    alert_query q;
-    q.what = alert_query::kind::resolved;
-    auto input = c.input;
-    query_storage(std::move(q), [this, rp, input](const alert_rows& rows) mutable {
-      alert_list list = all_alerts();
-      for (auto& a : rows.alerts)
-        if (alerts.count(a.id) == 0)
-          list.push_back(&a);
-      auto r = active_alerts(list, input);
-      if (auto* err = std::get_if<call_error>(&r))
-        rp.deliver(call_result::failure(err->code, err->message));
-      else
-        rp.deliver(call_result::success(std::move(std::get<json::value>(r))));
-    }, rp);
+    list_with_stored(c.input, rp);
     return rp;
   }
   if (c.proc->id == procedure::get_alert_history && !complete) {

@@ -128,6 +128,9 @@ struct hospital_state {
   void load_then(const std::string& alert_id, const call_ptr& c, call_promise rp);
   /// The promise a deferred reply goes through: the waiting call's, or a new one.
   call_promise promise();
+  /// getActiveAlerts with status resolved/all while resolved alerts are only in storage: pages
+  /// the keys of the stored ones with the alerts in memory, then reads the page's alerts.
+  void list_with_stored(const json::value& input, call_promise rp);
   /// Asks storage for the alerts of `q`; `done` runs on this actor with the answer.
   void query_storage(alert_query q, std::function<void(const alert_rows&)> done,
                      call_promise rp);

@@ -174,4 +174,58 @@ void hospital_state::query_storage(alert_query q, std::function<void(const alert
       });
 }
 
+void hospital_state::list_with_stored(const json::value& input, call_promise rp) {
+  alert_query q;
+  q.what = alert_query::kind::keys;
+  q.detailed = listing_needs_details(input);
+  query_storage(std::move(q), [this, input, rp](const alert_rows& rows) mutable {
+    // Memory is the newer state of any alert it holds; the rest as stored.
+    std::vector<alert_key> keys;
+    keys.reserve(alerts.size() + rows.keys.size());
+    for (auto& [id, a] : alerts)
+      keys.push_back(key_of_alert(a));
+    for (auto& k : rows.keys)
+      if (alerts.count(k.id) == 0)
+        keys.push_back(k);
+    auto r = active_alerts_page(keys, input);
+    if (auto* err = std::get_if<call_error>(&r)) {
+      rp.deliver(call_result::failure(err->code, err->message));
+      return;
+    }
+    auto page = std::make_shared<active_page>(std::move(std::get<active_page>(r)));
+    std::vector<std::string> ids;
+    ids.reserve(page->page.size());
+    for (size_t i : page->page)
+      ids.push_back(keys[i].id);
+    // The page's alerts: from memory when held, the others read by id.
+    auto finish = [this, ids, page, rp](const alert_rows* stored) mutable {
+      std::unordered_map<std::string, const alert*> read;
+      if (stored != nullptr)
+        for (auto& a : stored->alerts)
+          read.emplace(a.id, &a);
+      alert_list list;
+      list.reserve(ids.size());
+      for (auto& id : ids) {
+        if (auto i = alerts.find(id); i != alerts.end())
+          list.push_back(&i->second);
+        else if (auto j = read.find(id); j != read.end())
+          list.push_back(j->second);
+      }
+      rp.deliver(call_result::success(active_alerts_json(*page, list)));
+    };
+    alert_query by_id;
+    by_id.what = alert_query::kind::ids;
+    for (auto& id : ids)
+      if (alerts.count(id) == 0)
+        by_id.ids.push_back(id);
+    if (by_id.ids.empty()) {
+      finish(nullptr);
+      return;
+    }
+    query_storage(std::move(by_id), [finish](const alert_rows& stored) mutable {
+      finish(&stored);
+    }, rp);
+  }, rp);
+}
+
 } // namespace vigil

@@ -182,6 +182,9 @@ caf::result<std::string> cmd_actors(inspector_self self) {
           rows.push(actor_row("storage", "storage", id_of(st.rt->storage)));
           if (st.rt->storage_reader)
             rows.push(actor_row("storage", "reader", id_of(st.rt->storage_reader)));
+          for (size_t i = 0; i < st.rt->loaders.size(); ++i)
+            rows.push(actor_row("storage", "loader-" + std::to_string(i),
+                                id_of(st.rt->loaders[i])));
           for (auto& r : *hospital_rows)
             rows.push(std::move(r));
           for (size_t i = 0; i < conns.size(); ++i) {

@@ -117,19 +117,71 @@ caf::result<std::string> cmd_hospital(inspector_self self, const std::string& id
   return rp;
 }
 
+/// The pending escalations of hospitals whose actor has not started yet (the start-up restore
+/// loads each shortly before its first deadline), as console rows, read from storage.
+void dormant_escalation_rows(const std::vector<alert>& stored, int64_t now,
+                             std::vector<json::value>& out) {
+  for (auto& a : stored) {
+    if (!a.next_escalation_at)
+      continue;
+    hospital_status one;
+    one.escalations.push_back(pending_escalation{a.id, a.escalation_level, *a.next_escalation_at});
+    escalation_rows(a.hospital_id, one, now, out);
+  }
+}
+
 caf::result<std::string> cmd_escalations(inspector_self self) {
   auto rp = self->make_response_promise<std::string>();
-  with_hospitals(self, rp, [self, rp](hospital_list& hs) mutable {
-    with_hospital_details(self, hs, [hs, rp](std::vector<answer<hospital_status>>& details) mutable {
-      std::vector<json::value> rows;
-      auto now = now_ms();
-      for (size_t i = 0; i < hs.size(); ++i)
-        if (details[i].value)
-          escalation_rows(hs[i].first, *details[i].value, now, rows);
-      sort_escalations(rows);
-      rp.deliver(ok(json::value{std::move(rows)}));
-    });
-  });
+  // First the hospitals still waiting to load (a hospital that starts meanwhile is then in the
+  // list of running ones too, and listed once), then the running ones.
+  self->request(self->state.rt->directory, ask_timeout, dormant_atom::value)
+    .then(
+      [self, rp](std::vector<std::string>& dormant) mutable {
+        auto list_running = [self, rp](std::vector<alert> stored) mutable {
+          with_hospitals(self, rp, [self, rp, stored](hospital_list& hs) mutable {
+            with_hospital_details(self, hs, [hs, rp, stored](
+                                              std::vector<answer<hospital_status>>& details) mutable {
+              std::vector<json::value> rows;
+              auto now = now_ms();
+              std::unordered_set<std::string> running;
+              for (size_t i = 0; i < hs.size(); ++i) {
+                running.insert(hs[i].first);
+                if (details[i].value)
+                  escalation_rows(hs[i].first, *details[i].value, now, rows);
+              }
+              std::vector<alert> waiting;
+              for (auto& a : stored)
+                if (running.count(a.hospital_id) == 0)
+                  waiting.push_back(a);
+              dormant_escalation_rows(waiting, now, rows);
+              sort_escalations(rows);
+              rp.deliver(ok(json::value{std::move(rows)}));
+            });
+          });
+        };
+        if (dormant.empty()) {
+          list_running({});
+          return;
+        }
+        auto q = std::make_shared<alert_query>();
+        q->what = alert_query::kind::escalations;
+        q->ids = std::move(dormant);
+        self->request(self->state.rt->reader(), ask_timeout, alert_query_ptr{q})
+          .then(
+            [list_running, rp](const alert_rows_ptr& rows) mutable {
+              if (!rows->ok) {
+                rp.deliver(fail("the pending escalations could not be read: " + rows->error));
+                return;
+              }
+              list_running(rows->alerts);
+            },
+            [rp](caf::error& err) mutable {
+              rp.deliver(fail("the storage reader did not answer: " + caf::to_string(err)));
+            });
+      },
+      [rp](caf::error& err) mutable {
+        rp.deliver(fail("the directory did not answer: " + caf::to_string(err)));
+      });
   return rp;
 }
 

@@ -52,6 +52,8 @@ using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
 using hospitals_atom = caf::atom_constant<caf::atom("hospitals")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using restore_retry_atom = caf::atom_constant<caf::atom("restretry")>;
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
+using dormant_atom = caf::atom_constant<caf::atom("dormant")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 // storage
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
@@ -162,10 +164,16 @@ using directory_actor = caf::typed_actor<
   caf::replies_to<lookup_atom, std::string>::with<hospital_actor>,
   /// Every running hospital (inspection, shutdown).
   caf::replies_to<hospitals_atom>::with<hospital_list>,
-  /// Start-up: load these hospitals (each has running escalation timers) now, in this order.
-  caf::reacts_to<restore_atom, std::vector<std::string>>,
+  /// Start-up: the hospitals with active alerts and their first deadlines; each loads shortly
+  /// before its first deadline (actors/directory.hpp).
+  caf::reacts_to<restore_atom, restore_plan_ptr>,
   /// (internal) Retry the start-up load of a hospital that failed.
   caf::reacts_to<restore_retry_atom, std::string>,
+  /// (internal) A hospital of the restore plan is due to load.
+  caf::reacts_to<wake_atom, std::string>,
+  /// The hospitals of the restore plan whose actor has not started yet (their timers wait in
+  /// the directory; the console lists their escalations from storage).
+  caf::replies_to<dormant_atom>::with<std::vector<std::string>>,
   /// (internal) Reload a hospital whose actor died abnormally (hospital, exit reason): a restart
   /// the rate limit held back, or a reload that failed.
   caf::reacts_to<restart_atom, std::string, std::string>,

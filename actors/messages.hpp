@@ -17,6 +17,7 @@
 #include "delivery/encoded_event.hpp"
 #include "delivery/http_request.hpp"
 #include "domain/alert.hpp"
+#include "domain/queries.hpp"
 #include "domain/audit.hpp"
 #include "domain/auth.hpp"
 #include "domain/errors.hpp"
@@ -143,11 +144,20 @@ using commit_reply_ptr = std::shared_ptr<const commit_reply>;
 /// What a hospital actor starts from: its alerts, its newest seq and recent idempotency records.
 /// What a hospital loads at start: its open alerts and a window of its newest resolved ones
 /// (`storage.resolved-window`); older alerts stay in SQLite and are read on demand.
+/// Start-up (actors/directory.hpp): every hospital with an active alert, with its soonest
+/// escalation deadline (0: none, only failsafe deadlines), soonest first, and the number of
+/// escalation timers in all.
+struct restore_plan {
+  std::vector<std::string> hospitals;
+  std::vector<int64_t> deadlines;            // parallel to `hospitals`
+  size_t timers = 0;
+};
+using restore_plan_ptr = std::shared_ptr<const restore_plan>;
+
 struct hospital_snapshot {
   std::string hospital_id;
   std::vector<alert> alerts;                 // open alerts + the newest resolved ones
   bool complete = true;                      // `alerts` holds every alert of the hospital
-  std::vector<alert> resolved_recently;      // resolved within 24 h (metrics); may repeat `alerts`
   uint64_t last_seq_of_hospital = 0;
   std::unordered_map<std::string, std::pair<std::string, int64_t>> idempotency; // key -> (reply, created_at)
   std::string error;                         // non-empty: loading failed
@@ -159,11 +169,18 @@ struct alert_query {
   enum class kind {
     one,       // the alert `alert_id`
     history,   // getAlertHistory: a page of alerts created in [from_ms, to_ms], newest first
-    resolved,  // every resolved alert of the hospital (getActiveAlerts with status resolved/all)
+    resolved,  // every resolved alert of the hospital
+    keys,      // getActiveAlerts with status resolved/all: the keys of every resolved alert
+               // (`detailed`: with urgency, type and acknowledgement time), no text
+    ids,       // the alerts `ids` of the hospital (a getActiveAlerts page), in that order
+    resolved_since, // the alerts resolved at or after from_ms (the metrics of 24 h)
+    escalations,    // the pending escalations of the hospitals `ids` (the console)
   };
   kind what = kind::one;
   std::string hospital_id;
   std::string alert_id;
+  std::vector<std::string> ids;
+  bool detailed = false;
   int64_t from_ms = 0;
   int64_t to_ms = 0;
   size_t limit = 0;
@@ -175,6 +192,7 @@ using alert_query_ptr = std::shared_ptr<const alert_query>;
 /// of alerts in the range. `ok` false: storage failed (`error`).
 struct alert_rows {
   std::vector<alert> alerts;
+  std::vector<alert_key> keys;               // kind::keys
   uint64_t total = 0;
   bool ok = true;
   std::string error;
@@ -237,6 +255,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::commit_reply_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::hospital_snapshot_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::read_request_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::alert_query_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::restore_plan_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::alert_rows_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::stream_event_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vigil::event_page_ptr)

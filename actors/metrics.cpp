@@ -8,6 +8,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "domain/log.hpp"
 #include "domain/queries.hpp"
 #include "domain/trpc.hpp"
 
@@ -23,41 +24,39 @@ struct metrics_subscriber {
   uint64_t change_seen = 0;   // the last change this subscriber was sent
 };
 
+using call_promise = caf::typed_response_promise<call_result_ptr>;
+
 struct metrics_state {
   static inline const char* name = "vigil.metrics";
   runtime_ptr rt;
   std::string hospital_id;
   /// Open alerts and those resolved within 24 h (older ones count in no metric), slimmed to
   /// the fields the metrics read.
-  std::unordered_map<std::string, alert> alerts;
+  std::unordered_map<std::string, alert_figures> alerts;
   std::deque<std::pair<int64_t, std::string>> resolved_fifo; // (resolvedAt, id), oldest first
   int64_t staff_online = 0;
   std::map<std::pair<uint64_t, std::string>, metrics_subscriber> subs;
   uint64_t next_serial = 1;
   uint64_t changes = 0;
   bool flush_scheduled = false;
+  /// `alerts` holds every alert resolved within 24 h; until then they are read on first use.
+  bool loaded = true;
+  bool loading = false;
+  /// Calls and subscriptions waiting for that read (bounded: max_waiting).
+  std::vector<std::pair<call_ptr, call_promise>> waiting_calls;
+  std::vector<subscribe_ptr> waiting_subs;
 };
 
 using metrics_self = metrics_actor::stateful_pointer<metrics_state>;
 
 constexpr int64_t day_ms = 24LL * 3600 * 1000;
-
-/// What the metrics read of an alert (queries.hpp metrics, alert_stats): no text.
-alert slim(const alert& a) {
-  alert s;
-  s.id = a.id;
-  s.status = a.status;
-  s.urgency_level = a.urgency_level;
-  s.escalation_level = a.escalation_level;
-  s.created_at = a.created_at;
-  s.acknowledged_at = a.acknowledged_at;
-  s.resolved_at = a.resolved_at;
-  return s;
-}
+/// Calls and subscriptions that may wait for the first read of the day's resolved alerts; more
+/// are refused (SERVICE_UNAVAILABLE) rather than queued without bound.
+constexpr size_t max_waiting = 4096;
 
 /// Takes in an alert's committed state.
 void put(metrics_state& st, const alert& a) {
-  st.alerts[a.id] = slim(a);
+  st.alerts[a.id] = figures_of(a);
   if (a.status == alert_status::resolved && a.resolved_at)
     st.resolved_fifo.emplace_back(*a.resolved_at, a.id);
 }
@@ -75,13 +74,17 @@ void prune(metrics_state& st) {
   }
 }
 
-json::value current(metrics_state& st) {
+figures_list current_list(metrics_state& st) {
   prune(st);
-  alert_list list;
+  figures_list list;
   list.reserve(st.alerts.size());
   for (auto& kv : st.alerts)
     list.push_back(&kv.second);
-  return metrics(list, static_cast<int>(st.staff_online), st.rt->now());
+  return list;
+}
+
+json::value current(metrics_state& st) {
+  return metrics(current_list(st), static_cast<int>(st.staff_online), st.rt->now());
 }
 
 void push_item(metrics_state& st, const subscribe_request& req, const json::value& m) {
@@ -98,11 +101,78 @@ void changed(metrics_self self) {
   self->send(self, metrics_flush_atom::value);
 }
 
+call_result_ptr answer(metrics_state& st, const call& c) {
+  if (c.proc->id == procedure::get_alert_stats)
+    return call_result::success(alert_stats(current_list(st), st.rt->now()));
+  return call_result::success(current(st));
+}
+
+void start_subscription(metrics_self self, const subscribe_ptr& req) {
+  auto& st = self->state;
+  auto& s = st.subs[{req->conn_id, req->key}];
+  s.req = req;
+  s.serial = st.next_serial++;
+  s.change_seen = st.changes;
+  push_item(st, *req, current(st));
+  self->delayed_send(self, milliseconds(req->interval_ms), metrics_tick_atom::value,
+                     req->conn_id, req->key, s.serial);
+}
+
+/// The alerts resolved within 24 h arrived (or could not be read: `rows` null or not ok; the
+/// waiting calls then fail, and the next one tries again).
+void take_resolved(metrics_self self, const alert_rows* rows) {
+  auto& st = self->state;
+  st.loading = false;
+  auto calls = std::move(st.waiting_calls);
+  st.waiting_calls.clear();
+  auto subs = std::move(st.waiting_subs);
+  st.waiting_subs.clear();
+  if (rows == nullptr || !rows->ok) {
+    for (auto& [c, rp] : calls)
+      rp.deliver(call_result::failure(trpc_code::internal_server_error,
+                                      "Failed to read the alerts"));
+    for (auto& req : subs)
+      st.rt->out->push_text(req->conn_id, trpc::ws_stopped(req->id, req->jsonrpc));
+    return;
+  }
+  // What the hospital sent meanwhile is newer than storage: only missing alerts are added.
+  for (auto& a : rows->alerts)
+    if (st.alerts.count(a.id) == 0)
+      put(st, a);
+  std::sort(st.resolved_fifo.begin(), st.resolved_fifo.end());
+  st.loaded = true;
+  for (auto& [c, rp] : calls)
+    rp.deliver(answer(st, *c));
+  for (auto& req : subs)
+    start_subscription(self, req);
+}
+
+/// Reads the alerts resolved within 24 h unless a read is under way.
+void load_resolved(metrics_self self) {
+  auto& st = self->state;
+  if (st.loading)
+    return;
+  st.loading = true;
+  auto q = std::make_shared<alert_query>();
+  q->what = alert_query::kind::resolved_since;
+  q->hospital_id = st.hospital_id;
+  q->from_ms = st.rt->now() - day_ms;
+  self->request(st.rt->reader(), caf::infinite, alert_query_ptr{q})
+    .then([=](const alert_rows_ptr& rows) { take_resolved(self, rows.get()); },
+          [=](caf::error& err) {
+            log::error("alert_read_failed", {{"hospital", self->state.hospital_id},
+                                             {"reason", caf::to_string(err)}});
+            take_resolved(self, nullptr);
+          });
+}
+
 metrics_actor::behavior_type metrics_behavior(metrics_self self, runtime_ptr rt,
-                                              std::string hospital_id, std::vector<alert> alerts) {
+                                              std::string hospital_id, std::vector<alert> alerts,
+                                              bool complete) {
   auto& st = self->state;
   st.rt = std::move(rt);
   st.hospital_id = std::move(hospital_id);
+  st.loaded = complete;
   std::sort(alerts.begin(), alerts.end(), [](const alert& x, const alert& y) {
     return x.resolved_at.value_or(0) < y.resolved_at.value_or(0);
   });
@@ -124,16 +194,27 @@ metrics_actor::behavior_type metrics_behavior(metrics_self self, runtime_ptr rt,
     },
     [=](const subscribe_ptr& req) {
       auto& st = self->state;
-      auto& s = st.subs[{req->conn_id, req->key}];
-      s.req = req;
-      s.serial = st.next_serial++;
-      s.change_seen = st.changes;
-      push_item(st, *req, current(st));
-      self->delayed_send(self, milliseconds(req->interval_ms), metrics_tick_atom::value,
-                         req->conn_id, req->key, s.serial);
+      if (st.loaded) {
+        start_subscription(self, req);
+        return;
+      }
+      if (st.waiting_calls.size() + st.waiting_subs.size() >= max_waiting) {
+        st.rt->out->push_text(req->conn_id, trpc::ws_stopped(req->id, req->jsonrpc));
+        return;
+      }
+      st.waiting_subs.push_back(req);
+      load_resolved(self);
     },
     [=](unsubscribe_atom, uint64_t conn, const std::string& key) {
       auto& st = self->state;
+      auto w = std::find_if(st.waiting_subs.begin(), st.waiting_subs.end(), [&](auto& r) {
+        return r->conn_id == conn && r->key == key;
+      });
+      if (w != st.waiting_subs.end()) {
+        st.rt->out->push_text(conn, trpc::ws_stopped((*w)->id, (*w)->jsonrpc));
+        st.waiting_subs.erase(w);
+        return;
+      }
       auto i = st.subs.find({conn, key});
       if (i == st.subs.end())
         return;
@@ -142,6 +223,9 @@ metrics_actor::behavior_type metrics_behavior(metrics_self self, runtime_ptr rt,
     },
     [=](drop_atom, uint64_t conn) {
       auto& st = self->state;
+      st.waiting_subs.erase(std::remove_if(st.waiting_subs.begin(), st.waiting_subs.end(),
+                                           [&](auto& r) { return r->conn_id == conn; }),
+                            st.waiting_subs.end());
       for (auto i = st.subs.begin(); i != st.subs.end();)
         i = i->first.first == conn ? st.subs.erase(i) : std::next(i);
     },
@@ -167,17 +251,17 @@ metrics_actor::behavior_type metrics_behavior(metrics_self self, runtime_ptr rt,
         push_item(st, *s.req, *m);
       }
     },
-    [=](const call_ptr& c) -> call_result_ptr {
+    [=](const call_ptr& c) -> caf::result<call_result_ptr> {
       auto& st = self->state;
-      if (c->proc->id == procedure::get_alert_stats) {
-        prune(st);
-        alert_list list;
-        list.reserve(st.alerts.size());
-        for (auto& kv : st.alerts)
-          list.push_back(&kv.second);
-        return call_result::success(alert_stats(list, st.rt->now()));
-      }
-      return call_result::success(current(st));
+      if (st.loaded)
+        return answer(st, *c);
+      if (st.waiting_calls.size() + st.waiting_subs.size() >= max_waiting)
+        return call_result::failure(trpc_code::service_unavailable,
+                                    "The metrics are being loaded; try again");
+      auto rp = self->make_response_promise<call_result_ptr>();
+      st.waiting_calls.emplace_back(c, rp);
+      load_resolved(self);
+      return rp;
     },
     [=](status_atom) {
       auto& st = self->state;
@@ -194,9 +278,9 @@ metrics_actor::behavior_type metrics_behavior(metrics_self self, runtime_ptr rt,
 } // namespace
 
 metrics_actor spawn_metrics(caf::local_actor* parent, runtime_ptr rt, std::string hospital_id,
-                            const std::vector<alert>& alerts) {
+                            const std::vector<alert>& alerts, bool complete) {
   return parent->spawn<caf::linked>(metrics_behavior, std::move(rt), std::move(hospital_id),
-                                    alerts);
+                                    alerts, complete);
 }
 
 } // namespace vigil

@@ -15,9 +15,11 @@
 
 namespace vigil {
 
-/// Spawns the metrics actor of `hospital_id`, linked to `parent` (the hospital actor).
-/// Interface: metrics_actor in actors/interfaces.hpp.
+/// Spawns the metrics actor of `hospital_id`, linked to `parent` (the hospital actor), with the
+/// hospital's alerts in memory. Unless `complete` (those are all of the hospital's alerts), it
+/// reads the alerts resolved within 24 h from storage when first asked for metrics, and answers
+/// once it has them. Interface: metrics_actor in actors/interfaces.hpp.
 metrics_actor spawn_metrics(caf::local_actor* parent, runtime_ptr rt, std::string hospital_id,
-                            const std::vector<alert>& alerts);
+                            const std::vector<alert>& alerts, bool complete = true);
 
 } // namespace vigil

@@ -127,6 +127,18 @@ struct runtime {
   storage_reader_actor reader() const {
     return storage_reader ? storage_reader : storage_reader_actor{storage};
   }
+  /// Readers of their own for hospital loads (vigild: two), so that a load on a cold page cache
+  /// holds up neither the queries nor the readiness probe: the first serves the loads of the
+  /// start-up restore (background), the others the loads clients wait for.
+  std::vector<storage_reader_actor> loaders;
+  /// The loader of `hospital` (the reader when there are none); `background`: a restore load.
+  storage_reader_actor loader(const std::string& hospital, bool background) const {
+    if (loaders.empty())
+      return reader();
+    if (background || loaders.size() == 1)
+      return loaders.front();
+    return loaders[1 + std::hash<std::string>{}(hospital) % (loaders.size() - 1)];
+  }
   directory_actor directory;
   /// storage.engine = jetstream: the same actor as `storage`, for following hospitals; unset
   /// (the default SQLite engine) otherwise.

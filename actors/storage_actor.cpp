@@ -245,8 +245,9 @@ std::vector<alert> parse_alert_rows(const std::vector<storage::alert_row>& rows)
 }
 
 /// A hospital's snapshot: its open alerts and its `storage.resolved-window` newest resolved ones
-/// (whether that is all of them), the alerts resolved within 24 h (metrics), its newest seq and
-/// its recent idempotency keys. Each part is an index range, not every row of the hospital.
+/// (whether that is all of them), its newest seq and its recent idempotency keys. Each part is an
+/// index range, not every row of the hospital. (The alerts resolved within 24 h, which only the
+/// metrics count, are read by the metrics actor when it is first asked: kind::resolved_since.)
 hospital_snapshot_ptr load_snapshot(storage::event_store& store, const runtime& rt,
                                     const std::string& hospital) {
   auto snap = std::make_shared<hospital_snapshot>();
@@ -260,8 +261,6 @@ hospital_snapshot_ptr load_snapshot(storage::event_store& store, const runtime& 
   for (auto& a : parse_alert_rows(resolved))
     snap->alerts.push_back(std::move(a));
   constexpr int64_t day_ms = 24LL * 3600 * 1000;
-  if (!snap->complete)
-    snap->resolved_recently = parse_alert_rows(store.load_resolved_since(hospital, rt.now() - day_ms));
   snap->last_seq_of_hospital = store.last_seq_of_hospital(hospital);
   for (auto& row : store.load_idempotency(hospital, rt.now() - day_ms))
     snap->idempotency.emplace(row.key, std::make_pair(row.reply_json, row.created_at));
@@ -285,6 +284,36 @@ alert_rows_ptr query_alerts(storage::event_store& store, const alert_query& q) {
     }
     case alert_query::kind::resolved:
       out->alerts = parse_alert_rows(store.load_resolved(q.hospital_id));
+      break;
+    case alert_query::kind::keys: {
+      auto rows = store.resolved_keys(q.hospital_id, q.detailed);
+      out->keys.reserve(rows.size());
+      for (auto& r : rows) {
+        alert_key k;
+        k.id = std::move(r.id);
+        k.status = alert_status::resolved;
+        k.created_at = r.created_at;
+        k.urgency_level = r.urgency_level;
+        k.alert_type = std::move(r.alert_type);
+        if (r.acknowledged_at)
+          k.acknowledged_at = parse_iso(*r.acknowledged_at);
+        out->keys.push_back(std::move(k));
+      }
+      break;
+    }
+    case alert_query::kind::ids:
+      for (auto& id : q.ids)
+        if (auto row = store.load_alert(id); row && row->hospital_id == q.hospital_id)
+          for (auto& a : parse_alert_rows({*row}))
+            out->alerts.push_back(std::move(a));
+      break;
+    case alert_query::kind::resolved_since:
+      out->alerts = parse_alert_rows(store.load_resolved_since(q.hospital_id, q.from_ms));
+      break;
+    case alert_query::kind::escalations:
+      for (auto& h : q.ids)
+        for (auto& a : parse_alert_rows(store.escalations_of_hospital(h)))
+          out->alerts.push_back(std::move(a));
       break;
   }
   if (store.last_error() != error_before) {

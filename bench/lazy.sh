@@ -103,7 +103,7 @@ run_memory() {
   VIGILD_PID=$!
   local port=
   for _ in $(seq 600); do
-    port=$(sed -n 's/.* event=listening .*port=\([0-9]*\).*/\1/p' "$log" | head -1)
+    port=$(sed -n 's/.* event=listening .* port=\([0-9]*\).*/\1/p' "$log" | head -1)
     [[ -n $port ]] && break
     sleep 0.02
   done

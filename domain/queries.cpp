@@ -90,7 +90,7 @@ struct sort_key {
   std::string id;
 };
 
-sort_key key_of(const alert& a, sort_field f) {
+sort_key key_of(const alert_key& a, sort_field f) {
   sort_key k;
   switch (f) {
     case sort_field::created_at: k.primary = a.created_at; break;
@@ -200,7 +200,7 @@ std::variant<start_position, call_error> read_cursor(const json::value& input, s
   return invalid;
 }
 
-bool passes_start(const alert& a, const start_position& pos, sort_field f, bool desc) {
+bool passes_start(const alert_key& a, const start_position& pos, sort_field f, bool desc) {
   if (pos.after) return compare_keys(*pos.after, key_of(a, f), desc) < 0;
   if (pos.created_bound)
     return desc ? a.created_at <= *pos.created_bound : a.created_at >= *pos.created_bound;
@@ -213,7 +213,7 @@ struct alert_filter {
   std::optional<int64_t> urgency;
   std::optional<std::string> type;
 
-  bool matches(const alert& a) const {
+  bool matches(const alert_key& a) const {
     if (status && a.status != *status) return false;
     if (urgency && a.urgency_level != *urgency) return false;
     if (type && a.alert_type != *type) return false;
@@ -282,57 +282,112 @@ bool sooner_deadline(const alert* x, const alert* y) {
 
 // ---- Public functions ---------------------------------------------------------------------------
 
-std::variant<json::value, call_error> active_alerts(const alert_list& alerts,
-                                                    const json::value& input) {
+alert_figures figures_of(const alert& a) {
+  alert_figures f;
+  f.status = a.status;
+  f.urgency_level = a.urgency_level;
+  f.escalation_level = a.escalation_level;
+  f.created_at = a.created_at;
+  f.acknowledged_at = a.acknowledged_at;
+  f.resolved_at = a.resolved_at;
+  return f;
+}
+
+alert_key key_of_alert(const alert& a) {
+  alert_key k;
+  k.id = a.id;
+  k.status = a.status;
+  k.created_at = a.created_at;
+  k.urgency_level = a.urgency_level;
+  k.acknowledged_at = a.acknowledged_at;
+  k.alert_type = a.alert_type;
+  return k;
+}
+
+bool listing_needs_details(const json::value& input) {
+  if (input_int(input, "urgencyLevel")) return true;
+  if (const json::value* t = input.find("alertType"); t && t->is_string()) return true;
+  return parse_sort_field(input_string(input, "sortBy", "createdAt")) != sort_field::created_at;
+}
+
+std::variant<active_page, call_error> active_alerts_page(const std::vector<alert_key>& keys,
+                                                         const json::value& input) {
   const sort_field field = parse_sort_field(input_string(input, "sortBy", "createdAt"));
   const bool desc = input_string(input, "sortOrder", "desc") != "asc";
-  const int64_t limit = std::max<int64_t>(1, input_int(input, "limit").value_or(20));
-  const int64_t offset = std::max<int64_t>(0, input_int(input, "offset").value_or(0));
+  active_page out;
+  out.limit = std::max<int64_t>(1, input_int(input, "limit").value_or(20));
+  out.offset = std::max<int64_t>(0, input_int(input, "offset").value_or(0));
 
   auto start = read_cursor(input, field);
   if (auto* err = std::get_if<call_error>(&start)) return *err;
   const start_position& pos = std::get<start_position>(start);
 
   const alert_filter filter = read_filter(input);
-  alert_list matches;
-  for (const alert* a : alerts)
-    if (a && filter.matches(*a)) matches.push_back(a);
-  const int64_t total = static_cast<int64_t>(matches.size());
-
-  alert_list after;
-  for (const alert* a : matches)
-    if (passes_start(*a, pos, field, desc)) after.push_back(a);
-  std::sort(after.begin(), after.end(), [&](const alert* x, const alert* y) {
-    return compare_keys(key_of(*x, field), key_of(*y, field), desc) < 0;
+  std::vector<size_t> after;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!filter.matches(keys[i])) continue;
+    ++out.total;
+    if (passes_start(keys[i], pos, field, desc)) after.push_back(i);
+  }
+  std::sort(after.begin(), after.end(), [&](size_t x, size_t y) {
+    return compare_keys(key_of(keys[x], field), key_of(keys[y], field), desc) < 0;
   });
 
   const int64_t remaining = static_cast<int64_t>(after.size());
-  const int64_t first = std::min(offset, remaining);
-  const int64_t last = std::min(remaining, first + limit);
-  const bool has_more = offset + limit < remaining;
+  const int64_t first = std::min(out.offset, remaining);
+  const int64_t last = std::min(remaining, first + out.limit);
+  out.has_more = out.offset + out.limit < remaining;
+  out.page.assign(after.begin() + first, after.begin() + last);
+  if (out.has_more)
+    out.next_cursor = encode_cursor(key_of(keys[after[static_cast<size_t>(last - 1)]], field), field);
+  return out;
+}
 
+json::value active_alerts_json(const active_page& p, const alert_list& alerts) {
   json::value page = json::value::make_array();
-  for (int64_t i = first; i < last; ++i) page.push(to_json(*after[static_cast<size_t>(i)], false));
-  json::value next_cursor;
-  if (has_more) next_cursor = encode_cursor(key_of(*after[static_cast<size_t>(last - 1)], field), field);
+  for (const alert* a : alerts)
+    if (a) page.push(to_json(*a, false));
 
   json::value pagination = json::value::make_object();
-  pagination.set("total", total);
-  pagination.set("limit", limit);
-  pagination.set("offset", offset);
-  pagination.set("hasMore", has_more);
-  pagination.set("nextCursor", std::move(next_cursor));
+  pagination.set("total", p.total);
+  pagination.set("limit", p.limit);
+  pagination.set("offset", p.offset);
+  pagination.set("hasMore", p.has_more);
+  pagination.set("nextCursor", p.next_cursor);
 
   json::value out = json::value::make_object();
   out.set("alerts", std::move(page));
-  out.set("total", total);
+  out.set("total", p.total);
   out.set("pagination", std::move(pagination));
   return out;
 }
 
-json::value metrics(const alert_list& alerts, int staff_online, int64_t now) {
+std::variant<json::value, call_error> active_alerts(const alert_list& alerts,
+                                                    const json::value& input) {
+  std::vector<alert_key> keys;
+  keys.reserve(alerts.size());
+  alert_list present;
+  present.reserve(alerts.size());
+  for (const alert* a : alerts)
+    if (a) {
+      keys.push_back(key_of_alert(*a));
+      present.push_back(a);
+    }
+  auto r = active_alerts_page(keys, input);
+  if (auto* err = std::get_if<call_error>(&r)) return *err;
+  auto& p = std::get<active_page>(r);
+  alert_list page;
+  page.reserve(p.page.size());
+  for (size_t i : p.page) page.push_back(present[i]);
+  return active_alerts_json(p, page);
+}
+
+namespace {
+
+template <class List>
+json::value metrics_of(const List& alerts, int staff_online, int64_t now) {
   int64_t active = 0, critical = 0, recent = 0, acknowledged = 0, sum_ms = 0;
-  for (const alert* a : alerts) {
+  for (const auto* a : alerts) {
     if (!a) continue;
     if (a->status != alert_status::resolved) ++active;
     if (a->status == alert_status::active && a->urgency_level <= 2) ++critical;
@@ -359,6 +414,16 @@ json::value metrics(const alert_list& alerts, int staff_online, int64_t now) {
   out.set("avgResponseTimeSec", avg);
   out.set("timestamp", json::value::date(now));
   return out;
+}
+
+} // namespace
+
+json::value metrics(const alert_list& alerts, int staff_online, int64_t now) {
+  return metrics_of(alerts, staff_online, now);
+}
+
+json::value metrics(const figures_list& alerts, int staff_online, int64_t now) {
+  return metrics_of(alerts, staff_online, now);
 }
 
 json::value escalation_status(const alert& a, const escalation_policy& policy, int64_t now) {
@@ -445,10 +510,13 @@ json::value alert_history(const alert_list& alerts, const json::value& input) {
   return history_json(page, total);
 }
 
-json::value alert_stats(const alert_list& alerts, int64_t now) {
+namespace {
+
+template <class List>
+json::value alert_stats_of(const List& alerts, int64_t now) {
   const int64_t day_ago = now - ms_per_day;
   int64_t active = 0, acknowledged = 0, resolved = 0, escalated = 0, acked_count = 0, sum_ms = 0;
-  for (const alert* a : alerts) {
+  for (const auto* a : alerts) {
     if (!a) continue;
     switch (a->status) {
       case alert_status::active:
@@ -473,6 +541,16 @@ json::value alert_stats(const alert_list& alerts, int64_t now) {
   out.set("escalated", escalated);
   out.set("avgResponseTime", mean_seconds_rounded(sum_ms, acked_count));
   return out;
+}
+
+} // namespace
+
+json::value alert_stats(const alert_list& alerts, int64_t now) {
+  return alert_stats_of(alerts, now);
+}
+
+json::value alert_stats(const figures_list& alerts, int64_t now) {
+  return alert_stats_of(alerts, now);
 }
 
 json::value alert_timeline(const alert& a, std::vector<json::value> events) {

@@ -25,9 +25,56 @@ using alert_list = std::vector<const alert*>;
 std::variant<json::value, call_error> active_alerts(const alert_list& alerts,
                                                     const json::value& input);
 
+/// What getActiveAlerts reads of an alert to filter, sort and page it: an alert held in memory,
+/// or one still in storage whose key was read without its text (docs/architecture.md "Lazy
+/// loading"). Fields a listing does not use may be left default.
+struct alert_key {
+  std::string id;
+  alert_status status = alert_status::active;
+  int64_t created_at = 0;
+  int urgency_level = 3;
+  std::optional<int64_t> acknowledged_at;
+  std::string alert_type;
+};
+alert_key key_of_alert(const alert& a);
+
+/// Which fields of stored alerts a getActiveAlerts `input` needs besides id, status and
+/// createdAt: urgencyLevel, alertType or acknowledgedAt (a filter on them, or a sort by them).
+bool listing_needs_details(const json::value& input);
+
+/// getActiveAlerts in two steps, for alerts partly in storage: which keys make the page (indices
+/// into `keys`, in listing order), and then the answer built from those alerts.
+struct active_page {
+  std::vector<size_t> page;
+  int64_t total = 0;
+  int64_t limit = 20;
+  int64_t offset = 0;
+  bool has_more = false;
+  json::value next_cursor; // null unless has_more
+};
+std::variant<active_page, call_error> active_alerts_page(const std::vector<alert_key>& keys,
+                                                         const json::value& input);
+/// The answer of getActiveAlerts: `alerts` are the page's alerts in order (one may be missing
+/// when it vanished from storage in between).
+json::value active_alerts_json(const active_page& p, const alert_list& alerts);
+
 /// The Metrics shape: `{activeAlerts, criticalAlerts, staffOnline, responseRate, avgResponseTime,
 /// avgResponseTimeSec, timestamp}` at `now`.
 json::value metrics(const alert_list& alerts, int staff_online, int64_t now);
+
+/// What the metrics (metrics, alert_stats) read of an alert: no id, no text. The metrics actor
+/// keeps one of these per open alert and per alert resolved within 24 h.
+struct alert_figures {
+  alert_status status = alert_status::active;
+  int urgency_level = 3;
+  int escalation_level = 1;
+  int64_t created_at = 0;
+  std::optional<int64_t> acknowledged_at;
+  std::optional<int64_t> resolved_at;
+};
+alert_figures figures_of(const alert& a);
+using figures_list = std::vector<const alert_figures*>;
+json::value metrics(const figures_list& alerts, int staff_online, int64_t now);
 
 /// getEscalationStatus for one alert.
 json::value escalation_status(const alert& a, const escalation_policy& policy, int64_t now);
@@ -54,6 +101,7 @@ json::value history_json(const alert_list& page, int64_t total);
 
 /// getAlertStats: `{active, acknowledged, resolved24h, escalated, avgResponseTime}`.
 json::value alert_stats(const alert_list& alerts, int64_t now);
+json::value alert_stats(const figures_list& alerts, int64_t now);
 
 /// getAlertTimeline: `events` are the stored event objects of the alert, oldest first (as
 /// json values with dates flagged). `{alert, timeline, responseTime, resolutionTime}`.

@@ -94,6 +94,7 @@ struct event_store::statements {
   statement history_page, history_count, hospital_of_alert, first_seq_since;
   statement find_idempotency, load_idempotency, prune_events, prune_idempotency;
   statement prune_resolved_alerts;
+  statement active_hospitals, escalations_of_hospital, resolved_keys, resolved_keys_detailed;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -232,6 +233,10 @@ bool event_store::prepare_statements(std::string* error) {
       {&st_->prune_events, sql::prune_events},
       {&st_->prune_idempotency, sql::prune_idempotency},
       {&st_->prune_resolved_alerts, sql::prune_resolved_alerts},
+      {&st_->active_hospitals, sql::active_hospitals},
+      {&st_->escalations_of_hospital, sql::escalations_of_hospital},
+      {&st_->resolved_keys, sql::resolved_keys},
+      {&st_->resolved_keys_detailed, sql::resolved_keys_detailed},
   };
   for (const auto& [stmt, text] : all) {
     if (!stmt->prepare(db_, text)) {
@@ -826,6 +831,42 @@ std::vector<event_store::escalating_hospital> event_store::escalating_hospitals(
     return h;
   };
   if (!read_rows(u.get(), &out, read)) fail(sqlite_error("escalating_hospitals"), nullptr);
+  return out;
+}
+
+std::vector<std::string> event_store::active_hospitals() {
+  std::vector<std::string> out;
+  use_of u(st_->active_hospitals);
+  auto read = [](sqlite3_stmt* s) { return column_text(s, 0); };
+  if (!read_rows(u.get(), &out, read)) fail(sqlite_error("active_hospitals"), nullptr);
+  return out;
+}
+
+std::vector<alert_row> event_store::escalations_of_hospital(const std::string& hospital_id) {
+  std::vector<alert_row> out;
+  use_of u(st_->escalations_of_hospital);
+  if (!bind_text(u.get(), 1, hospital_id) || !read_rows(u.get(), &out, read_alert))
+    fail(sqlite_error("escalations_of_hospital"), nullptr);
+  return out;
+}
+
+std::vector<event_store::alert_key_row> event_store::resolved_keys(const std::string& hospital_id,
+                                                                   bool detailed) {
+  std::vector<alert_key_row> out;
+  use_of u(detailed ? st_->resolved_keys_detailed : st_->resolved_keys);
+  auto read = [detailed](sqlite3_stmt* s) {
+    alert_key_row k;
+    k.id = column_text(s, 0);
+    k.created_at = sqlite3_column_int64(s, 1);
+    if (detailed) {
+      k.urgency_level = sqlite3_column_int(s, 2);
+      k.alert_type = column_text(s, 3);
+      if (sqlite3_column_type(s, 4) == SQLITE_TEXT) k.acknowledged_at = column_text(s, 4);
+    }
+    return k;
+  };
+  if (!bind_text(u.get(), 1, hospital_id) || !read_rows(u.get(), &out, read))
+    fail(sqlite_error("resolved_keys"), nullptr);
   return out;
 }
 

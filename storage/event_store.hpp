@@ -162,6 +162,21 @@ public:
   /// Every hospital that has an active alert with an escalation deadline, soonest deadline first:
   /// the hospitals whose timers vigild restores at start-up. Reads only an index.
   std::vector<escalating_hospital> escalating_hospitals();
+  /// Every hospital with at least one active alert (start-up). Reads only indexes.
+  std::vector<std::string> active_hospitals();
+  /// The active alerts of a hospital with an escalation deadline, soonest first.
+  std::vector<alert_row> escalations_of_hospital(const std::string& hospital_id);
+  /// What a listing filters and sorts by, of one stored alert (resolved_keys).
+  struct alert_key_row {
+    std::string id;
+    int64_t created_at = 0;
+    int urgency_level = 3;                          // detailed only
+    std::string alert_type;                         // detailed only
+    std::optional<std::string> acknowledged_at;     // detailed only: the stored ISO text
+  };
+  /// The keys of every resolved alert of a hospital, in no particular order; `detailed` adds
+  /// urgency, type and acknowledgement time (reads the rows; otherwise only an index).
+  std::vector<alert_key_row> resolved_keys(const std::string& hospital_id, bool detailed);
   /// Every alert (vigilctl replay --verify).
   std::vector<alert_row> load_all_alerts();
 

@@ -219,14 +219,11 @@ const std::vector<migration>& migrations() {
           "ON alerts(hospital_id, status, created_at, id);"
           "CREATE INDEX IF NOT EXISTS alerts_hospital_created "
           "ON alerts(hospital_id, created_at, id);"},
-      // Placeholder: version 6 is reserved for a migration of another branch (session 5); the
-      // integrator replaces this no-op with it or renumbers 7 to 6.
-      {6, "SELECT 1;"},
       // Retention of resolved alerts (retention.resolved-alert-days, sql::prune_resolved_alerts):
       // a partial index on the resolution time, so finding the alerts resolved before the horizon
       // is an index range. An index on an expression: resolvedAt lives in the alert's JSON, and
       // the write path stays as it is; SQLite evaluates json_extract only for resolved rows.
-      {7, "CREATE INDEX IF NOT EXISTS alerts_resolved_at "
+      {6, "CREATE INDEX IF NOT EXISTS alerts_resolved_at "
           "ON alerts(json_extract(json, '$.resolvedAt')) WHERE status = 'resolved';"},
   };
   return all;

@@ -126,7 +126,31 @@ inline constexpr const char* history_page =
 inline constexpr const char* history_count =
     "SELECT COUNT(*) FROM alerts WHERE hospital_id = ?1 AND created_at >= ?2 AND created_at <= ?3";
 inline constexpr const char* hospital_of_alert = "SELECT hospital_id FROM alerts WHERE id = ?1";
+// The pending escalations of one hospital, soonest first (the partial index alerts_escalating):
+// the console lists them for hospitals whose actor has not started yet.
+inline constexpr const char* escalations_of_hospital =
+    "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts WHERE hospital_id = ?1 AND status = 'active' "
+    "AND next_escalation_at IS NOT NULL ORDER BY next_escalation_at";
 #undef VIGIL_ALERT_COLUMNS
+// getActiveAlerts with status resolved/all: what it filters and sorts by, for every resolved
+// alert of a hospital, without the text. The plain form reads only the index
+// alerts_hospital_status_created; the detailed one (a filter or sort on urgencyLevel, alertType
+// or acknowledgedAt) reads the rows, but hands back only these fields.
+inline constexpr const char* resolved_keys =
+    "SELECT id, created_at FROM alerts WHERE hospital_id = ?1 AND status = 'resolved'";
+inline constexpr const char* resolved_keys_detailed =
+    "SELECT id, created_at, json_extract(json, '$.urgencyLevel'), json_extract(json, '$.alertType'), "
+    "json_extract(json, '$.acknowledgedAt') FROM alerts WHERE hospital_id = ?1 AND status = 'resolved'";
+// Hospitals with at least one active alert (start-up: the hospitals whose escalation or failsafe
+// timers must run without a client). A loose index scan: one seek per hospital in
+// alerts_hospital, one in alerts_hospital_status_created; no alert row is read.
+inline constexpr const char* active_hospitals =
+    "WITH RECURSIVE h(id) AS ("
+    "SELECT (SELECT hospital_id FROM alerts ORDER BY hospital_id LIMIT 1) "
+    "UNION ALL SELECT (SELECT hospital_id FROM alerts WHERE hospital_id > h.id "
+    "ORDER BY hospital_id LIMIT 1) FROM h WHERE h.id IS NOT NULL) "
+    "SELECT id FROM h WHERE id IS NOT NULL AND EXISTS (SELECT 1 FROM alerts "
+    "WHERE hospital_id = h.id AND status = 'active')";
 inline constexpr const char* load_alert_index = "SELECT id, hospital_id FROM alerts ORDER BY id";
 // Hospitals with at least one running escalation timer, soonest deadline first (the partial
 // index alerts_escalating answers it without touching alert rows).

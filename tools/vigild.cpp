@@ -97,6 +97,8 @@ void stop_actors(caf::actor_system& sys, runtime& rt) {
   // The read-only connections close first: SQLite checkpoints the WAL into the main file and
   // removes it when the last connection closes, and only a read-write one can. A stopped server
   // thus leaves one self-contained file.
+  for (auto& l : rt.loaders)
+    stop_and_wait(self, l);
   stop_and_wait(self, rt.storage_reader);
   stop_and_wait(self, rt.storage);
 }
@@ -422,9 +424,21 @@ int main(int argc, char** argv) {
   }
   rt->storage = spawn_storage(sys, rt, std::move(store));
   rt->storage_reader = spawn_storage_reader(sys, rt, std::move(reader));
+  // Hospital loads on connections of their own (two: on a cold page cache a load waits for the
+  // disk, and loads of different hospitals are independent).
+  for (int i = 0; i < 2; ++i) {
+    std::shared_ptr<storage::event_store> loader{
+      storage::event_store::open(cfg.db_path, reader_opts, &error)};
+    if (!loader) {
+      log::error("storage_open_failed", {{"path", cfg.db_path}, {"error", error}});
+      return 1;
+    }
+    rt->loaders.push_back(spawn_storage_reader(sys, rt, std::move(loader)));
+  }
   rt->directory = spawn_directory(sys, rt);
-  // Every hospital with a running escalation timer starts now, not when a client first uses it:
-  // its timers (overdue ones fire at once) must not wait for a call. /ready is 503 until done.
+  // Every hospital with an active alert starts shortly before its first escalation or failsafe
+  // deadline (at once when that is near or past), not when a client first uses it: its timers
+  // must not wait for a call. /ready does not wait for these loads.
   auto restore_timers = restore->timers;
   auto restore_hospitals = restore->hospitals.size();
   restore_escalation_timers(rt->directory, std::move(*restore));

@@ -628,18 +628,100 @@ TEST(escalation_restart, TimersRunAfterARestartBeforeAnyClientTouchesTheHospital
   EXPECT_EQ(h.loaded_hospitals(), (std::vector<std::string>{"h-a", "h-c"}));
 }
 
-TEST(escalation_restart, NotReadyUntilEveryTimerIsRestored) {
-  harness h{"nurse:5s,doctor:5s,head_doctor"};
+TEST(escalation_restart, ReadyAtOnceWhileTheRestoreWaitsForTheDeadline) {
+  // Readiness does not wait for hospital loads: a hospital whose first deadline is far stays
+  // unloaded (its timer waits in the directory) until restore_lead_ms before the deadline, and
+  // its timer still fires at the deadline, to the millisecond, without any client.
+  harness h{"nurse:60s,doctor:60s,head_doctor"};
   h.start_server();
-  create_in(h, "h-a", "A1");
+  int64_t t0 = h.now();
+  auto id = create_in(h, "h-a", "A1");                   // deadline t0+60s
+  uint64_t seq_before = h.rt->last_seq.load();
   h.stop_server();
-  h.start_server(false, /*run=*/false);
-  // The probe reaches the directory before h-a's snapshot came back from storage.
-  auto reason = h.not_ready();
-  ASSERT_TRUE(reason.has_value());
-  EXPECT_EQ(*reason, "restoring escalation timers (1 of 1 hospitals left)");
-  ASSERT_TRUE(h.run());
+  ASSERT_TRUE(h.advance(seconds(5)));
+  h.start_server();
   EXPECT_EQ(h.not_ready(), std::string{});
+  EXPECT_TRUE(h.loaded_hospitals().empty());
+  auto dormant = h.ask<std::vector<std::string>>(h.rt->directory, dormant_atom::value);
+  ASSERT_TRUE(dormant.has_value());
+  EXPECT_EQ(*dormant, (std::vector<std::string>{"h-a"}));
+
+  int64_t wake = t0 + 60000 - restore_lead_ms;
+  ASSERT_TRUE(h.advance(milliseconds(wake - h.now() - 1)));
+  EXPECT_TRUE(h.loaded_hospitals().empty());
+  ASSERT_TRUE(h.advance(milliseconds(1)));
+  EXPECT_EQ(h.loaded_hospitals(), (std::vector<std::string>{"h-a"}));
+  dormant = h.ask<std::vector<std::string>>(h.rt->directory, dormant_atom::value);
+  ASSERT_TRUE(dormant.has_value());
+  EXPECT_TRUE(dormant->empty());
+
+  ASSERT_TRUE(h.advance(milliseconds(restore_lead_ms - 1)));
+  EXPECT_TRUE(stored_events_after(h, seq_before).empty());
+  ASSERT_TRUE(h.advance(milliseconds(1)));
+  auto evs = stored_events_after(h, seq_before);
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].type, "alert.escalated");
+  EXPECT_EQ(evs[0].alert_id, id);
+  EXPECT_EQ(evs[0].ts, t0 + 60000);
+}
+
+TEST(escalation_restart, ARunningHospitalIsNotLoadedTwiceByItsWakeUp) {
+  // A client uses the hospital before its restore is due: the wake-up later finds it running.
+  harness h{"nurse:60s,doctor:60s,head_doctor"};
+  h.start_server();
+  int64_t t0 = h.now();
+  create_in(h, "h-a", "A1");
+  uint64_t seq_before = h.rt->last_seq.load();
+  h.stop_server();
+  h.start_server();
+  auto first = h.hospital("h-a");
+  ASSERT_TRUE(h.advance(milliseconds(60000)));
+  auto all = h.ask<hospital_list>(h.rt->directory, hospitals_atom::value);
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ(all->front().second, first);
+  auto evs = stored_events_after(h, seq_before);
+  ASSERT_EQ(evs.size(), 1u);                               // one timer, one escalation
+  EXPECT_EQ(evs[0].ts, t0 + 60000);
+}
+
+TEST(escalation_restart, TheFailsafeDeadlineLoadsAHospitalNobodyUses) {
+  // An active alert's receipt deadline after a restart falls a receipt timeout after the start:
+  // the hospital loads before it without any client, and the failsafe fires on time.
+  harness h{"nurse:2m,doctor:3m,head_doctor"};
+  h.rt->cfg.failsafe.enabled = true;
+  h.rt->cfg.failsafe.receipt_timeout_ms = 30000;
+  h.start_server();
+  auto hosp = h.hospital("h1");
+  h.rt->out->open(20);
+  auto req = std::make_shared<subscribe_request>(); // a nurse online: no escalation at creation
+  req->conn_id = 20;
+  req->key = "1";
+  req->id = json::value{1};
+  req->prefix = R"({"id":1,"result":{"type":"data",)";
+  req->kind = stream_kind::alerts;
+  req->who = std::make_shared<identity>(h.nurse);
+  req->since_ms = h.now();
+  caf::anon_send(hosp, subscribe_ptr{req});
+  ASSERT_TRUE(h.run());
+  auto id = h.create_alert(hosp, "ICU-1", 1);
+  ASSERT_TRUE(h.advance(seconds(10)));
+  uint64_t seq_before = h.rt->last_seq.load();
+  h.stop_server();
+  h.rt->started_ms = h.now();
+  int64_t restart = h.now();
+  h.start_server();
+  EXPECT_TRUE(h.loaded_hospitals().empty());
+  ASSERT_TRUE(h.advance(milliseconds(30000 - restore_lead_ms)));
+  EXPECT_EQ(h.loaded_hospitals(), (std::vector<std::string>{"h1"}));
+  ASSERT_TRUE(h.advance(milliseconds(restore_lead_ms - 1)));
+  EXPECT_TRUE(stored_events_after(h, seq_before).empty());
+  ASSERT_TRUE(h.advance(milliseconds(1)));
+  auto evs = stored_events_after(h, seq_before);
+  ASSERT_GE(evs.size(), 1u);
+  EXPECT_EQ(evs[0].type, "alert.escalated");
+  EXPECT_EQ(evs[0].alert_id, id);
+  EXPECT_EQ(evs[0].ts, restart + 30000);
 }
 
 TEST(escalation_restart, ReadinessProbeCreatesNoHospital) {

@@ -248,7 +248,7 @@ describe('vigilctl console', () => {
     const kinds = (k) => a.actors.filter((x) => x.actor === k);
     assert.equal(kinds('directory').length, 1);
     assert.equal(kinds('inspector').length, 1);
-    assert.deepEqual(kinds('storage').map((x) => x.name), ['storage', 'reader']);
+    assert.deepEqual(kinds('storage').map((x) => x.name), ['storage', 'reader', 'loader-0', 'loader-1']);
     assert.deepEqual(kinds('metrics').map((x) => x.name), [H]);
     assert.deepEqual(kinds('console').map((x) => x.name), ['request']);
     const hs = kinds('hospital');

@@ -440,7 +440,7 @@ TEST(ActiveAlertsCursor, NullCursorMeansNone) {
 const int64_t now = t0 + 2 * hour;
 
 TEST(Metrics, NoAlertsGivesRateOneAndZeroAverage) {
-  value m = vigil::metrics({}, 4, now);
+  value m = vigil::metrics(vigil::alert_list{}, 4, now);
   EXPECT_EQ(json::to_string(m),
             "{\"activeAlerts\":0,\"criticalAlerts\":0,\"staffOnline\":4,\"responseRate\":1,"
             "\"avgResponseTime\":0,\"avgResponseTimeSec\":0,\"timestamp\":\"" +
@@ -803,7 +803,7 @@ TEST_F(HistoryTest, DefaultLimitIsFifty) {
 // ---- getAlertStats ------------------------------------------------------------------------------
 
 TEST(AlertStats, EmptyHospital) {
-  EXPECT_EQ(json::to_string(vigil::alert_stats({}, now)),
+  EXPECT_EQ(json::to_string(vigil::alert_stats(vigil::alert_list{}, now)),
             "{\"active\":0,\"acknowledged\":0,\"resolved24h\":0,\"escalated\":0,"
             "\"avgResponseTime\":0}");
 }
