@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "delivery/counters.hpp"
+#include "domain/base64url.hpp"
 #include "domain/dates.hpp"
 #include "domain/event_id.hpp"
 #include "domain/log.hpp"
@@ -27,7 +28,8 @@ constexpr const char* epoch_marker = "vigil epoch=";
 /// next message of a range it knows is there.
 constexpr int64_t publish_wait_ms = 5000;
 constexpr int64_t read_wait_ms = 5000;
-/// Creating a consumer waits at most this long, and a read tries read_attempts consumers.
+/// Creating a consumer waits at most this long, and a read tries read_attempts times: first
+/// with a consumer, then message by message (read_by_get).
 constexpr int64_t consumer_wait_ms = 2500;
 constexpr int read_attempts = 3;
 /// A follower that could not be created is tried again this much later.
@@ -142,6 +144,20 @@ uint64_t stream_seq_of(natsMsg* m) {
   return seq;
 }
 
+/// Standard padded base64 (the data of a JetStream API message) decoded; nullopt when it is not.
+std::optional<std::string> base64_decode(const std::string& in) {
+  if (in.size() % 4 != 0)
+    return std::nullopt;
+  std::string url;
+  url.reserve(in.size());
+  for (char c : in) {
+    if (c == '=')
+      break;
+    url += c == '+' ? '-' : c == '/' ? '_' : c == '-' || c == '_' ? '!' : c;
+  }
+  return base64url_decode(url);
+}
+
 void raise_last_seq(runtime& rt, uint64_t seq) {
   auto cur = rt.last_seq.load();
   while (seq > cur && !rt.last_seq.compare_exchange_weak(cur, seq)) {
@@ -215,7 +231,8 @@ public:
   /// Reads the messages of `subject` after `after_seq` up to `last` (inclusive) in order, at
   /// most `limit` accepted by `take` (which returns whether it kept the message). A consumer
   /// that cannot be created or stops delivering (e.g. the NATS cluster placed it on a server
-  /// that just died) is made again from the last message read, at most read_attempts times.
+  /// that just died) is not made again: the read goes on from the last message read with
+  /// read_by_get, at most read_attempts - 1 times.
   template <class Take>
   bool read_range(const std::string& subject, uint64_t after_seq, uint64_t last, size_t limit,
                   Take&& take, std::string* error) {
@@ -225,7 +242,8 @@ public:
     size_t taken = 0;
     for (int attempt = 1;; ++attempt) {
       std::string failure;
-      if (read_once(subject, done, last, limit, taken, take, &failure))
+      if (attempt == 1 ? read_once(subject, done, last, limit, taken, take, &failure)
+                       : read_by_get(subject, done, last, limit, taken, take, &failure))
         return true;
       if (attempt >= read_attempts) {
         *error = failure;
@@ -234,6 +252,70 @@ public:
       log::info("cluster_read_retry", {{"subject", subject}, {"after", done},
                                        {"attempt", attempt}, {"error", failure}});
     }
+  }
+
+  /// read_range without a consumer: asks the stream's leader for each next message of `subject`
+  /// after `done` (advancing it) until `last` or `limit`. One request per message, so slower than
+  /// a consumer, but nothing is placed: after a NATS server dies the meta leader still counts it
+  /// as a live peer for a while and places ephemeral (R1) consumers on it, whose creation is then
+  /// never answered, while the stream's leader (a live server whenever writes succeed) answers.
+  template <class Take>
+  bool read_by_get(const std::string& subject, uint64_t& done, uint64_t last, size_t limit,
+                   size_t& taken, Take& take, std::string* error) {
+    const std::string api = "$JS.API.STREAM.MSG.GET." + stream;
+    while (taken < limit && done < last) {
+      // The subject is escaped by hospital_subject: nothing in it needs JSON escaping.
+      std::string req = "{\"seq\":" + std::to_string(done + 1) + ",\"next_by_subj\":\""
+                        + subject + "\"}";
+      natsMsg* reply = nullptr;
+      auto s = natsConnection_Request(&reply, nc_, api.c_str(), req.data(),
+                                      static_cast<int>(req.size()), read_wait_ms);
+      if (s != NATS_OK) {
+        *error = "getting the message of " + subject + " after " + std::to_string(done) + ": "
+                 + status_text(s);
+        return false;
+      }
+      std::string perr;
+      auto body = json::parse(std::string_view(natsMsg_GetData(reply),
+                                               static_cast<size_t>(natsMsg_GetDataLength(reply))),
+                              &perr);
+      natsMsg_Destroy(reply);
+      const json::value* msg = body ? body->find("message") : nullptr;
+      const json::value* seq_v = msg != nullptr ? msg->find("seq") : nullptr;
+      const json::value* data_v = msg != nullptr ? msg->find("data") : nullptr;
+      if (seq_v == nullptr || !seq_v->is_int()) {
+        // A missing message before `last` (which exists) is an error too: never a silent gap.
+        const json::value* e = body ? body->find("error") : nullptr;
+        const json::value* d = e != nullptr ? e->find("description") : nullptr;
+        *error = "getting the message of " + subject + " after " + std::to_string(done) + ": "
+                 + (d != nullptr && d->is_string() ? d->as_string()
+                                                   : perr.empty() ? "unexpected reply" : perr);
+        return false;
+      }
+      auto seq = static_cast<uint64_t>(seq_v->as_int());
+      if (seq <= done || seq > last) { // nothing more up to `last`
+        done = last;
+        break;
+      }
+      std::optional<std::string> data = std::string{};
+      if (data_v != nullptr && data_v->is_string())
+        data = base64_decode(data_v->as_string());
+      if (!data) {
+        *error = "message " + std::to_string(seq) + " of " + subject + ": data not base64";
+        return false;
+      }
+      natsMsg* m = nullptr;
+      if (natsMsg_Create(&m, subject.c_str(), nullptr, data->data(),
+                         static_cast<int>(data->size())) != NATS_OK) {
+        *error = "out of memory";
+        return false;
+      }
+      done = seq;
+      if (take(seq, m))
+        ++taken;
+      natsMsg_Destroy(m);
+    }
+    return true;
   }
 
   /// One consumer of read_range: reads after `done` (advancing it) until `last` or `limit`.
