@@ -174,7 +174,7 @@ TEST_F(escalation_test, ARefusalAndAMutationInOneGroupCommitKeepTheirOrderInTheA
   auto id = h.create_alert(hosp);
   ASSERT_FALSE(id.empty());
   auto refused = h.queue_call(hosp, "healthcare.resolveAlert",
-                              R"({"alertId":")" + id + R"(","resolution":"too early"})", h.nurse);
+                              R"({"alertId":")" + id + R"(","resolution":"too early to resolve"})", h.nurse);
   auto ack = h.queue_call(hosp, "healthcare.acknowledgeAlert", R"({"alertId":")" + id + "\"}",
                           h.nurse);
   h.send_queued(); // both reach the hospital, and then storage, before the next flush
