@@ -11,6 +11,7 @@
 #include "actors/inspector.hpp"
 #include "actors/messages.hpp"
 #include "domain/json.hpp"
+#include "domain/log.hpp"
 #include "domain/time.hpp"
 
 namespace vigil {
@@ -58,6 +59,7 @@ void answer_ready(runtime& rt, uint64_t conn, bool ready, const std::string& rea
 /// none: CAF 0.17 then dereferences a null argument tuple (a UBSan report on every /ready).
 void ready_probe(caf::event_based_actor* self, runtime_ptr rt, uint64_t conn_id) {
   using namespace std::chrono_literals;
+  const int64_t t0 = now_ms();
   self->request(rt->storage, 1s, status_atom::value)
     .then(
       [=](const storage_status& storage) {
@@ -65,9 +67,15 @@ void ready_probe(caf::event_based_actor* self, runtime_ptr rt, uint64_t conn_id)
           answer_ready(*rt, conn_id, false, "storage cannot commit");
           return;
         }
+        const int64_t t1 = now_ms();
         // The directory, not a hospital of its own: a probe must not create anything visible.
         self->request(rt->directory, 1s, status_atom::value)
           .then([=](const directory_status& d) {
+                  // Where a slow /ready spends its time (storage writer, then directory+reader).
+                  log::debug("ready_probe", {{"storage_ms", t1 - t0},
+                                             {"directory_ms", now_ms() - t1},
+                                             {"pending_commits", storage.pending_commits},
+                                             {"ready", d.not_ready.empty()}});
                   answer_ready(*rt, conn_id, d.not_ready.empty(), d.not_ready);
                 },
                 [=](caf::error&) { answer_ready(*rt, conn_id, false, "directory did not answer"); });

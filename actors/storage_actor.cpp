@@ -67,6 +67,9 @@ storage::alert_row alert_row_of(const alert& a, std::string json) {
 constexpr size_t audit_cap = 65536;
 constexpr size_t audit_prune_batch = 1000;
 
+/// How long after start-up the first retention prune round runs (then every minute).
+constexpr std::chrono::seconds first_prune_delay{10};
+
 void schedule_flush(storage_self self) {
   auto& st = self->state;
   if (st.flush_scheduled)
@@ -441,6 +444,7 @@ storage_actor::behavior_type storage_behavior(storage_self self, runtime_ptr rt,
     },
     [=](prune_atom) {
       auto& st = self->state;
+      const int64_t started = now_ms();
       auto now = st.rt->now();
       auto before = now - static_cast<int64_t>(st.rt->cfg.retention_days) * 86400000LL;
       std::string err;
@@ -469,6 +473,7 @@ storage_actor::behavior_type storage_behavior(storage_self self, runtime_ptr rt,
         else if (alerts_pruned > 0)
           log::info("alerts_pruned", {{"alerts", static_cast<uint64_t>(alerts_pruned)}});
       }
+      log::debug("storage_prune_round", {{"prune_ms", now_ms() - started}});
       n = std::max({n, audited, alerts_pruned});
       // Small batches keep writers waiting at most one short transaction; come back soon while
       // there is more to prune, otherwise in a minute.
@@ -506,7 +511,10 @@ storage_actor spawn_storage(caf::actor_system& sys, runtime_ptr rt,
   auto h = detached
              ? sys.spawn<caf::detached>(storage_behavior, std::move(rt), std::move(store), true)
              : sys.spawn(storage_behavior, std::move(rt), std::move(store), false);
-  caf::anon_send(h, prune_atom::value);
+  // The first prune round waits a little: on a cold page cache it reads for most of a second,
+  // and at start-up the writer's thread is needed at once (the /ready probe's commit, the
+  // restored hospitals' overdue escalations).
+  caf::delayed_anon_send(h, first_prune_delay, prune_atom::value);
   return h;
 }
 

@@ -5,11 +5,14 @@
 #   startup   exec to `event=listening`, first getActiveAlerts, /ready 200 and all 100
 #             hospitals answered, with the file's pages evicted from the page cache (cold) and
 #             cached (warm); `vigilctl bench durable startup` on a fresh copy each time
+#   ready     exec to `event=listening` and to `/ready` 200 (polled every 20 ms) on a fresh,
+#             evicted copy, $READY_RUNS times (default 3), with vigild's debug line `ready_probe`
+#             (where the first successful probe spent its time)
 #   memory    vigild on a fresh, evicted copy: RSS at /ready 200, then after "a day's worth of
 #             queries" (bench/lazy_queries.mjs: 9,300 history pages, getAlert and timelines of
 #             old alerts, listings, stats over all 100 hospitals), and the peak (VmHWM)
 #
-# Usage: bench/lazy.sh [startup] [memory]       (default: both)
+# Usage: bench/lazy.sh [startup] [ready] [memory]       (default: startup memory)
 # Environment:
 #   BUILD     build directory with vigild, vigilctl and bench/durable_gen (default build;
 #             configure with -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIGIL_BUILD_BENCH=ON)
@@ -92,6 +95,32 @@ run_startup() {
   done
 }
 
+run_ready() {
+  echo "== ready: exec to /ready 200, cold copy, ${READY_RUNS:-3} runs"
+  local log=$WORK/ready.log t0 port i
+  for i in $(seq "${READY_RUNS:-3}"); do
+    fresh_copy
+    evict "$RUN"
+    echo "-- run $i, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    t0=$(date +%s%N)
+    AUTH_JWT_SECRET=$SECRET "$VIGILD" --host 127.0.0.1 --port 0 --db "$RUN" --admin.port 0 \
+      --limits.rate 0 --log.level debug "${EXTRA[@]}" >"$log" 2>&1 &
+    VIGILD_PID=$!
+    port=
+    for _ in $(seq 600); do
+      port=$(sed -n 's/.* event=listening .* port=\([0-9]*\).*/\1/p' "$log" | head -1)
+      [[ -n $port ]] && break
+      sleep 0.02
+    done
+    [[ -n $port ]] || { echo "lazy.sh: vigild did not start" >&2; cat "$log" >&2; exit 1; }
+    echo "ready.listening_ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
+    until curl -sf "http://127.0.0.1:$port/ready" >/dev/null; do sleep 0.02; done
+    echo "ready.ready_ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
+    grep -m1 'event=ready_probe .*ready=true' "$log" | sed 's/.*event=ready_probe /ready.probe: /' || true
+    stop_vigild
+  done
+}
+
 run_memory() {
   echo "== memory: RSS at /ready and after a day's worth of queries"
   fresh_copy
@@ -128,7 +157,8 @@ generate
 for t in $TESTS; do
   case $t in
     startup) run_startup ;;
+    ready) run_ready ;;
     memory) run_memory ;;
-    *) echo "lazy.sh: unknown test $t (startup, memory)" >&2; exit 2 ;;
+    *) echo "lazy.sh: unknown test $t (startup, ready, memory)" >&2; exit 2 ;;
   esac
 done
