@@ -117,6 +117,9 @@ struct hospital_state {
   void forget(const std::string& alert_id);
   /// Evicts the oldest resolved alerts beyond `storage.resolved-window` (not while committing).
   void trim_window();
+  /// Drops the resolved alert at `i` from memory and from the alert index; returns the next one.
+  std::set<std::pair<int64_t, std::string>>::iterator
+  drop_resolved(std::set<std::pair<int64_t, std::string>>::iterator i);
   /// Drops resolved alerts past retention.resolved-alert-days (storage deletes them too) and
   /// idempotency keys older than 24 h; runs at most once a minute.
   void expire_resolved();

@@ -29,6 +29,17 @@ void hospital_state::forget(const std::string& alert_id) {
   failsafe_gen.erase(alert_id);
 }
 
+std::set<std::pair<int64_t, std::string>>::iterator
+hospital_state::drop_resolved(std::set<std::pair<int64_t, std::string>>::iterator i) {
+  auto id = i->second;
+  auto next = resolved_in_memory.erase(i);
+  alerts.erase(id);
+  timer_gen.erase(id);
+  failsafe_gen.erase(id); // resolved: never armed again, so a stale timer cannot match
+  rt->alerts.erase(id);
+  return next;
+}
+
 void hospital_state::trim_window() {
   // A cluster hospital keeps every alert: the JetStream store cannot read one alert on demand.
   if (rt->cluster)
@@ -41,12 +52,7 @@ void hospital_state::trim_window() {
       ++i;
       continue;
     }
-    auto id = i->second;
-    i = resolved_in_memory.erase(i);
-    alerts.erase(id);
-    timer_gen.erase(id);
-    failsafe_gen.erase(id); // resolved: never armed again, so a stale timer cannot match
-    rt->alerts.erase(id);
+    i = drop_resolved(i);
     complete = false;
   }
 }
@@ -80,12 +86,7 @@ void hospital_state::expire_resolved() {
     }
     // Gone from storage too (or about to be): `complete` stays as it is, memory still holds
     // every alert storage has.
-    auto id = i->second;
-    i = resolved_in_memory.erase(i);
-    alerts.erase(id);
-    timer_gen.erase(id);
-    failsafe_gen.erase(id); // resolved: never armed again, so a stale timer cannot match
-    rt->alerts.erase(id);
+    i = drop_resolved(i);
   }
 }
 
