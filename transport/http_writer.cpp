@@ -74,7 +74,7 @@ int server::impl::on_http_writeable(lws* wsi, session* s) {
   wbuf.resize(LWS_PRE + n);
   std::memcpy(wbuf.data() + LWS_PRE, r.body.data() + h.written, n);
   if (lws_write(wsi, reinterpret_cast<unsigned char*>(wbuf.data() + LWS_PRE), n,
-                last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < static_cast<int>(n))
+                last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0) // short: lws keeps the rest
     return -1;
   h.written += n;
   if (!last) {

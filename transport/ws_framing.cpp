@@ -53,8 +53,12 @@ void server::impl::send_slow_consumer_close(lws* wsi, session* s) {
   wbuf += reason;
   size_t n = wbuf.size() - LWS_PRE;
   s->slow_close_sent = true;
+  // Only a negative result is a failure: with an earlier write still partly unsent (likely
+  // here, the reader stopped), lws appends this frame behind it and returns how much of the
+  // earlier part went out, often 0. Treating that as failure killed the socket, and the reader
+  // saw 1006 instead of 4008.
   if (lws_write(wsi, reinterpret_cast<unsigned char*>(wbuf.data() + LWS_PRE), n, LWS_WRITE_RAW)
-      < static_cast<int>(n)) {
+      < 0) {
     lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
     return;
   }
@@ -100,8 +104,9 @@ int server::impl::on_ws_writeable(lws* wsi, session* s) {
       }
     }
     size_t n = wbuf.size() - LWS_PRE;
+    // Negative is failure; a short count means lws kept the rest (see above).
     if (lws_write(wsi, reinterpret_cast<unsigned char*>(wbuf.data() + LWS_PRE), n,
-                  LWS_WRITE_RAW) < static_cast<int>(n))
+                  LWS_WRITE_RAW) < 0)
       return -1;
     c.frames_out += scratch.size();
     c.ws_writes++;
