@@ -1,89 +1,65 @@
 #include "domain/sha256.hpp"
 
-#include <cstring>
+#include <openssl/evp.h>
+
+#include <cstdlib>
+#include <cstdio>
 
 namespace vigil {
 
 namespace {
 
-constexpr uint32_t k[64] = {
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
+/// The SHA-256 implementation, fetched once: fetching by name on every hash (what EVP_sha256()
+/// does implicitly in OpenSSL 3) costs more than hashing an audit record.
+const EVP_MD* sha256_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
 
-constexpr uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+/// Hashing cannot fail short of a broken libcrypto; an audit chain with a wrong hash would be
+/// worse than stopping, so stop with a message.
+void check(int ok, const char* what) {
+  if (ok == 1)
+    return;
+  std::fprintf(stderr, "vigil: libcrypto SHA-256 failed in %s\n", what);
+  std::abort();
+}
+
+void init(EVP_MD_CTX* ctx) {
+  check(ctx != nullptr && sha256_md() != nullptr ? 1 : 0, "EVP_MD_fetch");
+  check(EVP_DigestInit_ex2(ctx, sha256_md(), nullptr), "EVP_DigestInit_ex2");
+}
 
 } // namespace
 
-sha256::sha256()
-    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-         0x5be0cd19} {}
+sha256::sha256() : ctx_(EVP_MD_CTX_new()) { init(ctx_); }
 
-void sha256::block(const uint8_t* p) {
-  uint32_t w[64];
-  for (int i = 0; i < 16; ++i)
-    w[i] = (uint32_t{p[4 * i]} << 24) | (uint32_t{p[4 * i + 1]} << 16) |
-           (uint32_t{p[4 * i + 2]} << 8) | uint32_t{p[4 * i + 3]};
-  for (int i = 16; i < 64; ++i) {
-    uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-    uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-  }
-  uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
-  for (int i = 0; i < 64; ++i) {
-    uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i];
-    uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-    h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
-  }
-  h_[0] += a; h_[1] += b; h_[2] += c; h_[3] += d;
-  h_[4] += e; h_[5] += f; h_[6] += g; h_[7] += h;
-}
+sha256::~sha256() { EVP_MD_CTX_free(ctx_); }
 
 void sha256::update(std::string_view bytes) {
-  total_ += bytes.size();
-  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
-  size_t n = bytes.size();
-  while (n > 0) {
-    size_t take = std::min(n, buf_.size() - used_);
-    std::memcpy(buf_.data() + used_, p, take);
-    used_ += take;
-    p += take;
-    n -= take;
-    if (used_ == buf_.size()) {
-      block(buf_.data());
-      used_ = 0;
-    }
-  }
+  check(EVP_DigestUpdate(ctx_, bytes.data(), bytes.size()), "EVP_DigestUpdate");
 }
 
 std::array<uint8_t, 32> sha256::digest() {
-  const uint64_t bits = total_ * 8;
-  static const char pad[64] = {'\x80'};
-  // One 0x80 byte, zeros up to 56 mod 64, then the length in bits, big-endian.
-  size_t pad_len = used_ < 56 ? 56 - used_ : 120 - used_;
-  update(std::string_view(pad, pad_len));
-  char len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<char>(bits >> (56 - 8 * i));
-  update(std::string_view(len, 8));
   std::array<uint8_t, 32> out{};
-  for (int i = 0; i < 8; ++i)
-    for (int j = 0; j < 4; ++j) out[4 * i + j] = static_cast<uint8_t>(h_[i] >> (24 - 8 * j));
+  unsigned int n = 0;
+  check(EVP_DigestFinal_ex(ctx_, out.data(), &n), "EVP_DigestFinal_ex");
   return out;
 }
 
 std::string sha256_hex(std::string_view bytes) {
-  sha256 s;
-  s.update(bytes);
+  // One context per thread, re-initialised per hash: no allocation per audit record.
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                           &EVP_MD_CTX_free);
+  init(ctx.get());
+  check(EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()), "EVP_DigestUpdate");
+  std::array<uint8_t, 32> d{};
+  unsigned int n = 0;
+  check(EVP_DigestFinal_ex(ctx.get(), d.data(), &n), "EVP_DigestFinal_ex");
   static const char digits[] = "0123456789abcdef";
   std::string hex;
   hex.reserve(64);
-  for (uint8_t b : s.digest()) {
+  for (uint8_t b : d) {
     hex += digits[b >> 4];
     hex += digits[b & 15];
   }

@@ -1,12 +1,15 @@
 #pragma once
-// SHA-256 (FIPS 180-4), small and dependency-free, for the audit trail's hash chain
-// (domain/audit.hpp). Not constant-time; it hashes records, not secrets.
+// SHA-256 for the audit trail's hash chain (domain/audit.hpp), through OpenSSL's libcrypto
+// (already linked for TLS): it uses the CPU's SHA extensions where present, about 5x faster than
+// portable code on the storage thread, which computes one hash per audit record serially.
 
 #include <array>
-#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+
+struct evp_md_ctx_st;
 
 namespace vigil {
 
@@ -14,16 +17,15 @@ namespace vigil {
 class sha256 {
 public:
   sha256();
+  ~sha256();
+  sha256(const sha256&) = delete;
+  sha256& operator=(const sha256&) = delete;
   void update(std::string_view bytes);
   /// The 32-byte digest; the object must not be updated afterwards.
   std::array<uint8_t, 32> digest();
 
 private:
-  void block(const uint8_t* p);
-  std::array<uint32_t, 8> h_;
-  std::array<uint8_t, 64> buf_{};
-  size_t used_ = 0;
-  uint64_t total_ = 0;
+  evp_md_ctx_st* ctx_;
 };
 
 /// Lower-case hex SHA-256 of `bytes` (64 characters).
