@@ -169,7 +169,6 @@ struct alert_query {
   enum class kind {
     one,       // the alert `alert_id`
     history,   // getAlertHistory: a page of alerts created in [from_ms, to_ms], newest first
-    resolved,  // every resolved alert of the hospital
     keys,      // getActiveAlerts with status resolved/all: the keys of every resolved alert
                // (`detailed`: with urgency, type and acknowledgement time), no text
     ids,       // the alerts `ids` of the hospital (a getActiveAlerts page), in that order

@@ -285,9 +285,6 @@ alert_rows_ptr query_alerts(storage::event_store& store, const alert_query& q) {
       out->total = page.total;
       break;
     }
-    case alert_query::kind::resolved:
-      out->alerts = parse_alert_rows(store.load_resolved(q.hospital_id));
-      break;
     case alert_query::kind::keys: {
       auto rows = store.resolved_keys(q.hospital_id, q.detailed);
       out->keys.reserve(rows.size());

@@ -90,7 +90,7 @@ struct event_store::statements {
   statement events_after, alert_events_after, all_events_after;
   statement last_seq_of_hospital, last_seq_of_alert;
   statement load_alerts, load_alert, load_all_alerts, load_alert_index, escalating_hospitals;
-  statement load_open_alerts, load_resolved_newest, load_resolved, load_resolved_since;
+  statement load_open_alerts, load_resolved_newest, load_resolved_since;
   statement history_page, history_count, hospital_of_alert, first_seq_since;
   statement find_idempotency, load_idempotency, prune_events, prune_idempotency;
   statement prune_resolved_alerts;
@@ -222,7 +222,6 @@ bool event_store::prepare_statements(std::string* error) {
       {&st_->escalating_hospitals, sql::escalating_hospitals},
       {&st_->load_open_alerts, sql::load_open_alerts},
       {&st_->load_resolved_newest, sql::load_resolved_newest},
-      {&st_->load_resolved, sql::load_resolved},
       {&st_->load_resolved_since, sql::load_resolved_since},
       {&st_->history_page, sql::history_page},
       {&st_->history_count, sql::history_count},
@@ -736,14 +735,6 @@ std::vector<alert_row> event_store::load_resolved_newest(const std::string& hosp
   if (!bind_text(u.get(), 1, hospital_id) || !bind_int(u.get(), 2, to_sql_limit(limit)) ||
       !read_rows(u.get(), &out, read_alert))
     fail(sqlite_error("load_resolved_newest"), nullptr);
-  return out;
-}
-
-std::vector<alert_row> event_store::load_resolved(const std::string& hospital_id) {
-  std::vector<alert_row> out;
-  use_of u(st_->load_resolved);
-  if (!bind_text(u.get(), 1, hospital_id) || !read_rows(u.get(), &out, read_alert))
-    fail(sqlite_error("load_resolved"), nullptr);
   return out;
 }
 

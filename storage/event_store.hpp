@@ -137,8 +137,6 @@ public:
   std::vector<alert_row> load_open_alerts(const std::string& hospital_id);
   /// The `limit` newest (by createdAt, then id) resolved alerts of a hospital, newest first.
   std::vector<alert_row> load_resolved_newest(const std::string& hospital_id, size_t limit);
-  /// Every resolved alert of a hospital, oldest first.
-  std::vector<alert_row> load_resolved(const std::string& hospital_id);
   /// The resolved alerts of a hospital whose alert.resolved event is at or after `since_ms`.
   std::vector<alert_row> load_resolved_since(const std::string& hospital_id, int64_t since_ms);
   /// One page of a hospital's alerts created in [from_ms, to_ms], newest first (createdAt, then

@@ -103,9 +103,6 @@ inline constexpr const char* load_open_alerts =
 inline constexpr const char* load_resolved_newest =
     "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts WHERE hospital_id = ?1 AND status = 'resolved' "
     "ORDER BY created_at DESC, id DESC LIMIT ?2";
-inline constexpr const char* load_resolved =
-    "SELECT " VIGIL_ALERT_COLUMNS " FROM alerts WHERE hospital_id = ?1 AND status = 'resolved' "
-    "ORDER BY created_at, id";
 // Resolved at or after ?2 (by the alert.resolved event's time, which is the alert's resolvedAt):
 // what the metrics of the last 24 h count besides the open alerts.
 // ?3 is a seq at or before the first event at ?2 (sql::first_seq_since): the hospital's events
