@@ -16,7 +16,7 @@ import {
 import type { AnyRouter } from '@trpc/server';
 import superjson from 'superjson';
 
-import { ConnectionMachine, ResumeTracker, type Clock } from './machine.js';
+import { ConnectionMachine, ResumeTracker, realClock, type Clock } from './machine.js';
 import { DeliveryConfirmer } from './receipts.js';
 import type { AppRouter, AppRouterJson } from './router.js';
 import {
@@ -71,6 +71,11 @@ export interface VigilClientOptions<TTransformer extends TransformerName = Trans
   connectTimeoutMs?: number;
   /// Delay before reconnect attempt n (default 0, 500, 1000, 2000, then 4000 ms).
   retryDelayMs?: (attempt: number) => number;
+  /// A WebSocket attempt not open after this long is given up (closed) and counts as failed, so
+  /// the next attempt (the next server with `urls`) follows (default 10000 ms). Without it, a
+  /// handshake nobody answers (a node whose host is gone, a stalled proxy) holds the client in
+  /// polling until the WebSocket implementation gives up, minutes later or never.
+  handshakeTimeoutMs?: number;
   /// Timers for the polling machine (tests).
   clock?: Clock;
   /// Called on every change of the connection mode.
@@ -168,6 +173,26 @@ export function toEndpoint(url: string | VigilEndpoint): VigilEndpoint {
     http: `${secure ? 'https' : 'http'}://${host}${path}`,
     ws: `${secure ? 'wss' : 'ws'}://${host}${path}`,
   };
+}
+
+/// The WebSocket class with a bound on the opening handshake: an instance still CONNECTING after
+/// `ms` is closed, which fails the attempt (`error`, then `close`) as a refused one would, so
+/// @trpc/client's reconnect loop makes the next attempt.
+function withHandshakeTimeout(Base: typeof WebSocket, ms: number, clock: Clock): typeof WebSocket {
+  const CONNECTING = 0;
+  function Timed(url: string | URL, protocols?: string | string[]) {
+    const ws = new Base(url, protocols);
+    const timer = clock.setTimeout(() => {
+      if (ws.readyState === CONNECTING) ws.close();
+    }, ms);
+    const done = () => clock.clearTimeout(timer);
+    ws.addEventListener('open', done);
+    ws.addEventListener('close', done);
+    return ws;
+  }
+  // @trpc/client reads the readyState constants from the class.
+  Object.assign(Timed, { CONNECTING, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  return Timed as unknown as typeof WebSocket;
 }
 
 const defaultRetryDelay = (attempt: number) => (attempt === 0 ? 0 : Math.min(500 * 2 ** (attempt - 1), 4000));
@@ -346,7 +371,11 @@ class ClientImpl {
     if (this.wsClient) return this.wsClient;
     const ws = createWSClient({
       url: () => this.endpoint.ws,
-      WebSocket: (this.opts.WebSocket ?? globalThis.WebSocket) as typeof WebSocket,
+      WebSocket: withHandshakeTimeout(
+        (this.opts.WebSocket ?? globalThis.WebSocket) as typeof WebSocket,
+        this.opts.handshakeTimeoutMs ?? 10000,
+        this.opts.clock ?? realClock,
+      ),
       connectionParams: async () => {
         const t = await this.token();
         return t ? { authorization: `Bearer ${t}` } : {};

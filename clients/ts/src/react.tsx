@@ -118,8 +118,9 @@ export interface AlertSubscriptionState {
 }
 
 /// Subscribes to a hospital's (or one alert's) events. Each event invalidates the vigil queries of
-/// that hospital/alert; a resync refetches them; while polling, each poll refreshes
-/// `useActiveAlerts` data. The stream resumes from the last delivered id after any reconnect.
+/// that hospital/alert; a resync and each (re)subscription (`started`) refetch them; while
+/// polling, each poll refreshes `useActiveAlerts` data. The stream resumes from the last delivered
+/// id after any reconnect.
 export function useAlertSubscription(opts: UseAlertSubscriptionOptions): AlertSubscriptionState {
   const client = useVigilClient();
   const queryClient = useQueryClient();
@@ -137,7 +138,14 @@ export function useAlertSubscription(opts: UseAlertSubscriptionOptions): AlertSu
     const max = latest.current.maxEvents ?? 100;
     const matches = (q: Query) => concerns(q, hospitalId, alertId);
     const handlers = {
-      onStarted: () => setSubscribed(true),
+      // Each (re)subscription refreshes the lists once the server has registered it: from then
+      // on events reach this stream, and anything before is in the refetch. (Refreshing when the
+      // socket opened left a window for a stream without a resume point: an alert raised between
+      // socket-up and the subscription came neither as an event nor in the refetch.)
+      onStarted: () => {
+        setSubscribed(true);
+        void queryClient.invalidateQueries({ predicate: matches });
+      },
       onData: (ev: AlertEvent) => {
         setLastEventId(ev.id);
         setEvents((prev) => [...prev, ev].slice(-max));
@@ -174,15 +182,6 @@ export function useAlertSubscription(opts: UseAlertSubscriptionOptions): AlertSu
     if (!confirm || !enabled) return;
     for (const ev of events) if (!isResyncEvent(ev)) client.confirmDelivery(hospitalId, ev.id);
   }, [events, confirm, enabled, client, hospitalId]);
-
-  // Back to live after a gap: refresh lists once (the replay brings the missed events too).
-  const prevMode = useRef(mode);
-  useEffect(() => {
-    if (prevMode.current !== 'live' && mode === 'live' && enabled) {
-      void queryClient.invalidateQueries({ predicate: (q) => concerns(q, hospitalId, alertId) });
-    }
-    prevMode.current = mode;
-  }, [mode, queryClient, hospitalId, alertId, enabled]);
 
   return { events, isConnected: mode === 'live', mode, lastEventId, isSubscribed };
 }

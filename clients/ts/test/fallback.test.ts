@@ -206,6 +206,33 @@ describe('fallback and resume', () => {
     }
   });
 
+  it('gives up a handshake nobody answers after handshakeTimeoutMs and goes on to the next URL', async () => {
+    // A node that accepts TCP but never answers the upgrade (its process stopped, a stalled proxy).
+    const silent = net.createServer((s) => { held.push(s); s.on('error', () => {}); });
+    const held: net.Socket[] = [];
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const silentPort = (silent.address() as net.AddressInfo).port;
+    const hospitalId = newHospital('stalled');
+    const client = createVigilClient({
+      urls: [`http://127.0.0.1:${silentPort}`, vigil.httpUrl],
+      token: mintToken({ hospitals: [hospitalId] }),
+      WebSocket,
+      retryDelayMs: fastRetry,
+      handshakeTimeoutMs: 500,
+    });
+    let started = 0;
+    const sub = client.subscribeToAlerts({ hospitalId }, { onStarted: () => started++ });
+    try {
+      await waitFor(() => held.length === 1, 5000, 'the attempt on the silent node');
+      await waitFor(() => started === 1 && client.mode === 'live', 10000, 'live on the second URL');
+    } finally {
+      sub.unsubscribe();
+      client.close();
+      for (const s of held) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
   it('tries a list of URLs in turn', async () => {
     const hospitalId = newHospital('urls');
     const dead = await new Promise<number>((resolve) => {

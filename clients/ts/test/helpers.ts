@@ -98,6 +98,10 @@ export class TcpProxy {
   port = 0;
   /// Connections accepted so far.
   accepted = 0;
+  /// While true, a new connection forwards only the client's first chunk (the HTTP upgrade) and
+  /// holds what the client sends after it (connectionParams, subscriptions) until `release()`.
+  hold = false;
+  private held: Array<() => void> = [];
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
   constructor(private readonly targetPort: number) {}
@@ -116,8 +120,19 @@ export class TcpProxy {
       };
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
-      client.pipe(upstream);
       upstream.pipe(client);
+      if (!this.hold) {
+        client.pipe(upstream);
+        return;
+      }
+      client.once('data', (first: Buffer) => {
+        upstream.write(first);
+        client.pause();
+        this.held.push(() => {
+          client.pipe(upstream);
+          client.resume();
+        });
+      });
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -125,6 +140,12 @@ export class TcpProxy {
     });
     this.port = (server.address() as net.AddressInfo).port;
     this.server = server;
+  }
+
+  /// Forwards what `hold` kept back, and stops holding.
+  release(): void {
+    this.hold = false;
+    for (const go of this.held.splice(0)) go();
   }
 
   async shut(): Promise<void> {

@@ -109,6 +109,60 @@ describe('hooks', () => {
     }
   });
 
+  it('a stream without a resume point refreshes its lists once subscribed again: an alert raised between socket-up and the subscription is shown', async () => {
+    const hospitalId = newHospital('resub');
+    const proxy = new TcpProxy(vigil.port);
+    await proxy.open();
+    let inFlight = 0;
+    const counted: typeof fetch = async (...args) => {
+      inFlight++;
+      try {
+        return await fetch(...args);
+      } finally {
+        inFlight--;
+      }
+    };
+    const client = createVigilClient({
+      url: { http: `${vigil.httpUrl}/api/trpc`, ws: `ws://127.0.0.1:${proxy.port}/api/trpc` },
+      getToken: () => mintToken({ hospitals: [hospitalId] }),
+      WebSocket,
+      fetch: counted,
+      pollIntervalMs: 300,
+      retryDelayMs: (n) => Math.min(100 * (n + 1), 500),
+    });
+    const writer = createVigilClient({ url: vigil.httpUrl, token: mintToken({ hospitals: [hospitalId] }), WebSocket });
+    const seen: AlertEvent[] = [];
+    try {
+      render(
+        <VigilProvider client={client}>
+          <Feed hospitalId={hospitalId} seen={seen} />
+        </VigilProvider>,
+      );
+      await waitFor(() => expect(screen.getByTestId('subscribed').textContent).toBe('true'));
+      await waitFor(() => expect(screen.getByTestId('active').textContent).toBe(''));
+
+      await act(async () => proxy.shut());
+      await waitFor(() => expect(screen.getByTestId('mode').textContent).toBe('polling'));
+      // The next socket opens, but the server gets the subscription only on release().
+      proxy.hold = true;
+      await act(async () => proxy.open());
+      await waitFor(() => expect(screen.getByTestId('mode').textContent).toBe('live'));
+      await waitFor(() => expect(inFlight).toBe(0));
+      // Raised while the socket is up and the subscription is not yet registered: no event will
+      // bring it, and no poll runs while live.
+      await writer.trpc.healthcare.createAlert.mutate({ hospitalId, roomNumber: 'G-1', alertType: 'fire', urgencyLevel: 2 });
+      proxy.release();
+      await waitFor(() => expect(screen.getByTestId('subscribed').textContent).toBe('true'));
+      await waitFor(() => expect(screen.getByTestId('active').textContent).toBe('G-1'), 5000);
+      expect(seen).toEqual([]);
+    } finally {
+      cleanup();
+      client.close();
+      writer.close();
+      await proxy.shut();
+    }
+  });
+
   it('metrics, presence and the mutation hooks', async () => {
     const hospitalId = newHospital('hooks2');
     const token = mintToken({ hospitals: [hospitalId], name: 'Dr Hook', sub: 'u-hook' });

@@ -126,6 +126,50 @@ export function waitForConnection(page, state, timeout = 10000) {
   return waitInPage(page, (s) => document.querySelector('[data-connection]')?.getAttribute('data-connection') === s, state, timeout);
 }
 
+/** Records, for a failure message, the connection banner's states and the page's WebSockets:
+ *  opened, handshake status, errors, closes, and each frame as its kind only (method, result type,
+ *  event id and type, resync): never the connectionParams token or alert text. */
+export async function traceConnection(page) {
+  const t0 = Date.now();
+  const lines = [];
+  const add = (what) => lines.push(`${String(Date.now() - t0).padStart(6)} ms  ${what}`);
+  const cdp = await page.createCDPSession();
+  await cdp.send('Network.enable');
+  const ws = new Map();
+  const name = (id) => { if (!ws.has(id)) ws.set(id, `ws${ws.size + 1}`); return ws.get(id); };
+  const kind = (payload) => {
+    let m;
+    try { m = JSON.parse(payload); } catch { return `(${payload.length} bytes)`; }
+    return (Array.isArray(m) ? m : [m]).map((x) => {
+      if (x.method === 'connectionParams') return 'connectionParams';
+      if (x.method) return `${x.method}${x.id != null ? `#${x.id}` : ''}${x.params?.path ? ` ${x.params.path}` : ''}${x.params?.lastEventId ? ` lastEventId=${x.params.lastEventId}` : ''}`;
+      const r = x.result;
+      if (r) {
+        const ev = r.data?.json ?? r.data;
+        return `#${x.id} ${r.type}${r.id ? ` ${r.id}` : ''}${ev?.type ? ` ${ev.type}` : ''}${ev?.data?.resync ? ' resync' : ''}`;
+      }
+      return x.error ? `#${x.id} error ${x.error.data?.code ?? x.error.code}` : '?';
+    }).join(', ');
+  };
+  cdp.on('Network.webSocketCreated', (e) => add(`${name(e.requestId)} created`));
+  cdp.on('Network.webSocketHandshakeResponseReceived', (e) => add(`${name(e.requestId)} handshake ${e.response.status}`));
+  cdp.on('Network.webSocketFrameError', (e) => add(`${name(e.requestId)} error ${e.errorMessage}`));
+  cdp.on('Network.webSocketClosed', (e) => add(`${name(e.requestId)} closed`));
+  cdp.on('Network.webSocketFrameSent', (e) => add(`${name(e.requestId)} > ${kind(e.response.payloadData)}`));
+  cdp.on('Network.webSocketFrameReceived', (e) => add(`${name(e.requestId)} < ${kind(e.response.payloadData)}`));
+  await page.exposeFunction('__vigilTraceBanner', (state) => add(`banner ${state}`));
+  await page.evaluate(() => {
+    let last;
+    const check = () => {
+      const state = String(document.querySelector('[data-connection]')?.getAttribute('data-connection'));
+      if (state !== last) { last = state; window.__vigilTraceBanner(state); }
+    };
+    new MutationObserver(check).observe(document, { subtree: true, childList: true, attributes: true });
+    check();
+  });
+  return { mark: (what) => add(`-- ${what}`), text: () => lines.join('\n') };
+}
+
 export async function screenshot(page, name) {
   const file = path.join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: false });
