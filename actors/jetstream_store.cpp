@@ -85,9 +85,16 @@ std::string encode_body(const pending_write& w) {
   return out;
 }
 
-/// Decodes a stream message at `seq` into the event every node publishes identically.
+int64_t steady_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Decodes a stream message at `seq` into the event every node publishes identically;
+/// `committed_us` (steady clock) is set on live events (the follower's), 0 on reads of the past.
 stream_event_ptr decode_body(const std::string& epoch, uint64_t seq, const char* data, int len,
-                             std::string* error) {
+                             std::string* error, int64_t committed_us = 0) {
   auto body = json::parse(std::string_view(data, static_cast<size_t>(len)), error);
   if (!body || !body->is_object()) {
     if (error->empty())
@@ -123,9 +130,12 @@ stream_event_ptr decode_body(const std::string& epoch, uint64_t seq, const char*
     if (auto ms = parse_iso(ts->as_string()))
       out->timestamp = *ms;
   }
-  out->event = make_encoded_event(seq, id, str(e, "type"), str(e, "alertId"),
-                                  u != nullptr ? static_cast<int>(u->as_int()) : 0,
-                                  str(body.operator->(), "t"), std::move(plain), std::move(meta));
+  auto enc = make_encoded_event(seq, id, str(e, "type"), str(e, "alertId"),
+                                u != nullptr ? static_cast<int>(u->as_int()) : 0,
+                                str(body.operator->(), "t"), std::move(plain), std::move(meta));
+  // vigil_publish_to_write_seconds: a live event counts from when this node got it stored.
+  enc->committed_us = committed_us;
+  out->event = std::move(enc);
   out->next = std::move(*next);
   if (auto* k = body->find("k"); k != nullptr && k->is_string()) {
     out->idempotency_key = k->as_string();
@@ -490,7 +500,8 @@ void on_follow_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure
   auto seq = stream_seq_of(m);
   if (seq != 0) {
     std::string err;
-    auto ev = decode_body(f->epoch, seq, natsMsg_GetData(m), natsMsg_GetDataLength(m), &err);
+    auto ev = decode_body(f->epoch, seq, natsMsg_GetData(m), natsMsg_GetDataLength(m), &err,
+                          steady_now_us());
     if (ev) {
       raise_last_seq(*f->rt, seq);
       caf::anon_send(f->hospital, stream_event_ptr{ev});
