@@ -5,6 +5,7 @@
 #include <nats/nats.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <random>
@@ -193,6 +194,12 @@ std::string hospital_subject(const std::string& hospital) {
 
 /// The connection, the JetStream context and the stream's identity. Its followers live as long
 /// as it does.
+/// The alert-index follower's closure: the runtime it fills and how far it has read.
+struct index_follower {
+  runtime* rt = nullptr;
+  std::atomic<uint64_t> seq{0};
+};
+
 class jetstream_link {
 public:
   ~jetstream_link() {
@@ -213,6 +220,7 @@ public:
   std::string stream;
   std::string epoch;
   std::vector<natsSubscription*> subs_; // followers (destroyed with the link)
+  index_follower index;
 
   jsOptions options() const {
     jsOptions o;
@@ -514,14 +522,16 @@ void on_follow_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure
 
 /// The alert index follower: every message's headers only (alert id, hospital).
 void on_index_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
-  auto* rt = static_cast<runtime*>(closure);
+  auto* f = static_cast<index_follower*>(closure);
   const char* alert_id = nullptr;
   const char* hospital = nullptr;
   if (natsMsgHeader_Get(m, "Vigil-Alert", &alert_id) == NATS_OK
       && natsMsgHeader_Get(m, "Vigil-Hospital", &hospital) == NATS_OK)
-    rt->alerts.put(alert_id, hospital);
-  if (auto seq = stream_seq_of(m))
-    raise_last_seq(*rt, seq);
+    f->rt->alerts.put(alert_id, hospital);
+  if (auto seq = stream_seq_of(m)) {
+    raise_last_seq(*f->rt, seq);
+    f->seq.store(seq);
+  }
   natsMsg_Destroy(m);
 }
 
@@ -769,8 +779,9 @@ jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
   self->state.rt = std::move(rt);
   self->state.link = std::move(link);
   std::string err;
+  self->state.link->index.rt = self->state.rt.get();
   if (!subscribe(*self->state.link, "vigil.events.>", 0, true, on_index_msg,
-                 self->state.rt.get(), &err))
+                 &self->state.link->index, &err))
     log::error("cluster_index_follow_failed", {{"error", err}});
   self->set_exit_handler([=](caf::exit_msg& msg) {
     self->state.link.reset();
@@ -834,6 +845,16 @@ jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
 jetstream_actor spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
                                       jetstream_link_ptr link) {
   return sys.spawn<caf::detached>(jetstream_behavior, std::move(rt), std::move(link));
+}
+
+bool wait_for_alert_index(const jetstream_link& link, uint64_t seq, int64_t wait_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  while (link.index.seq.load() < seq) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 } // namespace vigil
