@@ -125,6 +125,14 @@ void hospital_state::apply_confirmations(std::shared_ptr<const identity> who,
     rp.deliver(reply);
     return;
   }
+  if (st.rt->cluster) {
+    // A cluster node has no alert rows (storage.engine = jetstream): the receipts reach the
+    // stream with the alert's next event, the throttled seenBy update for a new user's receipt.
+    for (auto& id : added)
+      seen_by_changed(id);
+    rp.deliver(reply);
+    return;
+  }
   // The alert rows alone: a receipt is not an event (seenBy is published, throttled).
   auto req = std::make_shared<commit_request>();
   for (auto& id : changed) {

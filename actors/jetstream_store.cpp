@@ -5,6 +5,7 @@
 #include <nats/nats.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <random>
@@ -85,9 +86,16 @@ std::string encode_body(const pending_write& w) {
   return out;
 }
 
-/// Decodes a stream message at `seq` into the event every node publishes identically.
+int64_t steady_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Decodes a stream message at `seq` into the event every node publishes identically;
+/// `committed_us` (steady clock) is set on live events (the follower's), 0 on reads of the past.
 stream_event_ptr decode_body(const std::string& epoch, uint64_t seq, const char* data, int len,
-                             std::string* error) {
+                             std::string* error, int64_t committed_us = 0) {
   auto body = json::parse(std::string_view(data, static_cast<size_t>(len)), error);
   if (!body || !body->is_object()) {
     if (error->empty())
@@ -123,9 +131,12 @@ stream_event_ptr decode_body(const std::string& epoch, uint64_t seq, const char*
     if (auto ms = parse_iso(ts->as_string()))
       out->timestamp = *ms;
   }
-  out->event = make_encoded_event(seq, id, str(e, "type"), str(e, "alertId"),
-                                  u != nullptr ? static_cast<int>(u->as_int()) : 0,
-                                  str(body.operator->(), "t"), std::move(plain), std::move(meta));
+  auto enc = make_encoded_event(seq, id, str(e, "type"), str(e, "alertId"),
+                                u != nullptr ? static_cast<int>(u->as_int()) : 0,
+                                str(body.operator->(), "t"), std::move(plain), std::move(meta));
+  // vigil_publish_to_write_seconds: a live event counts from when this node got it stored.
+  enc->committed_us = committed_us;
+  out->event = std::move(enc);
   out->next = std::move(*next);
   if (auto* k = body->find("k"); k != nullptr && k->is_string()) {
     out->idempotency_key = k->as_string();
@@ -183,6 +194,12 @@ std::string hospital_subject(const std::string& hospital) {
 
 /// The connection, the JetStream context and the stream's identity. Its followers live as long
 /// as it does.
+/// The alert-index follower's closure: the runtime it fills and how far it has read.
+struct index_follower {
+  runtime* rt = nullptr;
+  std::atomic<uint64_t> seq{0};
+};
+
 class jetstream_link {
 public:
   ~jetstream_link() {
@@ -203,6 +220,7 @@ public:
   std::string stream;
   std::string epoch;
   std::vector<natsSubscription*> subs_; // followers (destroyed with the link)
+  index_follower index;
 
   jsOptions options() const {
     jsOptions o;
@@ -490,7 +508,8 @@ void on_follow_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure
   auto seq = stream_seq_of(m);
   if (seq != 0) {
     std::string err;
-    auto ev = decode_body(f->epoch, seq, natsMsg_GetData(m), natsMsg_GetDataLength(m), &err);
+    auto ev = decode_body(f->epoch, seq, natsMsg_GetData(m), natsMsg_GetDataLength(m), &err,
+                          steady_now_us());
     if (ev) {
       raise_last_seq(*f->rt, seq);
       caf::anon_send(f->hospital, stream_event_ptr{ev});
@@ -503,14 +522,16 @@ void on_follow_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure
 
 /// The alert index follower: every message's headers only (alert id, hospital).
 void on_index_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
-  auto* rt = static_cast<runtime*>(closure);
+  auto* f = static_cast<index_follower*>(closure);
   const char* alert_id = nullptr;
   const char* hospital = nullptr;
   if (natsMsgHeader_Get(m, "Vigil-Alert", &alert_id) == NATS_OK
       && natsMsgHeader_Get(m, "Vigil-Hospital", &hospital) == NATS_OK)
-    rt->alerts.put(alert_id, hospital);
-  if (auto seq = stream_seq_of(m))
-    raise_last_seq(*rt, seq);
+    f->rt->alerts.put(alert_id, hospital);
+  if (auto seq = stream_seq_of(m)) {
+    raise_last_seq(*f->rt, seq);
+    f->seq.store(seq);
+  }
   natsMsg_Destroy(m);
 }
 
@@ -758,8 +779,9 @@ jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
   self->state.rt = std::move(rt);
   self->state.link = std::move(link);
   std::string err;
+  self->state.link->index.rt = self->state.rt.get();
   if (!subscribe(*self->state.link, "vigil.events.>", 0, true, on_index_msg,
-                 self->state.rt.get(), &err))
+                 &self->state.link->index, &err))
     log::error("cluster_index_follow_failed", {{"error", err}});
   self->set_exit_handler([=](caf::exit_msg& msg) {
     self->state.link.reset();
@@ -823,6 +845,16 @@ jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
 jetstream_actor spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
                                       jetstream_link_ptr link) {
   return sys.spawn<caf::detached>(jetstream_behavior, std::move(rt), std::move(link));
+}
+
+bool wait_for_alert_index(const jetstream_link& link, uint64_t seq, int64_t wait_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  while (link.index.seq.load() < seq) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 } // namespace vigil

@@ -32,6 +32,11 @@ jetstream_link_ptr open_jetstream(runtime& rt, int64_t wait_ms, std::string* err
 jetstream_actor spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
                                       jetstream_link_ptr link);
 
+/// Waits (at most `wait_ms`) until the alert-index follower of the store spawned on `link` has
+/// read the stream up to `seq`, so that every alert stored before then routes (a call naming
+/// it is not NOT_FOUND). false when it has not within `wait_ms`.
+bool wait_for_alert_index(const jetstream_link& link, uint64_t seq, int64_t wait_ms);
+
 /// The subject of a hospital: vigil.events.<hospital>, every byte outside [A-Za-z0-9_-]
 /// written as %XX (subjects cannot hold '.', '*', '>' or spaces).
 std::string hospital_subject(const std::string& hospital);

@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -289,6 +290,10 @@ void configure_caf(caf::actor_system_config& caf_cfg, const config& cfg) {
 
 /// storage.engine = jetstream: a cluster node. The event stream replaces the SQLite file; the
 /// hospitals load from it on first use and follow it.
+/// How long a cluster node waits at start for its alert index to reach the stream's newest
+/// message before it listens anyway (then with a warning).
+constexpr int64_t alert_index_wait_ms = 30000;
+
 int run_cluster_node(const runtime_ptr& rt, sigset_t signals, int argc, char** argv) {
   auto& cfg = rt->cfg;
   std::string error;
@@ -301,11 +306,23 @@ int run_cluster_node(const runtime_ptr& rt, sigset_t signals, int argc, char** a
   caf::actor_system_config caf_cfg;
   configure_caf(caf_cfg, cfg);
   caf::actor_system sys{caf_cfg};
+  // Every alert stored before the start must route before a client can name it (after a
+  // restart, a getAlert of an acknowledged alert must not be NOT_FOUND): the alert index reads
+  // the stream's headers up to its newest message at the start before vigild listens.
+  const uint64_t start_seq = rt->last_seq.load();
+  auto index_link = link;
   rt->cluster = spawn_jetstream_store(sys, rt, std::move(link));
   rt->storage = storage_actor{rt->cluster};
   rt->directory = spawn_directory(sys, rt);
+  auto t0 = std::chrono::steady_clock::now();
+  bool indexed = wait_for_alert_index(*index_link, start_seq, alert_index_wait_ms);
+  index_link.reset();
+  auto index_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - t0).count();
+  if (!indexed)
+    log::warn("cluster_index_behind", {{"last_seq", start_seq}, {"waited_ms", index_ms}});
   log::info("cluster_node", {{"stream", cfg.cluster_stream}, {"epoch", rt->epoch},
-                             {"last_seq", rt->last_seq.load()}});
+                             {"last_seq", start_seq}, {"index_ms", index_ms}});
   serve(sys, rt, signals, 0, 0, argc, argv);
 }
 } // namespace

@@ -37,6 +37,27 @@ describe('vigil cluster', () => {
     assert.deepEqual(createdIds(subs[0]), createdIds(subs[1]));
   });
 
+  test('a delivery receipt on one node reaches the others with the seenBy update', async () => {
+    // A cluster node has no alert rows: confirmDelivery answers from memory and the receipt is
+    // stored with the alert's next event, the seenBy update (it once failed with
+    // INTERNAL_SERVER_ERROR "Failed to store the change" on every cluster node).
+    const H = newHospital('receipt');
+    const T = team(H);
+    const nurse = ctx.client(0, { token: T.nurse });
+    const s = collect(nurse.h.subscribeToAlerts, { hospitalId: H }, 'nurse on node 1');
+    const other = collect(ctx.client(1, { token: T.doctor }).h.subscribeToAlerts, { hospitalId: H }, 'doctor on node 2');
+    await Promise.all([s.waitStarted(10000), other.waitStarted(10000)]);
+    const { alert } = await nurse.h.createAlert.mutate(alertInput(H));
+    const [created] = await s.until((it) => it.some((e) => e.type === 'alert.created'), 'created', 10000);
+    assert.deepEqual(await nurse.h.confirmDelivery.mutate({ hospitalId: H, eventIds: [created.id] }),
+      { confirmed: 1, ignored: 0 });
+    const seen = (e) => e.type === 'alert.updated' && e.alertId === alert.id && e.data.seenBy?.nurse === 1;
+    await other.until((it) => it.some(seen), 'the seenBy update on node 2', 10000);
+    const got = await ctx.client(1, { token: T.doctor }).h.getAlert.query({ alertId: alert.id });
+    assert.deepEqual(got.seenBy, { nurse: 1 });
+    assert.deepEqual(got.receipts.map((r) => [r.userId, r.eventId]), [[T.subs.nurse, created.id]]);
+  });
+
   test('two nodes acknowledging the same alert concurrently: exactly one succeeds', async () => {
     const H = newHospital('ack');
     const T = team(H);

@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import { useServer, team } from './lib/fixture.mjs';
 import { alertInput, collect, newHospital, rejectsTrpc } from './lib/clients.mjs';
 import { ctl } from './lib/vigilctl.mjs';
+import { JETSTREAM } from './lib/server.mjs';
 
 // Second-long first tier, so the timer escalates during the test; a long second tier, so it
 // escalates exactly once.
@@ -37,7 +38,20 @@ function sqlite(db, sql) {
   return execFileSync('sqlite3', ['-cmd', '.timeout 5000', db, sql], { encoding: 'utf8' }).trim();
 }
 
-describe('audit trail', () => {
+// On a cluster node (VIGIL_E2E_ENGINE=jetstream) there is no audit trail: the documented answer.
+describe('audit trail on a cluster node', { skip: !JETSTREAM && 'cluster nodes only (VIGIL_E2E_ENGINE=jetstream)' }, () => {
+  test('getAuditLog answers SERVICE_UNAVAILABLE, after the usual permission check', async () => {
+    const H = newHospital();
+    const T = team(H);
+    await ctx.client({ token: T.nurse }).h.createAlert.mutate(alertInput(H));
+    await rejectsTrpc(ctx.client({ token: T.nurse }).h.getAuditLog.query({ hospitalId: H }),
+      { code: 'FORBIDDEN', message: 'Access denied. Required permission: view_audit_log' });
+    await rejectsTrpc(ctx.client({ token: T.admin }).h.getAuditLog.query({ hospitalId: H }),
+      { code: 'SERVICE_UNAVAILABLE', message: 'The audit trail is not kept in cluster mode' });
+  });
+});
+
+describe('audit trail', { skip: JETSTREAM && 'a cluster node keeps no audit trail: getAuditLog answers SERVICE_UNAVAILABLE (docs/operations.md "Running a cluster")' }, () => {
   test('every action of a shift is recorded with its outcome, and the chain verifies', async () => {
     const H = newHospital();
     const other = newHospital();

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { useServer, team } from './lib/fixture.mjs';
+import { JETSTREAM, useServer, team } from './lib/fixture.mjs';
 import { alertInput, collect, ms, newHospital } from './lib/clients.mjs';
 
 const RECEIPT_MS = 1000;
@@ -20,7 +20,7 @@ async function metric(name) {
   return line ? Number(line.split(' ')[1]) : undefined;
 }
 
-describe('failsafe', () => {
+describe('failsafe', { skip: JETSTREAM && 'a cluster node arms the failsafe only for the alerts a hospital loads at its start, not for later writes (docs/operations.md "Running a cluster")' }, () => {
   test('an alert raised while no nurse is connected reaches the doctor tier within a second', async () => {
     const H = newHospital();
     const T = team(H);

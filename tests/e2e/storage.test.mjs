@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { after, describe, test } from 'node:test';
 
-import { VigilServer, startServer } from './lib/server.mjs';
+import { JETSTREAM, VigilServer, startServer } from './lib/server.mjs';
 import { mintToken } from './lib/tokens.mjs';
 import { RawWs, newHospital, withTimeout } from './lib/clients.mjs';
 
@@ -111,7 +111,7 @@ const FOREIGN_DB = gunzipSync(Buffer.from(
 
 // ---- one server per database ----------------------------------------------------------------------
 
-describe('one vigild per database', () => {
+describe('one vigild per database', { skip: JETSTREAM && 'the SQLite database file: a cluster node has none, storage.path only holds admin.token (docs/operations.md "Running a cluster")' }, () => {
   test('a second vigild on the same database exits 1 with "in use by pid N"; the first keeps serving', async () => {
     const first = await startServer();
     const second = new VigilServer({ dbDir: first.dbDir });
@@ -164,7 +164,7 @@ describe('one vigild per database', () => {
 
 // ---- clean stop -------------------------------------------------------------------------------------
 
-describe('a clean stop', () => {
+describe('a clean stop', { skip: JETSTREAM && 'the SQLite database file: a cluster node has none, storage.path only holds admin.token (docs/operations.md "Running a cluster")' }, () => {
   test('leaves one self-contained database file: no WAL, and a copy of the main file alone holds every event', async () => {
     const server = await startServer();
     try {
@@ -195,7 +195,7 @@ describe('a clean stop', () => {
 
 // ---- foreign databases --------------------------------------------------------------------------------
 
-describe('the database file at start-up', () => {
+describe('the database file at start-up', { skip: JETSTREAM && 'the SQLite database file: a cluster node has none, storage.path only holds admin.token (docs/operations.md "Running a cluster")' }, () => {
   test('a SQLite database of another application is refused and left byte for byte unchanged', async () => {
     const server = new VigilServer();
     try {
@@ -228,7 +228,7 @@ describe('the database file at start-up', () => {
 
 // ---- restore --------------------------------------------------------------------------------------
 
-describe('vigilctl restore', () => {
+describe('vigilctl restore', { skip: JETSTREAM && 'vigilctl backup, restore and replay --db work on SQLite files only (docs/operations.md "Running a cluster", known limits)' }, () => {
   test('refused while vigild runs; then restores a verified backup under a new epoch, old files kept; a client resuming with a lost id gets resync', async () => {
     const server = await startServer();
     const dir = tempDir();

@@ -6,6 +6,9 @@ import { after, afterEach, before } from 'node:test';
 import { randomUUID } from 'node:crypto';
 
 import { startServer } from './server.mjs';
+
+/** VIGIL_E2E_ENGINE=jetstream: every server is a cluster node (lib/server.mjs, lib/nats.mjs). */
+export { ENGINE, JETSTREAM } from './server.mjs';
 import { appClient, wsOnlyClient, RawWs, http } from './clients.mjs';
 import { mintToken } from './tokens.mjs';
 

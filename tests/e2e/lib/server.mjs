@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { natsAccount } from './nats.mjs';
 import { SECRET } from './tokens.mjs';
 import { TLS, httpBase, tlsArgs, wsBase } from './tls.mjs';
 
@@ -22,6 +23,19 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** Path of the binary under test: env VIGIL_BIN, else <repo>/build/vigild. */
 export const VIGIL_BIN =
   process.env.VIGIL_BIN || path.resolve(here, '..', '..', '..', 'build', 'vigild');
+
+/**
+ * The storage engine every server of the run uses unless a test says otherwise: env
+ * VIGIL_E2E_ENGINE, `sqlite` (default; a temporary database file) or `jetstream` (a cluster node:
+ * storage.engine = jetstream on the process's shared single-node nats-server, one NATS account per
+ * server, lib/nats.mjs).
+ */
+export const ENGINE = process.env.VIGIL_E2E_ENGINE || 'sqlite';
+if (ENGINE !== 'sqlite' && ENGINE !== 'jetstream') {
+  throw new Error(`VIGIL_E2E_ENGINE=${ENGINE}: expected sqlite or jetstream`);
+}
+/** True when the run's servers are cluster nodes (VIGIL_E2E_ENGINE=jetstream). */
+export const JETSTREAM = ENGINE === 'jetstream';
 
 const START_TIMEOUT_MS = Number(process.env.VIGIL_START_TIMEOUT_MS || 15000);
 const STOP_TIMEOUT_MS = 10000;
@@ -149,6 +163,10 @@ export class VigilServer {
    *   so the child pid is vigild's own
    * @param {boolean} [opts.tls] serve TLS with the run's test certificate (default: VIGIL_E2E_TLS=1;
    *   lib/tls.mjs); false = plain even in TLS mode (then give your own tls.* flags in args, if any)
+   * @param {'sqlite'|'jetstream'} [opts.engine] storage engine (default ENGINE, i.e.
+   *   VIGIL_E2E_ENGINE); jetstream: the server gets its own NATS account on the shared nats-server
+   *   (lib/nats.mjs) on first start and keeps it across restarts; storage.path (dbDir) then only
+   *   holds admin.token
    */
   constructor(opts = {}) {
     this.requestedPort = opts.port ?? 0;
@@ -162,6 +180,8 @@ export class VigilServer {
     this.extraEnv = opts.env || {};
     this.fdLimit = opts.fdLimit;
     this.tls = opts.tls ?? TLS;
+    this.engine = opts.engine ?? ENGINE;
+    this.natsUrl = undefined; // jetstream: the NATS account's URL, taken at the first start
     this.port = undefined;
     this.child = undefined;
     this.stderrLines = [];
@@ -190,12 +210,16 @@ export class VigilServer {
     a.push('--admin.port=0');
     if (this.tiers) a.push(`--escalation.tiers=${this.tiers}`);
     a.push(`--escalation.failsafe=${this.failsafe}`);
+    if (this.engine === 'jetstream') {
+      a.push('--storage.engine=jetstream', `--cluster.nats-urls=${this.natsUrl}`, '--cluster.replicas=1');
+    }
     return a.concat(tlsArgs(this.tls), this.extraArgs);
   }
 
   /** Spawns the server and resolves once it announced its port. */
   async start() {
     if (this.child) throw new Error('server already running');
+    if (this.engine === 'jetstream' && !this.natsUrl) this.natsUrl = await natsAccount();
     const bin = binary();
     const port = this.port ?? this.requestedPort;
     this.generation += 1;
