@@ -198,6 +198,10 @@ std::string hospital_subject(const std::string& hospital) {
 struct index_follower {
   runtime* rt = nullptr;
   std::atomic<uint64_t> seq{0};
+  /// The open alerts of the stream (alert id -> hospital), by the Vigil-Open header of each
+  /// alert's newest message: what a node starting up must host for the alerts' timers to run.
+  std::mutex open_mu;
+  std::unordered_map<std::string, std::string> open_alerts;
 };
 
 class jetstream_link {
@@ -526,8 +530,19 @@ void on_index_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure)
   const char* alert_id = nullptr;
   const char* hospital = nullptr;
   if (natsMsgHeader_Get(m, "Vigil-Alert", &alert_id) == NATS_OK
-      && natsMsgHeader_Get(m, "Vigil-Hospital", &hospital) == NATS_OK)
+      && natsMsgHeader_Get(m, "Vigil-Hospital", &hospital) == NATS_OK) {
     f->rt->alerts.put(alert_id, hospital);
+    // A message without Vigil-Open (written before it existed) counts as open: starting a
+    // hospital needlessly costs a load, missing one would leave its timers unarmed.
+    const char* open = nullptr;
+    bool resolved = natsMsgHeader_Get(m, "Vigil-Open", &open) == NATS_OK && open != nullptr
+                    && open[0] == '0';
+    std::lock_guard<std::mutex> g{f->open_mu};
+    if (resolved)
+      f->open_alerts.erase(alert_id);
+    else
+      f->open_alerts[alert_id] = hospital;
+  }
   if (auto seq = stream_seq_of(m)) {
     raise_last_seq(*f->rt, seq);
     f->seq.store(seq);
@@ -592,6 +607,9 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
     natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
     natsMsgHeader_Set(m, "Vigil-Alert", w.next.id.c_str());
     natsMsgHeader_Set(m, "Vigil-Hospital", req.hospital_id.c_str());
+    // Whether the alert is open after this event: a restarting node reads it (headers only) to
+    // start the hospitals whose escalation and failsafe timers must run.
+    natsMsgHeader_Set(m, "Vigil-Open", w.next.status == alert_status::resolved ? "0" : "1");
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = publish_wait_ms;
@@ -845,6 +863,21 @@ jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
 jetstream_actor spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
                                       jetstream_link_ptr link) {
   return sys.spawn<caf::detached>(jetstream_behavior, std::move(rt), std::move(link));
+}
+
+restore_plan cluster_restore_plan(jetstream_link& link) {
+  restore_plan plan;
+  std::lock_guard<std::mutex> g{link.index.open_mu};
+  std::unordered_map<std::string, size_t> seen;
+  for (auto& [alert_id, hospital] : link.index.open_alerts) {
+    ++plan.timers;
+    if (seen.emplace(hospital, plan.hospitals.size()).second) {
+      plan.hospitals.push_back(hospital);
+      // The stream's headers carry no deadlines: 1 (long past) loads the hospital at once.
+      plan.deadlines.push_back(1);
+    }
+  }
+  return plan;
 }
 
 bool wait_for_alert_index(const jetstream_link& link, uint64_t seq, int64_t wait_ms) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/messages.hpp"
 #include "actors/runtime.hpp"
 
 namespace vigil {
@@ -36,6 +37,12 @@ jetstream_actor spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
 /// read the stream up to `seq`, so that every alert stored before then routes (a call naming
 /// it is not NOT_FOUND). false when it has not within `wait_ms`.
 bool wait_for_alert_index(const jetstream_link& link, uint64_t seq, int64_t wait_ms);
+
+/// The hospitals with open alerts in the stream, as far as the alert index has read it (after
+/// wait_for_alert_index: up to the start), each due at once. A restarting node hands it to the
+/// directory (restore_escalation_timers) so escalation and failsafe timers run without waiting
+/// for a client to use the hospital, as one vigild on SQLite does (plan_escalation_restore).
+restore_plan cluster_restore_plan(jetstream_link& link);
 
 /// The subject of a hospital: vigil.events.<hospital>, every byte outside [A-Za-z0-9_-]
 /// written as %XX (subjects cannot hold '.', '*', '>' or spaces).

@@ -316,13 +316,20 @@ int run_cluster_node(const runtime_ptr& rt, sigset_t signals, int argc, char** a
   rt->directory = spawn_directory(sys, rt);
   auto t0 = std::chrono::steady_clock::now();
   bool indexed = wait_for_alert_index(*index_link, start_seq, alert_index_wait_ms);
+  // As one vigild on SQLite does: every hospital with an open alert starts now, so that its
+  // escalation and failsafe timers run without waiting for a client to use it on this node
+  // (each node hosting it runs them; the expected-seq check lets one escalation through).
+  auto plan = cluster_restore_plan(*index_link);
   index_link.reset();
   auto index_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::steady_clock::now() - t0).count();
   if (!indexed)
     log::warn("cluster_index_behind", {{"last_seq", start_seq}, {"waited_ms", index_ms}});
   log::info("cluster_node", {{"stream", cfg.cluster_stream}, {"epoch", rt->epoch},
-                             {"last_seq", start_seq}, {"index_ms", index_ms}});
+                             {"last_seq", start_seq}, {"index_ms", index_ms},
+                             {"open_alerts", static_cast<uint64_t>(plan.timers)},
+                             {"hospitals_to_start", static_cast<uint64_t>(plan.hospitals.size())}});
+  restore_escalation_timers(rt->directory, std::move(plan));
   serve(sys, rt, signals, 0, 0, argc, argv);
 }
 } // namespace
