@@ -156,7 +156,10 @@ using storage_actor = storage_reader_actor::extend<
 using jetstream_actor = storage_actor::extend<
   /// Follow hospital (id, actor) from after this seq: every later event of its subject goes to
   /// the actor as a stream_event_ptr, in stream order.
-  caf::reacts_to<follow_atom, std::string, hospital_actor, uint64_t>>;
+  caf::reacts_to<follow_atom, std::string, hospital_actor, uint64_t>,
+  /// (internal) Start the alert-index follower (every message's headers, from the first); tried
+  /// again every second until a consumer is made.
+  caf::reacts_to<follow_atom>>;
 
 /// The directory (actors/directory.cpp): hospital id -> hospital actor.
 using directory_actor = caf::typed_actor<

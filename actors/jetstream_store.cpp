@@ -796,11 +796,8 @@ jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
                                                  jetstream_link_ptr link) {
   self->state.rt = std::move(rt);
   self->state.link = std::move(link);
-  std::string err;
   self->state.link->index.rt = self->state.rt.get();
-  if (!subscribe(*self->state.link, "vigil.events.>", 0, true, on_index_msg,
-                 &self->state.link->index, &err))
-    log::error("cluster_index_follow_failed", {{"error", err}});
+  self->send(self, follow_atom::value);
   self->set_exit_handler([=](caf::exit_msg& msg) {
     self->state.link.reset();
     self->quit(msg.reason);
@@ -827,6 +824,17 @@ jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
       auto page = std::make_shared<audit_page>();
       page->error = "the audit trail is not kept with storage.engine = jetstream";
       return audit_page_ptr{page};
+    },
+    [=](follow_atom) {
+      // Without the index, calls naming an alert of a hospital not hosted here are NOT_FOUND
+      // and a restart starts no hospital: try again until a consumer is made (its creation
+      // times out while the JetStream cluster elects a stream leader, for instance).
+      auto& link = *self->state.link;
+      std::string err;
+      if (subscribe(link, "vigil.events.>", 0, true, on_index_msg, &link.index, &err))
+        return;
+      log::error("cluster_index_follow_failed", {{"error", err}, {"retry_ms", follow_retry_ms}});
+      self->delayed_send(self, std::chrono::milliseconds(follow_retry_ms), follow_atom::value);
     },
     [=](follow_atom, const std::string& hospital, const hospital_actor& h, uint64_t after) {
       auto& st = self->state;
