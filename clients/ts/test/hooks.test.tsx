@@ -53,28 +53,38 @@ function Feed({ hospitalId, seen, confirm = false }: { hospitalId: string; seen:
   );
 }
 
+/// A client whose WebSocket goes through `proxy` (HTTP straight to vigild), polling every 300 ms,
+/// and a second client that writes; with `render(feed)` the seed's feed is shown through the first.
+function proxiedClients(proxy: TcpProxy, hospitalId: string, extra: { fetch?: typeof fetch } = {}) {
+  const client = createVigilClient({
+    url: { http: `${vigil.httpUrl}/api/trpc`, ws: `ws://127.0.0.1:${proxy.port}/api/trpc` },
+    getToken: () => mintToken({ hospitals: [hospitalId] }),
+    WebSocket,
+    ...extra,
+    pollIntervalMs: 300,
+    retryDelayMs: (n) => Math.min(100 * (n + 1), 500),
+  });
+  const writer = createVigilClient({ url: vigil.httpUrl, token: mintToken({ hospitals: [hospitalId] }), WebSocket });
+  const seen: AlertEvent[] = [];
+  const renderFeed = () =>
+    render(
+      <VigilProvider client={client}>
+        <Feed hospitalId={hospitalId} seen={seen} />
+      </VigilProvider>,
+    );
+  return { client, writer, seen, renderFeed };
+}
+
 describe('hooks', () => {
   it('live events, polling fallback and resume through useAlertSubscription', async () => {
     const hospitalId = newHospital('hooks');
     const proxy = new TcpProxy(vigil.port);
     await proxy.open();
-    const client = createVigilClient({
-      url: { http: `${vigil.httpUrl}/api/trpc`, ws: `ws://127.0.0.1:${proxy.port}/api/trpc` },
-      getToken: () => mintToken({ hospitals: [hospitalId] }),
-      WebSocket,
-      pollIntervalMs: 300,
-      retryDelayMs: (n) => Math.min(100 * (n + 1), 500),
-    });
-    const writer = createVigilClient({ url: vigil.httpUrl, token: mintToken({ hospitals: [hospitalId] }), WebSocket });
+    const { client, writer, seen, renderFeed } = proxiedClients(proxy, hospitalId);
     const create = (room: string) =>
       writer.trpc.healthcare.createAlert.mutate({ hospitalId, roomNumber: room, alertType: 'code_blue', urgencyLevel: 1 });
-    const seen: AlertEvent[] = [];
     try {
-      render(
-        <VigilProvider client={client}>
-          <Feed hospitalId={hospitalId} seen={seen} />
-        </VigilProvider>,
-      );
+      renderFeed();
       await waitFor(() => expect(screen.getByTestId('mode').textContent).toBe('live'));
       await waitFor(() => expect(screen.getByTestId('active').textContent).toBe(''));
       await waitFor(() => expect(screen.getByTestId('subscribed').textContent).toBe('true'));
@@ -122,22 +132,9 @@ describe('hooks', () => {
         inFlight--;
       }
     };
-    const client = createVigilClient({
-      url: { http: `${vigil.httpUrl}/api/trpc`, ws: `ws://127.0.0.1:${proxy.port}/api/trpc` },
-      getToken: () => mintToken({ hospitals: [hospitalId] }),
-      WebSocket,
-      fetch: counted,
-      pollIntervalMs: 300,
-      retryDelayMs: (n) => Math.min(100 * (n + 1), 500),
-    });
-    const writer = createVigilClient({ url: vigil.httpUrl, token: mintToken({ hospitals: [hospitalId] }), WebSocket });
-    const seen: AlertEvent[] = [];
+    const { client, writer, seen, renderFeed } = proxiedClients(proxy, hospitalId, { fetch: counted });
     try {
-      render(
-        <VigilProvider client={client}>
-          <Feed hospitalId={hospitalId} seen={seen} />
-        </VigilProvider>,
-      );
+      renderFeed();
       await waitFor(() => expect(screen.getByTestId('subscribed').textContent).toBe('true'));
       await waitFor(() => expect(screen.getByTestId('active').textContent).toBe(''));
 
