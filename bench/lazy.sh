@@ -67,6 +67,26 @@ fresh_copy() {
   cp "$SRC" "$RUN"
 }
 
+# listening_port LOG: the port vigild announced in LOG (event=listening); 600 polls 20 ms apart.
+listening_port() {
+  local port=
+  for _ in $(seq 600); do
+    port=$(sed -n 's/.* event=listening .* port=\([0-9]*\).*/\1/p' "$1" | head -1)
+    [[ -n $port ]] && { echo "$port"; return; }
+    sleep 0.02
+  done
+  echo "lazy.sh: vigild did not start" >&2; cat "$1" >&2; exit 1
+}
+
+# await_ready PORT: polls /ready every 20 ms until 200, at most 600 s.
+await_ready() {
+  local deadline=$(( $(date +%s) + 600 ))
+  until curl -sf "http://127.0.0.1:$1/ready" >/dev/null; do
+    (( $(date +%s) < deadline )) || { echo "lazy.sh: not ready after 600 s" >&2; exit 1; }
+    sleep 0.02
+  done
+}
+
 rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
 hwm_kb() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
 
@@ -106,15 +126,9 @@ run_ready() {
     AUTH_JWT_SECRET=$SECRET "$VIGILD" --host 127.0.0.1 --port 0 --db "$RUN" --admin.port 0 \
       --limits.rate 0 --log.level debug "${EXTRA[@]}" >"$log" 2>&1 &
     VIGILD_PID=$!
-    port=
-    for _ in $(seq 600); do
-      port=$(sed -n 's/.* event=listening .* port=\([0-9]*\).*/\1/p' "$log" | head -1)
-      [[ -n $port ]] && break
-      sleep 0.02
-    done
-    [[ -n $port ]] || { echo "lazy.sh: vigild did not start" >&2; cat "$log" >&2; exit 1; }
+    port=$(listening_port "$log")
     echo "ready.listening_ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
-    until curl -sf "http://127.0.0.1:$port/ready" >/dev/null; do sleep 0.02; done
+    await_ready "$port"
     echo "ready.ready_ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
     grep -m1 'event=ready_probe .*ready=true' "$log" | sed 's/.*event=ready_probe /ready.probe: /' || true
     stop_vigild
@@ -130,18 +144,9 @@ run_memory() {
   AUTH_JWT_SECRET=$SECRET "$VIGILD" --host 127.0.0.1 --port 0 --db "$RUN" --admin.port 0 \
     --limits.rate 0 "${EXTRA[@]}" >"$log" 2>&1 &
   VIGILD_PID=$!
-  local port=
-  for _ in $(seq 600); do
-    port=$(sed -n 's/.* event=listening .* port=\([0-9]*\).*/\1/p' "$log" | head -1)
-    [[ -n $port ]] && break
-    sleep 0.02
-  done
-  [[ -n $port ]] || { echo "lazy.sh: vigild did not start" >&2; cat "$log" >&2; exit 1; }
-  local deadline=$(( $(date +%s) + 600 ))
-  until curl -sf "http://127.0.0.1:$port/ready" >/dev/null; do
-    (( $(date +%s) < deadline )) || { echo "lazy.sh: not ready after 600 s" >&2; exit 1; }
-    sleep 0.02
-  done
+  local port
+  port=$(listening_port "$log")
+  await_ready "$port"
   echo "memory.ready_ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
   echo "memory.rss_at_ready_kb=$(rss_kb "$VIGILD_PID")"
   node "$ROOT/bench/lazy_queries.mjs" "$port" "$SECRET" $HOSPITALS | sed 's/^/memory./'
