@@ -554,6 +554,31 @@ std::vector<storage::stored_event> stored_events_after(const harness& h, uint64_
   return store ? store->all_events_after(after_seq, 1000) : std::vector<storage::stored_event>{};
 }
 
+/// Advances `ms` in two steps: nothing is stored after `seq_before` up to its last millisecond,
+/// then the first event stored is the escalation of alert `id`, timed `ts`. Returns every event
+/// stored after `seq_before` (empty when the first check failed).
+std::vector<storage::stored_event> escalation_at_end_of(harness& h, int64_t ms, uint64_t seq_before,
+                                                        const std::string& id, int64_t ts) {
+  if (!h.advance(std::chrono::milliseconds(ms - 1))) {
+    ADD_FAILURE() << "advance";
+    return {};
+  }
+  EXPECT_TRUE(stored_events_after(h, seq_before).empty());
+  if (!h.advance(std::chrono::milliseconds(1))) {
+    ADD_FAILURE() << "advance";
+    return {};
+  }
+  auto evs = stored_events_after(h, seq_before);
+  if (evs.empty()) {
+    ADD_FAILURE() << "nothing stored after " << ms << " ms";
+    return {};
+  }
+  EXPECT_EQ(evs[0].type, "alert.escalated");
+  EXPECT_EQ(evs[0].alert_id, id);
+  EXPECT_EQ(evs[0].ts, ts);
+  return evs;
+}
+
 /// createAlert in `hospital` by an operator of that hospital; returns the alert id.
 std::string create_in(harness& h, const std::string& hospital, const std::string& room) {
   auto who = make_identity("u-op-" + hospital, role::operator_, hospital);
@@ -655,14 +680,8 @@ TEST(escalation_restart, ReadyAtOnceWhileTheRestoreWaitsForTheDeadline) {
   ASSERT_TRUE(dormant.has_value());
   EXPECT_TRUE(dormant->empty());
 
-  ASSERT_TRUE(h.advance(milliseconds(restore_lead_ms - 1)));
-  EXPECT_TRUE(stored_events_after(h, seq_before).empty());
-  ASSERT_TRUE(h.advance(milliseconds(1)));
-  auto evs = stored_events_after(h, seq_before);
-  ASSERT_EQ(evs.size(), 1u);
-  EXPECT_EQ(evs[0].type, "alert.escalated");
-  EXPECT_EQ(evs[0].alert_id, id);
-  EXPECT_EQ(evs[0].ts, t0 + 60000);
+  auto evs = escalation_at_end_of(h, restore_lead_ms, seq_before, id, t0 + 60000);
+  EXPECT_EQ(evs.size(), 1u);
 }
 
 TEST(escalation_restart, ARunningHospitalIsNotLoadedTwiceByItsWakeUp) {
@@ -714,14 +733,7 @@ TEST(escalation_restart, TheFailsafeDeadlineLoadsAHospitalNobodyUses) {
   EXPECT_TRUE(h.loaded_hospitals().empty());
   ASSERT_TRUE(h.advance(milliseconds(30000 - restore_lead_ms)));
   EXPECT_EQ(h.loaded_hospitals(), (std::vector<std::string>{"h1"}));
-  ASSERT_TRUE(h.advance(milliseconds(restore_lead_ms - 1)));
-  EXPECT_TRUE(stored_events_after(h, seq_before).empty());
-  ASSERT_TRUE(h.advance(milliseconds(1)));
-  auto evs = stored_events_after(h, seq_before);
-  ASSERT_GE(evs.size(), 1u);
-  EXPECT_EQ(evs[0].type, "alert.escalated");
-  EXPECT_EQ(evs[0].alert_id, id);
-  EXPECT_EQ(evs[0].ts, restart + 30000);
+  escalation_at_end_of(h, restore_lead_ms, seq_before, id, restart + 30000);
 }
 
 TEST(escalation_restart, ReadinessProbeCreatesNoHospital) {
@@ -747,14 +759,8 @@ TEST(hospital_crash, TimersStillFireAfterTheHospitalActorDiedAbnormally) {
   // Reloaded from storage at once, nobody asking for it.
   EXPECT_EQ(h.loaded_hospitals(), (std::vector<std::string>{"h-a"}));
 
-  ASSERT_TRUE(h.advance(milliseconds(4000 - 1)));
-  EXPECT_TRUE(stored_events_after(h, seq_before).empty());
-  ASSERT_TRUE(h.advance(milliseconds(1)));
-  auto evs = stored_events_after(h, seq_before);
-  ASSERT_EQ(evs.size(), 1u);
-  EXPECT_EQ(evs[0].type, "alert.escalated");
-  EXPECT_EQ(evs[0].alert_id, id);
-  EXPECT_EQ(evs[0].ts, t0 + 5000);
+  auto evs = escalation_at_end_of(h, 4000, seq_before, id, t0 + 5000);
+  EXPECT_EQ(evs.size(), 1u);
 
   // A stop for shutdown is not a crash: nothing is restarted.
   h.crash_hospital("h-a", caf::exit_reason::user_shutdown);
