@@ -2,8 +2,11 @@
 
 #include <openssl/evp.h>
 
-#include <cstdlib>
+#include <array>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 
 namespace vigil {
 
@@ -25,33 +28,14 @@ void check(int ok, const char* what) {
   std::abort();
 }
 
-void init(EVP_MD_CTX* ctx) {
-  check(ctx != nullptr && sha256_md() != nullptr ? 1 : 0, "EVP_MD_fetch");
-  check(EVP_DigestInit_ex2(ctx, sha256_md(), nullptr), "EVP_DigestInit_ex2");
-}
-
 } // namespace
-
-sha256::sha256() : ctx_(EVP_MD_CTX_new()) { init(ctx_); }
-
-sha256::~sha256() { EVP_MD_CTX_free(ctx_); }
-
-void sha256::update(std::string_view bytes) {
-  check(EVP_DigestUpdate(ctx_, bytes.data(), bytes.size()), "EVP_DigestUpdate");
-}
-
-std::array<uint8_t, 32> sha256::digest() {
-  std::array<uint8_t, 32> out{};
-  unsigned int n = 0;
-  check(EVP_DigestFinal_ex(ctx_, out.data(), &n), "EVP_DigestFinal_ex");
-  return out;
-}
 
 std::string sha256_hex(std::string_view bytes) {
   // One context per thread, re-initialised per hash: no allocation per audit record.
   thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
                                                                            &EVP_MD_CTX_free);
-  init(ctx.get());
+  check(ctx != nullptr && sha256_md() != nullptr ? 1 : 0, "EVP_MD_fetch");
+  check(EVP_DigestInit_ex2(ctx.get(), sha256_md(), nullptr), "EVP_DigestInit_ex2");
   check(EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size()), "EVP_DigestUpdate");
   std::array<uint8_t, 32> d{};
   unsigned int n = 0;
