@@ -44,6 +44,11 @@ constexpr int64_t consumer_heartbeat_ns = 1000LL * 1000 * 1000;
 /// /ready says not ready and writes fail at once instead of each waiting publish_wait_ms.
 constexpr int64_t probe_every_ms = 1000;
 constexpr int64_t probe_wait_ms = 500;
+/// A stream leader that lost its quorum keeps answering stream info (nats-server 2.9 steps
+/// down only after 10 s without a quorum, and was seen still leading after 15 s): the probe
+/// also counts the replicas the leader heard from within this long (an idle healthy replica
+/// answers the leader's 1 s heartbeats: its `Active` stays under ~1 s).
+constexpr int64_t replica_silent_ns = 3000LL * 1000 * 1000;
 /// Idempotency keys are remembered this long (hospital actors keep them from the stream).
 constexpr int64_t idempotency_window_ms = 24LL * 3600 * 1000;
 
@@ -550,7 +555,28 @@ void on_index_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure)
   natsMsg_Destroy(m);
 }
 
-/// Whether JetStream can store: the stream's info answered within probe_wait_ms. Probes at
+/// How many of the stream's replicas (the leader included) the leader heard from lately.
+struct replica_count {
+  int heard = 1;
+  int total = 1;
+  bool quorum() const { return 2 * heard > total; }
+};
+
+replica_count replicas_heard(const jsStreamInfo* si) {
+  replica_count n;
+  if (si == nullptr || si->Cluster == nullptr)
+    return n; // a stream of one replica, or a NATS server outside a cluster
+  for (int i = 0; i < si->Cluster->ReplicasLen; ++i) {
+    auto* r = si->Cluster->Replicas[i];
+    ++n.total;
+    if (r != nullptr && !r->Offline && r->Active < replica_silent_ns)
+      ++n.heard;
+  }
+  return n;
+}
+
+/// Whether JetStream can store: the stream's info answered within probe_wait_ms by a leader
+/// that heard from a quorum of replicas within replica_silent_ns. Probes at
 /// most every probe_every_ms (else the last answer).
 bool stream_available(js_state& st) {
   auto now = std::chrono::steady_clock::now();
@@ -568,6 +594,12 @@ bool stream_available(js_state& st) {
     ok = s == NATS_OK;
     if (!ok)
       err = status_text(s, code);
+    else if (auto q = replicas_heard(si); !q.quorum()) {
+      ok = false;
+      err = "stream quorum lost: the leader heard from " + std::to_string(q.heard) + " of "
+            + std::to_string(q.total) + " replicas (itself included) within "
+            + std::to_string(replica_silent_ns / 1000000) + " ms";
+    }
     if (si != nullptr)
       jsStreamInfo_Destroy(si);
   }
