@@ -67,7 +67,8 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
                                        stored_fn on_stored, retry_fn retry) {
   auto& st = self->state;
   if (st.rt->cluster) {
-    commit_to_stream(std::move(t), std::move(make_reply), std::move(rp), std::move(idem_key),
+    commit_to_stream(std::move(t), std::move(make_reply), std::move(rp), std::move(audit),
+                     std::move(idem_key),
                      std::move(on_stored), std::move(retry));
     return;
   }
@@ -138,13 +139,15 @@ void hospital_state::commit_transition(transition t, reply_fn make_reply, call_p
           undo(r->error);
           return;
         }
+        // Its effects (log line, counters) before its event: a client that saw the event
+        // finds them.
+        if (on_stored)
+          on_stored(*committed);
         publish(r->events.front());
         // A new tier (or a new alert): the failsafe looks at who can see it.
         if (!previous || previous->escalation_level != committed->escalation_level)
           if (auto i = self->state.alerts.find(id); i != self->state.alerts.end())
             arm_failsafe(i->second, true);
-        if (on_stored)
-          on_stored(*committed);
         self->send(self->state.metrics, committed);
         if (idem_key) {
           auto& st = self->state;
@@ -370,10 +373,6 @@ caf::result<call_result_ptr> hospital_state::handle_query(const call& c) {
     case procedure::get_alert_history:
       return call_result::success(alert_history(all_alerts(), c.input));
     case procedure::get_audit_log: {
-      // The audit trail lives in SQLite; a cluster node (storage.engine = jetstream) keeps none.
-      if (st.rt->cluster)
-        return call_result::failure(trpc_code::service_unavailable,
-                                    "The audit trail is not kept in cluster mode");
       // Reading the audit trail is itself an audited access; sent first, so it is on the page.
       send_audit(*st.rt, {audit_of(c, st.hospital_id, "", now, audit_ok)});
       auto req = std::make_shared<audit_page_request>();

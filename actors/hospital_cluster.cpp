@@ -9,6 +9,7 @@
 
 #include "domain/dates.hpp"
 #include "domain/log.hpp"
+#include "domain/receipts.hpp"
 
 namespace vigil {
 
@@ -29,6 +30,7 @@ void hospital_state::when_applied(uint64_t seq, std::function<void()> fn) {
 }
 
 void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_promise rp,
+                                      std::optional<audit_record> audit,
                                       std::optional<std::string> idem_key, stored_fn on_stored,
                                       retry_fn retry) {
   auto& st = *this;
@@ -48,6 +50,7 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
   pending_write w;
   w.event = std::move(t.event);
   w.next = t.next;
+  w.audit = std::move(audit);
   if (idem_key) {
     w.idempotency_key = idem_key;
     json::write(w.idempotency_reply, reply);
@@ -146,15 +149,33 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
       });
 }
 
+bool hospital_state::reapply_unstored_receipts(const std::string& alert_id) {
+  auto r = unstored_receipts.find(alert_id);
+  auto a = alerts.find(alert_id);
+  if (r == unstored_receipts.end() || a == alerts.end())
+    return false;
+  bool changed = false;
+  for (auto& u : r->second)
+    changed |= apply_receipt(a->second, *u.who, u.event_id, u.at, rt->cfg.escalation).any();
+  return changed;
+}
+
 void hospital_state::apply_stream_event(const stream_event& ev) {
   auto& st = *this;
   auto seq = ev.event->seq;
   if (seq <= st.last_seq)
     return; // a follower that restarted delivers again what was applied
   auto& a = ev.next;
+  auto before = st.confirmed.find(a.id);
+  // A new alert or a new tier: the failsafe looks at who can see it. Every node hosting the
+  // hospital arms it; as for escalations, the first node's write wins and the others catch up.
+  bool new_tier = before == st.confirmed.end()
+                  || before->second.escalation_level != a.escalation_level;
   st.confirmed[a.id] = a;
+  bool receipts_pending = false;
   if (st.writes_in_flight.count(a.id) == 0) {
     st.alerts[a.id] = a;
+    receipts_pending = reapply_unstored_receipts(a.id);
     schedule_escalation(a);
   }
   st.rt->alerts.put(a.id, st.hospital_id);
@@ -166,13 +187,21 @@ void hospital_state::apply_stream_event(const stream_event& ev) {
                                             ev.timestamp};
     }
   }
-  publish(ev.event);
-  self->send(st.metrics, std::make_shared<const alert>(a));
+  // What waited for this event runs before it is published (as on SQLite, where a commit's
+  // effects come before its event): a client that saw the event finds them, e.g. a stored
+  // failsafe step counted in /metrics and logged.
+  st.last_seq = seq;
   while (!st.on_applied.empty() && st.on_applied.begin()->first <= st.last_seq) {
     auto fn = std::move(st.on_applied.begin()->second);
     st.on_applied.erase(st.on_applied.begin());
     fn();
   }
+  publish(ev.event);
+  self->send(st.metrics, std::make_shared<const alert>(a));
+  if (receipts_pending)
+    seen_by_changed(a.id);
+  if (new_tier)
+    arm_failsafe(st.alerts[a.id], true);
 }
 
 } // namespace vigil

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "actors/cluster_presence.hpp"
 #include "domain/trpc.hpp"
 
 namespace vigil {
@@ -67,7 +68,26 @@ json::value hospital_state::presence_json(int64_t now) const {
 
 bool hospital_state::role_online(const std::string& role) const {
   auto i = role_refs.find(role);
-  return i != role_refs.end() && i->second > 0;
+  if (i != role_refs.end() && i->second > 0)
+    return true;
+  if (!rt->cluster)
+    return false;
+  // A cluster node asks the other nodes' presence; while it cannot know (it just started, or
+  // presence could not start) the role counts as online: the failsafe then waits for the
+  // receipt deadline instead of escalating at once.
+  if (!rt->presence)
+    return true;
+  return rt->presence->online_elsewhere(hospital_id, role).value_or(true);
+}
+
+void hospital_state::roles_changed() {
+  if (!rt->presence)
+    return;
+  std::vector<std::string> roles;
+  for (auto& [role, n] : role_refs)
+    if (n > 0)
+      roles.push_back(role);
+  rt->presence->local_changed(hospital_id, std::move(roles));
 }
 
 int hospital_state::staff_online() const {
@@ -80,7 +100,8 @@ bool hospital_state::add_user(const subscribe_request& req) {
   auto& st = *this;
   if (req.kind == stream_kind::presence)
     ++st.presence_subs;
-  ++st.role_refs[role_name(req.who->user_role)];
+  if (++st.role_refs[role_name(req.who->user_role)] == 1)
+    roles_changed();
   return ++st.user_refs[req.who->sub] == 1;
 }
 
@@ -91,8 +112,10 @@ bool hospital_state::remove_user(const subscribe_request& req) {
   if (req.kind == stream_kind::presence)
     --st.presence_subs;
   if (auto r = st.role_refs.find(role_name(req.who->user_role));
-      r != st.role_refs.end() && --r->second <= 0)
+      r != st.role_refs.end() && --r->second <= 0) {
     st.role_refs.erase(r);
+    roles_changed();
+  }
   auto i = st.user_refs.find(req.who->sub);
   if (i == st.user_refs.end())
     return false;

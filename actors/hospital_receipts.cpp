@@ -127,8 +127,12 @@ void hospital_state::apply_confirmations(std::shared_ptr<const identity> who,
   }
   if (st.rt->cluster) {
     // A cluster node has no alert rows (storage.engine = jetstream): the receipts reach the
-    // stream with the alert's next event, the throttled seenBy update for a new user's receipt.
-    for (auto& id : added)
+    // stream in the throttled seenBy update, so that every node's failsafe sees a tier
+    // attended; until that is applied they are applied again over what the stream says.
+    for (auto& [alert_id, event_id] : found)
+      if (std::find(changed.begin(), changed.end(), alert_id) != changed.end())
+        st.unstored_receipts[alert_id].push_back({who, event_id, now});
+    for (auto& id : changed)
       seen_by_changed(id);
     rp.deliver(reply);
     return;
@@ -188,13 +192,35 @@ void hospital_state::seen_by_flush(const std::string& alert_id) {
   auto i = st.alerts.find(alert_id);
   if (i == st.alerts.end() || i->second.status == alert_status::resolved) {
     st.seen_by_last.erase(alert_id); // a resolved alert takes no updates
+    st.unstored_receipts.erase(alert_id);
     return;
   }
   auto now = st.rt->now();
   st.seen_by_last[alert_id] = now;
+  // Cluster: the receipts recorded so far ride on this write; once it is applied they are in
+  // the stream. Lost to another node's write: caught up (the receipts applied again over it),
+  // the next update carries them.
+  stored_fn carried;
+  retry_fn again;
+  if (st.rt->cluster) {
+    auto n = st.unstored_receipts[alert_id].size();
+    carried = [=](const alert&) {
+      auto& st = self->state;
+      auto r = st.unstored_receipts.find(alert_id);
+      if (r == st.unstored_receipts.end())
+        return;
+      r->second.erase(r->second.begin(), r->second.begin() + std::min(n, r->second.size()));
+      if (r->second.empty())
+        st.unstored_receipts.erase(r);
+    };
+    again = [=] {
+      if (self->state.reapply_unstored_receipts(alert_id))
+        self->state.seen_by_changed(alert_id);
+    };
+  }
   // Bookkeeping of a receipt (the confirmDelivery call is audited where it is answered).
   commit_transition(seen_by_update(i->second, now), success_head, call_promise{},
-                    std::nullopt);
+                    std::nullopt, {}, std::move(carried), std::move(again));
 }
 
 void hospital_state::arm_failsafe(const alert& a, bool check_online, int64_t min_delay_ms) {
@@ -245,21 +271,37 @@ void hospital_state::failsafe_due(const std::string& alert_id, uint64_t gen, boo
   auto* t = std::get_if<transition>(&r);
   if (t == nullptr)
     return;
-  auto& c = counters::get();
-  c.failsafe_escalations++;
+  // Counted and logged once stored: on a cluster every node hosting the hospital gets here and
+  // only the first write goes in. The others catch up and look again (the winner may have
+  // escalated this alert, or written another alert of the hospital).
   bool unattended = t->next.escalation_level == a.escalation_level;
-  if (unattended) {
-    c.alerts_unattended++;
-    // Ids only: never the alert's text.
-    log::error("alert_unattended", {{"hospital", st.hospital_id}, {"alert", alert_id},
-                                    {"tier", a.escalation_level}, {"reason", reason}});
-  } else {
-    log::warn("alert_escalated", {{"hospital", st.hospital_id}, {"alert", alert_id},
-                                  {"tier", t->next.escalation_level}, {"by", "system"},
-                                  {"reason", reason}});
-  }
+  auto tier = a.escalation_level;
+  auto hospital = st.hospital_id;
+  std::string why = reason;
+  auto stored = [=](const alert& next) {
+    auto& c = counters::get();
+    c.failsafe_escalations++;
+    if (unattended) {
+      c.alerts_unattended++;
+      // Ids only: never the alert's text.
+      log::error("alert_unattended", {{"hospital", hospital}, {"alert", alert_id},
+                                      {"tier", tier}, {"reason", why}});
+    } else {
+      log::warn("alert_escalated", {{"hospital", hospital}, {"alert", alert_id},
+                                    {"tier", next.escalation_level}, {"by", "system"},
+                                    {"reason", why}});
+    }
+  };
+  retry_fn caught_up;
+  if (st.rt->cluster)
+    caught_up = [=] {
+      auto& st = self->state;
+      if (auto i = st.alerts.find(alert_id); i != st.alerts.end())
+        arm_failsafe(i->second, nobody_online);
+    };
   commit_transition(std::move(*t), success_head, call_promise{},
-                    timer_escalation_audit(st.hospital_id, alert_id, now));
+                    timer_escalation_audit(st.hospital_id, alert_id, now), {}, std::move(stored),
+                    std::move(caught_up));
 }
 
 } // namespace vigil

@@ -101,6 +101,18 @@ struct hospital_state {
   std::unordered_map<std::string, int> writes_in_flight;
   /// This node's writes sent and not yet applied or failed, all alerts.
   size_t own_in_flight = 0;
+  /// A receipt recorded on this node (confirmDelivery) that no write of this node has carried
+  /// into the stream yet.
+  struct unstored_receipt {
+    std::shared_ptr<const identity> who;
+    std::string event_id;
+    int64_t at = 0;
+  };
+  /// Per alert, in the order recorded: applied again whenever the stream's version of the
+  /// alert replaces the local one, until the seenBy update that carries them is applied.
+  std::unordered_map<std::string, std::vector<unstored_receipt>> unstored_receipts;
+  /// Applies the alert's unstored receipts to alerts[alert_id]; true when that changed it.
+  bool reapply_unstored_receipts(const std::string& alert_id);
   /// Continuations waiting until the hospital applied the stream up to a seq.
   std::multimap<uint64_t, std::function<void()>> on_applied;
 
@@ -166,10 +178,11 @@ struct hospital_state {
 
   // ---- hospital_cluster.cpp
   /// commit_transition in a cluster: append to the stream with the expected last seq; the event
-  /// is published (and the caller answered) when the follower delivers it.
+  /// is published (and the caller answered) when the follower delivers it. `audit` is stored
+  /// by the store once the event is (jetstream_audit).
   void commit_to_stream(transition t, reply_fn make_reply, call_promise rp,
-                        std::optional<std::string> idem_key, stored_fn on_stored,
-                        retry_fn retry);
+                        std::optional<audit_record> audit, std::optional<std::string> idem_key,
+                        stored_fn on_stored, retry_fn retry);
   /// The next event of the hospital's subject (this node's or another's).
   void apply_stream_event(const stream_event& ev);
   /// Runs `fn` once the stream is applied up to `seq` (at once if it is).
@@ -196,8 +209,11 @@ struct hospital_state {
   /// A new receipt changed the alert's seenBy: publish it, at most once a second.
   void seen_by_changed(const std::string& alert_id);
   void seen_by_flush(const std::string& alert_id);
-  /// Whether a user with `role` has a live subscription to this hospital.
+  /// Whether a user with `role` has a live subscription to this hospital (a cluster node: on
+  /// any node, as far as rt->presence knows; when it cannot know, true).
   bool role_online(const std::string& role) const;
+  /// The roles online here changed: a cluster node tells the others (rt->presence).
+  void roles_changed();
 
   // ---- hospital_fanout.cpp
   /// A committed event: into the ring, then one frame per matching live subscriber.

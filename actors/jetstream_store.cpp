@@ -1,4 +1,6 @@
 #include "actors/jetstream_store.hpp"
+#include "actors/jetstream_audit.hpp"
+#include "actors/jetstream_publish.hpp"
 
 #include <caf/all.hpp>
 
@@ -212,6 +214,7 @@ struct index_follower {
 class jetstream_link {
 public:
   ~jetstream_link() {
+    audit.reset(); // its follower before the connection
     for (auto* s : subs_) {
       natsSubscription_Unsubscribe(s);
       natsSubscription_Destroy(s);
@@ -230,6 +233,7 @@ public:
   std::string epoch;
   std::vector<natsSubscription*> subs_; // followers (destroyed with the link)
   index_follower index;
+  std::unique_ptr<jetstream_audit> audit; // the audit trail's stream
 
   jsOptions options() const {
     jsOptions o;
@@ -485,6 +489,13 @@ jetstream_link_ptr open_jetstream(runtime& rt, int64_t wait_ms, std::string* err
   }
   link->epoch = desc.substr(std::string(epoch_marker).size());
   rt.epoch = link->epoch;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now()).count();
+  link->audit = jetstream_audit::open(link->js_, link->stream, cfg.cluster_replicas,
+                                      cfg.audit_retention_days, std::max<int64_t>(left, 2500),
+                                      error);
+  if (!link->audit)
+    return nullptr;
   return link;
 }
 
@@ -642,25 +653,12 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
     // Whether the alert is open after this event: a restarting node reads it (headers only) to
     // start the hospitals whose escalation and failsafe timers must run.
     natsMsgHeader_Set(m, "Vigil-Open", w.next.status == alert_status::resolved ? "0" : "1");
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = publish_wait_ms;
-    // The message id names the write's place in the hospital's order: "the write after seq
-    // `expected` of this hospital". Of two nodes writing on the same view, JetStream keeps the
-    // first and answers the second as a duplicate (with the first one's seq). nats-server 2.9
-    // checks ExpectLastSubjectSeq only before proposing a write to its replicas, so two writes
-    // in flight at once can both pass it (nats-server#4320, fixed in 2.9.21); deduplication is
-    // checked where the replicas apply writes in order, so it decides the race.
-    std::string msg_id = subject + "@" + std::to_string(expected);
-    po.MsgId = msg_id.c_str();
-    if (expected == 0)
-      po.ExpectNoMessage = true;
-    else
-      po.ExpectLastSubjectSeq = expected;
+    // "The write after seq `expected` of this hospital": of two nodes writing on the same view,
+    // JetStream keeps the first.
     jsPubAck* ack = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     auto t0 = std::chrono::steady_clock::now();
-    auto s = js_PublishMsg(&ack, link.js_, m, &po, &code);
+    auto s = publish_after(link.js_, m, subject, expected, false, publish_wait_ms, &ack, &code);
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                 std::chrono::steady_clock::now() - t0).count();
     natsMsg_Destroy(m);
@@ -709,6 +707,14 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
     expected = seq;
     st.stream_ok = true;
     raise_last_seq(*st.rt, seq);
+    // The action's audit record, before the reply: a change a client is told about is in the
+    // trail. (Two streams, so not one transaction: if this fails the event stays stored.)
+    if (w.audit) {
+      std::string err;
+      if (!link.audit->append({*w.audit}, &err))
+        log::error("audit_records_dropped", {{"records", 1}, {"hospital", req.hospital_id},
+                                             {"alert", w.next.id}, {"reason", err}});
+    }
     // The hospital publishes the event when its follower delivers it; the reply only says where.
     reply->events.push_back(make_encoded_event(seq, format_event_id(st.link->epoch, seq),
                                                w.event.type, w.event.alert_id,
@@ -849,13 +855,17 @@ jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
       rows->error = "not supported with storage.engine = jetstream";
       return alert_rows_ptr{rows};
     },
-    // The audit trail is SQLite's (audit table, hash chain): not kept in a cluster (documented
-    // in docs/operations.md "Running a cluster"); refused actions' records are dropped.
-    [=](audit_atom, const audit_records_ptr&) {},
-    [=](audit_page_atom, const audit_page_request_ptr&) {
-      auto page = std::make_shared<audit_page>();
-      page->error = "the audit trail is not kept with storage.engine = jetstream";
-      return audit_page_ptr{page};
+    // The audit trail: its own stream, one global chain (actors/jetstream_audit.hpp).
+    [=](audit_atom, const audit_records_ptr& records) {
+      std::string err;
+      if (!self->state.link->audit->append(*records, &err))
+        log::error("audit_records_dropped", {{"records", records->size()}, {"reason", err}});
+    },
+    [=](audit_page_atom, const audit_page_request_ptr& req) {
+      auto page = self->state.link->audit->page(*req);
+      if (!page->error.empty())
+        log::error("audit_read_failed", {{"error", page->error}});
+      return page;
     },
     [=](follow_atom) {
       // Without the index, calls naming an alert of a hospital not hosted here are NOT_FOUND
@@ -899,6 +909,41 @@ jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
 }
 
 } // namespace
+
+namespace {
+
+void on_presence_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+  static_cast<cluster_presence*>(closure)->receive(
+    std::string_view(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m))));
+  natsMsg_Destroy(m);
+}
+
+} // namespace
+
+cluster_presence_ptr start_cluster_presence(const jetstream_link_ptr& link) {
+  auto subject = "vigil.presence." + link->stream;
+  natsConnection* nc = link->nc_;
+  auto send = [nc, subject](const std::string& m) {
+    // At most once: a lost message is healed by the next beat.
+    natsConnection_Publish(nc, subject.c_str(), m.data(), static_cast<int>(m.size()));
+  };
+  auto p = std::make_shared<cluster_presence>(random_epoch() + random_epoch(), send, [] {
+    return steady_now_us() / 1000;
+  });
+  natsSubscription* sub = nullptr;
+  auto s = natsConnection_Subscribe(&sub, nc, subject.c_str(), on_presence_msg, p.get());
+  if (s != NATS_OK) {
+    log::error("cluster_presence_failed", {{"subject", subject}, {"error", status_text(s)}});
+    return nullptr;
+  }
+  // The link (its connection) lives as long as the subscription.
+  p->on_close = [sub, link] {
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+  };
+  p->start();
+  return p;
+}
 
 jetstream_actor spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
                                       jetstream_link_ptr link) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/cluster_presence.hpp"
 #include "actors/messages.hpp"
 #include "actors/runtime.hpp"
 
@@ -43,6 +44,11 @@ bool wait_for_alert_index(const jetstream_link& link, uint64_t seq, int64_t wait
 /// directory (restore_escalation_timers) so escalation and failsafe timers run without waiting
 /// for a client to use the hospital, as one vigild on SQLite does (plan_escalation_restore).
 restore_plan cluster_restore_plan(jetstream_link& link);
+
+/// Starts cluster-wide presence (actors/cluster_presence.hpp) on the link's connection:
+/// subscribes to vigil.presence.<stream>, says hello and beats until the result is destroyed.
+/// nullptr (logged) when it cannot subscribe: the failsafe then waits for receipt deadlines.
+cluster_presence_ptr start_cluster_presence(const jetstream_link_ptr& link);
 
 /// The subject of a hospital: vigil.events.<hospital>, every byte outside [A-Za-z0-9_-]
 /// written as %XX (subjects cannot hold '.', '*', '>' or spaces).

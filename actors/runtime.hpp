@@ -21,6 +21,8 @@
 
 namespace vigil {
 
+class cluster_presence;
+
 /// alert id -> hospital id, for routing and tenancy checks of alert-scoped calls. Holds the
 /// alerts the running hospitals keep in memory (written by hospital actors as they load, create
 /// and evict alerts, read by every connection); any other id is asked of the fallback (vigild:
@@ -143,6 +145,9 @@ struct runtime {
   /// storage.engine = jetstream: the same actor as `storage`, for following hospitals; unset
   /// (the default SQLite engine) otherwise.
   jetstream_actor cluster;
+  /// storage.engine = jetstream: who is online on the other nodes (the failsafe's "nobody of the
+  /// tier's role online" holds cluster-wide); unset otherwise, or when it could not start.
+  std::shared_ptr<cluster_presence> presence;
   int64_t started_ms = 0;
 
 private:

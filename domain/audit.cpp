@@ -72,6 +72,44 @@ json::value to_json(const audit_record& r) {
   return v;
 }
 
+std::optional<audit_record> audit_from_json(const json::value& v) {
+  audit_record r;
+  bool ok = v.is_object();
+  auto text = [&](const char* key, std::string& out, bool nullable) {
+    auto* f = ok ? v.find(key) : nullptr;
+    if (f != nullptr && f->is_string())
+      out = f->as_string();
+    else if (!(nullable && f != nullptr && f->is_null()))
+      ok = false;
+  };
+  auto number = [&](const char* key) -> uint64_t {
+    auto* f = ok ? v.find(key) : nullptr;
+    if (f == nullptr || !f->is_int() || f->as_int() < 0) {
+      ok = false;
+      return 0;
+    }
+    return static_cast<uint64_t>(f->as_int());
+  };
+  r.seq = number("seq");
+  r.conn_id = number("connectionId");
+  std::string time;
+  text("time", time, false);
+  text("userId", r.user_id, true);
+  text("role", r.role, true);
+  text("hospitalId", r.hospital_id, true);
+  text("alertId", r.alert_id, true);
+  text("action", r.action, false);
+  text("outcome", r.outcome, false);
+  text("remoteAddress", r.remote, true);
+  text("prevHash", r.prev_hash, false);
+  text("hash", r.hash, false);
+  auto ts = ok ? parse_iso(time) : std::nullopt;
+  if (!ts)
+    return std::nullopt;
+  r.ts = *ts;
+  return r;
+}
+
 json::value audit_log_reply(const std::vector<audit_record>& newest_first, size_t limit) {
   auto records = json::value::make_array();
   size_t n = std::min(limit, newest_first.size());

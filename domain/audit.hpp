@@ -58,6 +58,9 @@ void audit_seal(audit_record& r, const std::string& previous);
 /// outcome, connectionId, remoteAddress, prevHash, hash}; empty texts are null.
 json::value to_json(const audit_record& r);
 
+/// Reverse of to_json(r); nullopt when a field is missing or of the wrong type.
+std::optional<audit_record> audit_from_json(const json::value& v);
+
 /// The getAuditLog reply from up to limit + 1 records read newest first: {records (at most
 /// `limit`, newest first), nextCursor (the seq to pass as `cursor` for the next, older page;
 /// null when there is none)}.

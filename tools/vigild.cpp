@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <iostream>
 #include <mutex>
+#include <thread>
 #include <unistd.h>
 
 #include "actors/directory.hpp"
@@ -311,6 +312,9 @@ int run_cluster_node(const runtime_ptr& rt, sigset_t signals, int argc, char** a
   // the stream's headers up to its newest message at the start before vigild listens.
   const uint64_t start_seq = rt->last_seq.load();
   auto index_link = link;
+  // Presence of the other nodes (the failsafe's "nobody online"): it hears them while the index
+  // catches up, and vigild listens only once it can know.
+  rt->presence = start_cluster_presence(link);
   rt->cluster = spawn_jetstream_store(sys, rt, std::move(link));
   rt->storage = storage_actor{rt->cluster};
   rt->directory = spawn_directory(sys, rt);
@@ -330,6 +334,8 @@ int run_cluster_node(const runtime_ptr& rt, sigset_t signals, int argc, char** a
                              {"open_alerts", static_cast<uint64_t>(plan.timers)},
                              {"hospitals_to_start", static_cast<uint64_t>(plan.hospitals.size())}});
   restore_escalation_timers(rt->directory, std::move(plan));
+  if (rt->presence)
+    std::this_thread::sleep_for(std::chrono::milliseconds(rt->presence->ms_until_trusted()));
   serve(sys, rt, signals, 0, 0, argc, argv);
 }
 } // namespace

@@ -166,5 +166,33 @@ TEST(AuditJson, HasNoFreeTextFieldsAndNullsForEmptyTexts) {
   EXPECT_EQ(v.find("time")->as_string(), "2025-12-02T00:00:00.001Z");
 }
 
+TEST(AuditJson, ReadsBackWhatItWrites) {
+  auto r = sample(7);
+  r.alert_id.clear(); // written as null
+  audit_seal(r, std::string(64, 'a'));
+  auto back = audit_from_json(to_json(r));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(audit_canonical(*back), audit_canonical(r));
+  EXPECT_EQ(back->hash, r.hash);
+  EXPECT_EQ(audit_hash(*back), r.hash) << "the chain verifies on what was read back";
+}
+
+TEST(AuditJson, RefusesARecordWithAMissingOrMistypedField) {
+  auto r = sample(2);
+  audit_seal(r, audit_genesis_hash);
+  for (auto key : {"seq", "time", "action", "outcome", "connectionId", "prevHash", "hash"}) {
+    auto v = to_json(r);
+    v.erase(key);
+    EXPECT_FALSE(audit_from_json(v).has_value()) << key;
+  }
+  auto v = to_json(r);
+  v.set("time", "yesterday");
+  EXPECT_FALSE(audit_from_json(v).has_value());
+  v = to_json(r);
+  v.set("seq", -1);
+  EXPECT_FALSE(audit_from_json(v).has_value());
+  EXPECT_FALSE(audit_from_json(json::value{"text"}).has_value());
+}
+
 } // namespace
 } // namespace vigil

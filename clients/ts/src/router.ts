@@ -47,7 +47,7 @@ function healthcareProcedures<S extends OutputSchemas | JsonOutputSchemas>(
     getAlertTimeline: p.input(inputs.getAlertTimeline).output(o.getAlertTimeline as S['getAlertTimeline']).query(notHere),
     getAlertHistory: p.input(inputs.getAlertHistory).output(o.getAlertHistory as S['getAlertHistory']).query(notHere),
     getAlertStats: p.input(inputs.getAlertStats).output(o.getAlertStats as S['getAlertStats']).query(notHere),
-    // admin only (permission view_audit_log); SERVICE_UNAVAILABLE on a cluster node
+    // admin only (permission view_audit_log)
     getAuditLog: p.input(inputs.getAuditLog).output(o.getAuditLog as S['getAuditLog']).query(notHere),
     // subscriptions (WebSocket only); alert events are tracked: their `id` is the resume point
     subscribeToAlerts: p.input(inputs.subscribeToAlerts).subscription(stream<z.output<S['alertEvent']>>()),

@@ -92,7 +92,7 @@ export class NatsNode {
   }
 }
 
-/** Starts 3 NATS servers and 3 vigild; `opts.tiers` and `opts.args` go to every vigild. */
+/** Starts 3 NATS servers and 3 vigild; `opts.tiers`, `opts.failsafe` and `opts.args` go to every vigild. */
 export async function startCluster(opts = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-cluster-'));
   const ports = [];
@@ -106,6 +106,7 @@ export async function startCluster(opts = {}) {
   const stream = `VIGIL_${Math.random().toString(36).slice(2, 10)}`;
   const nodes = [0, 1, 2].map(() => new VigilServer({
     tiers: opts.tiers,
+    failsafe: opts.failsafe,
     args: ['--storage.engine=jetstream', '--log-level=debug', `--cluster.nats-urls=${urls}`, '--cluster.replicas=3',
       `--cluster.stream=${stream}`, ...(opts.args || [])],
   }));
