@@ -187,9 +187,10 @@ void hospital_state::apply_stream_event(const stream_event& ev) {
                                             ev.timestamp};
     }
   }
-  // What waited for this event runs before it is published (as on SQLite, where a commit's
-  // effects come before its event): a client that saw the event finds them, e.g. a stored
-  // failsafe step counted in /metrics and logged.
+  // What waited for this event runs before it is published, as on SQLite, where a commit's
+  // effects come before its event. (The follower can deliver this node's own event before the
+  // store's answer to the write: then the effects, e.g. a failsafe step's count and log line,
+  // follow the event by the time that answer takes.)
   st.last_seq = seq;
   while (!st.on_applied.empty() && st.on_applied.begin()->first <= st.last_seq) {
     auto fn = std::move(st.on_applied.begin()->second);

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <thread>
 
-#include "actors/jetstream_publish.hpp"
+#include "actors/jetstream_common.hpp"
 #include "domain/json.hpp"
 #include "domain/log.hpp"
 
@@ -18,23 +18,10 @@ constexpr int64_t request_wait_ms = 5000;
 constexpr int64_t index_wait_ms = 2000;
 /// Appending one record gives up after losing the race to other nodes this often.
 constexpr int max_append_attempts = 8;
-constexpr int64_t consumer_heartbeat_ns = 1000LL * 1000 * 1000;
-
-std::string text_of(natsStatus s, jsErrCode code) {
-  std::string out = natsStatus_GetText(s);
-  if (code != 0)
-    out += " (jetstream error " + std::to_string(static_cast<int>(code)) + ")";
-  return out;
-}
 
 void on_audit_index(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
   auto* ix = static_cast<jetstream_audit::index*>(closure);
-  jsMsgMetaData* meta = nullptr;
-  uint64_t seq = 0;
-  if (natsMsg_GetMetaData(&meta, m) == NATS_OK && meta != nullptr) {
-    seq = meta->Sequence.Stream;
-    jsMsgMetaData_Destroy(meta);
-  }
+  auto seq = stream_seq_of(m);
   const char* hospital = nullptr;
   if (seq != 0) { // else a status message (heartbeat, flow control)
     std::lock_guard<std::mutex> g{ix->mu};
@@ -46,6 +33,15 @@ void on_audit_index(natsConnection*, natsSubscription*, natsMsg* m, void* closur
   natsMsg_Destroy(m);
   if (seq != 0)
     ix->grew.notify_all();
+}
+
+/// The record a message holds (the message is destroyed).
+std::optional<audit_record> record_of(natsMsg* m) {
+  std::string err;
+  auto v = json::parse(std::string_view(natsMsg_GetData(m),
+                                        static_cast<size_t>(natsMsg_GetDataLength(m))), &err);
+  natsMsg_Destroy(m);
+  return v ? audit_from_json(*v) : std::nullopt;
 }
 
 } // namespace
@@ -80,49 +76,22 @@ std::unique_ptr<jetstream_audit> jetstream_audit::open(jsCtx* js, const std::str
   sc.DenyDelete = true;
   sc.DenyPurge = true;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  auto* si = find_or_create_stream(js, sc, request_wait_ms, deadline, error);
+  if (si == nullptr)
+    return nullptr;
+  jsStreamInfo_Destroy(si);
+  // The newest record, and the follower that indexes them (both retried while JetStream elects
+  // the new stream's leader).
+  std::string err;
   for (;;) {
-    jsStreamInfo* si = nullptr;
-    jsErrCode code = static_cast<jsErrCode>(0);
-    auto o = a->options();
-    auto s = js_GetStreamInfo(&si, js, a->stream_.c_str(), &o, &code);
-    if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr) {
-      code = static_cast<jsErrCode>(0);
-      s = js_AddStream(&si, js, &sc, &o, &code);
-      if (s == NATS_OK)
-        log::info("cluster_audit_stream_created", {{"stream", a->stream_}, {"replicas", replicas}});
+    if (a->read_head(&err)) {
+      a->sub_ = follow(js, a->stream_, a->subject_, 0, true, on_audit_index, &a->index_,
+                       request_wait_ms, &err);
+      if (a->sub_ != nullptr)
+        break;
     }
-    if (si != nullptr)
-      jsStreamInfo_Destroy(si);
-    std::string err;
-    if (s == NATS_OK && a->read_head(&err))
-      break;
-    if (s != NATS_OK && code != JSStreamNameExistErr)
-      err = text_of(s, code);
     if (std::chrono::steady_clock::now() > deadline) {
-      *error = "cannot create or read the audit stream " + a->stream_ + ": " + err;
-      return nullptr;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  for (;;) {
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = a->stream_.c_str();
-    so.Ordered = true;
-    so.Config.Heartbeat = consumer_heartbeat_ns;
-    so.Config.HeadersOnly = true;
-    so.Config.DeliverPolicy = js_DeliverAll;
-    auto o = a->options();
-    jsErrCode code = static_cast<jsErrCode>(0);
-    auto s = js_Subscribe(&a->sub_, js, a->subject_.c_str(), on_audit_index, &a->index_, &o,
-                          &so, &code);
-    if (s == NATS_OK) {
-      natsSubscription_SetPendingLimits(a->sub_, -1, -1);
-      break;
-    }
-    a->sub_ = nullptr;
-    if (std::chrono::steady_clock::now() > deadline) {
-      *error = "cannot follow the audit stream " + a->stream_ + ": " + text_of(s, code);
+      *error = "cannot read or follow the audit stream " + a->stream_ + ": " + err;
       return nullptr;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
@@ -149,7 +118,7 @@ bool jetstream_audit::read_head(std::string* error) {
     code = static_cast<jsErrCode>(0);
     s = js_GetStreamInfo(&si, js_, stream_.c_str(), &o, &code);
     if (s != NATS_OK) {
-      *error = "reading the audit stream: " + text_of(s, code);
+      *error = "reading the audit stream: " + status_text(s, code);
       return false;
     }
     last_seq_ = si->State.LastSeq;
@@ -158,14 +127,10 @@ bool jetstream_audit::read_head(std::string* error) {
     return true;
   }
   if (s != NATS_OK) {
-    *error = "reading the newest audit record: " + text_of(s, code);
+    *error = "reading the newest audit record: " + status_text(s, code);
     return false;
   }
-  std::string err;
-  auto v = json::parse(std::string_view(natsMsg_GetData(m),
-                                        static_cast<size_t>(natsMsg_GetDataLength(m))), &err);
-  natsMsg_Destroy(m);
-  auto r = v ? audit_from_json(*v) : std::nullopt;
+  auto r = record_of(m);
   if (!r) {
     *error = "the newest audit record is unreadable";
     return false;
@@ -184,14 +149,10 @@ std::optional<audit_record> jetstream_audit::get(uint64_t seq, std::string* erro
   if (missing != nullptr)
     *missing = s == NATS_NOT_FOUND || code == JSNoMessageFoundErr;
   if (s != NATS_OK) {
-    *error = "reading audit record " + std::to_string(seq) + ": " + text_of(s, code);
+    *error = "reading audit record " + std::to_string(seq) + ": " + status_text(s, code);
     return std::nullopt;
   }
-  std::string err;
-  auto v = json::parse(std::string_view(natsMsg_GetData(m),
-                                        static_cast<size_t>(natsMsg_GetDataLength(m))), &err);
-  natsMsg_Destroy(m);
-  auto r = v ? audit_from_json(*v) : std::nullopt;
+  auto r = record_of(m);
   if (!r)
     *error = "audit record " + std::to_string(seq) + " is unreadable";
   return r;
@@ -247,7 +208,7 @@ bool jetstream_audit::append(std::vector<audit_record> records, std::string* err
       // It may be stored after all (a lost answer): the next append starts from the stream.
       std::string ignored;
       read_head(&ignored);
-      *error = "storing an audit record: " + text_of(s, code);
+      *error = "storing an audit record: " + status_text(s, code);
       return false;
     }
     if (!stored) {

@@ -1,6 +1,6 @@
 #include "actors/jetstream_store.hpp"
 #include "actors/jetstream_audit.hpp"
-#include "actors/jetstream_publish.hpp"
+#include "actors/jetstream_common.hpp"
 
 #include <caf/all.hpp>
 
@@ -37,10 +37,6 @@ constexpr int64_t consumer_wait_ms = 2500;
 constexpr int read_attempts = 3;
 /// A follower that could not be created is tried again this much later.
 constexpr int64_t follow_retry_ms = 1000;
-/// Idle heartbeat of the ordered consumers: libnats makes a consumer again after two missed
-/// ones, so this bounds how long a follower whose consumer died with its NATS server stays
-/// silent (and a write waits for its own event). libnats's default is 5 s.
-constexpr int64_t consumer_heartbeat_ns = 1000LL * 1000 * 1000;
 /// Whether JetStream can store is asked (stream info, answered by the stream's leader) at most
 /// this often, waiting at most probe_wait_ms: while it cannot (quorum lost, leader election),
 /// /ready says not ready and writes fail at once instead of each waiting publish_wait_ms.
@@ -53,16 +49,6 @@ constexpr int64_t probe_wait_ms = 500;
 constexpr int64_t replica_silent_ns = 3000LL * 1000 * 1000;
 /// Idempotency keys are remembered this long (hospital actors keep them from the stream).
 constexpr int64_t idempotency_window_ms = 24LL * 3600 * 1000;
-
-std::string status_text(natsStatus s, jsErrCode code = static_cast<jsErrCode>(0)) {
-  std::string out = natsStatus_GetText(s);
-  if (code != 0)
-    out += " (jetstream error " + std::to_string(static_cast<int>(code)) + ")";
-  const char* last = nats_GetLastError(nullptr);
-  if (last != nullptr && *last != '\0' && out.find(last) == std::string::npos)
-    out += ": " + std::string(last);
-  return out;
-}
 
 std::string random_epoch() {
   static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -150,16 +136,6 @@ stream_event_ptr decode_body(const std::string& epoch, uint64_t seq, const char*
     out->idempotency_reply = str(body.operator->(), "r");
   }
   return out;
-}
-
-/// The stream sequence of a message delivered by a consumer; 0 when it has none.
-uint64_t stream_seq_of(natsMsg* m) {
-  jsMsgMetaData* meta = nullptr;
-  if (natsMsg_GetMetaData(&meta, m) != NATS_OK || meta == nullptr)
-    return 0;
-  auto seq = meta->Sequence.Stream;
-  jsMsgMetaData_Destroy(meta);
-  return seq;
 }
 
 /// Standard padded base64 (the data of a JetStream API message) decoded; nullopt when it is not.
@@ -354,16 +330,7 @@ public:
   bool read_once(const std::string& subject, uint64_t& done, uint64_t last, size_t limit,
                  size_t& taken, Take& take, std::string* error) {
     jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = stream.c_str();
-    so.Ordered = true;
-    so.Config.Heartbeat = consumer_heartbeat_ns;
-    if (done == 0) {
-      so.Config.DeliverPolicy = js_DeliverAll;
-    } else {
-      so.Config.DeliverPolicy = js_DeliverByStartSequence;
-      so.Config.OptStartSeq = done + 1;
-    }
+    ordered_consumer(so, stream, done, false);
     auto o = options();
     o.Wait = consumer_wait_ms;
     natsSubscription* sub = nullptr;
@@ -450,32 +417,10 @@ jetstream_link_ptr open_jetstream(runtime& rt, int64_t wait_ms, std::string* err
   sc.MaxAge = static_cast<int64_t>(cfg.retention_days) * 86400LL * 1000000000LL;
   sc.Duplicates = 2LL * 60 * 1000000000LL;
   sc.DenyDelete = true;
-  jsStreamInfo* si = nullptr;
-  for (;;) {
-    jsErrCode code = static_cast<jsErrCode>(0);
-    auto o = link->options();
-    // An existing stream (another node made it) is looked up, never changed.
-    s = js_GetStreamInfo(&si, link->js_, link->stream.c_str(), &o, &code);
-    if (s == NATS_OK)
-      break;
-    if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr) {
-      code = static_cast<jsErrCode>(0);
-      s = js_AddStream(&si, link->js_, &sc, &o, &code);
-      if (s == NATS_OK) {
-        log::info("cluster_stream_created", {{"stream", link->stream},
-                                             {"replicas", cfg.cluster_replicas}});
-        break;
-      }
-      if (code == JSStreamNameExistErr)
-        continue; // another node was faster
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      *error = "cannot create or find stream " + link->stream + ": " + status_text(s, code);
-      return nullptr;
-    }
-    // The JetStream cluster is still electing its meta leader.
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  // An existing stream (another node made it) is looked up, never changed.
+  jsStreamInfo* si = find_or_create_stream(link->js_, sc, publish_wait_ms, deadline, error);
+  if (si == nullptr)
+    return nullptr;
   std::string desc = si->Config != nullptr && si->Config->Description != nullptr
                        ? si->Config->Description : "";
   rt.last_seq = si->State.LastSeq;
@@ -801,31 +746,13 @@ event_page_ptr read_page(js_self self, const read_request& req) {
   return page;
 }
 
-/// Subscribes an ordered consumer to `subject` from after `after_seq`, delivering to `cb`.
+/// Follows `subject` of the event stream (jetstream_common follow); the link owns the consumer.
 bool subscribe(jetstream_link& link, const std::string& subject, uint64_t after_seq,
                bool headers_only, natsMsgHandler cb, void* closure, std::string* error) {
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = link.stream.c_str();
-  so.Ordered = true;
-  so.Config.Heartbeat = consumer_heartbeat_ns;
-  so.Config.HeadersOnly = headers_only;
-  if (after_seq == 0) {
-    so.Config.DeliverPolicy = js_DeliverAll;
-  } else {
-    so.Config.DeliverPolicy = js_DeliverByStartSequence;
-    so.Config.OptStartSeq = after_seq + 1;
-  }
-  auto o = link.options();
-  o.Wait = consumer_wait_ms;
-  natsSubscription* sub = nullptr;
-  jsErrCode code = static_cast<jsErrCode>(0);
-  auto s = js_Subscribe(&sub, link.js_, subject.c_str(), cb, closure, &o, &so, &code);
-  if (s != NATS_OK) {
-    *error = status_text(s, code);
+  auto* sub = follow(link.js_, link.stream, subject, after_seq, headers_only, cb, closure,
+                     consumer_wait_ms, error);
+  if (sub == nullptr)
     return false;
-  }
-  natsSubscription_SetPendingLimits(sub, -1, -1);
   link.subs_.push_back(sub);
   return true;
 }
