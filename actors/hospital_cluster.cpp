@@ -46,7 +46,7 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
   auto req = std::make_shared<commit_request>();
   req->hospital_id = st.hospital_id;
   req->expected_last_seq = st.last_seq;
-  req->chained = st.own_in_flight > 0;
+  req->chained = st.writes_in_flight.count(id) > 0;
   pending_write w;
   w.event = std::move(t.event);
   w.next = t.next;
@@ -56,28 +56,32 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
     json::write(w.idempotency_reply, reply);
   }
   req->writes.push_back(std::move(w));
-  ++st.own_in_flight;
   ++st.writes_in_flight[id];
   // The write is over (applied or failed). When it failed and no other write of this node is in
   // flight on the alert, the alert goes back to what the stream says.
   auto settle = [=](bool failed, int64_t rearm_delay_ms) {
     auto& st = self->state;
-    --st.own_in_flight;
     auto n = st.writes_in_flight.find(id);
     if (n == st.writes_in_flight.end() || --n->second > 0)
       return;
     st.writes_in_flight.erase(n);
-    if (!failed)
-      return;
-    auto c = st.confirmed.find(id);
-    if (c == st.confirmed.end()) {
-      st.alerts.erase(id);
-      st.rt->alerts.erase(id);
-      return;
+    if (failed) {
+      if (auto c = st.confirmed.find(id); c == st.confirmed.end()) {
+        st.alerts.erase(id);
+        st.rt->alerts.erase(id);
+      } else {
+        st.alerts[id] = c->second;
+        if (rearm_delay_ms >= 0)
+          schedule_escalation(c->second, rearm_delay_ms);
+      }
     }
-    st.alerts[id] = c->second;
-    if (rearm_delay_ms >= 0)
-      schedule_escalation(c->second, rearm_delay_ms);
+    // What waited for the alert's writes to be over (calls that lost a race run again).
+    if (auto w = st.when_settled.find(id); w != st.when_settled.end()) {
+      auto fns = std::move(w->second);
+      st.when_settled.erase(w);
+      for (auto& fn : fns)
+        fn();
+    }
   };
   // Answers every caller waiting for the idempotency key (and `rp`).
   auto answer = [=](call_result_ptr result) mutable {
@@ -115,7 +119,7 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
             waiting = std::move(st.idempotent_pending[*idem_key]);
             st.idempotent_pending.erase(*idem_key);
           }
-          when_applied(r->stream_last_seq, [=]() mutable {
+          auto again = [=]() mutable {
             retry();
             if (!idem_key || waiting.empty())
               return;
@@ -131,6 +135,16 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
                                                    "Failed to store the change");
             for (auto& p : waiting)
               p.deliver(result);
+          };
+          // Validated again once no other write of this node on the alert is in flight (those
+          // validated on top of this one fail too; without waiting, two of them could keep
+          // meeting each other's failure).
+          when_applied(r->stream_last_seq, [=]() mutable {
+            auto& st = self->state;
+            if (st.writes_in_flight.count(id) > 0)
+              st.when_settled[id].push_back(again);
+            else
+              again();
           });
           return;
         }

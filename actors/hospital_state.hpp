@@ -99,8 +99,9 @@ struct hospital_state {
   std::unordered_map<std::string, alert> confirmed;
   /// Per alert: this node's writes sent and not yet applied from the stream (nor failed).
   std::unordered_map<std::string, int> writes_in_flight;
-  /// This node's writes sent and not yet applied or failed, all alerts.
-  size_t own_in_flight = 0;
+  /// Per alert: what runs once no write of this node on it is in flight (a write that lost its
+  /// race runs again then: the writes validated on top of the lost one fail too).
+  std::unordered_map<std::string, std::vector<std::function<void()>>> when_settled;
   /// A receipt recorded on this node (confirmDelivery) that no write of this node has carried
   /// into the stream yet.
   struct unstored_receipt {

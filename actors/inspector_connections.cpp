@@ -180,6 +180,8 @@ caf::result<std::string> cmd_actors(inspector_self self) {
           dir.set("reply_us", directory_us);
           rows.push(std::move(dir));
           rows.push(actor_row("storage", "storage", id_of(st.rt->storage)));
+          if (st.rt->cluster)
+            rows.push(actor_row("storage", "follows", id_of(st.rt->cluster)));
           if (st.rt->storage_reader)
             rows.push(actor_row("storage", "reader", id_of(st.rt->storage_reader)));
           for (size_t i = 0; i < st.rt->loaders.size(); ++i)

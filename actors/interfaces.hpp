@@ -151,9 +151,13 @@ using storage_actor = storage_reader_actor::extend<
   caf::replies_to<audit_page_atom, audit_page_request_ptr>::with<audit_page_ptr>>;
 
 /// The JetStream store (actors/jetstream_store.cpp), storage.engine = jetstream: the storage
-/// interface backed by the cluster's event stream, on its own thread, plus the followers that feed
-/// every hosted hospital the events of its subject. It converts to a storage_actor.
-using jetstream_actor = storage_actor::extend<
+/// interface backed by the cluster's event stream, on its own thread.
+using jetstream_actor = storage_actor;
+
+/// The JetStream follows (actors/jetstream_store.cpp): the consumers that feed every hosted
+/// hospital the events of its subject, made on a thread of their own (making one waits for
+/// JetStream, seconds while the NATS cluster elects a stream leader; commits do not wait).
+using jetstream_follow_actor = caf::typed_actor<
   /// Follow hospital (id, actor) from after this seq: every later event of its subject goes to
   /// the actor as a stream_event_ptr, in stream order.
   caf::reacts_to<follow_atom, std::string, hospital_actor, uint64_t>,

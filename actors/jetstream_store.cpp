@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "delivery/counters.hpp"
 #include "domain/base64url.hpp"
@@ -47,6 +48,11 @@ constexpr int64_t probe_wait_ms = 500;
 /// also counts the replicas the leader heard from within this long (an idle healthy replica
 /// answers the leader's 1 s heartbeats: its `Active` stays under ~1 s).
 constexpr int64_t replica_silent_ns = 3000LL * 1000 * 1000;
+/// A write that lost its place to other nodes' writes that leave it valid takes the next place
+/// (commit) this many times at most before the hospital catches up and validates it again; it
+/// waits at most placement_wait_ms for the hospital's follower to deliver those writes.
+constexpr int place_attempts = 16;
+constexpr int64_t placement_wait_ms = 200;
 /// Idempotency keys are remembered this long (hospital actors keep them from the stream).
 constexpr int64_t idempotency_window_ms = 24LL * 3600 * 1000;
 
@@ -187,6 +193,20 @@ struct index_follower {
   std::unordered_map<std::string, std::string> open_alerts;
 };
 
+/// What other nodes wrote to one hospital, as this node's follower of the hospital delivered
+/// it: for each alert (and idempotency key) the newest seq another node wrote it at. A write
+/// validated on the hospital's view V whose alert (or key) no other node wrote after V is still
+/// valid after their writes: the store then places it after them (commit).
+struct foreign_writes {
+  std::mutex mu;
+  bool followed = false;
+  uint64_t from = 0;      // complete for the seqs after this one
+  uint64_t delivered = 0; // the newest seq delivered
+  std::unordered_map<std::string, uint64_t> alerts;
+  std::unordered_map<std::string, uint64_t> keys;
+};
+using foreign_writes_ptr = std::shared_ptr<foreign_writes>;
+
 class jetstream_link {
 public:
   ~jetstream_link() {
@@ -207,9 +227,22 @@ public:
   jsCtx* js_ = nullptr;
   std::string stream;
   std::string epoch;
-  std::vector<natsSubscription*> subs_; // followers (destroyed with the link)
+  std::vector<natsSubscription*> subs_; // followers (the follows' thread; destroyed with the link)
+  std::mutex foreign_mu_;
+  std::unordered_map<std::string, foreign_writes_ptr> foreign_;
   index_follower index;
   std::unique_ptr<jetstream_audit> audit; // the audit trail's stream
+  /// This node's writes carry it (header Vigil-Node), so that followers tell them apart.
+  std::string node_id = random_epoch() + random_epoch();
+
+  /// The other nodes' writes to `hospital` (made on first use).
+  foreign_writes_ptr foreign_of(const std::string& hospital) {
+    std::lock_guard<std::mutex> g{foreign_mu_};
+    auto& p = foreign_[hospital];
+    if (!p)
+      p = std::make_shared<foreign_writes>();
+    return p;
+  }
 
   jsOptions options() const {
     jsOptions o;
@@ -450,9 +483,16 @@ struct js_state {
   static inline const char* name = "vigil.jetstream";
   runtime_ptr rt;
   jetstream_link_ptr link;
-  /// hospital -> seq of its newest own publish; nullopt after a failed one (the writes chained
-  /// on it fail too: they were validated on top of it).
-  std::unordered_map<std::string, std::optional<uint64_t>> chain_tail;
+  /// hospital -> seq of this node's newest write: a write validated on top of this node's
+  /// writes still in flight expects it (the hospital has not applied them yet).
+  std::unordered_map<std::string, uint64_t> own_last;
+  /// hospital -> alerts with a write of this node that failed: the writes validated on top of
+  /// it (`chained`) fail too, until one validated without it comes.
+  std::unordered_map<std::string, std::unordered_set<std::string>> failed_alerts;
+  /// hospital -> the newest seq of other nodes' writes that a write of this node was placed
+  /// after (commit): writes chained on it must be validated on a view that has those writes,
+  /// or leave the alerts they wrote alone.
+  std::unordered_map<std::string, uint64_t> unseen_until;
   /// Whether the stream answered the last probe (or the last publish succeeded), and when it
   /// was last probed.
   bool stream_ok = true;
@@ -466,7 +506,33 @@ struct follower {
   hospital_actor hospital;
   std::string epoch;
   runtime_ptr rt;
+  foreign_writes_ptr foreign;
+  std::string node_id;
 };
+
+/// How many alerts and keys a hospital's foreign_writes holds before it starts again from the
+/// newest seq delivered (older views then go back to the hospital on a conflict).
+constexpr size_t foreign_writes_max = 100000;
+
+void note_delivered(foreign_writes& fw, natsMsg* m, const stream_event& ev,
+                    const std::string& node_id) {
+  const char* node = nullptr;
+  bool own = natsMsgHeader_Get(m, "Vigil-Node", &node) == NATS_OK && node != nullptr
+             && node_id == node;
+  auto seq = ev.event->seq;
+  std::lock_guard<std::mutex> g{fw.mu};
+  if (!own) {
+    if (fw.alerts.size() + fw.keys.size() >= foreign_writes_max) {
+      fw.alerts.clear();
+      fw.keys.clear();
+      fw.from = fw.delivered;
+    }
+    fw.alerts[ev.next.id] = seq;
+    if (ev.idempotency_key)
+      fw.keys[*ev.idempotency_key] = seq;
+  }
+  fw.delivered = std::max(fw.delivered, seq);
+}
 
 void on_follow_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
   auto* f = static_cast<follower*>(closure);
@@ -477,6 +543,7 @@ void on_follow_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure
                           steady_now_us());
     if (ev) {
       raise_last_seq(*f->rt, seq);
+      note_delivered(*f->foreign, m, *ev, f->node_id);
       caf::anon_send(f->hospital, stream_event_ptr{ev});
     } else {
       log::error("cluster_event_unreadable", {{"seq", seq}, {"error", err}});
@@ -567,6 +634,34 @@ bool stream_available(js_state& st) {
   return ok;
 }
 
+/// Whether write `w` of `hospital`, validated on the hospital's view `view`, is still valid
+/// after the stream's seq `upto`: no other node wrote its alert (nor, for a create, its
+/// idempotency key) after `view`, by what this node's follower of the hospital delivered (waited
+/// for at most placement_wait_ms). false when that cannot be told.
+bool still_valid(jetstream_link& link, const std::string& hospital, const pending_write& w,
+                 uint64_t view, uint64_t upto) {
+  auto fw = link.foreign_of(hospital);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(placement_wait_ms);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> g{fw->mu};
+      if (!fw->followed || view < fw->from)
+        return false;
+      if (fw->delivered >= upto) {
+        auto newer = [view](const auto& map, const std::string& k) {
+          auto i = map.find(k);
+          return i != map.end() && i->second > view;
+        };
+        return !newer(fw->alerts, w.next.id)
+               && !(w.idempotency_key && newer(fw->keys, *w.idempotency_key));
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 commit_reply_ptr commit(js_self self, const commit_request& req) {
   auto& st = self->state;
   auto reply = std::make_shared<commit_reply>();
@@ -578,42 +673,91 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
     reply->error = "JetStream cannot store (no quorum or no stream leader)";
     return reply;
   }
-  auto& tail = st.chain_tail[req.hospital_id];
-  uint64_t expected = req.expected_last_seq;
-  if (req.chained) {
-    if (!tail) {
-      reply->conflict = true;
-      reply->error = "an earlier write of this hospital failed";
-      return reply;
-    }
-    expected = *tail;
+  // One write per request on a cluster (hospital_state::commit_to_stream).
+  if (req.writes.size() != 1) {
+    reply->error = "a cluster commit holds one write";
+    return reply;
+  }
+  const auto& alert_id = req.writes.front().next.id;
+  auto& failed = st.failed_alerts[req.hospital_id];
+  if (!req.chained)
+    failed.erase(alert_id);
+  else if (failed.count(alert_id) > 0) {
+    reply->conflict = true;
+    reply->error = "an earlier write of this alert failed";
+    return reply;
+  }
+  auto& own_last = st.own_last[req.hospital_id];
+  auto& unseen = st.unseen_until[req.hospital_id];
+  uint64_t expected = std::max(req.expected_last_seq, own_last);
+  // Up to this node's newest write the stream holds other nodes' writes that one of this node's
+  // writes was placed after, and this one was validated before the hospital applied them: it
+  // stands only when they left its alert alone (else the hospital catches up and validates
+  // again).
+  if (req.expected_last_seq < unseen && expected > req.expected_last_seq
+      && !still_valid(link, req.hospital_id, req.writes.front(), req.expected_last_seq,
+                      expected)) {
+    reply->conflict = true;
+    reply->stream_last_seq = unseen;
+    reply->error = "another node wrote first";
+    return reply;
   }
   auto subject = hospital_subject(req.hospital_id);
   for (auto& w : req.writes) {
     auto body = encode_body(w);
-    natsMsg* m = nullptr;
-    natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
-    natsMsgHeader_Set(m, "Vigil-Alert", w.next.id.c_str());
-    natsMsgHeader_Set(m, "Vigil-Hospital", req.hospital_id.c_str());
-    // Whether the alert is open after this event: a restarting node reads it (headers only) to
-    // start the hospitals whose escalation and failsafe timers must run.
-    natsMsgHeader_Set(m, "Vigil-Open", w.next.status == alert_status::resolved ? "0" : "1");
-    // "The write after seq `expected` of this hospital": of two nodes writing on the same view,
-    // JetStream keeps the first.
+    // A message per attempt: a publish sets its expectation headers on the message.
+    auto make_msg = [&] {
+      natsMsg* m = nullptr;
+      natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+      natsMsgHeader_Set(m, "Vigil-Alert", w.next.id.c_str());
+      natsMsgHeader_Set(m, "Vigil-Hospital", req.hospital_id.c_str());
+      natsMsgHeader_Set(m, "Vigil-Node", link.node_id.c_str());
+      // Whether the alert is open after this event: a restarting node reads it (headers only)
+      // to start the hospitals whose escalation and failsafe timers must run.
+      natsMsgHeader_Set(m, "Vigil-Open", w.next.status == alert_status::resolved ? "0" : "1");
+      return m;
+    };
+    auto& c = counters::get();
+    natsStatus s = NATS_OK;
     jsPubAck* ack = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
-    auto t0 = std::chrono::steady_clock::now();
-    auto s = publish_after(link.js_, m, subject, expected, false, publish_wait_ms, &ack, &code);
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                std::chrono::steady_clock::now() - t0).count();
-    natsMsg_Destroy(m);
-    auto& c = counters::get();
-    c.storage_commits++;
-    c.storage_commit_items++;
-    c.storage_commit_us_total += static_cast<uint64_t>(us);
-    c.storage_commit.observe_us(us);
+    uint64_t placed_after = 0; // the other nodes' newest write this one was placed after
+    for (int attempt = 1;; ++attempt) {
+      // "The write after seq `expected` of this hospital": of two nodes writing on the same
+      // view, JetStream keeps the first.
+      auto t0 = std::chrono::steady_clock::now();
+      auto* m = make_msg();
+      s = publish_after(link.js_, m, subject, expected, false, publish_wait_ms, &ack, &code);
+      natsMsg_Destroy(m);
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - t0).count();
+      c.storage_commits++;
+      c.storage_commit_items++;
+      c.storage_commit_us_total += static_cast<uint64_t>(us);
+      c.storage_commit.observe_us(us);
+      bool lost = s == NATS_OK ? ack->Duplicate : code == JSStreamWrongLastSequenceErr;
+      if (!lost || attempt >= place_attempts)
+        break;
+      // Another node wrote first. When it did not write this alert (or this create's key)
+      // since the view the write was validated on, the write is as valid after it: take the
+      // next place here, without a round through the hospital, which could lose again and
+      // again while other nodes write.
+      std::string err;
+      auto last = link.last_subject_seq(subject, &err);
+      if (!last || !still_valid(link, req.hospital_id, w, req.expected_last_seq, *last))
+        break;
+      if (ack != nullptr) {
+        jsPubAck_Destroy(ack);
+        ack = nullptr;
+      }
+      log::debug("cluster_write_placed_again", {{"hospital", req.hospital_id},
+                                                {"alert", w.next.id}, {"expected", expected},
+                                                {"last", *last}});
+      expected = *last;
+      placed_after = *last;
+    }
     if (s != NATS_OK) {
-      tail.reset();
+      failed.insert(alert_id);
       std::string err;
       log::debug("cluster_write_refused", {{"hospital", req.hospital_id}, {"alert", w.next.id},
                                            {"expected", expected}, {"chained", req.chained},
@@ -641,14 +785,17 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
                                  {"seq", seq}, {"duplicate", duplicate}});
     if (duplicate) {
       // Another node's write took this place (seq): catch up to it and validate again.
-      tail.reset();
+      failed.insert(alert_id);
       reply->conflict = true;
       reply->stream_last_seq = seq;
       reply->error = "another node wrote first";
       raise_last_seq(*st.rt, seq);
       return reply;
     }
-    tail = seq;
+    // A write placed after other nodes' writes continues this node's chain for writes
+    // validated on a view that has those writes (or that leave their alerts alone).
+    unseen = std::max(unseen, placed_after);
+    own_last = std::max(own_last, seq);
     expected = seq;
     st.stream_ok = true;
     raise_last_seq(*st.rt, seq);
@@ -757,12 +904,72 @@ bool subscribe(jetstream_link& link, const std::string& subject, uint64_t after_
   return true;
 }
 
-jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
-                                                 jetstream_link_ptr link) {
+/// The follows' actor: consumers are made here, not on the store's thread: making one waits
+/// for JetStream (seconds while the NATS cluster elects a stream leader), and commits must not
+/// wait behind it.
+struct follows_state {
+  static inline const char* name = "vigil.jetstream-follows";
+  runtime_ptr rt;
+  jetstream_link_ptr link;
+};
+
+jetstream_follow_actor::behavior_type
+follows_behavior(jetstream_follow_actor::stateful_pointer<follows_state> self, runtime_ptr rt,
+                 jetstream_link_ptr link) {
   self->state.rt = std::move(rt);
   self->state.link = std::move(link);
   self->state.link->index.rt = self->state.rt.get();
   self->send(self, follow_atom::value);
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    self->state.link.reset();
+    self->quit(msg.reason);
+  });
+  return {
+    [=](follow_atom) {
+      // Without the index, calls naming an alert of a hospital not hosted here are NOT_FOUND
+      // and a restart starts no hospital: try again until a consumer is made (its creation
+      // times out while the JetStream cluster elects a stream leader, for instance).
+      auto& link = *self->state.link;
+      std::string err;
+      if (subscribe(link, "vigil.events.>", 0, true, on_index_msg, &link.index, &err))
+        return;
+      log::error("cluster_index_follow_failed", {{"error", err}, {"retry_ms", follow_retry_ms}});
+      self->delayed_send(self, std::chrono::milliseconds(follow_retry_ms), follow_atom::value);
+    },
+    [=](follow_atom, const std::string& hospital, const hospital_actor& h, uint64_t after) {
+      auto& st = self->state;
+      // Owned by the link: freed after its subscriptions are destroyed.
+      static std::mutex mu;
+      static std::vector<std::unique_ptr<follower>> followers;
+      std::unique_lock<std::mutex> g{mu};
+      auto fw = st.link->foreign_of(hospital);
+      followers.push_back(
+        std::make_unique<follower>(follower{h, st.link->epoch, st.rt, fw, st.link->node_id}));
+      std::string err;
+      if (subscribe(*st.link, hospital_subject(hospital), after, false, on_follow_msg,
+                    followers.back().get(), &err)) {
+        std::lock_guard<std::mutex> fg{fw->mu};
+        if (!fw->followed) {
+          fw->followed = true;
+          fw->from = after;
+          fw->delivered = std::max(fw->delivered, after);
+        }
+      } else {
+        // Without its follower the hospital would never see another event: try again (from
+        // the same seq, so nothing is skipped) until a consumer is made.
+        followers.pop_back();
+        log::error("cluster_follow_failed", {{"hospital", hospital}, {"error", err}});
+        self->delayed_send(self, std::chrono::milliseconds(follow_retry_ms), follow_atom::value,
+                           hospital, h, after);
+      }
+    },
+  };
+}
+
+jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
+                                                 jetstream_link_ptr link) {
+  self->state.rt = std::move(rt);
+  self->state.link = std::move(link);
   self->set_exit_handler([=](caf::exit_msg& msg) {
     self->state.link.reset();
     self->quit(msg.reason);
@@ -793,35 +1000,6 @@ jetstream_actor::behavior_type jetstream_behavior(js_self self, runtime_ptr rt,
       if (!page->error.empty())
         log::error("audit_read_failed", {{"error", page->error}});
       return page;
-    },
-    [=](follow_atom) {
-      // Without the index, calls naming an alert of a hospital not hosted here are NOT_FOUND
-      // and a restart starts no hospital: try again until a consumer is made (its creation
-      // times out while the JetStream cluster elects a stream leader, for instance).
-      auto& link = *self->state.link;
-      std::string err;
-      if (subscribe(link, "vigil.events.>", 0, true, on_index_msg, &link.index, &err))
-        return;
-      log::error("cluster_index_follow_failed", {{"error", err}, {"retry_ms", follow_retry_ms}});
-      self->delayed_send(self, std::chrono::milliseconds(follow_retry_ms), follow_atom::value);
-    },
-    [=](follow_atom, const std::string& hospital, const hospital_actor& h, uint64_t after) {
-      auto& st = self->state;
-      // Owned by the link: freed after its subscriptions are destroyed.
-      static std::mutex mu;
-      static std::vector<std::unique_ptr<follower>> followers;
-      std::unique_lock<std::mutex> g{mu};
-      followers.push_back(std::make_unique<follower>(follower{h, st.link->epoch, st.rt}));
-      std::string err;
-      if (!subscribe(*st.link, hospital_subject(hospital), after, false, on_follow_msg,
-                     followers.back().get(), &err)) {
-        // Without its follower the hospital would never see another event: try again (from
-        // the same seq, so nothing is skipped) until a consumer is made.
-        followers.pop_back();
-        log::error("cluster_follow_failed", {{"hospital", hospital}, {"error", err}});
-        self->delayed_send(self, std::chrono::milliseconds(follow_retry_ms), follow_atom::value,
-                           hospital, h, after);
-      }
     },
     [=](status_atom) {
       auto& st = self->state;
@@ -872,9 +1050,16 @@ cluster_presence_ptr start_cluster_presence(const jetstream_link_ptr& link) {
   return p;
 }
 
-jetstream_actor spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
-                                      jetstream_link_ptr link) {
-  return sys.spawn<caf::detached>(jetstream_behavior, std::move(rt), std::move(link));
+jetstream_actors spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
+                                       jetstream_link_ptr link) {
+  jetstream_actors out;
+  out.follows = sys.spawn<caf::detached>(follows_behavior, rt, link);
+  out.store = sys.spawn<caf::detached>(jetstream_behavior, std::move(rt), std::move(link));
+  // The follows end with the store.
+  out.store->attach_functor([follows = out.follows] {
+    caf::anon_send_exit(follows, caf::exit_reason::user_shutdown);
+  });
+  return out;
 }
 
 restore_plan cluster_restore_plan(jetstream_link& link) {

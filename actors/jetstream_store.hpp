@@ -29,10 +29,17 @@ using jetstream_link_ptr = std::shared_ptr<jetstream_link>;
 /// in its description) and rt.last_seq. nullptr with `*error` set when it cannot.
 jetstream_link_ptr open_jetstream(runtime& rt, int64_t wait_ms, std::string* error);
 
-/// Spawns the JetStream store on its own thread; it also starts the alert-index follower (alert
-/// id -> hospital for every alert of the stream, for routing calls of hospitals not hosted yet).
-jetstream_actor spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
-                                      jetstream_link_ptr link);
+/// The JetStream store and its follows (which end with it).
+struct jetstream_actors {
+  jetstream_actor store;
+  jetstream_follow_actor follows;
+};
+
+/// Spawns the JetStream store and its follows, each on its own thread; the follows start the
+/// alert-index follower (alert id -> hospital for every alert of the stream, for routing calls
+/// of hospitals not hosted yet).
+jetstream_actors spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
+                                       jetstream_link_ptr link);
 
 /// Waits (at most `wait_ms`) until the alert-index follower of the store spawned on `link` has
 /// read the stream up to `seq`, so that every alert stored before then routes (a call naming

@@ -123,8 +123,8 @@ struct commit_request {
   /// The newest seq of the hospital the hospital actor had applied when it validated the writes
   /// (published with ExpectLastSubjectSeq).
   uint64_t expected_last_seq = 0;
-  /// Validated on top of the hospital's own earlier commits still in flight: expect the seq of
-  /// the previous commit of this hospital instead (and fail when that one failed).
+  /// Validated on top of this node's earlier writes of the same alert still in flight: fails
+  /// when one of those failed. (Any write expects at least this node's newest write's seq.)
   bool chained = false;
 };
 using commit_request_ptr = std::shared_ptr<const commit_request>;

@@ -142,9 +142,9 @@ struct runtime {
     return loaders[1 + std::hash<std::string>{}(hospital) % (loaders.size() - 1)];
   }
   directory_actor directory;
-  /// storage.engine = jetstream: the same actor as `storage`, for following hospitals; unset
-  /// (the default SQLite engine) otherwise.
-  jetstream_actor cluster;
+  /// storage.engine = jetstream: the actor that makes hospitals follow the event stream (set:
+  /// this vigild is a cluster node); unset (the default SQLite engine) otherwise.
+  jetstream_follow_actor cluster;
   /// storage.engine = jetstream: who is online on the other nodes (the failsafe's "nobody of the
   /// tier's role online" holds cluster-wide); unset otherwise, or when it could not start.
   std::shared_ptr<cluster_presence> presence;

@@ -103,6 +103,7 @@ void stop_actors(caf::actor_system& sys, runtime& rt) {
     stop_and_wait(self, l);
   stop_and_wait(self, rt.storage_reader);
   stop_and_wait(self, rt.storage);
+  stop_and_wait(self, rt.cluster);
 }
 
 /// Spawns the inspector and opens the console listener on 127.0.0.1:admin.port for
@@ -315,8 +316,9 @@ int run_cluster_node(const runtime_ptr& rt, sigset_t signals, int argc, char** a
   // Presence of the other nodes (the failsafe's "nobody online"): it hears them while the index
   // catches up, and vigild listens only once it can know.
   rt->presence = start_cluster_presence(link);
-  rt->cluster = spawn_jetstream_store(sys, rt, std::move(link));
-  rt->storage = storage_actor{rt->cluster};
+  auto js = spawn_jetstream_store(sys, rt, std::move(link));
+  rt->cluster = js.follows;
+  rt->storage = js.store;
   rt->directory = spawn_directory(sys, rt);
   auto t0 = std::chrono::steady_clock::now();
   bool indexed = wait_for_alert_index(*index_link, start_seq, alert_index_wait_ms);

@@ -38,7 +38,7 @@ static_assert(std::is_convertible_v<storage_actor, storage_reader_actor>);
 // Cluster: the JetStream store is a storage actor that also follows hospitals, which take the
 // events of their subject.
 static_assert(std::is_convertible_v<jetstream_actor, storage_actor>);
-static_assert(takes<jetstream_actor, follow_atom, std::string, hospital_actor, uint64_t>);
+static_assert(takes<jetstream_follow_actor, follow_atom, std::string, hospital_actor, uint64_t>);
 static_assert(!takes<storage_actor, follow_atom, std::string, hospital_actor, uint64_t>);
 static_assert(takes<hospital_actor, stream_event_ptr>);
 

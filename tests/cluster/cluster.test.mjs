@@ -95,6 +95,68 @@ describe('vigil cluster', () => {
     }
   });
 
+  test('three nodes writing one hospital at once: every create stored; of two acknowledgements of each alert on two nodes exactly one succeeds; each event once, in one order, everywhere', async () => {
+    // A write that lost its place to other nodes' writes that left its alert alone takes the
+    // next place (creates once failed with CONFLICT after 8 lost races while others wrote);
+    // one whose alert another node wrote must not. Each alert is acknowledged at once on the
+    // node that created it (a write chained on the create) and on the next node.
+    const H = newHospital('busy');
+    const T = team(H);
+    const watchers = [0, 1, 2].map((i) => collect(ctx.client(i, { token: T.viewer }).h.subscribeToAlerts,
+      { hospitalId: H }, `watcher on node ${i + 1}`));
+    await Promise.all(watchers.map((w) => w.waitStarted(10000)));
+    const ROUNDS = 5;
+    const IN_FLIGHT = 8;
+    const failures = [];
+    const created = [];
+    const nurses = [0, 1, 2].map((i) => ctx.client(i, { token: T.nurse }));
+    const worker = async (node) => {
+      for (let round = 0; round < ROUNDS; round++) {
+        await Promise.all(Array.from({ length: IN_FLIGHT }, async (_, j) => {
+          let id;
+          try {
+            ({ alert: { id } } = await nurses[node].h.createAlert.mutate(alertInput(H, { roomNumber: `N${node}${round}${j}` })));
+          } catch (e) {
+            failures.push(`node ${node + 1} create: ${e.data?.code} ${e.message}`);
+            return;
+          }
+          created.push(id);
+          const acks = await Promise.allSettled([node, (node + 1) % 3].map((n) => nurses[n].h.acknowledgeAlert.mutate({ alertId: id })));
+          const ok = acks.filter((r) => r.status === 'fulfilled').length;
+          const codes = acks.filter((r) => r.status === 'rejected').map((r) => r.reason.data?.code);
+          // The second is refused as an acknowledgement of an acknowledged alert, or not found
+          // when the next node had not seen the alert yet (docs/operations.md, known limits).
+          if (ok !== 1 || codes.some((c) => c !== 'CONFLICT' && c !== 'NOT_FOUND')) {
+            failures.push(`alert ${id}: ${JSON.stringify(acks.map((r) => r.reason?.message ?? 'ok'))}`);
+          }
+        }));
+      }
+    };
+    await Promise.all([0, 1, 2].map(worker));
+    // How often a write lost its place and took the next one (the case this test is for).
+    const placed = ctx.cluster.nodes.map((n) => n.logs().split('\n').filter((l) => l.includes('cluster_write_placed_again') && l.includes(H)).length);
+    process.stderr.write(`writes placed again after another node's, per node: ${placed.join(', ')}\n`);
+    assert.deepEqual(failures, [], 'every create succeeds, and one acknowledgement of each alert');
+    assert.equal(created.length, 3 * ROUNDS * IN_FLIGHT);
+    const of = (w, type) => w.items.filter((e) => e.type === type);
+    for (const w of watchers) {
+      await w.until((it) => it.filter((e) => e.type === 'alert.acknowledged').length >= created.length,
+        'every acknowledgement', 20000);
+      assert.deepEqual(of(w, 'alert.created').map((e) => e.alertId).sort(), [...created].sort(), `${w.label}: every create once`);
+      assertIdsIncrease(w.items.map((e) => e.id), `${w.label} ids`);
+    }
+    // No second acknowledgement comes late.
+    await new Promise((r) => setTimeout(r, 500));
+    for (const w of watchers) {
+      assert.deepEqual(of(w, 'alert.acknowledged').map((e) => e.alertId).sort(), [...created].sort(), `${w.label}: one acknowledgement of each alert`);
+    }
+    const order = (w) => w.items.filter((e) => e.type !== 'alert.updated').map((e) => e.id);
+    const n = Math.min(...watchers.map((w) => order(w).length));
+    for (const w of watchers.slice(1)) {
+      assert.deepEqual(order(w).slice(0, n), order(watchers[0]).slice(0, n), `${w.label}: the order of node 1`);
+    }
+  });
+
   test('escalation fires once with 3 nodes hosting the hospital', async () => {
     const H = newHospital('esc');
     const T = team(H);

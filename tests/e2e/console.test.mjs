@@ -248,9 +248,10 @@ describe('vigilctl console', () => {
     const kinds = (k) => a.actors.filter((x) => x.actor === k);
     assert.equal(kinds('directory').length, 1);
     assert.equal(kinds('inspector').length, 1);
-    // A cluster node has one storage actor, the JetStream store (its loads and reads share its thread).
+    // A cluster node has the JetStream store (its loads and reads share its thread) and the
+    // follows (the consumers that feed hospitals, made on a thread of their own).
     assert.deepEqual(kinds('storage').map((x) => x.name),
-      JETSTREAM ? ['storage'] : ['storage', 'reader', 'loader-0', 'loader-1']);
+      JETSTREAM ? ['storage', 'follows'] : ['storage', 'reader', 'loader-0', 'loader-1']);
     assert.deepEqual(kinds('metrics').map((x) => x.name), [H]);
     assert.deepEqual(kinds('console').map((x) => x.name), ['request']);
     const hs = kinds('hospital');
