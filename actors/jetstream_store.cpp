@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <map>
 
 #include "delivery/counters.hpp"
 #include "domain/base64url.hpp"
@@ -52,7 +53,7 @@ constexpr int64_t replica_silent_ns = 3000LL * 1000 * 1000;
 /// (commit) this many times at most before the hospital catches up and validates it again; it
 /// waits at most placement_wait_ms for the hospital's follower to deliver those writes.
 constexpr int place_attempts = 16;
-constexpr int64_t placement_wait_ms = 200;
+constexpr int64_t placement_wait_ms = 100;
 /// Idempotency keys are remembered this long (hospital actors keep them from the stream).
 constexpr int64_t idempotency_window_ms = 24LL * 3600 * 1000;
 
@@ -204,6 +205,24 @@ struct foreign_writes {
   uint64_t delivered = 0; // the newest seq delivered
   std::unordered_map<std::string, uint64_t> alerts;
   std::unordered_map<std::string, uint64_t> keys;
+  /// This node's writes the store was acknowledged and the follower has not delivered yet.
+  std::unordered_set<uint64_t> own_acked;
+  /// This node's messages delivered before (or without) their acknowledgement: a publish that
+  /// failed (a timeout, say) may have been stored all the same, and no write of this node was
+  /// validated on it, so it counts as another node's until acknowledged.
+  struct unacked {
+    std::string alert;
+    std::optional<std::string> key;
+  };
+  std::map<uint64_t, unacked> own_unacked;
+
+  void clear_from(uint64_t seq) {
+    alerts.clear();
+    keys.clear();
+    own_acked.clear();
+    own_unacked.clear();
+    from = seq;
+  }
 };
 using foreign_writes_ptr = std::shared_ptr<foreign_writes>;
 
@@ -521,17 +540,29 @@ void note_delivered(foreign_writes& fw, natsMsg* m, const stream_event& ev,
              && node_id == node;
   auto seq = ev.event->seq;
   std::lock_guard<std::mutex> g{fw.mu};
-  if (!own) {
-    if (fw.alerts.size() + fw.keys.size() >= foreign_writes_max) {
-      fw.alerts.clear();
-      fw.keys.clear();
-      fw.from = fw.delivered;
-    }
-    fw.alerts[ev.next.id] = seq;
-    if (ev.idempotency_key)
-      fw.keys[*ev.idempotency_key] = seq;
+  // A follower delivers a subject in order with no gap: a seq at or below `delivered` was seen
+  // (a second follower of a restarted hospital delivers again from its snapshot).
+  if (seq <= fw.delivered)
+    return;
+  fw.delivered = seq;
+  if (fw.alerts.size() + fw.keys.size() + fw.own_acked.size() + fw.own_unacked.size()
+      >= foreign_writes_max)
+    fw.clear_from(seq - 1);
+  if (own) {
+    if (fw.own_acked.erase(seq) == 0)
+      fw.own_unacked[seq] = {ev.next.id, ev.idempotency_key};
+    return;
   }
-  fw.delivered = std::max(fw.delivered, seq);
+  fw.alerts[ev.next.id] = seq;
+  if (ev.idempotency_key)
+    fw.keys[*ev.idempotency_key] = seq;
+}
+
+/// The store's acknowledgement of this node's write at `seq` (before or after its delivery).
+void note_acknowledged(foreign_writes& fw, uint64_t seq) {
+  std::lock_guard<std::mutex> g{fw.mu};
+  if (fw.own_unacked.erase(seq) == 0 && seq > fw.delivered)
+    fw.own_acked.insert(seq);
 }
 
 void on_follow_msg(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
@@ -637,11 +668,12 @@ bool stream_available(js_state& st) {
 /// Whether write `w` of `hospital`, validated on the hospital's view `view`, is still valid
 /// after the stream's seq `upto`: no other node wrote its alert (nor, for a create, its
 /// idempotency key) after `view`, by what this node's follower of the hospital delivered (waited
-/// for at most placement_wait_ms). false when that cannot be told.
+/// for until `deadline`), nor did a write of this node that was not acknowledged. false when
+/// that cannot be told.
 bool still_valid(jetstream_link& link, const std::string& hospital, const pending_write& w,
-                 uint64_t view, uint64_t upto) {
+                 uint64_t view, uint64_t upto,
+                 std::chrono::steady_clock::time_point deadline) {
   auto fw = link.foreign_of(hospital);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(placement_wait_ms);
   for (;;) {
     {
       std::lock_guard<std::mutex> g{fw->mu};
@@ -652,8 +684,14 @@ bool still_valid(jetstream_link& link, const std::string& hospital, const pendin
           auto i = map.find(k);
           return i != map.end() && i->second > view;
         };
-        return !newer(fw->alerts, w.next.id)
-               && !(w.idempotency_key && newer(fw->keys, *w.idempotency_key));
+        if (newer(fw->alerts, w.next.id)
+            || (w.idempotency_key && newer(fw->keys, *w.idempotency_key)))
+          return false;
+        for (auto i = fw->own_unacked.upper_bound(view); i != fw->own_unacked.end(); ++i)
+          if (i->second.alert == w.next.id
+              || (w.idempotency_key && i->second.key == w.idempotency_key))
+            return false;
+        return true;
       }
     }
     if (std::chrono::steady_clock::now() >= deadline)
@@ -668,17 +706,13 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
   auto& link = *st.link;
   // After a failed publish, writes fail at once until a probe finds the stream writable again
   // (a lost quorum must not queue every write behind another's publish timeout).
-  if (!st.stream_ok && !stream_available(st)) {
-    counters::get().storage_commit_failures++;
-    reply->error = "JetStream cannot store (no quorum or no stream leader)";
-    return reply;
-  }
   // One write per request on a cluster (hospital_state::commit_to_stream).
   if (req.writes.size() != 1) {
     reply->error = "a cluster commit holds one write";
     return reply;
   }
   const auto& alert_id = req.writes.front().next.id;
+  // Every way this write fails below fails the writes validated on top of it too.
   auto& failed = st.failed_alerts[req.hospital_id];
   if (!req.chained)
     failed.erase(alert_id);
@@ -687,6 +721,16 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
     reply->error = "an earlier write of this alert failed";
     return reply;
   }
+  if (!st.stream_ok && !stream_available(st)) {
+    counters::get().storage_commit_failures++;
+    failed.insert(alert_id);
+    reply->error = "JetStream cannot store (no quorum or no stream leader)";
+    return reply;
+  }
+  // How long this write may wait in all for the hospital's follower (the store's one thread
+  // waits meanwhile).
+  auto wait_until = std::chrono::steady_clock::now()
+                    + std::chrono::milliseconds(placement_wait_ms);
   auto& own_last = st.own_last[req.hospital_id];
   auto& unseen = st.unseen_until[req.hospital_id];
   uint64_t expected = std::max(req.expected_last_seq, own_last);
@@ -696,7 +740,8 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
   // again).
   if (req.expected_last_seq < unseen && expected > req.expected_last_seq
       && !still_valid(link, req.hospital_id, req.writes.front(), req.expected_last_seq,
-                      expected)) {
+                      expected, wait_until)) {
+    failed.insert(alert_id);
     reply->conflict = true;
     reply->stream_last_seq = unseen;
     reply->error = "another node wrote first";
@@ -744,7 +789,8 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
       // again while other nodes write.
       std::string err;
       auto last = link.last_subject_seq(subject, &err);
-      if (!last || !still_valid(link, req.hospital_id, w, req.expected_last_seq, *last))
+      if (!last
+          || !still_valid(link, req.hospital_id, w, req.expected_last_seq, *last, wait_until))
         break;
       if (ack != nullptr) {
         jsPubAck_Destroy(ack);
@@ -796,6 +842,7 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
     // validated on a view that has those writes (or that leave their alerts alone).
     unseen = std::max(unseen, placed_after);
     own_last = std::max(own_last, seq);
+    note_acknowledged(*link.foreign_of(req.hospital_id), seq);
     expected = seq;
     st.stream_ok = true;
     raise_last_seq(*st.rt, seq);
@@ -953,6 +1000,9 @@ follows_behavior(jetstream_follow_actor::stateful_pointer<follows_state> self, r
           fw->followed = true;
           fw->from = after;
           fw->delivered = std::max(fw->delivered, after);
+          // Acknowledged before the follow's start: never delivered.
+          for (auto i = fw->own_acked.begin(); i != fw->own_acked.end();)
+            i = *i <= after ? fw->own_acked.erase(i) : std::next(i);
         }
       } else {
         // Without its follower the hospital would never see another event: try again (from
@@ -1085,6 +1135,27 @@ bool wait_for_alert_index(const jetstream_link& link, uint64_t seq, int64_t wait
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return true;
+}
+
+std::optional<std::string> lookup_after_catching_up(const jetstream_link& link,
+                                                    const alert_index& index,
+                                                    const std::string& alert_id,
+                                                    int64_t wait_ms) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (natsConnection_Status(link.nc_) != NATS_CONN_STATUS_CONNECTED)
+    return std::nullopt;
+  jsStreamInfo* si = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  auto o = link.options();
+  o.Wait = wait_ms;
+  if (js_GetStreamInfo(&si, link.js_, link.stream.c_str(), &o, &code) != NATS_OK)
+    return std::nullopt;
+  uint64_t last = si->State.LastSeq;
+  jsStreamInfo_Destroy(si);
+  auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - t0).count();
+  wait_for_alert_index(link, last, std::max<int64_t>(wait_ms - spent, 0));
+  return index.held(alert_id);
 }
 
 } // namespace vigil

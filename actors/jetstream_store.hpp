@@ -41,6 +41,14 @@ struct jetstream_actors {
 jetstream_actors spawn_jetstream_store(caf::actor_system& sys, runtime_ptr rt,
                                        jetstream_link_ptr link);
 
+/// The hospital of an alert the alert index does not hold yet (one another node created a
+/// moment ago): the index catches up to the stream's newest message first, waiting at most
+/// `wait_ms` in all. nullopt when the alert is not in the stream (or NATS does not answer).
+std::optional<std::string> lookup_after_catching_up(const jetstream_link& link,
+                                                    const alert_index& index,
+                                                    const std::string& alert_id,
+                                                    int64_t wait_ms);
+
 /// Waits (at most `wait_ms`) until the alert-index follower of the store spawned on `link` has
 /// read the stream up to `seq`, so that every alert stored before then routes (a call naming
 /// it is not NOT_FOUND). false when it has not within `wait_ms`.

@@ -45,14 +45,18 @@ public:
     map_.erase(alert_id);
   }
   std::optional<std::string> hospital_of(const std::string& alert_id) const {
-    {
-      std::shared_lock<std::shared_mutex> g{mu_};
-      auto i = map_.find(alert_id);
-      if (i != map_.end())
-        return i->second;
-    }
+    if (auto h = held(alert_id))
+      return h;
     if (fallback_)
       return fallback_(alert_id);
+    return std::nullopt;
+  }
+  /// The hospital of an alert held here (the fallback is not asked).
+  std::optional<std::string> held(const std::string& alert_id) const {
+    std::shared_lock<std::shared_mutex> g{mu_};
+    auto i = map_.find(alert_id);
+    if (i != map_.end())
+      return i->second;
     return std::nullopt;
   }
   size_t size() const {

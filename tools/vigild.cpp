@@ -295,6 +295,9 @@ void configure_caf(caf::actor_system_config& caf_cfg, const config& cfg) {
 /// How long a cluster node waits at start for its alert index to reach the stream's newest
 /// message before it listens anyway (then with a warning).
 constexpr int64_t alert_index_wait_ms = 30000;
+/// How long a call naming an alert the alert index does not hold waits for the index to catch
+/// up with the stream (alerts created on other nodes a moment ago) before it is NOT_FOUND.
+constexpr int64_t unknown_alert_wait_ms = 500;
 
 int run_cluster_node(const runtime_ptr& rt, sigset_t signals, int argc, char** argv) {
   auto& cfg = rt->cfg;
@@ -326,6 +329,17 @@ int run_cluster_node(const runtime_ptr& rt, sigset_t signals, int argc, char** a
   // escalation and failsafe timers run without waiting for a client to use it on this node
   // (each node hosting it runs them; the expected-seq check lets one escalation through).
   auto plan = cluster_restore_plan(*index_link);
+  // A call naming an alert another node created a moment ago (its client saw it there) finds it
+  // here too: an id the index does not hold waits for the index to reach the stream's newest
+  // message before it is NOT_FOUND.
+  rt->alerts.set_fallback([link = std::weak_ptr<jetstream_link>(index_link),
+                           index = &rt->alerts](const std::string& alert_id)
+                            -> std::optional<std::string> {
+    auto l = link.lock();
+    if (!l)
+      return std::nullopt;
+    return lookup_after_catching_up(*l, *index, alert_id, unknown_alert_wait_ms);
+  });
   index_link.reset();
   auto index_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::steady_clock::now() - t0).count();
