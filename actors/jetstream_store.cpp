@@ -54,6 +54,8 @@ constexpr int64_t replica_silent_ns = 3000LL * 1000 * 1000;
 /// waits at most placement_wait_ms for the hospital's follower to deliver those writes.
 constexpr int place_attempts = 16;
 constexpr int64_t placement_wait_ms = 100;
+/// A write takes another place only while its commit has taken less than this.
+constexpr int64_t placement_budget_ms = 1000;
 /// Idempotency keys are remembered this long (hospital actors keep them from the stream).
 constexpr int64_t idempotency_window_ms = 24LL * 3600 * 1000;
 
@@ -271,10 +273,12 @@ public:
   }
 
   /// The newest seq of `subject`, 0 when it has none, nullopt on an error.
-  std::optional<uint64_t> last_subject_seq(const std::string& subject, std::string* error) {
+  std::optional<uint64_t> last_subject_seq(const std::string& subject, std::string* error,
+                                           int64_t wait_ms = publish_wait_ms) {
     natsMsg* m = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     auto o = options();
+    o.Wait = wait_ms;
     auto s = js_GetLastMsg(&m, js_, stream.c_str(), subject.c_str(), &o, &code);
     if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr)
       return uint64_t{0};
@@ -728,9 +732,12 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
     return reply;
   }
   // How long this write may wait in all for the hospital's follower (the store's one thread
-  // waits meanwhile).
-  auto wait_until = std::chrono::steady_clock::now()
-                    + std::chrono::milliseconds(placement_wait_ms);
+  // waits meanwhile), and until when it may take another place: a write that lost while
+  // JetStream is slow (a leader election) goes back to the hospital instead of publishing
+  // again, each publish waiting up to publish_wait_ms.
+  auto commit_start = std::chrono::steady_clock::now();
+  auto wait_until = commit_start + std::chrono::milliseconds(placement_wait_ms);
+  auto place_until = commit_start + std::chrono::milliseconds(placement_budget_ms);
   auto& own_last = st.own_last[req.hospital_id];
   auto& unseen = st.unseen_until[req.hospital_id];
   uint64_t expected = std::max(req.expected_last_seq, own_last);
@@ -781,14 +788,14 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
       c.storage_commit_us_total += static_cast<uint64_t>(us);
       c.storage_commit.observe_us(us);
       bool lost = s == NATS_OK ? ack->Duplicate : code == JSStreamWrongLastSequenceErr;
-      if (!lost || attempt >= place_attempts)
+      if (!lost || attempt >= place_attempts || std::chrono::steady_clock::now() >= place_until)
         break;
       // Another node wrote first. When it did not write this alert (or this create's key)
       // since the view the write was validated on, the write is as valid after it: take the
       // next place here, without a round through the hospital, which could lose again and
       // again while other nodes write.
       std::string err;
-      auto last = link.last_subject_seq(subject, &err);
+      auto last = link.last_subject_seq(subject, &err, placement_budget_ms);
       if (!last
           || !still_valid(link, req.hospital_id, w, req.expected_last_seq, *last, wait_until))
         break;
@@ -810,7 +817,10 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
                                            {"code", static_cast<int>(code)}});
       if (code == JSStreamWrongLastSequenceErr) {
         reply->conflict = true;
-        reply->stream_last_seq = link.last_subject_seq(subject, &err).value_or(0);
+        // Where the hospital catches up to (0 when JetStream does not say within a second:
+        // then it validates again at once, and the publish decides).
+        reply->stream_last_seq =
+          link.last_subject_seq(subject, &err, placement_budget_ms).value_or(0);
         reply->error = "another node wrote first";
       } else {
         c.storage_commit_failures++;

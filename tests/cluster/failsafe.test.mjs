@@ -59,6 +59,12 @@ describe('vigil cluster: failsafe', () => {
     for (const s of subs) await s.until((it) => escalations(it, alert.id).length >= 3, `${s.label}: three failsafe steps`, 10000);
     await pause(1500); // a second node's write of the same step would arrive meanwhile
     const steps = (s) => escalations(s.items, alert.id).map((e) => [e.data.fromTier, e.data.toTier, e.data.reason, !!e.data.unattended]);
+    if (subs.some((s) => steps(s).length !== 3)) {
+      process.stderr.write(`events: ${JSON.stringify(escalations(subs[0].items, alert.id).map((e) => [e.id, e.data]))}\n`);
+      for (const n of ctx.cluster.nodes) {
+        process.stderr.write(`--- node ${n.port}\n${n.logs().split('\n').filter((l) => l.includes(H) || l.includes(alert.id)).join('\n')}\n`);
+      }
+    }
     for (const s of subs) {
       assert.deepEqual(steps(s), [[1, 2, 'no_receipt', false], [2, 3, 'no_receipt', false], [3, 3, 'no_recipient_online', true]], `${s.label}: each step once`);
     }
