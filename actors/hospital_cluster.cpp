@@ -45,8 +45,10 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
   schedule_escalation(t.next);
   auto req = std::make_shared<commit_request>();
   req->hospital_id = st.hospital_id;
-  req->expected_last_seq = st.last_seq;
   req->chained = st.writes_in_flight.count(id) > 0;
+  if (!req->chained)
+    st.chain_basis[id] = st.last_seq;
+  req->expected_last_seq = st.chain_basis[id];
   pending_write w;
   w.event = std::move(t.event);
   w.next = t.next;
@@ -65,6 +67,7 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
     if (n == st.writes_in_flight.end() || --n->second > 0)
       return;
     st.writes_in_flight.erase(n);
+    st.chain_basis.erase(id);
     if (failed) {
       if (auto c = st.confirmed.find(id); c == st.confirmed.end()) {
         st.alerts.erase(id);

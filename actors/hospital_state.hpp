@@ -99,6 +99,10 @@ struct hospital_state {
   std::unordered_map<std::string, alert> confirmed;
   /// Per alert: this node's writes sent and not yet applied from the stream (nor failed).
   std::unordered_map<std::string, int> writes_in_flight;
+  /// Per alert with writes in flight: the seq applied when the first of them was validated.
+  /// `alerts` holds that state plus this node's writes (other nodes' writes of the alert are
+  /// applied to `confirmed` only): the view the later writes were validated on.
+  std::unordered_map<std::string, uint64_t> chain_basis;
   /// Per alert: what runs once no write of this node on it is in flight (a write that lost its
   /// race runs again then: the writes validated on top of the lost one fail too).
   std::unordered_map<std::string, std::vector<std::function<void()>>> when_settled;

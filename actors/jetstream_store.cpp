@@ -512,10 +512,6 @@ struct js_state {
   /// hospital -> alerts with a write of this node that failed: the writes validated on top of
   /// it (`chained`) fail too, until one validated without it comes.
   std::unordered_map<std::string, std::unordered_set<std::string>> failed_alerts;
-  /// hospital -> the newest seq of other nodes' writes that a write of this node was placed
-  /// after (commit): writes chained on it must be validated on a view that has those writes,
-  /// or leave the alerts they wrote alone.
-  std::unordered_map<std::string, uint64_t> unseen_until;
   /// Whether the stream answered the last probe (or the last publish succeeded), and when it
   /// was last probed.
   bool stream_ok = true;
@@ -739,18 +735,19 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
   auto wait_until = commit_start + std::chrono::milliseconds(placement_wait_ms);
   auto place_until = commit_start + std::chrono::milliseconds(placement_budget_ms);
   auto& own_last = st.own_last[req.hospital_id];
-  auto& unseen = st.unseen_until[req.hospital_id];
   uint64_t expected = std::max(req.expected_last_seq, own_last);
-  // Up to this node's newest write the stream holds other nodes' writes that one of this node's
-  // writes was placed after, and this one was validated before the hospital applied them: it
-  // stands only when they left its alert alone (else the hospital catches up and validates
-  // again).
-  if (req.expected_last_seq < unseen && expected > req.expected_last_seq
-      && !still_valid(link, req.hospital_id, req.writes.front(), req.expected_last_seq,
-                      expected, wait_until)) {
+  // Expecting this node's newest write, not yet applied by the hospital (the write's view):
+  // other nodes may have written in between (the write that lost its place, or one that came
+  // after this node's write), which the validation did not see. It stands only when they left
+  // its alert (and key) alone; a new alert without a key nobody else can have written.
+  const auto& first = req.writes.front();
+  const bool new_alert = first.event.type == "alert.created" && !first.idempotency_key;
+  if (expected > req.expected_last_seq && !new_alert
+      && !still_valid(link, req.hospital_id, first, req.expected_last_seq, expected,
+                      wait_until)) {
     failed.insert(alert_id);
     reply->conflict = true;
-    reply->stream_last_seq = unseen;
+    reply->stream_last_seq = expected;
     reply->error = "another node wrote first";
     return reply;
   }
@@ -773,7 +770,6 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
     natsStatus s = NATS_OK;
     jsPubAck* ack = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
-    uint64_t placed_after = 0; // the other nodes' newest write this one was placed after
     for (int attempt = 1;; ++attempt) {
       // "The write after seq `expected` of this hospital": of two nodes writing on the same
       // view, JetStream keeps the first.
@@ -807,7 +803,6 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
                                                 {"alert", w.next.id}, {"expected", expected},
                                                 {"last", *last}});
       expected = *last;
-      placed_after = *last;
     }
     if (s != NATS_OK) {
       failed.insert(alert_id);
@@ -848,9 +843,6 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
       raise_last_seq(*st.rt, seq);
       return reply;
     }
-    // A write placed after other nodes' writes continues this node's chain for writes
-    // validated on a view that has those writes (or that leave their alerts alone).
-    unseen = std::max(unseen, placed_after);
     own_last = std::max(own_last, seq);
     note_acknowledged(*link.foreign_of(req.hospital_id), seq);
     expected = seq;

@@ -120,8 +120,9 @@ struct commit_request {
   std::vector<pending_write> writes;
   // Cluster (storage.engine = jetstream) only: the hospital's subject and the writer-order check.
   std::string hospital_id;
-  /// The newest seq of the hospital the hospital actor had applied when it validated the writes
-  /// (published with ExpectLastSubjectSeq).
+  /// The view the writes were validated on: the newest seq of the hospital the hospital actor
+  /// had applied (for a `chained` write, when the first write of the alert still in flight was
+  /// validated). Published with ExpectLastSubjectSeq (or this node's newest write, later).
   uint64_t expected_last_seq = 0;
   /// Validated on top of this node's earlier writes of the same alert still in flight: fails
   /// when one of those failed. (Any write expects at least this node's newest write's seq.)
