@@ -59,8 +59,11 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
   }
   req->writes.push_back(std::move(w));
   ++st.writes_in_flight[id];
-  // The write is over (applied or failed). When it failed and no other write of this node is in
-  // flight on the alert, the alert goes back to what the stream says.
+  // The write is over (applied or failed). When no other write of this node is in flight on
+  // the alert, the alert is what the stream says: also after a success, since other nodes'
+  // writes of the alert applied meanwhile (the follower can deliver them before the store's
+  // answer arrives) went to `confirmed` only; validating on the stale state with the newer view
+  // once stored a failsafe step twice.
   auto settle = [=](bool failed, int64_t rearm_delay_ms) {
     auto& st = self->state;
     auto n = st.writes_in_flight.find(id);
@@ -68,15 +71,19 @@ void hospital_state::commit_to_stream(transition t, reply_fn make_reply, call_pr
       return;
     st.writes_in_flight.erase(n);
     st.chain_basis.erase(id);
-    if (failed) {
-      if (auto c = st.confirmed.find(id); c == st.confirmed.end()) {
+    if (auto c = st.confirmed.find(id); c == st.confirmed.end()) {
+      if (failed) {
         st.alerts.erase(id);
         st.rt->alerts.erase(id);
-      } else {
-        st.alerts[id] = c->second;
-        if (rearm_delay_ms >= 0)
-          schedule_escalation(c->second, rearm_delay_ms);
       }
+    } else {
+      st.alerts[id] = c->second;
+      if (reapply_unstored_receipts(id))
+        seen_by_changed(id);
+      if (!failed)
+        schedule_escalation(st.alerts[id]);
+      else if (rearm_delay_ms >= 0)
+        schedule_escalation(st.alerts[id], rearm_delay_ms);
     }
     // What waited for the alert's writes to be over (calls that lost a race run again).
     if (auto w = st.when_settled.find(id); w != st.when_settled.end()) {

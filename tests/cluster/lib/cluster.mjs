@@ -92,14 +92,29 @@ export class NatsNode {
   }
 }
 
+/**
+ * Starts the 3 NATS servers on free ports. A port found free can be taken by another socket
+ * before the server binds it (it is in the ephemeral range): then all three start again on
+ * new ports, at most 5 times.
+ */
+async function startNats(dir) {
+  for (let attempt = 1; ; attempt++) {
+    const ports = [];
+    for (let i = 0; i < 9; i++) ports.push(await freePort());
+    const routes = [3, 4, 5].map((i) => `nats://127.0.0.1:${ports[i]}`);
+    const nats = [0, 1, 2].map((i) => new NatsNode(dir, `n${i + 1}`, ports[i], ports[i + 3], routes, ports[i + 6]));
+    const started = await Promise.allSettled(nats.map((n) => n.start()));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (!failed) return nats;
+    await Promise.all(nats.map((n) => n.stop()));
+    if (attempt >= 5 || !/address already in use/.test(String(failed.reason?.message))) throw failed.reason;
+  }
+}
+
 /** Starts 3 NATS servers and 3 vigild; `opts.tiers`, `opts.failsafe` and `opts.args` go to every vigild. */
 export async function startCluster(opts = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vigil-cluster-'));
-  const ports = [];
-  for (let i = 0; i < 9; i++) ports.push(await freePort());
-  const routes = [3, 4, 5].map((i) => `nats://127.0.0.1:${ports[i]}`);
-  const nats = [0, 1, 2].map((i) => new NatsNode(dir, `n${i + 1}`, ports[i], ports[i + 3], routes, ports[i + 6]));
-  await Promise.all(nats.map((n) => n.start()));
+  const nats = await startNats(dir);
   // vigild creates the stream at start: wait until the JetStream cluster has its meta leader.
   await Promise.any(nats.map((n) => n.waitLog('JetStream cluster new metadata leader', 60000)));
   const urls = nats.map((n) => n.url).join(',');
