@@ -106,6 +106,9 @@ hospital_actor::behavior_type hospital_behavior(hospital_self self, runtime_ptr 
     [=](seen_by_flush_atom, const std::string& alert_id) {
       self->state.seen_by_flush(alert_id);
     },
+    [=](stream_wait_atom, const std::string& alert_id) {
+      self->state.stream_wait_over(alert_id);
+    },
     [=](catch_up_atom, uint64_t conn, const std::string& key, uint64_t serial) {
       auto& st = self->state;
       auto i = st.subs.find({conn, key});

@@ -38,6 +38,18 @@ caf::result<call_result_ptr> hospital_state::handle_call(const call_ptr& c) {
             });
     return rp;
   }
+  // Cluster: an alert the alert index puts here (it reads the stream's headers) whose event the
+  // hospital's follower has not delivered yet: wait for it (a client that saw it created on
+  // another node must not get NOT_FOUND here).
+  if (rt->cluster && c->proc->id != procedure::create_alert) {
+    if (auto* id = c->input.find("alertId");
+        id != nullptr && id->is_string() && alerts.count(id->as_string()) == 0
+        && rt->alerts.held(id->as_string()) == hospital_id) {
+      auto rp = self->make_response_promise<call_result_ptr>();
+      await_stream(id->as_string(), c, rp);
+      return rp;
+    }
+  }
   // An alert this hospital does not hold in memory (an old resolved one): read it first.
   if (!complete && c->proc->id != procedure::create_alert) {
     if (auto* id = c->input.find("alertId");

@@ -227,6 +227,8 @@ void hospital_state::apply_stream_event(const stream_event& ev) {
     seen_by_changed(a.id);
   if (new_tier)
     arm_failsafe(st.alerts[a.id], true);
+  // Calls that waited for this alert's event run now.
+  stream_wait_over(a.id);
 }
 
 } // namespace vigil

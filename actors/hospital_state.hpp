@@ -70,6 +70,9 @@ struct hospital_state {
   std::unordered_map<std::string, std::vector<std::pair<call_ptr, call_promise>>> loading;
   /// Set while a call waiting for an on-demand load runs: its reply goes through this promise.
   std::optional<call_promise> outer_promise;
+  /// Cluster: alerts the alert index puts in this hospital that its follower has not delivered
+  /// yet, with the calls waiting for them (at most stream_wait_ms).
+  std::unordered_map<std::string, std::vector<std::pair<call_ptr, call_promise>>> awaiting_stream;
   std::unordered_map<std::string, uint64_t> timer_gen;
   std::deque<encoded_event_ptr> ring;
   uint64_t ring_floor = 0;    // every event of this hospital with seq > ring_floor is in the ring
@@ -146,6 +149,14 @@ struct hospital_state {
   void commit_done(const std::string& alert_id);
   /// Reads the alert from storage, then runs `c` (answering `rp`) as if it had been in memory.
   void load_then(const std::string& alert_id, const call_ptr& c, call_promise rp);
+  /// Runs `c` now (the alert it waited for is in memory or nowhere), answering `rp`.
+  void run_waiting(const call_ptr& c, call_promise rp);
+  /// Cluster: runs `c` once the follower delivered the alert's event, at most stream_wait_ms
+  /// later (the alert index reads the stream ahead of the hospital's follower).
+  void await_stream(const std::string& alert_id, const call_ptr& c, call_promise rp);
+  /// Cluster: answers the calls waiting for the alert (arrived, or waited long enough).
+  void stream_wait_over(const std::string& alert_id);
+  static constexpr int64_t stream_wait_ms = 1000;
   /// The promise a deferred reply goes through: the waiting call's, or a new one.
   call_promise promise();
   /// getActiveAlerts with status resolved/all while resolved alerts are only in storage: pages

@@ -103,6 +103,36 @@ call_promise hospital_state::promise() {
   return self->make_response_promise<call_result_ptr>();
 }
 
+void hospital_state::run_waiting(const call_ptr& c, call_promise rp) {
+  outer_promise = rp;
+  auto r = dispatch(c);
+  outer_promise.reset();
+  if (r.flag == caf::rt_value && r.value.match_elements<call_result_ptr>())
+    rp.deliver(r.value.get_as<call_result_ptr>(0));
+  else if (r.flag == caf::rt_error)
+    rp.deliver(r.err);
+  // rt_delegated: the handler answers `rp` itself.
+}
+
+void hospital_state::await_stream(const std::string& alert_id, const call_ptr& c,
+                                  call_promise rp) {
+  auto& waiting = awaiting_stream[alert_id];
+  waiting.emplace_back(c, std::move(rp));
+  if (waiting.size() == 1)
+    self->delayed_send(self, std::chrono::milliseconds(stream_wait_ms),
+                       stream_wait_atom::value, alert_id);
+}
+
+void hospital_state::stream_wait_over(const std::string& alert_id) {
+  auto w = awaiting_stream.find(alert_id);
+  if (w == awaiting_stream.end())
+    return;
+  auto waiting = std::move(w->second);
+  awaiting_stream.erase(w);
+  for (auto& [call, rp] : waiting)
+    run_waiting(call, rp);
+}
+
 void hospital_state::load_then(const std::string& alert_id, const call_ptr& c, call_promise rp) {
   auto& waiting = loading[alert_id];
   waiting.emplace_back(c, std::move(rp));
@@ -131,14 +161,7 @@ void hospital_state::load_then(const std::string& alert_id, const call_ptr& c, c
                                             "Failed to read the alert"));
         continue;
       }
-      st.outer_promise = rp;
-      auto r = st.dispatch(call);
-      st.outer_promise.reset();
-      if (r.flag == caf::rt_value && r.value.match_elements<call_result_ptr>())
-        rp.deliver(r.value.get_as<call_result_ptr>(0));
-      else if (r.flag == caf::rt_error)
-        rp.deliver(r.err);
-      // rt_delegated: the handler answers `rp` itself.
+      st.run_waiting(call, rp);
     }
     st.trim_window();
   };

@@ -44,6 +44,7 @@ using catch_up_atom = caf::atom_constant<caf::atom("catchup")>;
 using presence_flush_atom = caf::atom_constant<caf::atom("presflush")>;
 using failsafe_due_atom = caf::atom_constant<caf::atom("failsafe")>;
 using seen_by_flush_atom = caf::atom_constant<caf::atom("seenflush")>;
+using stream_wait_atom = caf::atom_constant<caf::atom("streamwait")>;
 using staff_online_atom = caf::atom_constant<caf::atom("staffon")>;
 using metrics_tick_atom = caf::atom_constant<caf::atom("mtick")>;
 using metrics_flush_atom = caf::atom_constant<caf::atom("mflush")>;
@@ -118,6 +119,9 @@ using hospital_actor = caf::typed_actor<
   caf::reacts_to<presence_flush_atom>,
   /// Cluster: the next event of the hospital's subject (from the follower), in stream order.
   caf::reacts_to<stream_event_ptr>,
+  /// (internal, cluster) Stop waiting for the event of this alert (the alert index had read it
+  /// before the follower delivered it): answer the calls naming it from what is held.
+  caf::reacts_to<stream_wait_atom, std::string>,
   /// Inspection: counts, subscribed connections, pending escalation timers.
   caf::replies_to<status_atom>::with<hospital_status>>;
 

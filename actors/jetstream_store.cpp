@@ -502,6 +502,29 @@ jetstream_link_ptr open_jetstream(runtime& rt, int64_t wait_ms, std::string* err
 
 namespace {
 
+/// The alerts of one hospital whose last write of this node failed (commit). The writes that
+/// were validated on top of a failed one were sent before the hospital learned of the failure,
+/// so they reach the store soon after it; an entry no such write came for (an alert not written
+/// again, a create's id that its retry replaced) is forgotten after failed_write_memory.
+class failed_writes {
+public:
+  void mark(const std::string& alert_id) {
+    auto now = std::chrono::steady_clock::now();
+    if (at_.size() >= prune_above) {
+      for (auto i = at_.begin(); i != at_.end();)
+        i = now - i->second > failed_write_memory ? at_.erase(i) : std::next(i);
+    }
+    at_[alert_id] = now;
+  }
+  void clear(const std::string& alert_id) { at_.erase(alert_id); }
+  bool has(const std::string& alert_id) const { return at_.count(alert_id) > 0; }
+
+private:
+  static constexpr size_t prune_above = 1024;
+  static constexpr auto failed_write_memory = std::chrono::minutes(10);
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> at_;
+};
+
 struct js_state {
   static inline const char* name = "vigil.jetstream";
   runtime_ptr rt;
@@ -511,7 +534,7 @@ struct js_state {
   std::unordered_map<std::string, uint64_t> own_last;
   /// hospital -> alerts with a write of this node that failed: the writes validated on top of
   /// it (`chained`) fail too, until one validated without it comes.
-  std::unordered_map<std::string, std::unordered_set<std::string>> failed_alerts;
+  std::unordered_map<std::string, failed_writes> failed_alerts;
   /// Whether the stream answered the last probe (or the last publish succeeded), and when it
   /// was last probed.
   bool stream_ok = true;
@@ -715,15 +738,15 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
   // Every way this write fails below fails the writes validated on top of it too.
   auto& failed = st.failed_alerts[req.hospital_id];
   if (!req.chained)
-    failed.erase(alert_id);
-  else if (failed.count(alert_id) > 0) {
+    failed.clear(alert_id);
+  else if (failed.has(alert_id)) {
     reply->conflict = true;
     reply->error = "an earlier write of this alert failed";
     return reply;
   }
   if (!st.stream_ok && !stream_available(st)) {
     counters::get().storage_commit_failures++;
-    failed.insert(alert_id);
+    failed.mark(alert_id);
     reply->error = "JetStream cannot store (no quorum or no stream leader)";
     return reply;
   }
@@ -745,7 +768,7 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
   if (expected > req.expected_last_seq && !new_alert
       && !still_valid(link, req.hospital_id, first, req.expected_last_seq, expected,
                       wait_until)) {
-    failed.insert(alert_id);
+    failed.mark(alert_id);
     reply->conflict = true;
     reply->stream_last_seq = expected;
     reply->error = "another node wrote first";
@@ -805,7 +828,7 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
       expected = *last;
     }
     if (s != NATS_OK) {
-      failed.insert(alert_id);
+      failed.mark(alert_id);
       std::string err;
       log::debug("cluster_write_refused", {{"hospital", req.hospital_id}, {"alert", w.next.id},
                                            {"expected", expected}, {"chained", req.chained},
@@ -836,7 +859,7 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
                                  {"seq", seq}, {"duplicate", duplicate}});
     if (duplicate) {
       // Another node's write took this place (seq): catch up to it and validate again.
-      failed.insert(alert_id);
+      failed.mark(alert_id);
       reply->conflict = true;
       reply->stream_last_seq = seq;
       reply->error = "another node wrote first";
