@@ -303,8 +303,10 @@ connection_actor::behavior_type connection_behavior(connection_self self, runtim
   // hospital, so no event is missed.
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
-    if (!st.hospitals.forget_source(dm.source))
-      return;
+    // Only hospital actors are monitored. Their handle may be gone from the cache already (a
+    // failed call dropped it); the subscriptions it served are lost all the same.
+    st.hospitals.forget_source(dm.source);
+    self->send(self, hospital_down_atom::value, dm.source);
     size_t lost = 0;
     for (auto i = st.subs.begin(); i != st.subs.end();) {
       if (i->second.hospital && i->second.hospital.address() == dm.source) {
@@ -343,6 +345,9 @@ connection_actor::behavior_type connection_behavior(connection_self self, runtim
       }
       handle_frame(self, text, binary);
       release_inbound(self, text.size());
+    },
+    [=](hospital_down_atom, const caf::actor_addr& hospital) {
+      self->state.hospitals.fail_in_flight(hospital);
     },
     [=](timeout_atom, uint64_t which) {
       auto& st = self->state;

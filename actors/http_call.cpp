@@ -175,11 +175,16 @@ http_call_actor::behavior_type http_call_behavior(http_call_self self, runtime_p
   self->state.rt = std::move(rt);
   self->state.req = std::move(req);
   // A hospital that dies mid-call: drop its handle (its calls fail, see request_hospital).
-  self->set_down_handler(
-    [self](caf::down_msg& dm) { self->state.hospitals.forget_source(dm.source); });
+  self->set_down_handler([self](caf::down_msg& dm) {
+    self->state.hospitals.forget_source(dm.source);
+    self->send(self, hospital_down_atom::value, dm.source);
+  });
   self->send(self, start_atom::value);
   return {
     [=](start_atom) { run(self); },
+    [=](hospital_down_atom, const caf::actor_addr& hospital) {
+      self->state.hospitals.fail_in_flight(hospital);
+    },
     [=](status_atom) {
       auto& st = self->state;
       http_call_status s;

@@ -54,6 +54,8 @@ using hospitals_atom = caf::atom_constant<caf::atom("hospitals")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using restore_retry_atom = caf::atom_constant<caf::atom("restretry")>;
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
+// connection, http_call
+using hospital_down_atom = caf::atom_constant<caf::atom("hospdown")>;
 using dormant_atom = caf::atom_constant<caf::atom("dormant")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 // storage
@@ -203,6 +205,9 @@ using connection_actor = caf::typed_actor<
   caf::reacts_to<reconnect_atom>,
   /// (internal) One of the connection's timers fired (anonymous, expiry, expiry close).
   caf::reacts_to<timeout_atom, uint64_t>,
+  /// (internal) A hospital actor this connection used died: answer its calls it neither
+  /// answered nor bounced (sent by the down handler to itself, so it comes after the bounces).
+  caf::reacts_to<hospital_down_atom, caf::actor_addr>,
   /// Inspection: user, role, subscriptions, mailbox, peer.
   caf::replies_to<status_atom>::with<connection_status>>;
 
@@ -210,6 +215,8 @@ using connection_actor = caf::typed_actor<
 using http_call_actor = caf::typed_actor<
   /// (internal) Run the request (sent by the actor to itself when it starts).
   caf::reacts_to<start_atom>,
+  /// (internal) A hospital actor this request used died: as for connection_actor.
+  caf::reacts_to<hospital_down_atom, caf::actor_addr>,
   /// Inspection.
   caf::replies_to<status_atom>::with<http_call_status>>;
 

@@ -6,6 +6,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -45,20 +46,61 @@ public:
   /// reloaded a hospital actor that crashed (without this, every later call on this connection
   /// failed until it reconnected).
   void forget(const std::string& hospital) { map_.erase(hospital); }
-  /// Drops the handle of the hospital actor `source` (from its down message); false when it was
-  /// not one of ours.
-  bool forget_source(const caf::actor_addr& source) {
+  /// Drops the handle of the hospital actor `source` (from its down message).
+  void forget_source(const caf::actor_addr& source) {
     for (auto i = map_.begin(); i != map_.end(); ++i)
       if (i->second.address() == source) {
         map_.erase(i);
-        return true;
+        return;
       }
-    return false;
   }
   const std::unordered_map<std::string, hospital_actor>& all() const { return map_; }
 
+  /// A call sent to a hospital actor and not answered yet.
+  struct in_flight_call {
+    caf::actor_addr hospital;
+    std::function<void(call_result_ptr)> k;
+  };
+  using in_flight_ptr = std::shared_ptr<in_flight_call>;
+  /// Notes a call sent to `hospital`, answered by `k`.
+  in_flight_ptr track(caf::actor_addr hospital, std::function<void(call_result_ptr)> k) {
+    auto p = std::make_shared<in_flight_call>(in_flight_call{std::move(hospital), std::move(k)});
+    in_flight_.push_back(p);
+    return p;
+  }
+  /// Ends `p`: its continuation, or nothing when it was answered already (its hospital died).
+  std::function<void(call_result_ptr)> settle(const in_flight_ptr& p) {
+    auto i = std::find(in_flight_.begin(), in_flight_.end(), p);
+    if (i == in_flight_.end())
+      return {};
+    in_flight_.erase(i);
+    return std::move(p->k);
+  }
+
+  /// Answers the calls the dead hospital actor `source` had taken and not answered: CAF 0.17
+  /// tells a requester nothing when the actor holding its promise dies (they would wait
+  /// forever). Runs after the down message's own turn: the down message is urgent, while the
+  /// calls still in the dead actor's mailbox come back as `request_receiver_down` errors in
+  /// the normal queue before it, and are sent again (see request_hospital).
+  void fail_in_flight(const caf::actor_addr& source) {
+    std::vector<in_flight_ptr> lost;
+    for (auto i = in_flight_.begin(); i != in_flight_.end();)
+      if ((*i)->hospital == source) {
+        lost.push_back(std::move(*i));
+        i = in_flight_.erase(i);
+      } else {
+        ++i;
+      }
+    // The hospital may have stored the call's change before it died.
+    for (auto& p : lost)
+      p->k(call_result::failure(trpc_code::internal_server_error,
+                                "The hospital failed during the call; it may have taken effect"));
+  }
+
 private:
   std::unordered_map<std::string, hospital_actor> map_;
+  /// Bounded by the calls a caller may have in flight (max_calls_in_flight per connection).
+  std::vector<in_flight_ptr> in_flight_;
 };
 
 /// Sends `c` to the hospital and hands its result to `k`. A cached handle to a hospital actor that
@@ -74,16 +116,23 @@ void request_hospital(Self* self, const runtime_ptr& rt, hospital_cache& cache,
       k(call_result::failure(trpc_code::internal_server_error, "Internal server error"));
       return;
     }
+    auto call = cache.track(h.address(), k);
     self->request(h, caf::infinite, c)
-      .then([k](const call_result_ptr& r) { k(r); },
-            [=, &cache](caf::error& err) {
-              cache.forget(hospital);
-              if (may_retry && err == caf::sec::request_receiver_down) {
-                request_hospital(self, rt, cache, hospital, c, k, false);
-                return;
-              }
-              k(call_result::failure(trpc_code::internal_server_error, "Internal server error"));
-            });
+      .then(
+        [call, &cache](const call_result_ptr& r) {
+          if (auto k = cache.settle(call))
+            k(r);
+        },
+        [=, &cache](caf::error& err) {
+          if (!cache.settle(call))
+            return; // answered when the hospital's down message came
+          cache.forget(hospital);
+          if (may_retry && err == caf::sec::request_receiver_down) {
+            request_hospital(self, rt, cache, hospital, c, k, false);
+            return;
+          }
+          k(call_result::failure(trpc_code::internal_server_error, "Internal server error"));
+        });
   });
 }
 

@@ -50,6 +50,26 @@ public:
     return take_frames(conn_id);
   }
 
+  /// Sends a text frame and runs one message at a time until `reached()` (false when nothing
+  /// is left to run first): the moment to crash an actor with a call in its hands.
+  template <class Predicate>
+  bool send_until(const std::string& text, Predicate reached) {
+    caf::anon_send(conn, ws_frame_atom::value, text, false);
+    while (!reached()) {
+      if (!sched->has_job())
+        return false;
+      sched->run_once();
+    }
+    return true;
+  }
+
+  /// Whether `target` runs next (it has messages waiting).
+  template <class Handle>
+  bool runs_next(const Handle& target) {
+    auto* a = dynamic_cast<caf::resumable*>(caf::actor_cast<caf::abstract_actor*>(target));
+    return a != nullptr && !sched->jobs.empty() && sched->jobs.front() == a;
+  }
+
   connection_actor conn;
 };
 
@@ -218,6 +238,63 @@ TEST(connection_actor, AHospitalCrashWithoutSubscriptionsOnlyDropsTheHandle) {
   auto answered = h.send(query(2, "healthcare.getMetrics", metrics_input));
   ASSERT_EQ(answered.size(), 1u);
   EXPECT_EQ(answered[0].result_type(), "data");
+}
+
+const std::string create_fire =
+  R"({"id":5,"method":"mutation","params":{"path":"healthcare.createAlert","input":{"hospitalId":"h1","roomNumber":"ICU-1","alertType":"fire","urgencyLevel":2}}})";
+
+TEST(connection_actor, ACallTheHospitalHeldWhenItCrashedIsAnswered) {
+  // The defect: the hospital had taken the call (its reply promised, waiting for the storage
+  // actor) and died; CAF 0.17 tells the requester nothing, so the client waited forever.
+  connection_harness h{make_identity("u-op-1", role::operator_)};
+  auto started = h.send(
+    R"({"id":9,"method":"subscription","params":{"path":"healthcare.subscribeToAlerts","input":{"hospitalId":"h1"}}})");
+  ASSERT_EQ(started.size(), 1u);
+  auto hospital = h.hospital();
+  ASSERT_TRUE(h.send_until(create_fire, [&] { return h.runs_next(hospital); }));
+  h.sched->run_once(); // the hospital takes the call and asks the storage actor to commit it
+  ASSERT_TRUE(h.runs_next(h.rt->storage));
+  // The hospital dies before the storage actor answers.
+  caf::anon_send_exit(hospital, caf::exit_reason::unhandled_exception);
+  h.sched->prioritize(hospital);
+  h.sched->run_once();
+  ASSERT_TRUE(h.run());
+  auto frames = h.take_frames(conn_id);
+  auto* answered = answer(frames, 5);
+  ASSERT_NE(answered, nullptr);
+  EXPECT_EQ(code_of(*answered), "INTERNAL_SERVER_ERROR");
+  EXPECT_EQ(message_of(*answered), "The hospital failed during the call; it may have taken effect");
+  bool reconnect = std::any_of(frames.begin(), frames.end(), [](const frame& f) {
+    return at(f.v, "method").is_string() && at(f.v, "method").as_string() == "reconnect";
+  });
+  EXPECT_TRUE(reconnect);
+  // The connection goes on with the reloaded hospital.
+  auto next = h.send(query(6, "healthcare.getMetrics", metrics_input));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].result_type(), "data");
+}
+
+TEST(connection_actor, ACallBouncedByACrashedHospitalRunsOnItsReloadAndSubscribersReconnect) {
+  // The call waits in the hospital's mailbox when it dies: it never ran, so it comes back as
+  // request_receiver_down and is sent again to the reloaded hospital. The down message comes
+  // first (it is urgent): answering the calls of the dead hospital then would fail this one.
+  connection_harness h{make_identity("u-op-1", role::operator_)};
+  auto started = h.send(
+    R"({"id":9,"method":"subscription","params":{"path":"healthcare.subscribeToAlerts","input":{"hospitalId":"h1"}}})");
+  ASSERT_EQ(started.size(), 1u);
+  auto hospital = h.hospital();
+  ASSERT_TRUE(h.send_until(query(4, "healthcare.getMetrics", metrics_input),
+                           [&] { return h.runs_next(hospital); }));
+  h.crash_hospital("h1", caf::exit_reason::unhandled_exception);
+  ASSERT_TRUE(h.run());
+  auto frames = h.take_frames(conn_id);
+  auto* answered = answer(frames, 4);
+  ASSERT_NE(answered, nullptr);
+  EXPECT_EQ(answered->result_type(), "data");
+  bool reconnect = std::any_of(frames.begin(), frames.end(), [](const frame& f) {
+    return at(f.v, "method").is_string() && at(f.v, "method").as_string() == "reconnect";
+  });
+  EXPECT_TRUE(reconnect);
 }
 
 TEST(connection_actor, DuplicateSubscriptionIdIsRefused) {
