@@ -159,6 +159,11 @@ std::optional<audit_record> jetstream_audit::get(uint64_t seq, std::string* erro
 }
 
 bool jetstream_audit::append(std::vector<audit_record> records, std::string* error) {
+  if (head_stale_) {
+    if (!read_head(error))
+      return false;
+    head_stale_ = false;
+  }
   for (auto& rec : records) {
     bool stored = false;
     for (int attempt = 0; attempt < max_append_attempts && !stored; ++attempt) {
@@ -206,8 +211,9 @@ bool jetstream_audit::append(std::vector<audit_record> records, std::string* err
         continue;
       }
       // It may be stored after all (a lost answer): the next append starts from the stream.
-      std::string ignored;
-      read_head(&ignored);
+      // Read then, not now: a mutation's reply waits for this append, and while the stream has
+      // no leader a read would wait as long again (a write once took 10 s after a kill -9).
+      head_stale_ = true;
       *error = "storing an audit record: " + status_text(s, code);
       return false;
     }

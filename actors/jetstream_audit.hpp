@@ -67,6 +67,9 @@ private:
   std::string subject_;
   uint64_t last_seq_ = 0;
   std::string last_hash_;
+  /// An append's answer was lost (timeout, no leader): the record may be stored, so the next
+  /// append reads the newest record first. Not read at once: the caller waits for this append.
+  bool head_stale_ = false;
   natsSubscription* sub_ = nullptr;
   index index_;
 };
