@@ -242,14 +242,20 @@ TEST(connection_actor, AHospitalCrashWithoutSubscriptionsOnlyDropsTheHandle) {
 
 const std::string create_fire =
   R"({"id":5,"method":"mutation","params":{"path":"healthcare.createAlert","input":{"hospitalId":"h1","roomNumber":"ICU-1","alertType":"fire","urgencyLevel":2}}})";
+const std::string subscribe_h1 =
+  R"({"id":9,"method":"subscription","params":{"path":"healthcare.subscribeToAlerts","input":{"hospitalId":"h1"}}})";
+
+bool has_reconnect(const std::vector<frame>& frames) {
+  return std::any_of(frames.begin(), frames.end(), [](const frame& f) {
+    return at(f.v, "method").is_string() && at(f.v, "method").as_string() == "reconnect";
+  });
+}
 
 TEST(connection_actor, ACallTheHospitalHeldWhenItCrashedIsAnswered) {
   // The defect: the hospital had taken the call (its reply promised, waiting for the storage
   // actor) and died; CAF 0.17 tells the requester nothing, so the client waited forever.
   connection_harness h{make_identity("u-op-1", role::operator_)};
-  auto started = h.send(
-    R"({"id":9,"method":"subscription","params":{"path":"healthcare.subscribeToAlerts","input":{"hospitalId":"h1"}}})");
-  ASSERT_EQ(started.size(), 1u);
+  ASSERT_EQ(h.send(subscribe_h1).size(), 1u);
   auto hospital = h.hospital();
   ASSERT_TRUE(h.send_until(create_fire, [&] { return h.runs_next(hospital); }));
   h.sched->run_once(); // the hospital takes the call and asks the storage actor to commit it
@@ -264,10 +270,7 @@ TEST(connection_actor, ACallTheHospitalHeldWhenItCrashedIsAnswered) {
   ASSERT_NE(answered, nullptr);
   EXPECT_EQ(code_of(*answered), "INTERNAL_SERVER_ERROR");
   EXPECT_EQ(message_of(*answered), "The hospital failed during the call; it may have taken effect");
-  bool reconnect = std::any_of(frames.begin(), frames.end(), [](const frame& f) {
-    return at(f.v, "method").is_string() && at(f.v, "method").as_string() == "reconnect";
-  });
-  EXPECT_TRUE(reconnect);
+  EXPECT_TRUE(has_reconnect(frames));
   // The connection goes on with the reloaded hospital.
   auto next = h.send(query(6, "healthcare.getMetrics", metrics_input));
   ASSERT_EQ(next.size(), 1u);
@@ -279,9 +282,7 @@ TEST(connection_actor, ACallBouncedByACrashedHospitalRunsOnItsReloadAndSubscribe
   // request_receiver_down and is sent again to the reloaded hospital. The down message comes
   // first (it is urgent): answering the calls of the dead hospital then would fail this one.
   connection_harness h{make_identity("u-op-1", role::operator_)};
-  auto started = h.send(
-    R"({"id":9,"method":"subscription","params":{"path":"healthcare.subscribeToAlerts","input":{"hospitalId":"h1"}}})");
-  ASSERT_EQ(started.size(), 1u);
+  ASSERT_EQ(h.send(subscribe_h1).size(), 1u);
   auto hospital = h.hospital();
   ASSERT_TRUE(h.send_until(query(4, "healthcare.getMetrics", metrics_input),
                            [&] { return h.runs_next(hospital); }));
@@ -291,10 +292,7 @@ TEST(connection_actor, ACallBouncedByACrashedHospitalRunsOnItsReloadAndSubscribe
   auto* answered = answer(frames, 4);
   ASSERT_NE(answered, nullptr);
   EXPECT_EQ(answered->result_type(), "data");
-  bool reconnect = std::any_of(frames.begin(), frames.end(), [](const frame& f) {
-    return at(f.v, "method").is_string() && at(f.v, "method").as_string() == "reconnect";
-  });
-  EXPECT_TRUE(reconnect);
+  EXPECT_TRUE(has_reconnect(frames));
 }
 
 TEST(connection_actor, DuplicateSubscriptionIdIsRefused) {
