@@ -35,6 +35,11 @@ struct http_call_state {
   std::vector<item> items;
   size_t remaining = 0;
   hospital_cache hospitals;
+  /// This actor, until it has responded. Nobody else holds it but the promises of the actors
+  /// running its calls: a hospital that dies holding one would destroy this actor with it, and
+  /// its down message (which answers the call, see hospital_cache::fail_in_flight) would find
+  /// nobody, leaving the request without a response.
+  caf::strong_actor_ptr keep_alive;
 };
 
 using http_call_self = http_call_actor::stateful_pointer<http_call_state>;
@@ -46,7 +51,7 @@ void respond(http_call_self self, int status, std::string body,
   r.body = std::move(body);
   r.headers = std::move(extra);
   self->state.rt->out->respond(self->state.req->conn_id, std::move(r));
-  self->quit();
+  self->quit(); // ends keep_alive with the state
 }
 
 void respond_error(http_call_self self, const call_error& e, std::string_view path,
@@ -179,6 +184,7 @@ http_call_actor::behavior_type http_call_behavior(http_call_self self, runtime_p
     self->state.hospitals.forget_source(dm.source);
     self->send(self, hospital_down_atom::value, dm.source);
   });
+  self->state.keep_alive = caf::actor_cast<caf::strong_actor_ptr>(self);
   self->send(self, start_atom::value);
   return {
     [=](start_atom) { run(self); },

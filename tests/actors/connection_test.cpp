@@ -63,13 +63,6 @@ public:
     return true;
   }
 
-  /// Whether `target` runs next (it has messages waiting).
-  template <class Handle>
-  bool runs_next(const Handle& target) {
-    auto* a = dynamic_cast<caf::resumable*>(caf::actor_cast<caf::abstract_actor*>(target));
-    return a != nullptr && !sched->jobs.empty() && sched->jobs.front() == a;
-  }
-
   connection_actor conn;
 };
 
@@ -260,10 +253,7 @@ TEST(connection_actor, ACallTheHospitalHeldWhenItCrashedIsAnswered) {
   ASSERT_TRUE(h.send_until(create_fire, [&] { return h.runs_next(hospital); }));
   h.sched->run_once(); // the hospital takes the call and asks the storage actor to commit it
   ASSERT_TRUE(h.runs_next(h.rt->storage));
-  // The hospital dies before the storage actor answers.
-  caf::anon_send_exit(hospital, caf::exit_reason::unhandled_exception);
-  h.sched->prioritize(hospital);
-  h.sched->run_once();
+  h.crash_at_once(hospital); // before the storage actor answers
   ASSERT_TRUE(h.run());
   auto frames = h.take_frames(conn_id);
   auto* answered = answer(frames, 5);

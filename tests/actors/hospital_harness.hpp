@@ -286,6 +286,24 @@ public:
     run_messages();
   }
 
+  /// Whether `target` runs next (it has messages waiting): with sched->run_once(), for stepping
+  /// to the moment a call is in an actor's hands.
+  template <class Handle>
+  bool runs_next(const Handle& target) {
+    auto* a = dynamic_cast<caf::resumable*>(caf::actor_cast<caf::abstract_actor*>(target));
+    return a != nullptr && !sched->jobs.empty() && sched->jobs.front() == a;
+  }
+
+  /// Ends `hospital` with an abnormal exit before any other actor runs (crash_hospital lets the
+  /// others run first). Runs nothing else.
+  void crash_at_once(const hospital_actor& hospital) {
+    caf::anon_send_exit(hospital, caf::exit_reason::unhandled_exception);
+    sched->prioritize(hospital);
+    sched->run_once();
+    for (auto i = box->hospitals.begin(); i != box->hospitals.end();)
+      i = i->second == hospital ? box->hospitals.erase(i) : std::next(i);
+  }
+
   /// What the last start_server() restored (hospitals soonest deadline first, timer count).
   const restore_plan& last_restore() const { return restore_plan_; }
 

@@ -136,6 +136,35 @@ TEST(http_call_actor, MutationByPostAndForeignHospital) {
   EXPECT_EQ(h.call(req).status, 415);
 }
 
+TEST(http_call_actor, AMutationTheHospitalHeldWhenItCrashedIsAnswered) {
+  // The hospital took the call, asked the storage actor to commit it and died before the
+  // answer: without an answer the request stayed open.
+  http_harness h;
+  auto hospital = h.hospital();
+  http_request req;
+  req.post = true;
+  req.path = "healthcare.createAlert";
+  req.content_type = "application/json";
+  req.authorization = h.bearer(h.operator_);
+  req.body = R"({"hospitalId":"h1","roomNumber":"ICU-1","alertType":"fire","urgencyLevel":2})";
+  req.conn_id = 99;
+  h.rt->out->open(req.conn_id);
+  spawn_http_call(h.system(), h.rt, std::make_shared<const http_request>(req));
+  for (int i = 0; i < 1000 && !h.runs_next(hospital) && h.sched->has_job(); ++i)
+    h.sched->run_once();
+  ASSERT_TRUE(h.runs_next(hospital));
+  h.sched->run_once(); // the hospital takes the call and asks the storage actor to commit it
+  ASSERT_TRUE(h.runs_next(h.rt->storage));
+  h.crash_at_once(hospital);
+  ASSERT_TRUE(h.run());
+  http_response r;
+  ASSERT_TRUE(h.rt->out->take_response(req.conn_id, r)) << "no response";
+  EXPECT_EQ(r.status, 500);
+  EXPECT_NE(r.body.find("The hospital failed during the call; it may have taken effect"),
+            std::string::npos)
+    << r.body;
+}
+
 TEST(http_call_actor, RateLimitRefusesItemsBeyondTheBurst) {
   http_harness h;
   auto req = h.get("healthcare.getMetrics,healthcare.getMetrics,healthcare.getMetrics",
