@@ -12,8 +12,6 @@ namespace vigil {
 
 namespace {
 
-/// How long a publish or a read waits for JetStream.
-constexpr int64_t request_wait_ms = 5000;
 /// A page waits at most this long for the index to read the records stored before the call.
 constexpr int64_t index_wait_ms = 2000;
 /// Appending one record gives up after losing the race to other nodes this often.
@@ -49,7 +47,7 @@ std::optional<audit_record> record_of(natsMsg* m) {
 jsOptions jetstream_audit::options() const {
   jsOptions o;
   jsOptions_Init(&o);
-  o.Wait = request_wait_ms;
+  o.Wait = wait_ms_;
   return o;
 }
 
@@ -76,7 +74,7 @@ std::unique_ptr<jetstream_audit> jetstream_audit::open(jsCtx* js, const std::str
   sc.DenyDelete = true;
   sc.DenyPurge = true;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
-  auto* si = find_or_create_stream(js, sc, request_wait_ms, deadline, error);
+  auto* si = find_or_create_stream(js, sc, jetstream_audit::default_wait_ms, deadline, error);
   if (si == nullptr)
     return nullptr;
   jsStreamInfo_Destroy(si);
@@ -86,7 +84,7 @@ std::unique_ptr<jetstream_audit> jetstream_audit::open(jsCtx* js, const std::str
   for (;;) {
     if (a->read_head(&err)) {
       a->sub_ = follow(js, a->stream_, a->subject_, 0, true, on_audit_index, &a->index_,
-                       request_wait_ms, &err);
+                       jetstream_audit::default_wait_ms, &err);
       if (a->sub_ != nullptr)
         break;
     }
@@ -158,7 +156,21 @@ std::optional<audit_record> jetstream_audit::get(uint64_t seq, std::string* erro
   return r;
 }
 
-bool jetstream_audit::append(std::vector<audit_record> records, std::string* error) {
+bool jetstream_audit::append(std::vector<audit_record> records, std::string* error,
+                             int64_t budget_ms) {
+  // Each NATS request below waits what is left of the budget (at least min_wait_ms).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(budget_ms);
+  struct wait_within {
+    jetstream_audit& a;
+    std::chrono::steady_clock::time_point deadline;
+    void next() {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now()).count();
+      a.wait_ms_ = std::max<int64_t>(min_wait_ms, std::min<int64_t>(left, default_wait_ms));
+    }
+    ~wait_within() { a.wait_ms_ = default_wait_ms; }
+  } waits{*this, deadline};
+  waits.next();
   if (head_stale_) {
     if (!read_head(error))
       return false;
@@ -167,6 +179,7 @@ bool jetstream_audit::append(std::vector<audit_record> records, std::string* err
   for (auto& rec : records) {
     bool stored = false;
     for (int attempt = 0; attempt < max_append_attempts && !stored; ++attempt) {
+      waits.next();
       auto r = rec;
       r.seq = last_seq_ + 1;
       audit_seal(r, last_hash_);
@@ -180,7 +193,7 @@ bool jetstream_audit::append(std::vector<audit_record> records, std::string* err
       // still its last sequence.
       jsPubAck* ack = nullptr;
       jsErrCode code = static_cast<jsErrCode>(0);
-      auto s = publish_after(js_, m, subject_, last_seq_, true, request_wait_ms, &ack, &code);
+      auto s = publish_after(js_, m, subject_, last_seq_, true, wait_ms_, &ack, &code);
       natsMsg_Destroy(m);
       if (s == NATS_OK) {
         uint64_t seq = ack->Sequence;
@@ -190,10 +203,11 @@ bool jetstream_audit::append(std::vector<audit_record> records, std::string* err
           // Either this very record (an earlier attempt whose answer was lost) or another
           // node's: only the hash tells.
           std::string err;
+          waits.next();
           auto there = get(seq, &err);
           if (there && there->hash == r.hash) {
             stored = true;
-          } else if (!read_head(error)) {
+          } else if (waits.next(), !read_head(error)) {
             return false;
           }
         } else {
@@ -206,6 +220,7 @@ bool jetstream_audit::append(std::vector<audit_record> records, std::string* err
         continue;
       }
       if (code == JSStreamWrongLastSequenceErr) {
+        waits.next();
         if (!read_head(error)) // another node appended first: seal onto its record
           return false;
         continue;

@@ -40,8 +40,13 @@ public:
   jetstream_audit& operator=(const jetstream_audit&) = delete;
 
   /// Seals and stores `records` in order, each chained onto the stream's newest record. false
-  /// with `*error` at the first that could not be stored (those before it are).
-  bool append(std::vector<audit_record> records, std::string* error);
+  /// with `*error` at the first that could not be stored (those before it are). Every read and
+  /// publish of it waits within `budget_ms` in all (at least min_wait_ms each).
+  bool append(std::vector<audit_record> records, std::string* error,
+              int64_t budget_ms = default_wait_ms);
+  /// How long a publish or a read waits for JetStream, unless an append's budget says less.
+  static constexpr int64_t default_wait_ms = 5000;
+  static constexpr int64_t min_wait_ms = 200;
   /// One hospital's records with seq < req.before_seq, newest first, at most req.limit, after
   /// the index has read every record stored before the call (at most index_wait_ms).
   audit_page_ptr page(const audit_page_request& req);
@@ -62,6 +67,8 @@ private:
   std::optional<audit_record> get(uint64_t seq, std::string* error, bool* missing = nullptr);
   jsOptions options() const;
 
+  /// What options() waits: default_wait_ms, or what is left of an append's budget.
+  int64_t wait_ms_ = default_wait_ms;
   jsCtx* js_ = nullptr;
   std::string stream_;
   std::string subject_;

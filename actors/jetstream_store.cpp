@@ -54,6 +54,10 @@ constexpr int64_t replica_silent_ns = 3000LL * 1000 * 1000;
 /// waits at most placement_wait_ms for the hospital's follower to deliver those writes.
 constexpr int place_attempts = 16;
 constexpr int64_t placement_wait_ms = 100;
+/// A write's event publish and its audit record together wait about this long at most (the
+/// audit append gets what is left, at least audit_min_budget_ms).
+constexpr int64_t write_budget_ms = 6000;
+constexpr int64_t audit_min_budget_ms = 1000;
 /// A write takes another place only while its commit has taken less than this.
 constexpr int64_t placement_budget_ms = 1000;
 /// Idempotency keys are remembered this long (hospital actors keep them from the stream).
@@ -875,7 +879,13 @@ commit_reply_ptr commit(js_self self, const commit_request& req) {
     // trail. (Two streams, so not one transaction: if this fails the event stays stored.)
     if (w.audit) {
       std::string err;
-      if (!link.audit->append({*w.audit}, &err))
+      // Within what is left of write_budget_ms (at least 1 s): while the NATS servers elect
+      // a leader the event's publish may have waited its 5 s already, and a reply after 10 s
+      // is one the client has given up on.
+      auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - commit_start).count();
+      auto budget = std::max<int64_t>(audit_min_budget_ms, write_budget_ms - spent);
+      if (!link.audit->append({*w.audit}, &err, budget))
         log::error("audit_records_dropped", {{"records", 1}, {"hospital", req.hospital_id},
                                              {"alert", w.next.id}, {"reason", err}});
     }
