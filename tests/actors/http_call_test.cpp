@@ -42,6 +42,16 @@ public:
     return r;
   }
 
+  http_request post(std::string path, std::string body, const identity& who) {
+    http_request r;
+    r.post = true;
+    r.path = std::move(path);
+    r.content_type = "application/json";
+    r.authorization = bearer(who);
+    r.body = std::move(body);
+    return r;
+  }
+
 private:
   uint64_t next_conn_ = 100;
 };
@@ -121,12 +131,9 @@ TEST(http_call_actor, WrongVerbOnASingleCallIs405WithAllow) {
 
 TEST(http_call_actor, MutationByPostAndForeignHospital) {
   http_harness h;
-  http_request req;
-  req.post = true;
-  req.path = "healthcare.createAlert";
-  req.content_type = "application/json";
-  req.authorization = h.bearer(h.operator_);
-  req.body = R"({"hospitalId":"h2","roomNumber":"ICU-1","alertType":"fire","urgencyLevel":2})";
+  auto req = h.post("healthcare.createAlert",
+                    R"({"hospitalId":"h2","roomNumber":"ICU-1","alertType":"fire","urgencyLevel":2})",
+                    h.operator_);
   auto foreign = h.call(req);
   EXPECT_EQ(foreign.status, 403);
   req.body = R"({"hospitalId":"h1","roomNumber":"ICU-1","alertType":"fire","urgencyLevel":2})";
@@ -141,12 +148,9 @@ TEST(http_call_actor, AMutationTheHospitalHeldWhenItCrashedIsAnswered) {
   // answer: without an answer the request stayed open.
   http_harness h;
   auto hospital = h.hospital();
-  http_request req;
-  req.post = true;
-  req.path = "healthcare.createAlert";
-  req.content_type = "application/json";
-  req.authorization = h.bearer(h.operator_);
-  req.body = R"({"hospitalId":"h1","roomNumber":"ICU-1","alertType":"fire","urgencyLevel":2})";
+  auto req = h.post("healthcare.createAlert",
+                    R"({"hospitalId":"h1","roomNumber":"ICU-1","alertType":"fire","urgencyLevel":2})",
+                    h.operator_);
   req.conn_id = 99;
   h.rt->out->open(req.conn_id);
   spawn_http_call(h.system(), h.rt, std::make_shared<const http_request>(req));
